@@ -1,0 +1,45 @@
+// Command casekeep is the agent that runs on each laptop, as a service, and
+// the command line its user and IT technicians use there.
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/casekeep/casekeep/internal/cli"
+)
+
+func main() {
+	os.Exit(cli.Main(rootCommand(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func rootCommand() *cli.Command {
+	return &cli.Command{
+		Name: "casekeep",
+		Help: `casekeep keeps the case files cached on this laptop encrypted, watches for
+case files copied to USB drives, personal cloud folders or Downloads, and
+reports this laptop's compliance to the council's casekeep server.`,
+		Sub: []*cli.Command{versionCommand()},
+	}
+}
+
+func versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:    "version",
+		Summary: "print the agent's version",
+		Help:    "Version prints the agent's version and the Go toolchain and platform it was built for.",
+		Run: func(e *cli.Env, args []string) error {
+			if _, err := e.Parse(args, 0, 0); err != nil {
+				return err
+			}
+			v := "(devel)"
+			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+				v = bi.Main.Version
+			}
+			fmt.Fprintf(e.Stdout, "casekeep %s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			return nil
+		},
+	}
+}
