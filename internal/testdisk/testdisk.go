@@ -1,8 +1,9 @@
 package testdisk
 
 import (
-	"os"
 	"testing"
+
+	"github.com/casekeep/casekeep/internal/testenv"
 )
 
 // Small returns the path of an empty folder on a fresh filesystem that holds
@@ -11,7 +12,7 @@ func Small(t testing.TB, size int64) string {
 	t.Helper()
 	dir := t.TempDir()
 	if err := mount(dir, size); err != nil {
-		Unavailable(t, "cannot mount a small tmpfs for a disk-full test: %v (run as root on Linux)", err)
+		testenv.Unavailable(t, "cannot mount a small tmpfs for a disk-full test: %v (run as root on Linux)", err)
 	}
 	t.Cleanup(func() {
 		if err := unmount(dir); err != nil {
@@ -19,14 +20,4 @@ func Small(t testing.TB, size int64) string {
 		}
 	})
 	return dir
-}
-
-// Unavailable skips the test with the message, or fails it when the
-// environment variable CI is "true".
-func Unavailable(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI must run this test: "+format, args...)
-	}
-	t.Skipf(format, args...)
 }

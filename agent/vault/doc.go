@@ -1,0 +1,26 @@
+// Package vault keeps the case-file cache sealed: every file in it is an age
+// file, name.ext.age, encrypted to the device's identity and to every escrow
+// recipient in policy, so the stock age tool and an escrow identity can
+// always recover it.
+//
+// Plaintext found in the cache, at the startup scan, at a periodic rescan or
+// after a watch hint, is sealed once its writer is done (quiet for a while,
+// size and modification time stable, and not held open: an exclusive open on
+// Windows, a write-lease probe on Linux). Sealing writes a temporary file in
+// the same folder, fsyncs it, links it into place under its final name
+// (never replacing a file), fsyncs the folder, checks that the new header
+// opens with the device identity, and only then removes the plaintext. The
+// plaintext is first renamed aside and checked to be the very file that was
+// sealed, unchanged, so an editor that saved a new version at that moment
+// loses nothing. A crash at any step leaves the plaintext or a complete
+// sealed file, never neither; the next scan removes leftover temporary files
+// and finishes or undoes a half-done removal.
+//
+// The agent runs as root or SYSTEM inside a folder its user can write, so
+// every operation goes through an [os.Root] on the cache folder and checks
+// what it opened against what it listed: symlinks, hardlinked files, FIFOs,
+// sockets and devices are never read, written, followed or removed, only
+// reported once. The index of sealed files (path, case reference, size,
+// sealed-at) lives in the agent's state store and is reconciled with the
+// folder by every scan; the folder, not the index, is the truth.
+package vault

@@ -1,0 +1,139 @@
+package vault
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/casekeep/casekeep/agent/state"
+)
+
+// Buckets the vault owns in the agent's state store.
+var (
+	filesBucket   = []byte("vault.files")
+	refusedBucket = []byte("vault.refused")
+)
+
+// Entry is a sealed file in the index.
+type Entry struct {
+	Path     string    // relative to the cache folder, "/"-separated
+	CaseRef  string    // from the policy's pattern; "" if it did not match
+	Size     int64     // plaintext bytes
+	SealedAt time.Time // when it was sealed (or first indexed, if found sealed)
+}
+
+// record is an index entry as stored. CipherSize and ModTime let a scan tell
+// an unchanged sealed file from a replaced one without reading it.
+type record struct {
+	CaseRef    string    `json:"ref,omitempty"`
+	Size       int64     `json:"size"`
+	SealedAt   time.Time `json:"sealed_at"`
+	CipherSize int64     `json:"csize"`
+	ModTime    int64     `json:"mtime"`
+}
+
+// ReadIndex returns every sealed file in the index of the state store, by
+// path. It reads the store only, so it works while an agent runs.
+func ReadIndex(store *state.Store) ([]Entry, error) {
+	recs, err := (&index{store: store}).all()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Entry, 0, len(recs))
+	for p, r := range recs {
+		out = append(out, Entry{Path: p, CaseRef: r.CaseRef, Size: r.Size, SealedAt: r.SealedAt})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
+
+type index struct {
+	store *state.Store
+}
+
+func (ix *index) all() (map[string]record, error) {
+	recs := map[string]record{}
+	err := ix.store.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(filesBucket)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var r record
+			if err := json.Unmarshal(v, &r); err != nil {
+				// A damaged record is dropped; the next scan re-adds the file.
+				return nil
+			}
+			recs[string(k)] = r
+			return nil
+		})
+	})
+	return recs, err
+}
+
+// put stores records and deletes the paths in del, in one transaction.
+func (ix *index) put(recs map[string]record, del []string) error {
+	if len(recs) == 0 && len(del) == 0 {
+		return nil
+	}
+	return ix.store.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(filesBucket)
+		if err != nil {
+			return err
+		}
+		for _, p := range del {
+			if err := b.Delete([]byte(p)); err != nil {
+				return err
+			}
+		}
+		for p, r := range recs {
+			v, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(p), v); err != nil {
+				return fmt.Errorf("index: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// refused returns the paths already reported as refused, with the reason.
+func (ix *index) refused() (map[string]string, error) {
+	out := map[string]string{}
+	err := ix.store.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(refusedBucket)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			out[string(k)] = string(v)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// setRefused records the refused paths, replacing the previous set.
+func (ix *index) setRefused(m map[string]string) error {
+	return ix.store.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(refusedBucket); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+			return err
+		}
+		b, err := tx.CreateBucket(refusedBucket)
+		if err != nil {
+			return err
+		}
+		for k, v := range m {
+			if err := b.Put([]byte(k), []byte(v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,565 @@
+package vault
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"filippo.io/age"
+)
+
+// changing is an ErrChanging that says when to look again.
+type changing struct {
+	why   string
+	until time.Time // zero: the scheduler's backoff decides
+}
+
+func (c *changing) Error() string { return c.why }
+func (c *changing) Unwrap() error { return ErrChanging }
+
+func refused(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrRefused, fmt.Sprintf(format, args...))
+}
+
+// errFolder means a path names a folder: a watch hint for a new folder,
+// whose files have hints of their own.
+var errFolder = fmt.Errorf("%w: is a folder", ErrRefused)
+
+// errAlreadySealed means the file is an age file that opens with the device
+// identity: it is sealed, whatever its name.
+var errAlreadySealed = errors.New("already sealed")
+
+// maxNameCandidates bounds the search for a free name.
+const maxNameCandidates = 1000
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// sealed describes a file the vault sealed or found sealed.
+type sealed struct {
+	rel string
+	rec record
+}
+
+// SealFile seals the plaintext file rel (relative to the cache, "/"
+// separators) now and records it in the index. It fails with an error
+// wrapping [ErrChanging] if the file changed in the last quiet period or
+// while it was sealed, and [ErrRefused] if it is not a plain regular file.
+// It returns the sealed file's index entry.
+func (v *Vault) SealFile(ctx context.Context, rel string) (Entry, error) {
+	s, err := v.seal(ctx, rel, nil)
+	if errors.Is(err, errAlreadySealed) {
+		err = nil
+	}
+	if err != nil {
+		return Entry{}, err
+	}
+	if err := v.index.put(map[string]record{s.rel: s.rec}, nil); err != nil {
+		return Entry{}, err
+	}
+	return Entry{Path: s.rel, CaseRef: s.rec.CaseRef, Size: s.rec.Size, SealedAt: s.rec.SealedAt}, nil
+}
+
+// seal seals rel, calling found (if not nil) once it has checked that rel is
+// plaintext it can seal. The steps are ordered so that a crash or a
+// cancelled ctx at any point leaves the plaintext or a complete sealed file.
+func (v *Vault) seal(ctx context.Context, rel string, found func(size int64)) (sealed, error) {
+	if err := checkRel(rel); err != nil {
+		return sealed{}, err
+	}
+	dir, base := path.Split(rel)
+	dir = path.Clean(dir + ".")
+	if base == "" || isTemp(base) || inAside(rel) {
+		return sealed{}, refused("%s is one of the vault's working files", rel)
+	}
+	v.hold(rel)
+	defer v.release(rel)
+
+	if err := v.checkParents(dir); err != nil {
+		return sealed{}, err
+	}
+	fi, err := v.root.Lstat(filepath.FromSlash(rel))
+	if err != nil {
+		return sealed{}, err
+	}
+	if fi.IsDir() {
+		return sealed{}, errFolder
+	}
+	if !fi.Mode().IsRegular() {
+		return sealed{}, refused("is %s", kindOf(fi.Mode()))
+	}
+	if skipped(base, fi.Size()) {
+		return sealed{}, fs.ErrNotExist // nothing to do
+	}
+	if wait := fi.ModTime().Add(v.cfg.Quiet); v.cfg.Now().Before(wait) {
+		return sealed{}, &changing{why: "modified less than the quiet period ago", until: wait}
+	}
+	f, st, err := v.openChecked(rel, fi)
+	if err != nil {
+		return sealed{}, err
+	}
+	defer f.Close()
+	if heldOpen(f) {
+		return sealed{}, errInUse
+	}
+	if s, ok := v.opensSealed(rel, f, st); ok {
+		return s, errAlreadySealed
+	}
+	if found != nil {
+		found(st.Size())
+	}
+
+	outBase, dup, err := v.chooseName(ctx, dir, base, f, st)
+	if err != nil {
+		return sealed{}, err
+	}
+	outRel := path.Join(dir, outBase)
+	v.hold(outRel)
+	defer v.release(outRel)
+	if !dup {
+		if err := v.writeSealed(ctx, dir, base, outRel, f, st); err != nil {
+			return sealed{}, err
+		}
+	}
+	// The sealed file is in place and durable. From here on the work is
+	// finished rather than rolled back, whatever ctx says.
+	ofi, hdrLen, err := v.checkSealed(outRel)
+	if err != nil {
+		if !dup {
+			v.root.Remove(filepath.FromSlash(outRel)) // ours, and useless
+		}
+		return sealed{}, fmt.Errorf("the sealed file does not open with the device identity: %w", err)
+	}
+	// Windows cannot rename a file while our exclusive handle is open; the
+	// check after moving it aside makes sure it is still the file sealed.
+	f.Close()
+	if err := v.removePlaintext(v.root, dir, base, st); err != nil {
+		return sealed{}, err
+	}
+	return sealed{rel: outRel, rec: v.recordFor(outRel, ofi, hdrLen, v.cfg.Now())}, nil
+}
+
+// checkParents checks that every folder on the way to dir is a real folder:
+// os.Root would follow a symlink that stays inside the cache, and the vault
+// follows none.
+func (v *Vault) checkParents(dir string) error {
+	if dir == "." {
+		return nil
+	}
+	p := ""
+	for _, elem := range strings.Split(dir, "/") {
+		p = path.Join(p, elem)
+		fi, err := v.root.Lstat(filepath.FromSlash(p))
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return refused("is inside %s, which is %s", p, kindOf(fi.Mode()))
+		}
+	}
+	return nil
+}
+
+// openChecked opens rel, listed as fi, and checks that what it opened is
+// that same plain regular file with a single link.
+func (v *Vault) openChecked(rel string, fi fs.FileInfo) (*os.File, fs.FileInfo, error) {
+	f, err := openForSeal(v.root, v.dir, rel)
+	if errors.Is(err, errReparsePoint) {
+		return nil, nil, refused("is a symlink or junction")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	switch {
+	case !st.Mode().IsRegular():
+		f.Close()
+		return nil, nil, refused("is %s", kindOf(st.Mode()))
+	case !os.SameFile(fi, st):
+		f.Close()
+		return nil, nil, &changing{why: "was replaced while it was opened"}
+	case st.Size() != fi.Size() || !st.ModTime().Equal(fi.ModTime()):
+		f.Close()
+		return nil, nil, &changing{why: "changed while it was opened"}
+	}
+	n, err := linkCount(f, st)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if n > 1 {
+		f.Close()
+		return nil, nil, refused("has %d hard links (a hardlinked file may be someone else's)", n)
+	}
+	return f, st, nil
+}
+
+// opensSealed reports whether f is an age file that opens with the device
+// identity, and if so describes it. It leaves f at its start.
+func (v *Vault) opensSealed(rel string, f *os.File, st fs.FileInfo) (sealed, bool) {
+	defer f.Seek(0, io.SeekStart)
+	hdrLen, err := v.openHeader(f)
+	if err != nil {
+		return sealed{}, false
+	}
+	return sealed{rel: rel, rec: v.recordFor(rel, st, hdrLen, st.ModTime())}, true
+}
+
+const ageMagic = "age-encryption.org/v1\n"
+
+// openHeader reads an age header from r and checks that it opens with the
+// device identity. It returns the header's length.
+func (v *Vault) openHeader(r io.Reader) (int64, error) {
+	br := bufio.NewReaderSize(r, 4096)
+	if magic, err := br.Peek(len(ageMagic)); err != nil || string(magic) != ageMagic {
+		return 0, errors.New("not an age file")
+	}
+	hdr, err := age.ExtractHeader(br)
+	if err != nil {
+		return 0, err
+	}
+	ids, err := v.cfg.Device.Identities()
+	if err != nil {
+		return 0, err
+	}
+	key, err := age.DecryptHeader(hdr, ids...)
+	if err != nil {
+		return 0, err
+	}
+	clear(key)
+	return int64(len(hdr)), nil
+}
+
+// checkSealed reopens a sealed file and checks its header opens with the
+// device identity.
+func (v *Vault) checkSealed(rel string) (fs.FileInfo, int64, error) {
+	f, err := v.root.OpenFile(filepath.FromSlash(rel), os.O_RDONLY|noFollow, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := v.openHeader(f)
+	return fi, n, err
+}
+
+// chooseName picks the sealed name for base in dir: the first candidate that
+// is free, or one that already holds exactly this content sealed to this
+// device (a seal that a crash interrupted after the sealed file was in
+// place), in which case dup is true.
+func (v *Vault) chooseName(ctx context.Context, dir, base string, f *os.File, st fs.FileInfo) (string, bool, error) {
+	for n := 1; n <= maxNameCandidates; n++ {
+		name := sealedName(base, n)
+		_, err := v.root.Lstat(filepath.FromSlash(path.Join(dir, name)))
+		if errors.Is(err, fs.ErrNotExist) {
+			return name, false, nil
+		}
+		if err != nil {
+			return "", false, err
+		}
+		same, err := v.sameContent(ctx, path.Join(dir, name), f, st.Size())
+		if err != nil {
+			return "", false, err
+		}
+		if same {
+			return name, true, nil
+		}
+	}
+	return "", false, fmt.Errorf("no free name for %s after %d tries", base, maxNameCandidates)
+}
+
+// sameContent reports whether the sealed file rel opens with the device
+// identity and decrypts to exactly the content of plain (size bytes). It
+// leaves plain at its start.
+func (v *Vault) sameContent(ctx context.Context, rel string, plain *os.File, size int64) (bool, error) {
+	defer plain.Seek(0, io.SeekStart)
+	fi, err := v.root.Lstat(filepath.FromSlash(rel))
+	if err != nil || !fi.Mode().IsRegular() {
+		return false, nil
+	}
+	sf, err := v.root.OpenFile(filepath.FromSlash(rel), os.O_RDONLY|noFollow, 0)
+	if err != nil {
+		return false, nil
+	}
+	defer sf.Close()
+	ids, err := v.cfg.Device.Identities()
+	if err != nil {
+		return false, err
+	}
+	r, err := age.Decrypt(bufio.NewReaderSize(sf, 64<<10), ids...)
+	if err != nil {
+		return false, nil
+	}
+	if _, err := plain.Seek(0, io.SeekStart); err != nil {
+		return false, err
+	}
+	return equalReaders(ctx, r, io.LimitReader(plain, size+1))
+}
+
+func equalReaders(ctx context.Context, a, b io.Reader) (bool, error) {
+	bufA, bufB := make([]byte, 64<<10), make([]byte, 64<<10)
+	for {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		na, errA := io.ReadFull(a, bufA)
+		nb, errB := io.ReadFull(b, bufB)
+		if na != nb || !bytes.Equal(bufA[:na], bufB[:nb]) {
+			return false, nil
+		}
+		endA := errA == io.EOF || errA == io.ErrUnexpectedEOF
+		endB := errB == io.EOF || errB == io.ErrUnexpectedEOF
+		switch {
+		case errA != nil && !endA:
+			return false, nil // corrupt or truncated ciphertext: not the same
+		case errB != nil && !endB:
+			return false, errB
+		case endA || endB:
+			return endA && endB, nil
+		}
+	}
+}
+
+// writeSealed encrypts f into a temporary file beside it and links it into
+// place as outRel. On any failure, or if ctx is cancelled, the temporary
+// file is removed and nothing else has changed.
+func (v *Vault) writeSealed(ctx context.Context, dir, base, outRel string, f *os.File, st fs.FileInfo) (err error) {
+	tmpRel := path.Join(dir, tempName(randomTag()))
+	v.hold(tmpRel)
+	defer v.release(tmpRel)
+	tf, err := v.root.OpenFile(filepath.FromSlash(tmpRel), os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, 0o600)
+	if err != nil {
+		return err
+	}
+	linked := false
+	defer func() {
+		if tf != nil {
+			tf.Close()
+		}
+		if err != nil || linked {
+			v.root.Remove(filepath.FromSlash(tmpRel))
+		}
+	}()
+	// Mark the temporary file as live, so a scan in another process does
+	// not take it for a crash leftover.
+	if err := lockTemp(tf); err != nil {
+		return err
+	}
+	if err := chownLike(tf, st); err != nil && os.Geteuid() == 0 {
+		return fmt.Errorf("giving the sealed file its owner: %w", err)
+	}
+	bw := bufio.NewWriterSize(tf, 64<<10)
+	w, err := age.Encrypt(bw, v.recipients...)
+	if err != nil {
+		return err
+	}
+	buf := copyBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(w, ctxReader{ctx, f}, *buf)
+	copyBufs.Put(buf)
+	if err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	// The plaintext must not have changed while it was read.
+	after, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if n != st.Size() || after.Size() != st.Size() || !after.ModTime().Equal(st.ModTime()) {
+		return &changing{why: "changed while it was being sealed"}
+	}
+	if err := tf.Sync(); err != nil {
+		return err
+	}
+	if err := tf.Close(); err != nil {
+		tf = nil
+		return err
+	}
+	tf = nil
+	if err := ctx.Err(); err != nil {
+		return err // the last moment to roll back
+	}
+	// A link, unlike a rename, never replaces a file that appeared meanwhile.
+	if err := v.root.Link(filepath.FromSlash(tmpRel), filepath.FromSlash(outRel)); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return &changing{why: "its sealed name was taken meanwhile"}
+		}
+		return err
+	}
+	linked = true
+	if err := v.root.Remove(filepath.FromSlash(tmpRel)); err != nil {
+		return err
+	}
+	linked = false
+	return syncDir(v.root, dir)
+}
+
+// removePlaintext removes the plaintext base in dir (of root r), which was
+// sealed from st. It first moves it into a private folder beside it, and
+// removes it only if what it moved is that same file, unchanged; otherwise
+// (an editor saved a new version meanwhile) it puts it back and reports
+// ErrChanging, so the new version is sealed in its turn. A crash between the
+// move and the removal leaves the plaintext in that folder, under its own
+// name, for the next scan to finish or undo.
+func (v *Vault) removePlaintext(r *os.Root, dir, base string, st fs.FileInfo) error {
+	rel := path.Join(dir, base)
+	asideDir := path.Join(dir, asidePrefix+randomTag())
+	v.hold(asideDir) // before it exists, so a scan never takes it for a leftover
+	defer v.release(asideDir)
+	if err := r.Mkdir(filepath.FromSlash(asideDir), 0o700); err != nil {
+		return err
+	}
+	aside := path.Join(asideDir, base)
+	if err := r.Rename(filepath.FromSlash(rel), filepath.FromSlash(aside)); err != nil {
+		r.Remove(filepath.FromSlash(asideDir))
+		if _, lerr := r.Lstat(filepath.FromSlash(rel)); errors.Is(lerr, fs.ErrNotExist) {
+			return nil // already gone
+		}
+		return err
+	}
+	ast, err := r.Lstat(filepath.FromSlash(aside))
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(ast, st) || ast.Size() != st.Size() || !ast.ModTime().Equal(st.ModTime()) {
+		if _, err := restoreAside(r, asideDir, dir, base); err != nil {
+			return err
+		}
+		return &changing{why: "was replaced or changed while it was being sealed"}
+	}
+	if err := r.Remove(filepath.FromSlash(aside)); err != nil {
+		return err
+	}
+	if err := r.Remove(filepath.FromSlash(asideDir)); err != nil {
+		return err
+	}
+	return syncDir(r, dir)
+}
+
+// restoreAside puts the set-aside plaintext base back from asideDir into
+// dir under its name, or under a "(unsealed N)" name if that has been taken
+// meanwhile, removes asideDir, and returns the name used.
+func restoreAside(r *os.Root, asideDir, dir, base string) (string, error) {
+	from := filepath.FromSlash(path.Join(asideDir, base))
+	for n := 1; n <= maxNameCandidates; n++ {
+		name := restoredName(base, n)
+		// A link, unlike a rename, never replaces a file.
+		err := r.Link(from, filepath.FromSlash(path.Join(dir, name)))
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if err := r.Remove(from); err != nil {
+			return "", err
+		}
+		r.Remove(filepath.FromSlash(asideDir))
+		return name, syncDir(r, dir)
+	}
+	return "", fmt.Errorf("no free name to put back %s", base)
+}
+
+// recordFor makes the index record of a sealed file.
+func (v *Vault) recordFor(rel string, fi fs.FileInfo, hdrLen int64, sealedAt time.Time) record {
+	return record{
+		CaseRef:    v.cfg.CaseRef(rel),
+		Size:       plaintextSize(fi.Size(), hdrLen),
+		SealedAt:   sealedAt.UTC(),
+		CipherSize: fi.Size(),
+		ModTime:    fi.ModTime().UnixNano(),
+	}
+}
+
+// plaintextSize computes the plaintext length of an age file from its size
+// and header length: the payload is a 16-byte nonce, then 64 KiB chunks of
+// plaintext each followed by a 16-byte tag, with at least one chunk.
+func plaintextSize(size, hdrLen int64) int64 {
+	const chunk, tag, nonce = 64 << 10, 16, 16
+	payload := size - hdrLen - nonce
+	if payload < tag {
+		return 0
+	}
+	chunks := (payload + chunk + tag - 1) / (chunk + tag)
+	return payload - chunks*tag
+}
+
+func randomTag() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// ctxReader stops a copy when ctx is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// checkRel refuses paths that are not clean, relative and inside the cache.
+// Names need not be UTF-8: Unix file names are bytes.
+func checkRel(rel string) error {
+	bad := rel == "" || rel == "." || strings.HasPrefix(rel, "/") || strings.ContainsRune(rel, 0)
+	for _, elem := range strings.Split(rel, "/") {
+		bad = bad || elem == "" || elem == "." || elem == ".."
+	}
+	if bad {
+		return fmt.Errorf("%w: %q is not a clean path inside the cache", ErrRefused, rel)
+	}
+	return nil
+}
+
+// hold marks paths the vault is working on, so that a concurrent scan in
+// this process leaves them alone; release unmarks them.
+func (v *Vault) hold(rel string) {
+	v.mu.Lock()
+	if v.busy == nil {
+		v.busy = map[string]int{}
+	}
+	v.busy[rel]++
+	v.mu.Unlock()
+}
+
+func (v *Vault) release(rel string) {
+	v.mu.Lock()
+	if v.busy[rel]--; v.busy[rel] <= 0 {
+		delete(v.busy, rel)
+	}
+	v.mu.Unlock()
+}
+
+func (v *Vault) isBusy(rel string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.busy[rel] > 0
+}

@@ -1,0 +1,8 @@
+//go:build !linux && !windows
+
+package watch
+
+import "syscall"
+
+// LimitError is an error that means the watch limit was reached here.
+var LimitError error = syscall.EMFILE

@@ -1,0 +1,18 @@
+// Command casekeep-bench measures casekeep against its references and prints
+// the figures and ratios in one run. See README.md, "Benchmarks".
+package main
+
+import (
+	"os"
+
+	"github.com/casekeep/casekeep/internal/cli"
+)
+
+func main() {
+	os.Exit(cli.Main(&cli.Command{
+		Name: "casekeep-bench",
+		Help: `casekeep-bench runs casekeep's benchmarks against their references (the
+stock age command, the system's own limits) and prints figures and ratios.`,
+		Sub: []*cli.Command{vaultCommand()},
+	}, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
