@@ -9,11 +9,20 @@ import (
 	"syscall"
 )
 
-// openForSeal opens a regular file in the cache for reading. O_NONBLOCK
-// keeps a FIFO swapped in after the listing from blocking the open; the
-// caller checks that what it opened is what it listed.
-func openForSeal(r *os.Root, _ string, rel string) (*os.File, error) {
+const (
+	noFollow = syscall.O_NOFOLLOW
+	nonBlock = syscall.O_NONBLOCK // a FIFO swapped in must never block an open
+)
+
+// openFile opens a file in the cache for reading; exclusive opens exist only
+// on Windows. The caller checks that what it opened is what it listed.
+func openFile(r *os.Root, rel string, _ bool) (*os.File, error) {
 	return r.OpenFile(filepath.FromSlash(rel), os.O_RDONLY|nonBlock|noFollow, 0)
+}
+
+// openDir opens a folder in the cache; anything else fails at once.
+func openDir(r *os.Root, rel string) (*os.File, error) {
+	return r.OpenFile(filepath.FromSlash(rel), os.O_RDONLY|syscall.O_DIRECTORY|nonBlock, 0)
 }
 
 func linkCount(_ *os.File, fi fs.FileInfo) (uint64, error) {
@@ -35,7 +44,7 @@ func chownLike(f *os.File, fi fs.FileInfo) error {
 
 // syncDir makes renames, links and removals in dir durable.
 func syncDir(r *os.Root, dir string) error {
-	d, err := r.Open(filepath.FromSlash(dir))
+	d, err := openDir(r, dir)
 	if err != nil {
 		return err
 	}
@@ -43,13 +52,8 @@ func syncDir(r *os.Root, dir string) error {
 	return d.Sync()
 }
 
-const (
-	noFollow = syscall.O_NOFOLLOW
-	nonBlock = syscall.O_NONBLOCK
-)
-
 // lockTemp marks a temporary file as in use by a live process with an
-// exclusive flock, which the kernel drops if the process dies.
+// exclusive flock, which the kernel drops when the process dies.
 func lockTemp(f *os.File) error {
 	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 }
@@ -57,8 +61,16 @@ func lockTemp(f *os.File) error {
 // orphaned reports whether a temporary file is a crash leftover: no live
 // process holds its lock.
 func orphaned(f *os.File) bool {
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		return false
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
+}
+
+// renameFallback renames from to to (both relative to dir) where the
+// filesystem has no no-replace rename: it checks first, which leaves a
+// moment in which a file created under to would be replaced.
+func renameFallback(r *os.Root, dir, from, to string) error {
+	target := filepath.FromSlash(filepath.Join(dir, to))
+	if _, err := r.Lstat(target); err == nil {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: fs.ErrExist}
 	}
-	return true
+	return r.Rename(filepath.FromSlash(filepath.Join(dir, from)), target)
 }

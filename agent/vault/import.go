@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 )
 
@@ -25,10 +24,10 @@ func (v *Vault) Import(ctx context.Context, src, destDir string) (Entry, error) 
 	} else if err := checkRel(destDir); err != nil {
 		return Entry{}, err
 	}
-	srcDir, base := filepath.Split(src)
 	if rel, err := filepath.Rel(v.dir, src); err == nil && filepath.IsLocal(rel) {
-		return Entry{}, fmt.Errorf("%s is already in the cache: it is sealed there on its own", src)
+		return Entry{}, refused("%s is already in the cache: it is sealed there on its own", src)
 	}
+	srcDir, base := filepath.Split(src)
 	sr, err := os.OpenRoot(srcDir)
 	if err != nil {
 		return Entry{}, err
@@ -41,7 +40,7 @@ func (v *Vault) Import(ctx context.Context, src, destDir string) (Entry, error) 
 	if !fi.Mode().IsRegular() {
 		return Entry{}, refused("%s is %s", src, kindOf(fi.Mode()))
 	}
-	f, err := openForSeal(sr, srcDir, base)
+	f, err := openFile(sr, base, true)
 	if errors.Is(err, errReparsePoint) {
 		return Entry{}, refused("%s is a symlink or junction", src)
 	}
@@ -53,52 +52,43 @@ func (v *Vault) Import(ctx context.Context, src, destDir string) (Entry, error) 
 	if err != nil {
 		return Entry{}, err
 	}
-	if !os.SameFile(fi, st) || !st.Mode().IsRegular() {
-		return Entry{}, &changing{why: "was replaced while it was opened"}
-	}
-	if n, err := linkCount(f, st); err != nil || n > 1 {
-		return Entry{}, refused("%s has %d hard links: remove the others first", src, n)
+	if err := sameRegular(f, fi, st); err != nil {
+		return Entry{}, fmt.Errorf("%s: %w", src, err)
 	}
 	if heldOpen(f) {
 		return Entry{}, fmt.Errorf("%s: %w (close it first)", src, errInUse)
 	}
-
 	if destDir != "." {
 		if err := v.root.MkdirAll(filepath.FromSlash(destDir), 0o700); err != nil {
 			return Entry{}, err
 		}
 	}
-	outBase, dup, err := v.chooseName(ctx, destDir, base, f, st)
+	if err := v.checkParents(destDir); err != nil {
+		return Entry{}, err
+	}
+	s, err := v.sealInto(ctx, f, st, destDir, base)
 	if err != nil {
 		return Entry{}, err
 	}
-	outRel := path.Join(destDir, outBase)
-	v.hold(outRel)
-	defer v.release(outRel)
-	if !dup {
-		if err := v.writeSealed(ctx, destDir, base, outRel, f, st); err != nil {
-			return Entry{}, err
-		}
-	}
-	ofi, hdrLen, err := v.checkSealed(outRel)
-	if err != nil {
-		if !dup {
-			v.root.Remove(filepath.FromSlash(outRel))
-		}
-		return Entry{}, fmt.Errorf("the sealed file does not open with the device identity: %w", err)
-	}
-	rec := v.recordFor(outRel, ofi, hdrLen, v.cfg.Now())
-	if err := v.index.put(map[string]record{outRel: rec}, nil); err != nil {
+	if err := v.index.put(map[string]record{s.rel: s.rec}, nil); err != nil {
 		return Entry{}, err
 	}
-	f.Close() // Windows cannot rename it while our exclusive handle is open
-	if err := v.removePlaintext(sr, ".", base, st); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			err = nil
-		} else {
-			return Entry{}, fmt.Errorf("sealed as %s, but %s was not removed: %w", outRel, src, err)
+	f.Close() // Windows cannot remove it while our exclusive handle is open
+	// The source is outside the cache, in a folder of the user's: it is
+	// removed directly (no private folder is left there), if it is still the
+	// file sealed.
+	now, err := sr.Lstat(base)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return Entry{}, fmt.Errorf("sealed as %s, but %s was not removed: %w", s.rel, src, err)
+	case !os.SameFile(now, st) || now.Size() != st.Size() || !now.ModTime().Equal(st.ModTime()):
+		return Entry{}, fmt.Errorf("sealed as %s, but %s changed meanwhile and was left in place", s.rel, src)
+	default:
+		if err := sr.Remove(base); err != nil {
+			return Entry{}, fmt.Errorf("sealed as %s, but %s was not removed: %w", s.rel, src, err)
 		}
 	}
-	v.emit(EventSealed, outRel, rec.Size, "imported")
-	return Entry{Path: outRel, CaseRef: rec.CaseRef, Size: rec.Size, SealedAt: rec.SealedAt}, nil
+	v.emit(EventSealed, s.rel, s.rec.Size, "imported")
+	return s.entry(), nil
 }

@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"context"
 	"errors"
-	"io/fs"
 	"sync"
 	"time"
 )
@@ -92,7 +91,9 @@ func (v *Vault) scanLoop(ctx context.Context) {
 	}
 }
 
-// commitLoop writes sealed files to the index in batches.
+// commitLoop writes sealed files to the index in batches: within
+// commitEvery of the first file of a batch, or at 512 files. It sleeps while
+// nothing is sealed.
 func (v *Vault) commitLoop(commits <-chan sealed) {
 	batch := map[string]record{}
 	flush := func() {
@@ -105,8 +106,8 @@ func (v *Vault) commitLoop(commits <-chan sealed) {
 		}
 		batch = map[string]record{}
 	}
-	tick := time.NewTicker(commitEvery)
-	defer tick.Stop()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
 		select {
 		case s, ok := <-commits:
@@ -114,11 +115,14 @@ func (v *Vault) commitLoop(commits <-chan sealed) {
 				flush()
 				return
 			}
+			if len(batch) == 0 {
+				timer.Reset(commitEvery)
+			}
 			batch[s.rel] = s.rec
 			if len(batch) >= 512 {
 				flush()
 			}
-		case <-tick.C:
+		case <-timer.C:
 			flush()
 		}
 	}
@@ -143,8 +147,8 @@ func (v *Vault) work(ctx context.Context, t *task, commits chan<- sealed) {
 	case errors.Is(err, errAlreadySealed):
 		commits <- s
 		v.sched.done(t, time.Time{})
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, errFolder):
-		v.sched.done(t, time.Time{}) // gone, left alone, or a folder
+	case errors.Is(err, errGone), errors.Is(err, errFolder), errors.Is(err, errSkipped):
+		v.sched.done(t, time.Time{}) // gone, a folder, or left alone
 	case errors.Is(err, ErrRefused):
 		v.emit(EventRefused, t.rel, 0, refusalReason(err))
 		v.count(func(st *Stats) { st.Refused++ })
@@ -194,12 +198,14 @@ type scheduler struct {
 	tasks    map[string]*task
 	queue    taskHeap
 	inflight map[string]*task
-	again    map[string]bool // hinted while in flight
+	again    map[string]bool // changed while in flight
+	recheck  map[string]bool // found by a scan while in flight
 	wake     chan struct{}
 }
 
 func newScheduler(now func() time.Time) *scheduler {
-	return &scheduler{now: now, tasks: map[string]*task{}, inflight: map[string]*task{}, again: map[string]bool{}, wake: make(chan struct{}, 1)}
+	return &scheduler{now: now, tasks: map[string]*task{}, inflight: map[string]*task{},
+		again: map[string]bool{}, recheck: map[string]bool{}, wake: make(chan struct{}, 1)}
 }
 
 func (s *scheduler) pending() int {
@@ -216,14 +222,17 @@ func (s *scheduler) signal() {
 }
 
 // add queues rel, due at due. A change (a watch hint) brings forward a
-// queued retry and makes a path in flight go again when it lands; a path
-// found by a scan only joins the queue if it is not in it already.
+// queued retry, and makes a path in flight go again as soon as it lands; a
+// path found by a scan joins the queue if it is not in it, and a path in
+// flight is looked at again if its attempt ends it.
 func (s *scheduler) add(rel string, due time.Time, change bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.inflight[rel]; ok {
 		if change {
 			s.again[rel] = true
+		} else {
+			s.recheck[rel] = true
 		}
 		return
 	}
@@ -274,22 +283,28 @@ func (s *scheduler) next(ctx context.Context) (*task, bool) {
 	}
 }
 
-// done ends t's flight. A zero retry drops it, unless it was hinted while in
-// flight; otherwise it is queued again for retry.
+// done ends t's flight. A zero retry ends the task; otherwise it is queued
+// again at retry. A change while it was in flight brings it back at once,
+// and a scan that saw it meanwhile brings back a task that ended; a task
+// that ended and comes back starts afresh (a new version of the file).
 func (s *scheduler) done(t *task, retry time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.inflight, t.rel)
-	if s.again[t.rel] {
-		delete(s.again, t.rel)
-		if retry.IsZero() || s.now().Before(retry) {
-			retry = s.now()
-		}
-	}
-	if retry.IsZero() {
+	again, recheck := s.again[t.rel], s.recheck[t.rel]
+	delete(s.again, t.rel)
+	delete(s.recheck, t.rel)
+	now := s.now()
+	switch {
+	case retry.IsZero() && (again || recheck):
+		t = &task{rel: t.rel, due: now, since: now}
+	case retry.IsZero():
 		return
+	case again:
+		t.due = now
+	default:
+		t.due = retry
 	}
-	t.due = retry
 	s.tasks[t.rel] = t
 	heap.Push(&s.queue, t)
 	s.signal()

@@ -10,10 +10,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/casekeep/casekeep/internal/atomicfile"
 )
 
 // maxDepth bounds how deep a scan descends.
@@ -44,6 +46,11 @@ type scanner struct {
 	unknown []unknownFile
 }
 
+type unknownFile struct {
+	rel string
+	fi  fs.FileInfo
+}
+
 // Scan walks the whole cache: it removes temporary files left by a crash,
 // finishes or undoes removals a crash interrupted, classifies every file as
 // sealed, plaintext or refused, reconciles the index with what it found, and
@@ -67,38 +74,12 @@ func (v *Vault) Scan(ctx context.Context) (*ScanReport, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-
-	// Reconcile the index with the folder.
-	put, added, changed := map[string]record{}, 0, 0
-	for p, r := range sc.seen {
-		old, ok := idx[p]
-		switch {
-		case !ok:
-			added++
-		case old.CipherSize != r.CipherSize || old.ModTime != r.ModTime:
-			changed++
-		default:
-			continue
-		}
-		put[p] = r
-	}
-	var del []string
-	for p := range idx {
-		if _, ok := sc.seen[p]; !ok && !v.isBusy(p) {
-			del = append(del, p)
-		}
-	}
-	if err := v.index.put(put, del); err != nil {
+	if err := sc.reconcile(); err != nil {
 		return nil, err
-	}
-	if n := added + changed + len(del); n > 0 {
-		sc.rep.Repaired = n
-		v.emit(EventIndexRepaired, "", 0, fmt.Sprintf("%d added, %d changed, %d removed", added, changed, len(del)))
-		v.log.Info("vault index repaired", "added", added, "changed", changed, "removed", len(del))
 	}
 
 	// Report each refused path once: again only if it goes away and comes back.
-	paths := sortedKeys(sc.refused)
+	paths := slices.Sorted(maps.Keys(sc.refused))
 	for _, p := range paths {
 		if before[p] != sc.refused[p] {
 			v.emit(EventRefused, p, 0, sc.refused[p])
@@ -112,22 +93,56 @@ func (v *Vault) Scan(ctx context.Context) (*ScanReport, error) {
 			return nil, err
 		}
 	}
-	sort.Strings(sc.rep.Plaintext)
+	slices.Sort(sc.rep.Plaintext)
 	sc.rep.Took = time.Since(start)
 	return sc.rep, nil
 }
 
-func sortedKeys(m map[string]string) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
+// reconcile makes the index match what the scan found.
+func (sc *scanner) reconcile() error {
+	v := sc.v
+	put, added, changed := map[string]record{}, 0, 0
+	for p, r := range sc.seen {
+		old, ok := sc.idx[p]
+		switch {
+		case !ok:
+			added++
+		case old.CipherSize != r.CipherSize || old.ModTime != r.ModTime:
+			changed++
+		default:
+			continue
+		}
+		put[p] = r
 	}
-	sort.Strings(ks)
-	return ks
+	var del []string
+	for p := range sc.idx {
+		if _, ok := sc.seen[p]; ok || v.isBusy(p) {
+			continue
+		}
+		// Not seen, but a seal in flight during the walk may have put it
+		// there since: only a path with no regular file goes.
+		if fi, err := v.root.Lstat(filepath.FromSlash(p)); err == nil && fi.Mode().IsRegular() {
+			continue
+		}
+		del = append(del, p)
+	}
+	if err := v.index.put(put, del); err != nil {
+		return err
+	}
+	if n := added + changed + len(del); n > 0 {
+		sc.rep.Repaired = n
+		v.emit(EventIndexRepaired, "", 0, fmt.Sprintf("%d added, %d changed, %d removed", added, changed, len(del)))
+		v.log.Info("vault index repaired", "added", added, "changed", changed, "removed", len(del))
+	}
+	return nil
 }
 
 func (sc *scanner) refuse(rel, reason string) {
 	sc.refused[rel] = reason
+}
+
+func (sc *scanner) plaintext(rel string) {
+	sc.rep.Plaintext = append(sc.rep.Plaintext, rel)
 }
 
 func (sc *scanner) dir(rel string, depth int) error {
@@ -138,7 +153,7 @@ func (sc *scanner) dir(rel string, depth int) error {
 		sc.refuse(rel, fmt.Sprintf("is nested more than %d folders deep", maxDepth))
 		return nil
 	}
-	d, err := sc.v.root.Open(filepath.FromSlash(rel))
+	d, err := openDir(sc.v.root, rel)
 	if err != nil {
 		if rel == "." {
 			return err
@@ -159,23 +174,18 @@ func (sc *scanner) dir(rel string, depth int) error {
 	// either finished or put back before the folder's files are classified.
 	var rest []fs.DirEntry
 	for _, e := range entries {
-		if e.Type().IsRegular() && isTemp(e.Name()) {
-			sc.temp(path.Join(rel, e.Name()))
-		} else {
+		switch {
+		case e.Type().IsRegular() && isTemp(e.Name()):
+			sc.temp(rel, e.Name())
+		case e.IsDir() && isAsideDir(e.Name()):
+			sc.asideDir(rel, e.Name(), names)
+		default:
 			rest = append(rest, e)
 		}
 	}
 	for _, e := range rest {
-		if e.IsDir() && isAsideDir(e.Name()) {
-			sc.asideDir(rel, e.Name(), names)
-		}
-	}
-	for _, e := range rest {
 		p := path.Join(rel, e.Name())
-		if rel == "." {
-			p = e.Name()
-		}
-		if e.IsDir() && isAsideDir(e.Name()) || sc.v.isBusy(p) {
+		if sc.v.isBusy(p) {
 			continue
 		}
 		fi, err := e.Info()
@@ -196,7 +206,8 @@ func (sc *scanner) dir(rel string, depth int) error {
 	return nil
 }
 
-// file classifies one regular file.
+// file looks at one regular file: the index vouches for a sealed file it
+// knows unchanged; any other is opened after the walk.
 func (sc *scanner) file(rel string, fi fs.FileInfo, names map[string]bool) {
 	sc.rep.Files++
 	if skipped(path.Base(rel), fi.Size()) {
@@ -204,7 +215,7 @@ func (sc *scanner) file(rel string, fi fs.FileInfo, names map[string]bool) {
 		return
 	}
 	if n, err := linkCount(nil, fi); err == nil && n > 1 {
-		if !sc.hasTemp(names) { // else: another process is linking it into place
+		if !hasTemp(names) { // else: another process is linking it into place
 			sc.refuse(rel, fmt.Sprintf("has %d hard links (a hardlinked file may be someone else's)", n))
 		}
 		return
@@ -213,12 +224,25 @@ func (sc *scanner) file(rel string, fi fs.FileInfo, names map[string]bool) {
 		sc.sealed(rel, r)
 		return
 	}
-	sc.unknown = append(sc.unknown, unknownFile{rel, fi}) // checked after the walk, in parallel
+	sc.unknown = append(sc.unknown, unknownFile{rel, fi})
 }
 
-type unknownFile struct {
-	rel string
-	fi  fs.FileInfo
+// hasTemp reports whether a folder holds a temporary file: a sealed file
+// being linked into place by another process has two links for a moment.
+// A real hardlink is reported by a later scan.
+func hasTemp(names map[string]bool) bool {
+	for n := range names {
+		if isTemp(n) {
+			return true
+		}
+	}
+	return false
+}
+
+func (sc *scanner) sealed(rel string, r record) {
+	sc.seen[rel] = r
+	sc.rep.Sealed++
+	sc.rep.SealedBytes += r.Size
 }
 
 // checkUnknown opens every file the index did not vouch for and reads its
@@ -239,7 +263,7 @@ func (sc *scanner) checkUnknown() {
 				case classSealed:
 					sc.sealed(u.rel, rec)
 				case classPlaintext:
-					sc.rep.Plaintext = append(sc.rep.Plaintext, u.rel)
+					sc.plaintext(u.rel)
 				case classRefused:
 					sc.refuse(u.rel, reason)
 				}
@@ -266,9 +290,10 @@ const (
 	classRefused
 )
 
-// classify opens one regular file and tells sealed from plaintext.
+// classify opens one regular file (shared: a scan never gets in a user's
+// way) and tells sealed from plaintext.
 func (sc *scanner) classify(rel string, fi fs.FileInfo) (class, record, string) {
-	f, st, err := sc.v.openChecked(rel, fi)
+	f, st, err := sc.v.openChecked(rel, fi, false)
 	switch {
 	case errors.Is(err, ErrRefused):
 		return classRefused, record{}, refusalReason(err)
@@ -287,128 +312,111 @@ func (sc *scanner) classify(rel string, fi fs.FileInfo) (class, record, string) 
 	return classPlaintext, record{}, ""
 }
 
-// hasTemp reports whether the folder holds a temporary file: a sealed file
-// being linked into place by another process has two links for a moment.
-// A real hardlink is reported by a later scan.
-func (sc *scanner) hasTemp(names map[string]bool) bool {
-	for n := range names {
-		if isTemp(n) {
-			return true
-		}
-	}
-	return false
-}
-
-func (sc *scanner) sealed(rel string, r record) {
-	sc.seen[rel] = r
-	sc.rep.Sealed++
-	sc.rep.SealedBytes += r.Size
-}
-
-// temp removes a temporary file left by a crash. It checks the file is a
-// regular file that no live process holds, and that it holds what the vault
-// writes (nothing yet, or the start of an age file); anything else is a
-// user's file with an unlucky name and is sealed instead.
-func (sc *scanner) temp(rel string) {
+// temp removes a temporary file left by a crash. It checks that no live
+// process holds it and that it holds what the vault writes (nothing yet, or
+// the start of an age file); anything else is a user's file with an unlucky
+// name, which is renamed to an ordinary name and sealed.
+func (sc *scanner) temp(dir, base string) {
+	rel := path.Join(dir, base)
 	if sc.v.isBusy(rel) {
 		return
 	}
-	f, err := sc.v.root.OpenFile(filepath.FromSlash(rel), os.O_RDONLY|noFollow|nonBlock, 0)
+	f, err := openFile(sc.v.root, rel, false)
 	if err != nil {
 		return
 	}
-	defer f.Close()
 	st, err := f.Stat()
 	if err != nil || !st.Mode().IsRegular() || !orphaned(f) {
+		f.Close()
 		return
 	}
 	head := make([]byte, len(ageMagic))
 	n, _ := io.ReadFull(f, head)
-	if string(head[:n]) != ageMagic[:n] {
-		sc.rep.Plaintext = append(sc.rep.Plaintext, rel)
+	f.Close()
+	if string(head[:n]) == ageMagic[:n] {
+		if sc.v.root.Remove(filepath.FromSlash(rel)) == nil {
+			sc.rep.TempsRemoved++
+			sc.v.log.Info("vault removed a temporary file left by a crash", "path", rel)
+		}
 		return
 	}
-	if err := sc.v.root.Remove(filepath.FromSlash(rel)); err == nil {
-		sc.rep.TempsRemoved++
-		sc.v.log.Info("vault removed a temporary file left by a crash", "path", rel)
+	plain := strings.TrimSuffix(strings.TrimPrefix(base, "."), atomicfile.TempSuffix)
+	for i := 1; i <= maxNameCandidates; i++ {
+		name := restoredName(plain, i)
+		err := renameNoReplace(sc.v.root, dir, base, name)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err == nil {
+			sc.plaintext(path.Join(dir, name))
+		}
+		return
 	}
 }
 
-// asideDir finishes or undoes the removals a crash interrupted: each file
-// in a set-aside folder is plaintext that was sealed. If a sealed file in the
-// folder holds exactly its content the seal was done and the plaintext is
-// removed; otherwise it is put back, to be sealed again.
+// asideDir finishes or undoes the removals a crash interrupted: each entry
+// in a set-aside folder was moved there from dir to be removed once sealed.
+// A regular file whose exact content is in a sealed file beside it is
+// removed; anything else is moved back, never replacing anything.
 func (sc *scanner) asideDir(dir, name string, names map[string]bool) {
 	adRel := path.Join(dir, name)
 	if sc.v.isBusy(adRel) {
 		return
 	}
-	d, err := sc.v.root.Open(filepath.FromSlash(adRel))
+	d, err := openDir(sc.v.root, adRel)
 	if err != nil {
 		return
 	}
 	entries, _ := d.ReadDir(-1)
 	d.Close()
 	for _, e := range entries {
-		rel := path.Join(adRel, e.Name())
-		if !e.Type().IsRegular() {
-			sc.refuse(rel, "is "+kindOf(e.Type()))
+		if e.Type().IsRegular() && sc.finish(dir, adRel, e.Name(), names) {
 			continue
 		}
-		sc.aside(dir, adRel, e.Name(), names)
+		restored, err := sc.v.restoreAside(adRel, dir, e.Name())
+		if err != nil {
+			sc.v.log.Error("vault cannot put back set-aside plaintext", "path", path.Join(adRel, e.Name()), "err", err)
+			continue
+		}
+		sc.rep.Restored++
+		if e.Type().IsRegular() {
+			sc.plaintext(path.Join(dir, restored))
+		}
+		sc.v.log.Info("vault put back plaintext whose seal a crash interrupted", "path", path.Join(dir, restored))
 	}
 	sc.v.root.Remove(filepath.FromSlash(adRel)) // only if empty
 }
 
-func (sc *scanner) aside(dir, adRel, base string, names map[string]bool) {
+// finish removes the set-aside regular file base if a sealed file in dir
+// holds exactly its content, and reports whether it did.
+func (sc *scanner) finish(dir, adRel, base string, names map[string]bool) bool {
 	rel := path.Join(adRel, base)
 	fi, err := sc.v.root.Lstat(filepath.FromSlash(rel))
 	if err != nil {
-		return
+		return false
 	}
-	f, st, err := sc.v.openChecked(rel, fi)
-	if errors.Is(err, ErrRefused) {
-		sc.refuse(rel, refusalReason(err))
-		return
-	}
+	f, st, err := sc.v.openChecked(rel, fi, false)
 	if err != nil {
-		return
+		return false
 	}
-	defer f.Close()
-	for n := 1; n <= maxNameCandidates; n++ {
-		cand := sealedName(base, n)
-		if !names[cand] {
-			continue
-		}
-		same, err := sc.v.sameContent(sc.ctx, path.Join(dir, cand), f, st.Size())
-		if err == nil && same {
-			if sc.v.root.Remove(filepath.FromSlash(rel)) == nil {
-				syncDir(sc.v.root, adRel)
-				sc.rep.Finished++
-				sc.v.log.Info("vault finished removing plaintext after a crash", "path", path.Join(dir, base))
-			}
-			return
+	same := false
+	for n := 1; n <= maxNameCandidates && !same; n++ {
+		if cand := sealedName(base, n); names[cand] {
+			same, _, _ = sc.v.sameContent(sc.ctx, path.Join(dir, cand), f, st.Size())
 		}
 	}
-	name, err := restoreAside(sc.v.root, adRel, dir, base)
-	if err != nil {
-		sc.v.log.Error("vault cannot put back set-aside plaintext", "path", rel, "err", err)
-		return
+	f.Close() // before removing: Windows will not remove an open file
+	if !same {
+		return false
 	}
-	sc.rep.Restored++
-	sc.rep.Plaintext = append(sc.rep.Plaintext, path.Join(dir, name))
-	sc.v.log.Info("vault put back plaintext whose seal a crash interrupted", "path", path.Join(dir, name))
-}
-
-func refusalReason(err error) string {
-	var pe *fs.PathError
-	if errors.As(err, &pe) && errors.Is(pe.Err, syscall.ELOOP) {
-		return "is a symlink"
+	if now, err := sc.v.root.Lstat(filepath.FromSlash(rel)); err != nil || !os.SameFile(now, st) {
+		return false
 	}
-	s := err.Error()
-	const prefix = "refused: "
-	if len(s) > len(prefix) && s[:len(prefix)] == prefix {
-		return s[len(prefix):]
+	if sc.v.root.Remove(filepath.FromSlash(rel)) != nil {
+		return false
 	}
-	return s
+	syncDir(sc.v.root, adRel)
+	sc.rep.Finished++
+	sc.v.log.Info("vault finished removing plaintext after a crash", "path", path.Join(dir, base))
+	return true
 }

@@ -29,22 +29,55 @@ type changing struct {
 func (c *changing) Error() string { return c.why }
 func (c *changing) Unwrap() error { return ErrChanging }
 
+// refusal is an ErrRefused with its reason.
+type refusal struct{ reason string }
+
+func (r *refusal) Error() string { return "refused: " + r.reason }
+func (r *refusal) Unwrap() error { return ErrRefused }
+
 func refused(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrRefused, fmt.Sprintf(format, args...))
+	return &refusal{reason: fmt.Sprintf(format, args...)}
 }
 
-// errFolder means a path names a folder: a watch hint for a new folder,
-// whose files have hints of their own.
-var errFolder = fmt.Errorf("%w: is a folder", ErrRefused)
+// refusalReason says why err refused a path, in words for an event.
+func refusalReason(err error) string {
+	var r *refusal
+	if errors.As(err, &r) {
+		return r.reason
+	}
+	return err.Error()
+}
 
-// errAlreadySealed means the file is an age file that opens with the device
-// identity: it is sealed, whatever its name.
-var errAlreadySealed = errors.New("already sealed")
+var (
+	// errGone means the path named no file when the seal began.
+	errGone = fmt.Errorf("%w: no such file", fs.ErrNotExist)
+	// errFolder means a path names a folder: a watch hint for a new
+	// folder, whose files have hints of their own.
+	errFolder = refused("is a folder")
+	// errSkipped means a lock or metadata file the vault leaves alone.
+	errSkipped = refused("is an editor lock or folder metadata file, left alone")
+	// errAlreadySealed means the file is an age file that opens with the
+	// device identity: it is sealed, whatever its name.
+	errAlreadySealed = errors.New("already sealed")
+)
 
 // maxNameCandidates bounds the search for a free name.
 const maxNameCandidates = 1000
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// testHook, when a test sets it, is called at the named stages of a seal:
+// "opened" (the plaintext is open and about to be read), "linked" (the
+// sealed file is in place, not yet checked) and "aside" (the plaintext has
+// been moved aside, not yet checked). Tests use it to swap files at the
+// worst moments.
+var testHook func(stage, rel string)
+
+func hook(stage, rel string) {
+	if testHook != nil {
+		testHook(stage, rel)
+	}
+}
 
 // sealed describes a file the vault sealed or found sealed.
 type sealed struct {
@@ -55,7 +88,8 @@ type sealed struct {
 // SealFile seals the plaintext file rel (relative to the cache, "/"
 // separators) now and records it in the index. It fails with an error
 // wrapping [ErrChanging] if the file changed in the last quiet period or
-// while it was sealed, and [ErrRefused] if it is not a plain regular file.
+// while it was sealed, [ErrRefused] if it is not a plain regular file (or is
+// a lock file the vault leaves alone), and [fs.ErrNotExist] if it is gone.
 // It returns the sealed file's index entry.
 func (v *Vault) SealFile(ctx context.Context, rel string) (Entry, error) {
 	s, err := v.seal(ctx, rel, nil)
@@ -68,7 +102,11 @@ func (v *Vault) SealFile(ctx context.Context, rel string) (Entry, error) {
 	if err := v.index.put(map[string]record{s.rel: s.rec}, nil); err != nil {
 		return Entry{}, err
 	}
-	return Entry{Path: s.rel, CaseRef: s.rec.CaseRef, Size: s.rec.Size, SealedAt: s.rec.SealedAt}, nil
+	return s.entry(), nil
+}
+
+func (s sealed) entry() Entry {
+	return Entry{Path: s.rel, CaseRef: s.rec.CaseRef, Size: s.rec.Size, SealedAt: s.rec.SealedAt}
 }
 
 // seal seals rel, calling found (if not nil) once it has checked that rel is
@@ -80,8 +118,8 @@ func (v *Vault) seal(ctx context.Context, rel string, found func(size int64)) (s
 	}
 	dir, base := path.Split(rel)
 	dir = path.Clean(dir + ".")
-	if base == "" || isTemp(base) || inAside(rel) {
-		return sealed{}, refused("%s is one of the vault's working files", rel)
+	if isTemp(base) || inAside(rel) {
+		return sealed{}, refused("is one of the vault's working files")
 	}
 	v.hold(rel)
 	defer v.release(rel)
@@ -90,26 +128,30 @@ func (v *Vault) seal(ctx context.Context, rel string, found func(size int64)) (s
 		return sealed{}, err
 	}
 	fi, err := v.root.Lstat(filepath.FromSlash(rel))
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return sealed{}, errGone
+	case err != nil:
 		return sealed{}, err
-	}
-	if fi.IsDir() {
+	case fi.IsDir():
 		return sealed{}, errFolder
-	}
-	if !fi.Mode().IsRegular() {
+	case !fi.Mode().IsRegular():
 		return sealed{}, refused("is %s", kindOf(fi.Mode()))
-	}
-	if skipped(base, fi.Size()) {
-		return sealed{}, fs.ErrNotExist // nothing to do
+	case skipped(base, fi.Size()):
+		return sealed{}, errSkipped
 	}
 	if wait := fi.ModTime().Add(v.cfg.Quiet); v.cfg.Now().Before(wait) {
 		return sealed{}, &changing{why: "modified less than the quiet period ago", until: wait}
 	}
-	f, st, err := v.openChecked(rel, fi)
+	f, st, err := v.openChecked(rel, fi, true)
 	if err != nil {
 		return sealed{}, err
 	}
-	defer f.Close()
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
 	if heldOpen(f) {
 		return sealed{}, errInUse
 	}
@@ -119,33 +161,51 @@ func (v *Vault) seal(ctx context.Context, rel string, found func(size int64)) (s
 	if found != nil {
 		found(st.Size())
 	}
-
-	outBase, dup, err := v.chooseName(ctx, dir, base, f, st)
+	hook("opened", rel)
+	s, err := v.sealInto(ctx, f, st, dir, base)
 	if err != nil {
 		return sealed{}, err
-	}
-	outRel := path.Join(dir, outBase)
-	v.hold(outRel)
-	defer v.release(outRel)
-	if !dup {
-		if err := v.writeSealed(ctx, dir, base, outRel, f, st); err != nil {
-			return sealed{}, err
-		}
-	}
-	// The sealed file is in place and durable. From here on the work is
-	// finished rather than rolled back, whatever ctx says.
-	ofi, hdrLen, err := v.checkSealed(outRel)
-	if err != nil {
-		if !dup {
-			v.root.Remove(filepath.FromSlash(outRel)) // ours, and useless
-		}
-		return sealed{}, fmt.Errorf("the sealed file does not open with the device identity: %w", err)
 	}
 	// Windows cannot rename a file while our exclusive handle is open; the
 	// check after moving it aside makes sure it is still the file sealed.
 	f.Close()
-	if err := v.removePlaintext(v.root, dir, base, st); err != nil {
+	f = nil
+	if err := v.removePlaintext(dir, base, st); err != nil {
 		return sealed{}, err
+	}
+	return s, nil
+}
+
+// sealInto seals the content of f (a plain file named base, listed as st)
+// into the cache folder destDir, under the first free sealed name, and
+// checks the result opens with the device identity. A sealed file that
+// already holds exactly this content is used instead of writing another
+// (the case after a crash between sealing and removing the plaintext). On
+// return the sealed file is durable.
+func (v *Vault) sealInto(ctx context.Context, f *os.File, st fs.FileInfo, destDir, base string) (sealed, error) {
+	outBase, existing, err := v.chooseName(ctx, destDir, base, f, st)
+	if err != nil {
+		return sealed{}, err
+	}
+	outRel := path.Join(destDir, outBase)
+	v.hold(outRel)
+	defer v.release(outRel)
+	want := existing
+	if want == nil {
+		if want, err = v.writeSealed(ctx, destDir, outRel, f, st); err != nil {
+			return sealed{}, err
+		}
+	}
+	hook("linked", outRel)
+	// From here the work is finished rather than rolled back, whatever ctx
+	// says: the sealed file is in place.
+	ofi, hdrLen, err := v.checkSealed(outRel, want, existing != nil)
+	if err != nil {
+		var r *refusal
+		if existing == nil && !errors.As(err, &r) {
+			v.root.Remove(filepath.FromSlash(outRel)) // ours (same file), and useless
+		}
+		return sealed{}, fmt.Errorf("the sealed file %s does not check out: %w", outRel, err)
 	}
 	return sealed{rel: outRel, rec: v.recordFor(outRel, ofi, hdrLen, v.cfg.Now())}, nil
 }
@@ -171,10 +231,11 @@ func (v *Vault) checkParents(dir string) error {
 	return nil
 }
 
-// openChecked opens rel, listed as fi, and checks that what it opened is
-// that same plain regular file with a single link.
-func (v *Vault) openChecked(rel string, fi fs.FileInfo) (*os.File, fs.FileInfo, error) {
-	f, err := openForSeal(v.root, v.dir, rel)
+// openChecked opens rel, listed as fi, exclusively if asked (Windows only;
+// for sealing), and checks that what it opened is that same plain regular
+// file with a single link.
+func (v *Vault) openChecked(rel string, fi fs.FileInfo, exclusive bool) (*os.File, fs.FileInfo, error) {
+	f, err := openFile(v.root, rel, exclusive)
 	if errors.Is(err, errReparsePoint) {
 		return nil, nil, refused("is a symlink or junction")
 	}
@@ -186,27 +247,32 @@ func (v *Vault) openChecked(rel string, fi fs.FileInfo) (*os.File, fs.FileInfo, 
 		f.Close()
 		return nil, nil, err
 	}
-	switch {
-	case !st.Mode().IsRegular():
-		f.Close()
-		return nil, nil, refused("is %s", kindOf(st.Mode()))
-	case !os.SameFile(fi, st):
-		f.Close()
-		return nil, nil, &changing{why: "was replaced while it was opened"}
-	case st.Size() != fi.Size() || !st.ModTime().Equal(fi.ModTime()):
-		f.Close()
-		return nil, nil, &changing{why: "changed while it was opened"}
-	}
-	n, err := linkCount(f, st)
-	if err != nil {
+	if err := sameRegular(f, fi, st); err != nil {
 		f.Close()
 		return nil, nil, err
 	}
-	if n > 1 {
-		f.Close()
-		return nil, nil, refused("has %d hard links (a hardlinked file may be someone else's)", n)
-	}
 	return f, st, nil
+}
+
+// sameRegular checks that st (of the open f) is the regular file fi was
+// listed as, unchanged, with one link.
+func sameRegular(f *os.File, fi, st fs.FileInfo) error {
+	switch {
+	case !st.Mode().IsRegular():
+		return refused("is %s", kindOf(st.Mode()))
+	case !os.SameFile(fi, st):
+		return &changing{why: "was replaced while it was opened"}
+	case st.Size() != fi.Size() || !st.ModTime().Equal(fi.ModTime()):
+		return &changing{why: "changed while it was opened"}
+	}
+	n, err := linkCount(f, st)
+	if err != nil {
+		return fmt.Errorf("counting its links: %w", err)
+	}
+	if n > 1 {
+		return refused("has %d hard links (a hardlinked file may be someone else's)", n)
+	}
+	return nil
 }
 
 // opensSealed reports whether f is an age file that opens with the device
@@ -245,17 +311,42 @@ func (v *Vault) openHeader(r io.Reader) (int64, error) {
 	return int64(len(hdr)), nil
 }
 
-// checkSealed reopens a sealed file and checks its header opens with the
-// device identity.
-func (v *Vault) checkSealed(rel string) (fs.FileInfo, int64, error) {
-	f, err := v.root.OpenFile(filepath.FromSlash(rel), os.O_RDONLY|noFollow, 0)
+// openSealed opens a sealed file for reading without blocking on a FIFO
+// swapped in under its name, and checks it is a regular file.
+func (v *Vault) openSealed(rel string) (*os.File, fs.FileInfo, error) {
+	f, err := v.root.OpenFile(filepath.FromSlash(rel), os.O_RDONLY|noFollow|nonBlock, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, refused("%s is %s", rel, kindOf(fi.Mode()))
+	}
+	return f, fi, nil
+}
+
+// checkSealed reopens the sealed file rel, checks it is want (the file the
+// vault wrote or chose: someone may have replaced it since), makes it
+// durable if sync is set, and checks its header opens with the device
+// identity.
+func (v *Vault) checkSealed(rel string, want fs.FileInfo, sync bool) (fs.FileInfo, int64, error) {
+	f, fi, err := v.openSealed(rel)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, 0, err
+	if !os.SameFile(fi, want) || fi.Size() != want.Size() {
+		return nil, 0, refused("was replaced while it was being sealed")
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			return nil, 0, err
+		}
 	}
 	n, err := v.openHeader(f)
 	return fi, n, err
@@ -263,55 +354,51 @@ func (v *Vault) checkSealed(rel string) (fs.FileInfo, int64, error) {
 
 // chooseName picks the sealed name for base in dir: the first candidate that
 // is free, or one that already holds exactly this content sealed to this
-// device (a seal that a crash interrupted after the sealed file was in
-// place), in which case dup is true.
-func (v *Vault) chooseName(ctx context.Context, dir, base string, f *os.File, st fs.FileInfo) (string, bool, error) {
+// device, which it returns.
+func (v *Vault) chooseName(ctx context.Context, dir, base string, f *os.File, st fs.FileInfo) (string, fs.FileInfo, error) {
 	for n := 1; n <= maxNameCandidates; n++ {
 		name := sealedName(base, n)
 		_, err := v.root.Lstat(filepath.FromSlash(path.Join(dir, name)))
 		if errors.Is(err, fs.ErrNotExist) {
-			return name, false, nil
+			return name, nil, nil
 		}
 		if err != nil {
-			return "", false, err
+			return "", nil, err
 		}
-		same, err := v.sameContent(ctx, path.Join(dir, name), f, st.Size())
+		same, fi, err := v.sameContent(ctx, path.Join(dir, name), f, st.Size())
 		if err != nil {
-			return "", false, err
+			return "", nil, err
 		}
 		if same {
-			return name, true, nil
+			return name, fi, nil
 		}
 	}
-	return "", false, fmt.Errorf("no free name for %s after %d tries", base, maxNameCandidates)
+	return "", nil, fmt.Errorf("no free name for %s after %d tries", base, maxNameCandidates)
 }
 
 // sameContent reports whether the sealed file rel opens with the device
-// identity and decrypts to exactly the content of plain (size bytes). It
-// leaves plain at its start.
-func (v *Vault) sameContent(ctx context.Context, rel string, plain *os.File, size int64) (bool, error) {
+// identity and decrypts to exactly the content of plain (size bytes), and
+// returns what it opened. It leaves plain at its start.
+func (v *Vault) sameContent(ctx context.Context, rel string, plain *os.File, size int64) (bool, fs.FileInfo, error) {
 	defer plain.Seek(0, io.SeekStart)
-	fi, err := v.root.Lstat(filepath.FromSlash(rel))
-	if err != nil || !fi.Mode().IsRegular() {
-		return false, nil
-	}
-	sf, err := v.root.OpenFile(filepath.FromSlash(rel), os.O_RDONLY|noFollow, 0)
+	sf, fi, err := v.openSealed(rel)
 	if err != nil {
-		return false, nil
+		return false, nil, nil
 	}
 	defer sf.Close()
 	ids, err := v.cfg.Device.Identities()
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	r, err := age.Decrypt(bufio.NewReaderSize(sf, 64<<10), ids...)
 	if err != nil {
-		return false, nil
+		return false, nil, nil
 	}
 	if _, err := plain.Seek(0, io.SeekStart); err != nil {
-		return false, err
+		return false, nil, err
 	}
-	return equalReaders(ctx, r, io.LimitReader(plain, size+1))
+	same, err := equalReaders(ctx, r, io.LimitReader(plain, size+1))
+	return same, fi, err
 }
 
 func equalReaders(ctx context.Context, a, b io.Reader) (bool, error) {
@@ -338,147 +425,149 @@ func equalReaders(ctx context.Context, a, b io.Reader) (bool, error) {
 	}
 }
 
-// writeSealed encrypts f into a temporary file beside it and links it into
-// place as outRel. On any failure, or if ctx is cancelled, the temporary
-// file is removed and nothing else has changed.
-func (v *Vault) writeSealed(ctx context.Context, dir, base, outRel string, f *os.File, st fs.FileInfo) (err error) {
+// writeSealed encrypts f into a temporary file in dir and links it into
+// place as outRel, and returns the sealed file's identity. On any failure,
+// or if ctx is cancelled before the link, the temporary file is removed and
+// nothing else has changed. The temporary file stays open, and locked, until
+// it is gone, so a scan in another process never takes it for a leftover.
+func (v *Vault) writeSealed(ctx context.Context, dir, outRel string, f *os.File, st fs.FileInfo) (fs.FileInfo, error) {
 	tmpRel := path.Join(dir, tempName(randomTag()))
 	v.hold(tmpRel)
 	defer v.release(tmpRel)
-	tf, err := v.root.OpenFile(filepath.FromSlash(tmpRel), os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, 0o600)
+	tf, err := v.root.OpenFile(filepath.FromSlash(tmpRel), os.O_RDWR|os.O_CREATE|os.O_EXCL|noFollow, 0o600)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	linked := false
+	defer tf.Close()
+	done := false
 	defer func() {
-		if tf != nil {
-			tf.Close()
-		}
-		if err != nil || linked {
+		if !done {
 			v.root.Remove(filepath.FromSlash(tmpRel))
 		}
 	}()
-	// Mark the temporary file as live, so a scan in another process does
-	// not take it for a crash leftover.
 	if err := lockTemp(tf); err != nil {
-		return err
+		return nil, err
 	}
 	if err := chownLike(tf, st); err != nil && os.Geteuid() == 0 {
-		return fmt.Errorf("giving the sealed file its owner: %w", err)
+		return nil, fmt.Errorf("giving the sealed file its owner: %w", err)
 	}
 	bw := bufio.NewWriterSize(tf, 64<<10)
 	w, err := age.Encrypt(bw, v.recipients...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	buf := copyBufs.Get().(*[]byte)
 	n, err := io.CopyBuffer(w, ctxReader{ctx, f}, *buf)
 	copyBufs.Put(buf)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := w.Close(); err != nil {
-		return err
+		return nil, err
 	}
 	if err := bw.Flush(); err != nil {
-		return err
+		return nil, err
 	}
 	// The plaintext must not have changed while it was read.
 	after, err := f.Stat()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if n != st.Size() || after.Size() != st.Size() || !after.ModTime().Equal(st.ModTime()) {
-		return &changing{why: "changed while it was being sealed"}
+		return nil, &changing{why: "changed while it was being sealed"}
 	}
 	if err := tf.Sync(); err != nil {
-		return err
+		return nil, err
 	}
-	if err := tf.Close(); err != nil {
-		tf = nil
-		return err
+	tfi, err := tf.Stat()
+	if err != nil {
+		return nil, err
 	}
-	tf = nil
 	if err := ctx.Err(); err != nil {
-		return err // the last moment to roll back
+		return nil, err // the last moment to roll back
 	}
 	// A link, unlike a rename, never replaces a file that appeared meanwhile.
 	if err := v.root.Link(filepath.FromSlash(tmpRel), filepath.FromSlash(outRel)); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return &changing{why: "its sealed name was taken meanwhile"}
+			return nil, &changing{why: "its sealed name was taken meanwhile"}
 		}
-		return err
+		return nil, err
 	}
-	linked = true
+	done = true // the sealed name holds it now; the temporary name goes below
 	if err := v.root.Remove(filepath.FromSlash(tmpRel)); err != nil {
-		return err
+		v.log.Warn("vault could not remove a temporary name", "path", tmpRel, "err", err) // a scan will
 	}
-	linked = false
-	return syncDir(v.root, dir)
+	if err := syncDir(v.root, dir); err != nil {
+		return nil, err
+	}
+	return tfi, nil
 }
 
-// removePlaintext removes the plaintext base in dir (of root r), which was
-// sealed from st. It first moves it into a private folder beside it, and
-// removes it only if what it moved is that same file, unchanged; otherwise
-// (an editor saved a new version meanwhile) it puts it back and reports
-// ErrChanging, so the new version is sealed in its turn. A crash between the
-// move and the removal leaves the plaintext in that folder, under its own
-// name, for the next scan to finish or undo.
-func (v *Vault) removePlaintext(r *os.Root, dir, base string, st fs.FileInfo) error {
+// removePlaintext removes the plaintext base in dir, which was sealed from
+// st. It first moves it into a private folder beside it, and removes it only
+// if what it moved is that same regular file, unchanged; otherwise (an
+// editor saved a new version meanwhile, or something else was put there) it
+// moves it back, never replacing anything, and reports ErrChanging, so the
+// new version is sealed in its turn. A crash between the move and the
+// removal leaves the plaintext in that folder, under its own name, for the
+// next scan to finish or undo. Once the plaintext is gone, later errors
+// (tidying the private folder) are only logged: the seal is done.
+func (v *Vault) removePlaintext(dir, base string, st fs.FileInfo) error {
 	rel := path.Join(dir, base)
 	asideDir := path.Join(dir, asidePrefix+randomTag())
 	v.hold(asideDir) // before it exists, so a scan never takes it for a leftover
 	defer v.release(asideDir)
-	if err := r.Mkdir(filepath.FromSlash(asideDir), 0o700); err != nil {
+	if err := v.root.Mkdir(filepath.FromSlash(asideDir), 0o700); err != nil {
 		return err
 	}
 	aside := path.Join(asideDir, base)
-	if err := r.Rename(filepath.FromSlash(rel), filepath.FromSlash(aside)); err != nil {
-		r.Remove(filepath.FromSlash(asideDir))
-		if _, lerr := r.Lstat(filepath.FromSlash(rel)); errors.Is(lerr, fs.ErrNotExist) {
+	if err := v.root.Rename(filepath.FromSlash(rel), filepath.FromSlash(aside)); err != nil {
+		v.root.Remove(filepath.FromSlash(asideDir))
+		if _, lerr := v.root.Lstat(filepath.FromSlash(rel)); errors.Is(lerr, fs.ErrNotExist) {
 			return nil // already gone
 		}
 		return err
 	}
-	ast, err := r.Lstat(filepath.FromSlash(aside))
+	hook("aside", aside)
+	ast, err := v.root.Lstat(filepath.FromSlash(aside))
 	if err != nil {
 		return err
 	}
-	if !os.SameFile(ast, st) || ast.Size() != st.Size() || !ast.ModTime().Equal(st.ModTime()) {
-		if _, err := restoreAside(r, asideDir, dir, base); err != nil {
+	if !ast.Mode().IsRegular() || !os.SameFile(ast, st) || ast.Size() != st.Size() || !ast.ModTime().Equal(st.ModTime()) {
+		if _, err := v.restoreAside(asideDir, dir, base); err != nil {
 			return err
 		}
 		return &changing{why: "was replaced or changed while it was being sealed"}
 	}
-	if err := r.Remove(filepath.FromSlash(aside)); err != nil {
+	if err := v.root.Remove(filepath.FromSlash(aside)); err != nil {
 		return err
 	}
-	if err := r.Remove(filepath.FromSlash(asideDir)); err != nil {
-		return err
+	if err := v.root.Remove(filepath.FromSlash(asideDir)); err != nil {
+		v.log.Warn("vault could not remove its private folder", "path", asideDir, "err", err)
 	}
-	return syncDir(r, dir)
+	if err := syncDir(v.root, dir); err != nil {
+		v.log.Warn("vault could not flush a folder", "path", dir, "err", err)
+	}
+	return nil
 }
 
-// restoreAside puts the set-aside plaintext base back from asideDir into
-// dir under its name, or under a "(unsealed N)" name if that has been taken
-// meanwhile, removes asideDir, and returns the name used.
-func restoreAside(r *os.Root, asideDir, dir, base string) (string, error) {
-	from := filepath.FromSlash(path.Join(asideDir, base))
+// restoreAside moves what is set aside as asideDir/base back into dir under
+// base, or under a "(unsealed N)" name if that has been taken meanwhile,
+// never replacing anything, removes asideDir, and returns the name used. It
+// moves whatever is there, folders and special files included.
+func (v *Vault) restoreAside(asideDir, dir, base string) (string, error) {
+	from := path.Join(path.Base(asideDir), base)
 	for n := 1; n <= maxNameCandidates; n++ {
 		name := restoredName(base, n)
-		// A link, unlike a rename, never replaces a file.
-		err := r.Link(from, filepath.FromSlash(path.Join(dir, name)))
+		err := renameNoReplace(v.root, dir, from, name)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
 		if err != nil {
 			return "", err
 		}
-		if err := r.Remove(from); err != nil {
-			return "", err
-		}
-		r.Remove(filepath.FromSlash(asideDir))
-		return name, syncDir(r, dir)
+		v.root.Remove(filepath.FromSlash(asideDir))
+		return name, syncDir(v.root, dir)
 	}
 	return "", fmt.Errorf("no free name to put back %s", base)
 }
@@ -534,7 +623,7 @@ func checkRel(rel string) error {
 		bad = bad || elem == "" || elem == "." || elem == ".."
 	}
 	if bad {
-		return fmt.Errorf("%w: %q is not a clean path inside the cache", ErrRefused, rel)
+		return refused("%q is not a clean path inside the cache", rel)
 	}
 	return nil
 }
@@ -543,9 +632,6 @@ func checkRel(rel string) error {
 // this process leaves them alone; release unmarks them.
 func (v *Vault) hold(rel string) {
 	v.mu.Lock()
-	if v.busy == nil {
-		v.busy = map[string]int{}
-	}
 	v.busy[rel]++
 	v.mu.Unlock()
 }

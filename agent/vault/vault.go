@@ -184,6 +184,7 @@ func Open(cfg Config) (*Vault, error) {
 		index:      &index{store: cfg.Store},
 		sched:      newScheduler(cfg.Now),
 		rescan:     make(chan struct{}, 1),
+		busy:       map[string]int{},
 	}, nil
 }
 

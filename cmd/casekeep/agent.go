@@ -150,6 +150,9 @@ func runAgent(e *cli.Env, args []string) error {
 // showSealProgress shows, on a terminal, how the sealing of what the agent
 // found goes, until nothing is waiting.
 func showSealProgress(ctx context.Context, v *vault.Vault, prog *progress) {
+	if !prog.tty {
+		return
+	}
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	shown := false

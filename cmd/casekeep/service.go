@@ -32,7 +32,10 @@ func (p *program) Start(service.Service) error {
 	p.cancel = cancel
 	go func() {
 		err := p.run(ctx)
-		if err != nil && ctx.Err() == nil {
+		if ctx.Err() == nil { // it stopped without being asked to
+			if err == nil {
+				err = errors.New("the agent stopped on its own")
+			}
 			p.log.Error("casekeep agent failed", "err", err)
 			if runtime.GOOS == "windows" {
 				// The Windows service loop waits only for a stop request:
