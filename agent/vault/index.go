@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -90,8 +92,11 @@ func (ix *index) put(recs map[string]record, del []string) error {
 				return err
 			}
 		}
-		for p, r := range recs {
-			v, err := json.Marshal(r)
+		// In key order: bbolt keeps a node's keys sorted in a slice until the
+		// commit splits it, so random-order inserts of a large batch cost
+		// O(n²) copying (21 s for 100,000); sorted ones append.
+		for _, p := range slices.Sorted(maps.Keys(recs)) {
+			v, err := json.Marshal(recs[p])
 			if err != nil {
 				return err
 			}

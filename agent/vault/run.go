@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"errors"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -14,6 +15,7 @@ const (
 	maxFailDelay     = time.Minute      // between attempts after a failure
 	keepsChanging    = 30 * time.Second // a file changing this long is reported
 	commitEvery      = 50 * time.Millisecond
+	largeScan        = 10_000 // files; after a scan this large, memory is returned to the OS
 )
 
 // Notify says that rel (relative to the cache, "/"-separated) may have
@@ -88,6 +90,11 @@ func (v *Vault) scanLoop(ctx context.Context) {
 		}
 		v.log.Info("vault scan", "files", rep.Files, "sealed", rep.Sealed, "plaintext", len(rep.Plaintext),
 			"refused", rep.Refused, "temps_removed", rep.TempsRemoved, "repaired", rep.Repaired, "took", rep.Took.Round(time.Millisecond))
+		if rep.Files >= largeScan {
+			// A large scan's maps are garbage now; give the memory back at
+			// once rather than over minutes, so an idle agent stays small.
+			debug.FreeOSMemory()
+		}
 	}
 }
 

@@ -79,6 +79,7 @@ func benchVault(e *cli.Env, args []string) error {
 	e.Flags.IntVar(&o.kills, "kills", 0, "run the crash test with this many kills (0 skips it)")
 	e.Flags.BoolVar(&o.tmpfs, "tmpfs", false, "also measure throughput on a tmpfs (Linux, root)")
 	e.Flags.IntVar(&o.workers, "workers", 0, "seal with this many workers (default: the vault's default)")
+	only := e.Flags.String("only", "throughput,protect,scale,crash", "run only these `PARTS`, comma-separated")
 	if _, err := e.Parse(args, 0, 0); err != nil {
 		return err
 	}
@@ -91,6 +92,15 @@ func benchVault(e *cli.Env, args []string) error {
 	}
 	if o.files < 1 {
 		return cli.Usagef("--files must be at least 1")
+	}
+	parts := map[string]bool{}
+	for _, p := range strings.Split(*only, ",") {
+		switch p {
+		case "throughput", "protect", "scale", "crash":
+			parts[p] = true
+		default:
+			return cli.Usagef("--only: unknown part %q (throughput, protect, scale, crash)", p)
+		}
 	}
 	if o.dir == "" {
 		if o.dir, err = os.MkdirTemp("", "casekeep-bench"); err != nil {
@@ -117,7 +127,9 @@ func benchVault(e *cli.Env, args []string) error {
 	b := &bench{o: o, w: w, age: ageCmd, device: device, escrow: escrow}
 
 	dirs := []string{filepath.Join(o.dir, "disk")}
-	if o.tmpfs {
+	if !parts["throughput"] {
+		dirs = nil
+	} else if o.tmpfs {
 		mem := filepath.Join(o.dir, "tmpfs")
 		if err := mountTmpfs(mem, 4*(o.size+o.large)+(64<<20)); err != nil {
 			return fmt.Errorf("--tmpfs: %w", err)
@@ -130,17 +142,17 @@ func benchVault(e *cli.Env, args []string) error {
 			return err
 		}
 	}
-	if o.protect > 0 {
+	if o.protect > 0 && parts["protect"] {
 		if err := b.timeToProtect(filepath.Join(o.dir, "protect")); err != nil {
 			return err
 		}
 	}
-	if o.scale > 0 {
+	if o.scale > 0 && parts["scale"] {
 		if err := b.scaleTest(filepath.Join(o.dir, "scale")); err != nil {
 			return err
 		}
 	}
-	if o.kills > 0 {
+	if o.kills > 0 && parts["crash"] {
 		if err := b.crash(); err != nil {
 			return err
 		}
@@ -470,6 +482,10 @@ func (b *bench) scaleTest(base string) error {
 		if round == 1 {
 			time.Sleep(3 * time.Second) // settle: the watcher's own start rescan, GC
 			rss := residentMiB(cmd.Process.Pid)
+			if d := os.Getenv("CASEKEEP_BENCH_SMAPS"); d != "" {
+				b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", cmd.Process.Pid))
+				os.WriteFile(d, b, 0o644)
+			}
 			cpu0 := cpuTime(cmd.Process.Pid)
 			time.Sleep(b.o.idle)
 			cpu1 := cpuTime(cmd.Process.Pid)
