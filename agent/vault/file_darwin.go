@@ -11,22 +11,9 @@ import (
 // quiet period and the size and modification-time checks decide alone.
 func heldOpen(*os.File) bool { return false }
 
-// renameNoReplace renames from to to, both relative to the folder dir of
-// the cache, failing with an error matching fs.ErrExist rather than
-// replacing anything at to.
-func renameNoReplace(r *os.Root, dir, from, to string) error {
-	d, err := openDir(r, dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	fd := int(d.Fd())
+// renameExcl renames from to to in the folder fd without replacing, with
+// renameatx_np; supported is false where the filesystem cannot.
+func renameExcl(fd int, from, to string) (supported bool, err error) {
 	err = unix.RenameatxNp(fd, from, fd, to, unix.RENAME_EXCL)
-	if errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EINVAL) {
-		return renameFallback(r, dir, from, to)
-	}
-	if err != nil {
-		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
-	}
-	return nil
+	return !errors.Is(err, unix.ENOTSUP) && !errors.Is(err, unix.EINVAL), err
 }

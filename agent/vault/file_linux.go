@@ -22,22 +22,9 @@ func heldOpen(f *os.File) bool {
 	return err == unix.EAGAIN
 }
 
-// renameNoReplace renames from to to, both relative to the folder dir of
-// the cache, failing with an error matching fs.ErrExist rather than
-// replacing anything at to. It moves files, folders and special files alike.
-func renameNoReplace(r *os.Root, dir, from, to string) error {
-	d, err := openDir(r, dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	fd := int(d.Fd())
+// renameExcl renames from to to in the folder fd without replacing, with
+// renameat2; supported is false where the filesystem cannot.
+func renameExcl(fd int, from, to string) (supported bool, err error) {
 	err = unix.Renameat2(fd, from, fd, to, unix.RENAME_NOREPLACE)
-	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
-		return renameFallback(r, dir, from, to)
-	}
-	if err != nil {
-		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
-	}
-	return nil
+	return !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS), err
 }

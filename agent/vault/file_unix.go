@@ -64,13 +64,27 @@ func orphaned(f *os.File) bool {
 	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
 }
 
-// renameFallback renames from to to (both relative to dir) where the
-// filesystem has no no-replace rename: it checks first, which leaves a
+// renameNoReplace renames from to to, both relative to the folder dir of
+// the cache, failing with an error matching fs.ErrExist rather than
+// replacing anything at to. It moves files, folders and special files alike.
+// Where the filesystem has no such rename, it checks first, which leaves a
 // moment in which a file created under to would be replaced.
-func renameFallback(r *os.Root, dir, from, to string) error {
-	target := filepath.FromSlash(filepath.Join(dir, to))
-	if _, err := r.Lstat(target); err == nil {
-		return &os.LinkError{Op: "rename", Old: from, New: to, Err: fs.ErrExist}
+func renameNoReplace(r *os.Root, dir, from, to string) error {
+	d, err := openDir(r, dir)
+	if err != nil {
+		return err
 	}
-	return r.Rename(filepath.FromSlash(filepath.Join(dir, from)), target)
+	defer d.Close()
+	supported, err := renameExcl(int(d.Fd()), from, to)
+	if !supported {
+		target := filepath.FromSlash(filepath.Join(dir, to))
+		if _, err := r.Lstat(target); err == nil {
+			return &os.LinkError{Op: "rename", Old: from, New: to, Err: fs.ErrExist}
+		}
+		return r.Rename(filepath.FromSlash(filepath.Join(dir, from)), target)
+	}
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+	}
+	return nil
 }

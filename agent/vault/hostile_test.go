@@ -1,6 +1,8 @@
 package vault_test
 
 import (
+	"github.com/casekeep/casekeep/internal/testenv"
+
 	"context"
 	"errors"
 	"fmt"
@@ -43,7 +45,7 @@ func TestSymlinkToOutsideFile(t *testing.T) {
 	}
 	e.run()
 	e.v.Notify("link.csv")
-	eventually(t, "a refused event", func() bool { return e.events.has(vault.EventRefused, "link.csv") })
+	testenv.Eventually(t, "a refused event", func() bool { return e.events.has(vault.EventRefused, "link.csv") })
 	sameBytes(t, outside, []byte("outside the cache"))
 	if fi, _ := os.Stat(outside); !fi.ModTime().Equal(past) || fi.Mode().Perm() != 0o644 {
 		t.Error("outside file's times or mode changed")
@@ -130,7 +132,7 @@ func TestSlowAppend(t *testing.T) {
 	}
 	f.Close()
 	e.v.Notify("log.txt")
-	eventually(t, "the file sealed", func() bool { return e.events.has(vault.EventSealed, "log.txt.age") })
+	testenv.Eventually(t, "the file sealed", func() bool { return e.events.has(vault.EventSealed, "log.txt.age") })
 	e.wantFiles("log.txt.age")
 	e.mustOpen("log.txt.age", want.String())
 }
@@ -155,7 +157,7 @@ func TestSlowAppendReopening(t *testing.T) {
 		e.v.Notify("log.txt")
 		time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
 	}
-	eventually(t, "no plaintext left", func() bool {
+	testenv.Eventually(t, "no plaintext left", func() bool {
 		_, err := os.Stat(e.path("log.txt"))
 		return errors.Is(err, os.ErrNotExist)
 	})
@@ -196,7 +198,7 @@ func TestEditorSavePattern(t *testing.T) {
 		e.v.Notify("chronology.docx")
 		time.Sleep(time.Duration(rand.IntN(120)) * time.Millisecond)
 	}
-	eventually(t, "no plaintext left", func() bool {
+	testenv.Eventually(t, "no plaintext left", func() bool {
 		for _, p := range e.files() {
 			if !strings.HasSuffix(p, ".age") {
 				return false
@@ -249,14 +251,14 @@ func TestDiskFull(t *testing.T) {
 
 	e.run()
 	e.v.Notify("big.txt")
-	eventually(t, "a seal_failed event", func() bool { return len(e.events.of(vault.EventSealFailed)) > 0 })
+	testenv.Eventually(t, "a seal_failed event", func() bool { return len(e.events.of(vault.EventSealFailed)) > 0 })
 	if ev := e.events.of(vault.EventSealFailed)[0]; !strings.Contains(ev.Reason, "no space left") || ev.Path != "big.txt" {
 		t.Errorf("event %+v", ev)
 	}
 	e.wantFiles("big.txt")
 	os.Remove(filepath.Join(disk, "filler"))
 	e.v.Notify("big.txt")
-	eventually(t, "sealed once there is room", func() bool { return e.events.has(vault.EventSealed, "big.txt.age") })
+	testenv.Eventually(t, "sealed once there is room", func() bool { return e.events.has(vault.EventSealed, "big.txt.age") })
 	e.wantFiles("big.txt.age")
 	e.mustOpen("big.txt.age", content)
 }

@@ -314,7 +314,10 @@ func (v *Vault) openHeader(r io.Reader) (int64, error) {
 // openSealed opens a sealed file for reading without blocking on a FIFO
 // swapped in under its name, and checks it is a regular file.
 func (v *Vault) openSealed(rel string) (*os.File, fs.FileInfo, error) {
-	f, err := v.root.OpenFile(filepath.FromSlash(rel), os.O_RDONLY|noFollow|nonBlock, 0)
+	f, err := openFile(v.root, rel, false)
+	if errors.Is(err, errReparsePoint) {
+		return nil, nil, refused("%s is a symlink or junction", rel)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

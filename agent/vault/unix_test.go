@@ -3,6 +3,8 @@
 package vault_test
 
 import (
+	"github.com/casekeep/casekeep/internal/testenv"
+
 	"context"
 	"errors"
 	"os"
@@ -32,7 +34,7 @@ func TestFIFO(t *testing.T) {
 	e.v.Notify("pipe.docx")
 	e.write("after.txt", "still working", true)
 	e.v.Notify("after.txt")
-	eventually(t, "the next file sealed", func() bool { return e.events.has(vault.EventSealed, "after.txt.age") })
+	testenv.Eventually(t, "the next file sealed", func() bool { return e.events.has(vault.EventSealed, "after.txt.age") })
 	if fi, err := os.Lstat(e.path("pipe.docx")); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
 		t.Error("the FIFO was removed")
 	}

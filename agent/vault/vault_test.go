@@ -1,6 +1,8 @@
 package vault_test
 
 import (
+	"github.com/casekeep/casekeep/internal/testenv"
+
 	"context"
 	"errors"
 	"io/fs"
@@ -426,7 +428,7 @@ func TestRunFolderHint(t *testing.T) {
 	e.write("LL-9/a.txt", "a", false)
 	e.v.Notify("LL-9")
 	e.v.Notify("LL-9/a.txt")
-	eventually(t, "sealed", func() bool { return e.events.has(vault.EventSealed, "LL-9/a.txt.age") })
+	testenv.Eventually(t, "sealed", func() bool { return e.events.has(vault.EventSealed, "LL-9/a.txt.age") })
 	if ev := e.events.of(vault.EventRefused); len(ev) != 0 {
 		t.Errorf("refused events: %+v", ev)
 	}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 
@@ -80,18 +78,11 @@ func (v *Vault) Verify(ctx context.Context, progress func(done, total int)) ([]V
 }
 
 func (v *Vault) verifyOne(rel string, rec record, ids []age.Identity) error {
-	f, err := v.root.OpenFile(filepath.FromSlash(rel), os.O_RDONLY|noFollow|nonBlock, 0)
+	f, fi, err := v.openSealed(rel)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("is %s", kindOf(fi.Mode()))
-	}
 	if fi.Size() != rec.CipherSize {
 		return fmt.Errorf("is %d bytes, but %d were sealed", fi.Size(), rec.CipherSize)
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/casekeep/casekeep/internal/testenv"
+
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -168,17 +170,6 @@ func (a *agentProc) stop(t *testing.T) int {
 	}
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func exists(p string) bool { _, err := os.Lstat(p); return err == nil }
 
 func decrypt(t *testing.T, path string, id age.Identity) string {
@@ -204,11 +195,11 @@ func TestRunSealsAndStops(t *testing.T) {
 	os.MkdirAll(filepath.Join(s.cache, "LL-1"), 0o755)
 	os.WriteFile(filepath.Join(s.cache, "LL-1", "before.docx"), []byte("there before the agent"), 0o644)
 	a := startAgent(t, s.flags()...)
-	eventually(t, "the file already there sealed", func() bool { return exists(filepath.Join(s.cache, "LL-1", "before.docx.age")) })
+	testenv.Eventually(t, "the file already there sealed", func() bool { return exists(filepath.Join(s.cache, "LL-1", "before.docx.age")) })
 
 	os.MkdirAll(filepath.Join(s.cache, "LL-2", "court"), 0o755)
 	os.WriteFile(filepath.Join(s.cache, "LL-2", "court", "report.pdf"), []byte("written while it runs"), 0o644)
-	eventually(t, "the new file sealed", func() bool { return exists(filepath.Join(s.cache, "LL-2", "court", "report.pdf.age")) })
+	testenv.Eventually(t, "the new file sealed", func() bool { return exists(filepath.Join(s.cache, "LL-2", "court", "report.pdf.age")) })
 	if exists(filepath.Join(s.cache, "LL-2", "court", "report.pdf")) {
 		t.Error("plaintext left beside the sealed file")
 	}
@@ -223,7 +214,7 @@ func TestRunSealsAndStops(t *testing.T) {
 		Size    int64  `json:"size"`
 	}
 	// The index is written in batches, a moment after the folder.
-	eventually(t, "both files in the index", func() bool {
+	testenv.Eventually(t, "both files in the index", func() bool {
 		r := run(t, "ls", "--state", s.state, "--json").want(t, 0)
 		if err := json.Unmarshal([]byte(r.stdout), &entries); err != nil {
 			t.Fatalf("ls --json: %v\n%s", err, r.stdout)
@@ -272,7 +263,7 @@ func TestRunSignedPolicy(t *testing.T) {
 	}
 	s := newSetup(t)
 	a := startAgent(t, "--policy", s.bundle, "--policy-key", s.pub, "--state", s.state, "--cache", s.cache)
-	eventually(t, "the agent running", func() bool { return strings.Contains(a.logText(), "policy_version=3") })
+	testenv.Eventually(t, "the agent running", func() bool { return strings.Contains(a.logText(), "policy_version=3") })
 	if code := a.stop(t); code != 0 {
 		t.Fatalf("exit %d\n%s", code, a.logText())
 	}

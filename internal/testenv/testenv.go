@@ -3,6 +3,7 @@ package testenv
 import (
 	"os"
 	"testing"
+	"time"
 )
 
 // Unavailable skips the test with the message, or fails it when the
@@ -13,4 +14,17 @@ func Unavailable(t testing.TB, format string, args ...any) {
 		t.Fatalf("CI must run this test: "+format, args...)
 	}
 	t.Skipf(format, args...)
+}
+
+// Eventually polls cond every 10 ms until it holds, and fails the test if it
+// does not within 15 s: generous, since CI machines are shared and slow.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
