@@ -195,14 +195,16 @@ func TestRunSealsAndStops(t *testing.T) {
 	os.MkdirAll(filepath.Join(s.cache, "LL-1"), 0o755)
 	os.WriteFile(filepath.Join(s.cache, "LL-1", "before.docx"), []byte("there before the agent"), 0o644)
 	a := startAgent(t, s.flags()...)
-	testenv.Eventually(t, "the file already there sealed", func() bool { return exists(filepath.Join(s.cache, "LL-1", "before.docx.age")) })
+	testenv.Eventually(t, "the file already there sealed", func() bool {
+		return exists(filepath.Join(s.cache, "LL-1", "before.docx.age")) && !exists(filepath.Join(s.cache, "LL-1", "before.docx"))
+	})
 
 	os.MkdirAll(filepath.Join(s.cache, "LL-2", "court"), 0o755)
 	os.WriteFile(filepath.Join(s.cache, "LL-2", "court", "report.pdf"), []byte("written while it runs"), 0o644)
-	testenv.Eventually(t, "the new file sealed", func() bool { return exists(filepath.Join(s.cache, "LL-2", "court", "report.pdf.age")) })
-	if exists(filepath.Join(s.cache, "LL-2", "court", "report.pdf")) {
-		t.Error("plaintext left beside the sealed file")
-	}
+	// The sealed file is linked into place a moment before the plaintext goes.
+	testenv.Eventually(t, "the new file sealed and its plaintext gone", func() bool {
+		return exists(filepath.Join(s.cache, "LL-2", "court", "report.pdf.age")) && !exists(filepath.Join(s.cache, "LL-2", "court", "report.pdf"))
+	})
 	if got := decrypt(t, filepath.Join(s.cache, "LL-2", "court", "report.pdf.age"), s.escrow); got != "written while it runs" {
 		t.Errorf("decrypts to %q", got)
 	}
