@@ -2,48 +2,75 @@ package agent
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/debug"
+	"sort"
+	"sync"
 	"time"
 
 	"github.com/casekeep/casekeep/agent/keys"
+	"github.com/casekeep/casekeep/agent/report"
 	"github.com/casekeep/casekeep/agent/state"
 	"github.com/casekeep/casekeep/agent/vault"
 	"github.com/casekeep/casekeep/agent/watch"
+	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/policy"
 )
 
 // Config is what the agent needs to run.
 type Config struct {
-	// Policy is the policy in force.
+	// Policy is the policy in force. For an enrolled agent it is the one
+	// saved in the state folder; a newer one from the server replaces it.
 	Policy *policy.Policy
 	// StateDir is the agent's state folder (absolute).
 	StateDir string
 	// CacheDir is the cache folder (absolute). Empty means the policy's
 	// cache path for this OS, expanded for the user running the agent.
 	CacheDir string
+	// Enrollment, if not nil, makes the agent report to its server with
+	// SigningKey.
+	Enrollment *report.Enrollment
+	SigningKey ed25519.PrivateKey
 	// Logger logs; nil discards.
 	Logger *slog.Logger
 	// Events, if not nil, also receives every vault event.
 	Events vault.Events
 	// Rescan is the period of the full rescan (default 15 minutes).
 	Rescan time.Duration
+	// Reporter tunes the reporter (zero values take its defaults); its
+	// Store, Enrollment, Key, Snapshot, Interval and OnPolicy are set here.
+	Reporter report.Config
 }
 
 // Agent is a running agent's parts.
 type Agent struct {
-	cfg     Config
-	log     *slog.Logger
-	lock    *state.AgentLock
-	vault   *vault.Vault
-	watcher *watch.Watcher
+	cfg      Config
+	log      *slog.Logger
+	lock     *state.AgentLock
+	store    *state.Store
+	reporter *report.Reporter
+
+	mu     sync.Mutex
+	policy *policy.Policy
+	vault  *vault.Vault // the current one, while Run runs it
+	newPol chan *policy.Policy
 }
 
 // ErrNoCachePath means the policy has no cache folder for this OS.
 var ErrNoCachePath = errors.New("the policy has no cache folder for this operating system")
+
+// AgentVersion is the agent's version, as heartbeats report it.
+func AgentVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
 
 // CacheDir returns the cache folder the policy sets for this OS, expanded
 // for the user running this process.
@@ -56,20 +83,11 @@ func CacheDir(p *policy.Policy) (string, error) {
 	return policy.ExpandPath(raw, runtime.GOOS, home, os.LookupEnv)
 }
 
-// Open prepares the state folder, takes the agent lock, loads or creates
-// the device identity of the kind the policy requires, and opens the cache.
-// Close releases them.
+// Open prepares the state folder and takes the agent lock. The cache is
+// opened by Run, for the policy in force.
 func Open(cfg Config) (*Agent, error) {
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if cfg.CacheDir == "" {
-		dir, err := CacheDir(cfg.Policy)
-		if err != nil {
-			return nil, err
-		}
-		cfg.CacheDir = dir
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if err := state.Prepare(cfg.StateDir); err != nil {
 		return nil, err
@@ -78,107 +96,236 @@ func Open(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: log, lock: lock}
-	ok := false
-	defer func() {
-		if !ok {
-			a.Close()
+	a := &Agent{cfg: cfg, log: cfg.Logger, lock: lock, store: state.OpenStore(cfg.StateDir, 10*time.Second),
+		policy: cfg.Policy, newPol: make(chan *policy.Policy, 1)}
+	if cfg.Enrollment != nil {
+		rc := cfg.Reporter
+		rc.Store, rc.Enrollment, rc.Key, rc.Logger = a.store, cfg.Enrollment, cfg.SigningKey, cfg.Logger
+		rc.Snapshot = a.snapshot
+		rc.Interval, rc.Jitter = cfg.Policy.Heartbeat.Interval, cfg.Policy.Heartbeat.Jitter
+		rc.OnPolicy = a.onPolicy
+		if a.reporter, err = report.New(rc); err != nil {
+			lock.Unlock()
+			return nil, err
 		}
-	}()
-	device, err := keys.LoadOrCreate(cfg.StateDir, cfg.Policy.Vault.PostQuantum(), time.Now())
-	if err != nil {
-		return nil, err
 	}
-	v := cfg.Policy.Vault
-	a.vault, err = vault.Open(vault.Config{
-		Dir:     cfg.CacheDir,
-		Device:  device,
-		Escrow:  v.EscrowRecipients,
-		CaseRef: v.CaseRef,
-		Store:   state.OpenStore(cfg.StateDir, 10*time.Second),
-		Events:  &eventLogger{log: log, next: cfg.Events},
-		Logger:  log,
-		Quiet:   v.Debounce.Quiet,
-	})
-	if err != nil {
-		return nil, err
-	}
-	a.watcher, err = watch.New(cfg.CacheDir, watch.Options{
-		Quiet:  v.Debounce.Quiet,
-		Max:    v.Debounce.Max,
-		Rescan: cfg.Rescan,
-		Ignore: vault.Ignored,
-		Logger: log,
-	})
-	if err != nil {
-		return nil, err
-	}
-	ok = true
 	return a, nil
 }
 
-// Vault returns the agent's vault.
-func (a *Agent) Vault() *vault.Vault { return a.vault }
+// Reporter returns the agent's reporter, or nil if it is not enrolled.
+func (a *Agent) Reporter() *report.Reporter { return a.reporter }
 
-// Run keeps the cache sealed until ctx is done or watching fails. It
-// returns nil after a clean stop, with any seal in progress finished or
-// rolled back.
+// Vault returns the vault Run is running, or nil.
+func (a *Agent) Vault() *vault.Vault {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.vault
+}
+
+// Policy returns the policy in force.
+func (a *Agent) Policy() *policy.Policy {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.policy
+}
+
+// Run keeps the cache sealed, and reports to the server if enrolled, until
+// ctx is done or watching fails. A newer policy from the server takes
+// effect at once: the cache is reopened under it. Run returns nil after a
+// clean stop, with any seal in progress finished or rolled back.
 func (a *Agent) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	a.log.Info("casekeep agent running", "cache", a.cfg.CacheDir, "state", a.cfg.StateDir,
-		"policy_version", a.cfg.Policy.Version, "policy_sha256", a.cfg.Policy.Hash()[:16])
-	vaultDone := make(chan error, 1)
-	go func() { vaultDone <- a.vault.Run(ctx) }()
-	watchDone := make(chan error, 1)
-	go func() { watchDone <- a.watcher.Run(ctx) }()
-	for h := range a.watcher.Hints() {
-		if h.Rescan {
-			a.log.Debug("rescan", "reason", h.Reason)
-			a.vault.Rescan()
-		} else {
-			a.vault.Notify(h.Path)
+	var wg sync.WaitGroup
+	if a.reporter != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.reporter.Run(ctx)
+		}()
+	}
+	defer wg.Wait()
+	for {
+		p := a.Policy()
+		next, err := a.runPolicy(ctx, p)
+		if err != nil || next == nil {
+			return err
+		}
+		a.mu.Lock()
+		a.policy = next
+		a.mu.Unlock()
+		if a.reporter != nil {
+			a.reporter.SetInterval(next.Heartbeat.Interval, next.Heartbeat.Jitter)
+		}
+		a.log.Info("new policy in force", "version", next.Version, "sha256", next.Hash()[:16])
+	}
+}
+
+// runPolicy runs the vault and the watcher under p until ctx is done (nil,
+// nil), watching fails (nil, err) or a new policy arrives (it, nil).
+func (a *Agent) runPolicy(ctx context.Context, p *policy.Policy) (*policy.Policy, error) {
+	cache := a.cfg.CacheDir
+	if cache == "" {
+		var err error
+		if cache, err = CacheDir(p); err != nil {
+			return nil, err
 		}
 	}
-	// The hints stop when the watcher stops: on ctx, or a fatal error.
+	device, err := keys.LoadOrCreate(a.cfg.StateDir, p.Vault.PostQuantum(), time.Now())
+	if err != nil {
+		return nil, err
+	}
+	v, err := vault.Open(vault.Config{
+		Dir:     cache,
+		Device:  device,
+		Escrow:  p.Vault.EscrowRecipients,
+		CaseRef: p.Vault.CaseRef,
+		Store:   a.store,
+		Events:  &eventSink{a: a},
+		Logger:  a.log,
+		Quiet:   p.Vault.Debounce.Quiet,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer v.Close()
+	w, err := watch.New(cache, watch.Options{
+		Quiet: p.Vault.Debounce.Quiet, Max: p.Vault.Debounce.Max, Rescan: a.cfg.Rescan, Ignore: vault.Ignored, Logger: a.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	a.vault = v
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.vault = nil
+		a.mu.Unlock()
+	}()
+	a.log.Info("casekeep agent running", "cache", cache, "state", a.cfg.StateDir,
+		"policy_version", p.Version, "policy_sha256", p.Hash()[:16], "enrolled", a.cfg.Enrollment != nil)
+
+	inner, cancel := context.WithCancel(ctx)
+	defer cancel()
+	vaultDone := make(chan error, 1)
+	go func() { vaultDone <- v.Run(inner) }()
+	watchDone := make(chan error, 1)
+	go func() { watchDone <- w.Run(inner) }()
+	var next *policy.Policy
+	hints := w.Hints()
+	for hints != nil {
+		select {
+		case h, ok := <-hints:
+			switch {
+			case !ok:
+				hints = nil
+			case h.Rescan:
+				a.log.Debug("rescan", "reason", h.Reason)
+				v.Rescan()
+			default:
+				v.Notify(h.Path)
+			}
+		case next = <-a.newPol:
+			cancel()
+		}
+	}
 	werr := <-watchDone
 	cancel()
 	verr := <-vaultDone
-	if werr != nil {
-		return fmt.Errorf("watching %s: %w", a.cfg.CacheDir, werr)
+	if werr != nil && next == nil && ctx.Err() == nil {
+		return nil, fmt.Errorf("watching %s: %w", cache, werr)
 	}
-	a.log.Info("casekeep agent stopped")
-	return verr
+	if ctx.Err() != nil {
+		a.log.Info("casekeep agent stopped")
+		return nil, verr
+	}
+	return next, verr
 }
 
-// Close releases the cache and the agent lock.
+// Close releases the agent lock.
 func (a *Agent) Close() error {
-	if a.vault != nil {
-		a.vault.Close()
-	}
 	return a.lock.Unlock()
 }
 
-// eventLogger logs vault events in plain words, and passes them on.
-type eventLogger struct {
-	log  *slog.Logger
-	next vault.Events
+// onPolicy fetches, checks and saves a newer policy the server names, and
+// hands it to Run.
+func (a *Agent) onPolicy(ctx context.Context, version int) {
+	current := a.Policy()
+	if version <= current.Version {
+		return
+	}
+	bundle, err := a.reporter.FetchPolicy(ctx)
+	if err != nil {
+		a.log.Warn("could not fetch the new policy", "version", version, "err", err)
+		return
+	}
+	p, err := a.cfg.Enrollment.SavePolicy(a.cfg.StateDir, bundle, current.Version)
+	if err != nil {
+		a.log.Error("refused the server's new policy", "version", version, "err", err)
+		return
+	}
+	select {
+	case a.newPol <- p:
+	default:
+		<-a.newPol // a newer one replaces one not yet taken
+		a.newPol <- p
+	}
 }
 
-func (l *eventLogger) Event(e vault.Event) {
+// snapshot is what the next heartbeat reports.
+func (a *Agent) snapshot() report.Snapshot {
+	p := a.Policy()
+	s := report.Snapshot{
+		AgentVersion: AgentVersion(),
+		Policy:       wire.PolicyRef{Version: p.Version, Hash: p.Hash()},
+		Posture:      []wire.Check{},
+		Vault:        wire.Vault{CaseRefs: []wire.CaseCount{}},
+		Lease:        "none",
+	}
+	if device, err := keys.Load(a.cfg.StateDir); err == nil {
+		if r, ok := device.Recipient().(fmt.Stringer); ok {
+			s.Recipient = r.String()
+		}
+	}
+	if v := a.Vault(); v != nil {
+		sum, err := v.Summary()
+		if err != nil {
+			a.log.Warn("could not summarise the vault for a heartbeat", "err", err)
+		}
+		s.Vault.Files, s.Vault.Bytes, s.Vault.Plaintext = sum.Files, sum.Bytes, sum.Plaintext
+		for ref, n := range sum.CaseRefs {
+			s.Vault.CaseRefs = append(s.Vault.CaseRefs, wire.CaseCount{Ref: ref, Files: int(n)})
+		}
+		sort.Slice(s.Vault.CaseRefs, func(i, j int) bool { return s.Vault.CaseRefs[i].Ref < s.Vault.CaseRefs[j].Ref })
+	}
+	return s
+}
+
+// eventSink logs vault events in plain words, passes them to Config.Events,
+// and queues them for the next heartbeat (with a case reference and a
+// reason, never a file's name).
+type eventSink struct{ a *Agent }
+
+func (s *eventSink) Event(e vault.Event) {
+	log := s.a.log
 	switch e.Kind {
 	case vault.EventSealed:
-		l.log.Info("sealed", "case_ref", e.CaseRef, "bytes", e.Size)
+		log.Debug("sealed", "case_ref", e.CaseRef, "bytes", e.Size)
 	case vault.EventPlaintextFound:
-		l.log.Info("plaintext found; sealing it", "case_ref", e.CaseRef, "bytes", e.Size)
+		log.Info("plaintext found; sealing it", "case_ref", e.CaseRef, "bytes", e.Size)
 	case vault.EventSealFailed:
-		l.log.Warn("could not seal a file yet", "path", e.Path, "reason", e.Reason)
+		log.Warn("could not seal a file yet", "path", e.Path, "reason", e.Reason)
 	case vault.EventRefused:
-		l.log.Warn("left alone: not a plain file", "path", e.Path, "reason", e.Reason)
+		log.Warn("left alone: not a plain file", "path", e.Path, "reason", e.Reason)
 	case vault.EventIndexRepaired:
-		l.log.Info("index repaired", "detail", e.Reason)
+		log.Info("index repaired", "detail", e.Reason)
 	}
-	if l.next != nil {
-		l.next.Event(e)
+	if s.a.cfg.Events != nil {
+		s.a.cfg.Events.Event(e)
+	}
+	if r := s.a.reporter; r != nil {
+		r.Event(wire.Event{Time: e.Time.UTC(), Type: "vault." + string(e.Kind), CaseRef: e.CaseRef, Detail: e.Reason})
+		if e.Kind == vault.EventPlaintextFound {
+			r.Notable()
+		}
 	}
 }

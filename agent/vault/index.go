@@ -142,3 +142,30 @@ func (ix *index) setRefused(m map[string]string) error {
 		return nil
 	})
 }
+
+// Summary is what the cache holds, as a heartbeat reports it: counts, never
+// names.
+type Summary struct {
+	Files     int64            // sealed files
+	Bytes     int64            // their plaintext bytes
+	Plaintext int64            // plaintext files waiting to be sealed
+	CaseRefs  map[string]int64 // sealed files per case reference
+}
+
+// Summary counts the sealed files in the index by case reference, and the
+// plaintext waiting to be sealed.
+func (v *Vault) Summary() (Summary, error) {
+	s := Summary{CaseRefs: map[string]int64{}, Plaintext: int64(v.sched.pending())}
+	recs, err := v.index.all()
+	if err != nil {
+		return s, err
+	}
+	for _, r := range recs {
+		s.Files++
+		s.Bytes += r.Size
+		if r.CaseRef != "" {
+			s.CaseRefs[r.CaseRef]++
+		}
+	}
+	return s, nil
+}

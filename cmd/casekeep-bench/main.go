@@ -13,6 +13,6 @@ func main() {
 		Name: "casekeep-bench",
 		Help: `casekeep-bench runs casekeep's benchmarks against their references (the
 stock age command, the system's own limits) and prints figures and ratios.`,
-		Sub: []*cli.Command{vaultCommand()},
+		Sub: []*cli.Command{vaultCommand(), ingestCommand()},
 	}, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -55,6 +57,14 @@ and is refused.`,
 				Help: `Verify checks a signed bundle against the policy public key, and that its
 version is greater than --in-force (the version a device runs now; 0 for
 none). It prints the version, name, issue time and SHA-256 of the policy.`,
+			},
+			{
+				Name: "publish", Args: "--db DSN --key FILE BUNDLE", Run: policyPublish,
+				Summary: "make a signed bundle the server's current policy",
+				Help: `Publish checks a signed bundle against the policy public key and stores it as
+the current policy, if its version is newer than the stored one. Every server on
+the store serves it within half a minute, and each agent takes it at its next
+heartbeat, checking the signature and the version itself.`,
 			},
 			{
 				Name: "show", Args: "[--key FILE] POLICY.yaml|BUNDLE", Run: policyShow,
@@ -278,4 +288,27 @@ func readPublicKey(name string) (ed25519.PublicKey, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return k, nil
+}
+
+func policyPublish(e *cli.Env, args []string) error {
+	dsn := e.Flags.String("db", "", dbHelp)
+	keyFile := e.Flags.String("key", "", "the policy public key `FILE`")
+	files, err := e.Parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *keyFile == "" {
+		return cli.Usagef("policy publish: --key is required")
+	}
+	pub, err := readPublicKey(*keyFile)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, _, err := openStore(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return publish(ctx, st, pub, files[0], slog.New(slog.NewTextHandler(e.Stdout, nil)))
 }

@@ -213,8 +213,4 @@ func TestUsage(t *testing.T) {
 	if !strings.Contains(r.stdout, "--key FILE") || !strings.Contains(r.stdout, "rollback") {
 		t.Errorf("sign --help: %s", r.stdout)
 	}
-	r = run(t, "dev").want(t, 1)
-	if !strings.Contains(r.stderr, "not built yet") {
-		t.Errorf("dev: %s", r.stderr)
-	}
 }

@@ -9,13 +9,16 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/casekeep/casekeep/agent"
 	"github.com/casekeep/casekeep/agent/keys"
+	"github.com/casekeep/casekeep/agent/report"
 	"github.com/casekeep/casekeep/agent/state"
 	"github.com/casekeep/casekeep/agent/vault"
 	"github.com/casekeep/casekeep/internal/cli"
@@ -28,21 +31,66 @@ signed bundles).`
 
 func runCommand() *cli.Command {
 	return &cli.Command{
-		Name: "run", Args: "--policy FILE [--policy-key FILE] [--state DIR] [--cache DIR] [--debug]",
+		Name: "run", Args: "[--server URL --token TOKEN | --policy FILE [--policy-key FILE]] [--state DIR] [--cache DIR] [--debug]",
 		Summary: "run the agent in the foreground (or under the service manager)",
 		Help: `Run keeps the case-file cache sealed: every file that appears in it is
 encrypted with age to this device and to the policy's escrow keys within a
 second, and its plaintext removed. It scans the cache at start (sealing what is
 there, with progress on a terminal), then watches it, and rescans it every 15
-minutes. Ctrl-C or SIGTERM stops it cleanly: a seal in progress is finished or
-rolled back.
+minutes. An enrolled agent reports to its server in signed heartbeats and takes
+newer policy from it. Ctrl-C or SIGTERM stops it cleanly: a seal in progress is
+finished or rolled back.
 
-` + policyHelp + `
+An enrolled agent takes its policy from its server. On first start, --server and
+--token enroll it (as casekeep enroll does). Without a server, ` + policyHelp + `
 
 The cache is the policy's cache folder for this OS, expanded for the user
 running the agent, unless --cache names another.`,
 		Run: runAgent,
 	}
+}
+
+func enrollCommand() *cli.Command {
+	return &cli.Command{
+		Name: "enroll", Args: "--server URL --token TOKEN [--state DIR]",
+		Summary: "enroll this device with a casekeep server",
+		Help: `Enroll registers this device with the casekeep server at --server, using an
+enrollment token from IT security (casekeep-server token create). It makes the
+device's signing key, pins the server's TLS key, server key and policy key, and
+saves the signed policy; from then on the agent reports to that server only.
+A token that carries the server's certificate pin is checked from the first
+connection; otherwise the server's certificate must be trusted by this system.`,
+		Run: func(e *cli.Env, args []string) error {
+			f := addAgentFlags(e, false)
+			server := e.Flags.String("server", "", "the casekeep server's `URL`, https://host:port")
+			token := e.Flags.String("token", "", "the enrollment `TOKEN`")
+			if _, err := e.Parse(args, 0, 0); err != nil {
+				return err
+			}
+			if *server == "" || *token == "" {
+				return cli.Usagef("enroll: --server and --token are required")
+			}
+			dir, err := f.stateDir()
+			if err != nil {
+				return err
+			}
+			en, p, err := enroll(dir, *server, *token)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.Stdout, "enrolled as %s with %s\npolicy version %d (%s) in force\n", en.DeviceID, en.Server, p.Version, p.Name)
+			return nil
+		},
+	}
+}
+
+func enroll(stateDir, server, token string) (*report.Enrollment, *policy.Policy, error) {
+	if err := state.Prepare(stateDir); err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return report.Enroll(ctx, server, token, hostInfo(), stateDir)
 }
 
 type agentFlags struct {
@@ -118,38 +166,81 @@ func newLogger(e *cli.Env, w *progress, debug bool) *slog.Logger {
 
 func runAgent(e *cli.Env, args []string) error {
 	f := addAgentFlags(e, true)
+	server := e.Flags.String("server", "", "enroll with the server at `URL` on first start")
+	token := e.Flags.String("token", "", "the enrollment `TOKEN` for --server")
 	debug := e.Flags.Bool("debug", false, "log every file sealed")
 	if _, err := e.Parse(args, 0, 0); err != nil {
-		return err
-	}
-	p, err := f.loadPolicy()
-	if err != nil {
 		return err
 	}
 	stateDir, err := f.stateDir()
 	if err != nil {
 		return err
 	}
-	cache, err := f.cacheDir(p)
-	if err != nil {
-		return err
-	}
 	prog := newProgress(os.Stderr)
 	log := newLogger(e, prog, *debug)
-	a, err := agent.Open(agent.Config{Policy: p, StateDir: stateDir, CacheDir: cache, Logger: log})
+	cfg := agent.Config{StateDir: stateDir, Logger: log}
+	en, err := report.LoadEnrollment(stateDir)
+	switch {
+	case err == nil:
+		if *f.policy != "" || *server != "" {
+			return cli.Usagef("this device is enrolled with %s: it takes its policy from there (no --policy or --server)", en.Server)
+		}
+	case errors.Is(err, report.ErrNotEnrolled) && *server != "":
+		if *token == "" {
+			return cli.Usagef("--server needs --token")
+		}
+		var p *policy.Policy
+		if en, p, err = enroll(stateDir, *server, *token); err != nil {
+			return err
+		}
+		log.Info("enrolled", "device", en.DeviceID, "server", en.Server, "policy_version", p.Version)
+	case errors.Is(err, report.ErrNotEnrolled):
+		en = nil
+	default:
+		return err
+	}
+	if en != nil {
+		if cfg.Policy, err = en.LoadPolicy(stateDir); err != nil {
+			return fmt.Errorf("the policy in force does not load: %w", err)
+		}
+		if cfg.SigningKey, err = report.LoadSigningKey(stateDir); err != nil {
+			return err
+		}
+		cfg.Enrollment = en
+	} else if cfg.Policy, err = f.loadPolicy(); err != nil {
+		return err
+	}
+	if *f.cache != "" {
+		if cfg.CacheDir, err = filepath.Abs(*f.cache); err != nil {
+			return err
+		}
+	}
+	a, err := agent.Open(cfg)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	return runAsService(func(ctx context.Context) error {
-		go showSealProgress(ctx, a.Vault(), prog)
+		go showSealProgress(ctx, a.Vault, prog)
 		return a.Run(ctx)
 	}, log)
 }
 
+// hostInfo describes this machine for enrollment.
+func hostInfo() report.HostInfo {
+	h, _ := os.Hostname()
+	info := report.HostInfo{Hostname: h, OS: runtime.GOOS, Arch: runtime.GOARCH, Serial: hardwareSerial(), AgentVersion: agent.AgentVersion()}
+	if u := os.Getenv("SUDO_USER"); u != "" {
+		info.User = u
+	} else if u, err := user.Current(); err == nil {
+		info.User = u.Username
+	}
+	return info
+}
+
 // showSealProgress shows, on a terminal, how the sealing of what the agent
 // found goes, until nothing is waiting.
-func showSealProgress(ctx context.Context, v *vault.Vault, prog *progress) {
+func showSealProgress(ctx context.Context, vault func() *vault.Vault, prog *progress) {
 	if !prog.tty {
 		return
 	}
@@ -161,6 +252,10 @@ func showSealProgress(ctx context.Context, v *vault.Vault, prog *progress) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+		v := vault()
+		if v == nil {
+			continue
 		}
 		s := v.Stats()
 		switch {

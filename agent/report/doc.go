@@ -1,0 +1,16 @@
+// Package report is how a laptop tells the server about itself: enrollment
+// (a new Ed25519 signing key, an enrollment token, and the server's TLS key,
+// server key and policy key pinned from then on), and heartbeats.
+//
+// A heartbeat says what the device is: its policy, posture, vault (sealed
+// files, plaintext waiting, case references with counts, never file names)
+// and storage, with the events since the last one. Each is signed over its
+// exact bytes, chained to the one before by its hash, and written to a
+// durable spool in the agent's state store (committed with fsync, with a
+// checksum) before it is sent. The spool is sent in order, in batches, no
+// faster than a set rate while a backlog drains, with exponential backoff and
+// jitter while the server is away; a heartbeat leaves the spool only when the
+// server's signed reply acknowledges its seq. When the spool is full, no new
+// heartbeats are made and events are counted by type instead, and the next
+// heartbeat says so: nothing is dropped silently.
+package report

@@ -1,0 +1,214 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/casekeep/casekeep/internal/atomicfile"
+	"github.com/casekeep/casekeep/internal/wire"
+	"github.com/casekeep/casekeep/policy"
+)
+
+// Files in the agent's state folder.
+const (
+	EnrollmentFile = "enrollment.json"
+	SigningKeyFile = "device-signing.key"
+	PolicyFile     = "policy.bundle"
+)
+
+// ErrNotEnrolled is returned by [LoadEnrollment] before the agent enrolls.
+var ErrNotEnrolled = errors.New("this device is not enrolled (casekeep enroll --server URL --token TOKEN)")
+
+// Enrollment is what the agent keeps from enrolling: where its server is,
+// who it is there, and the keys it pinned.
+type Enrollment struct {
+	Server     string    `json:"server"` // base URL, https://host:port
+	DeviceID   string    `json:"device_id"`
+	ServerKey  []byte    `json:"server_key"` // verifies replies and commands
+	PolicyKey  []byte    `json:"policy_key"` // verifies policy bundles
+	TLSPin     []byte    `json:"tls_pin"`    // SHA-256 of the server certificate's public key
+	EnrolledAt time.Time `json:"enrolled_at"`
+}
+
+// HostInfo describes the device at enrollment.
+type HostInfo struct {
+	Hostname, OS, Arch, Serial, User, AgentVersion string
+}
+
+// LoadEnrollment reads the enrollment from the state folder dir.
+func LoadEnrollment(dir string) (*Enrollment, error) {
+	b, err := os.ReadFile(filepath.Join(dir, EnrollmentFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotEnrolled
+	}
+	if err != nil {
+		return nil, err
+	}
+	var e Enrollment
+	if err := json.Unmarshal(b, &e); err != nil {
+		return nil, fmt.Errorf("%s: %w", EnrollmentFile, err)
+	}
+	if !wire.ValidDeviceID(e.DeviceID) || len(e.ServerKey) != ed25519.PublicKeySize ||
+		len(e.PolicyKey) != ed25519.PublicKeySize || len(e.TLSPin) != 32 {
+		return nil, fmt.Errorf("%s is damaged: enroll again", EnrollmentFile)
+	}
+	return &e, nil
+}
+
+// LoadSigningKey reads the device signing key from the state folder dir.
+func LoadSigningKey(dir string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(filepath.Join(dir, SigningKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	return policy.ParsePrivateKey(b)
+}
+
+// LoadPolicy reads and verifies the policy in force from the state folder.
+func (e *Enrollment) LoadPolicy(dir string) (*policy.Policy, error) {
+	b, err := os.ReadFile(filepath.Join(dir, PolicyFile))
+	if err != nil {
+		return nil, err
+	}
+	return policy.Verify(b, e.PolicyKey, 0)
+}
+
+// SavePolicy verifies a new policy bundle against the pinned policy key
+// and the version in force (which it must exceed) and makes it the one in
+// force.
+func (e *Enrollment) SavePolicy(dir string, bundle []byte, inForce int) (*policy.Policy, error) {
+	p, err := policy.Verify(bundle, e.PolicyKey, inForce)
+	if err != nil {
+		return nil, err
+	}
+	return p, atomicfile.WriteFile(filepath.Join(dir, PolicyFile), bundle, 0o600)
+}
+
+// Client returns an HTTP client that talks only to the pinned server.
+func (e *Enrollment) Client() *http.Client {
+	return &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: wire.PinnedTLS(e.TLSPin), MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second},
+	}
+}
+
+// Enroll enrolls this device with the server at serverURL using token, and
+// keeps the result in the state folder dir (which must be private): the
+// device signing key, the enrollment (device ID and pinned keys) and the
+// signed policy, verified against the policy key the server names. If the
+// token carries a certificate pin the server must match it from the first
+// connection; otherwise the server's certificate must be trusted by the
+// system, and its key is pinned from then on.
+func Enroll(ctx context.Context, serverURL, token string, info HostInfo, dir string) (*Enrollment, *policy.Policy, error) {
+	if _, err := LoadEnrollment(dir); err == nil {
+		return nil, nil, fmt.Errorf("this device is already enrolled (%s in %s); remove it to enroll again", EnrollmentFile, dir)
+	}
+	base, err := url.Parse(serverURL)
+	if err != nil || base.Scheme != "https" || base.Host == "" {
+		return nil, nil, fmt.Errorf("the server URL %q must be https://host[:port]", serverURL)
+	}
+	_, pin, err := wire.ParseToken(token)
+	if err != nil {
+		return nil, nil, err
+	}
+	priv, err := signingKey(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	var seen []byte // the certificate pin observed on the connection
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if pin != nil {
+		tc = wire.PinnedTLS(pin)
+	}
+	check := tc.VerifyConnection
+	tc.VerifyConnection = func(cs tls.ConnectionState) error {
+		if check != nil {
+			if err := check(cs); err != nil {
+				return err
+			}
+		}
+		if len(cs.PeerCertificates) > 0 {
+			seen = wire.CertPin(cs.PeerCertificates[0])
+		}
+		return nil
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
+
+	body, err := wire.Marshal(wire.EnrollRequest{
+		V: wire.Version, Token: token, SigningKey: priv.Public().(ed25519.PublicKey),
+		Hostname: info.Hostname, OS: info.OS, Arch: info.Arch, Serial: info.Serial, User: info.User, AgentVersion: info.AgentVersion,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base.JoinPath(wire.PathEnroll).String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(wire.SignatureHeader, base64.StdEncoding.EncodeToString(wire.SignEnroll(priv, body)))
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("enrolling with %s: %w", serverURL, err)
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(io.LimitReader(resp.Body, wire.MaxRequest))
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, nil, fmt.Errorf("the server refused the enrollment (%s): %s", resp.Status, bytes.TrimSpace(rb))
+	}
+	reply, err := wire.DecodeEnrollReply(rb)
+	if err != nil {
+		return nil, nil, err
+	}
+	sig, _ := base64.StdEncoding.DecodeString(resp.Header.Get(wire.SignatureHeader))
+	if err := wire.VerifyReply(reply.ServerKey, rb, sig); err != nil {
+		return nil, nil, fmt.Errorf("the enrollment reply is not signed by the server key it names: %w", err)
+	}
+	e := &Enrollment{
+		Server: base.String(), DeviceID: reply.DeviceID, ServerKey: reply.ServerKey,
+		PolicyKey: reply.PolicyKey, TLSPin: seen, EnrolledAt: time.Now().UTC(),
+	}
+	p, err := e.SavePolicy(dir, reply.Policy, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the server's policy does not verify: %w", err)
+	}
+	eb, _ := json.MarshalIndent(e, "", "  ")
+	if err := atomicfile.WriteFile(filepath.Join(dir, EnrollmentFile), eb, 0o600); err != nil {
+		return nil, nil, err
+	}
+	return e, p, nil
+}
+
+// signingKey loads the device signing key, or makes one on first use.
+func signingKey(dir string) (ed25519.PrivateKey, error) {
+	priv, err := LoadSigningKey(dir)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return priv, err
+	}
+	_, priv, err = ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.CreateNew(filepath.Join(dir, SigningKeyFile), policy.MarshalPrivateKey(priv), 0o600); err != nil {
+		return nil, err
+	}
+	return priv, nil
+}

@@ -1,0 +1,418 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"net/url"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/casekeep/casekeep/agent/state"
+	"github.com/casekeep/casekeep/internal/wire"
+)
+
+// Snapshot is the device's state as a heartbeat reports it.
+type Snapshot struct {
+	AgentVersion string
+	Policy       wire.PolicyRef
+	Recipient    string
+	Posture      []wire.Check
+	Vault        wire.Vault
+	Storage      wire.Storage
+	Lease        string
+}
+
+// Config is what a Reporter needs. Store, Enrollment, Key and Snapshot are
+// required.
+type Config struct {
+	Store      *state.Store
+	Enrollment *Enrollment
+	Key        ed25519.PrivateKey // the device signing key
+	// Snapshot returns what the next heartbeat reports.
+	Snapshot func() Snapshot
+	// Interval and Jitter set the heartbeat period (from policy).
+	Interval, Jitter time.Duration
+	// OnPolicy is called (from the sending goroutine) when the server
+	// says a newer policy version is in force.
+	OnPolicy func(ctx context.Context, version int)
+	// Client talks to the server (default: Enrollment.Client()).
+	Client *http.Client
+	Logger *slog.Logger
+	Now    func() time.Time
+
+	SpoolMax   int           // heartbeats the spool holds (default 10,000: a month at 5 minutes)
+	PendingMax int           // events held before they are only counted (default 10,000)
+	BatchMax   int           // heartbeats in one request (default 50)
+	DrainEvery time.Duration // least time between requests while a backlog drains (default 200ms)
+	NotableMin time.Duration // least time between heartbeats made for notable events (default 10s)
+	BackoffMin time.Duration // first retry delay (default 1s)
+	BackoffMax time.Duration // longest retry delay (default 5m)
+}
+
+// Reporter makes heartbeats, spools them and sends them.
+type Reporter struct {
+	cfg   Config
+	log   *slog.Logger
+	spool *spool
+	base  *url.URL
+
+	mu        sync.Mutex
+	events    []wire.Event
+	coalesced map[string]*wire.Coalesced
+	lastMade  time.Time
+	notable   bool
+	st        Status
+
+	made chan struct{} // a heartbeat was spooled
+	kick chan struct{} // make a heartbeat soon
+}
+
+// Status is what the reporter knows about its link to the server.
+type Status struct {
+	AckedSeq   uint64
+	LastAck    time.Time // when the server last acknowledged
+	Spooled    int       // heartbeats waiting to be sent
+	LastError  string    // the last failure to send, if the last attempt failed
+	ServerTime time.Time // the server's clock at the last acknowledgement
+}
+
+// New makes a reporter.
+func New(cfg Config) (*Reporter, error) {
+	if cfg.Store == nil || cfg.Enrollment == nil || len(cfg.Key) != ed25519.PrivateKeySize || cfg.Snapshot == nil {
+		return nil, errors.New("report: Store, Enrollment, Key and Snapshot are required")
+	}
+	base, err := url.Parse(cfg.Enrollment.Server)
+	if err != nil {
+		return nil, err
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defInt := func(d *int, v int) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.Interval, 5*time.Minute)
+	def(&cfg.DrainEvery, 200*time.Millisecond)
+	def(&cfg.NotableMin, 10*time.Second)
+	def(&cfg.BackoffMin, time.Second)
+	def(&cfg.BackoffMax, 5*time.Minute)
+	defInt(&cfg.SpoolMax, 10_000)
+	defInt(&cfg.PendingMax, 10_000)
+	defInt(&cfg.BatchMax, 50)
+	cfg.BatchMax = min(cfg.BatchMax, wire.MaxBatch)
+	if cfg.Client == nil {
+		cfg.Client = cfg.Enrollment.Client()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	r := &Reporter{
+		cfg: cfg, log: cfg.Logger, spool: &spool{store: cfg.Store}, base: base,
+		coalesced: map[string]*wire.Coalesced{}, made: make(chan struct{}, 1), kick: make(chan struct{}, 1),
+	}
+	m, n, err := r.spool.status()
+	if err != nil {
+		return nil, err
+	}
+	r.st.AckedSeq, r.st.Spooled = m.acked, n
+	return r, nil
+}
+
+// Event queues an event for the next heartbeat. Past PendingMax queued
+// events, new ones are only counted by type (with first and last times),
+// and the heartbeat says so.
+func (r *Reporter) Event(e wire.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.events) < r.cfg.PendingMax {
+		r.events = append(r.events, e)
+		return
+	}
+	c := r.coalesced[e.Type]
+	if c == nil {
+		c = &wire.Coalesced{Type: e.Type, First: e.Time}
+		r.coalesced[e.Type] = c
+	}
+	c.Count++
+	c.Last = e.Time
+}
+
+// Notable asks for a heartbeat soon, rather than at the next interval: at
+// once, unless one was made in the last NotableMin.
+func (r *Reporter) Notable() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// SetInterval changes the heartbeat period (a new policy).
+func (r *Reporter) SetInterval(interval, jitter time.Duration) {
+	r.mu.Lock()
+	r.cfg.Interval, r.cfg.Jitter = interval, jitter
+	r.mu.Unlock()
+}
+
+// Status returns the reporter's status.
+func (r *Reporter) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.st
+}
+
+// Run makes heartbeats every interval (with jitter) and on notable events,
+// and sends them, until ctx is done.
+func (r *Reporter) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.sendLoop(ctx)
+	}()
+	r.makeLoop(ctx)
+	wg.Wait()
+	return nil
+}
+
+func (r *Reporter) nextDelay() time.Duration {
+	r.mu.Lock()
+	interval, jitter := r.cfg.Interval, r.cfg.Jitter
+	r.mu.Unlock()
+	if jitter <= 0 {
+		return interval
+	}
+	return interval - jitter + time.Duration(mrand.Int64N(int64(2*jitter)+1))
+}
+
+func (r *Reporter) makeLoop(ctx context.Context) {
+	r.MakeHeartbeat() // at start: say we are here
+	timer := time.NewTimer(r.nextDelay())
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-r.kick:
+			// A notable event: not more often than NotableMin.
+			r.mu.Lock()
+			wait := r.cfg.NotableMin - r.cfg.Now().Sub(r.lastMade)
+			r.mu.Unlock()
+			if wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
+		}
+		r.MakeHeartbeat()
+		timer.Reset(r.nextDelay())
+	}
+}
+
+// MakeHeartbeat makes the next heartbeat and spools it, durably, for
+// sending. Events queued until now go into it (up to wire.MaxEvents; the
+// rest wait for the next one).
+func (r *Reporter) MakeHeartbeat() {
+	snap := r.cfg.Snapshot()
+	r.mu.Lock()
+	take := min(len(r.events), wire.MaxEvents-1)
+	events := append([]wire.Event(nil), r.events[:take]...)
+	var coalesced []wire.Coalesced
+	for _, c := range r.coalesced {
+		coalesced = append(coalesced, *c)
+	}
+	r.mu.Unlock()
+	sort.Slice(coalesced, func(i, j int) bool { return coalesced[i].Type < coalesced[j].Type })
+
+	now := r.cfg.Now().UTC()
+	seq, full, err := r.spool.append(r.cfg.SpoolMax, func(seq uint64, prev string, skipped int) ([]byte, []byte, error) {
+		body, err := wire.Marshal(wire.Heartbeat{
+			V: wire.Version, DeviceID: r.cfg.Enrollment.DeviceID, Seq: seq, PrevHash: prev, CreatedAt: now,
+			AgentVersion: snap.AgentVersion, Policy: snap.Policy, Recipient: snap.Recipient, Posture: nonNil(snap.Posture),
+			Vault: snap.Vault, Storage: snap.Storage, Lease: snap.Lease, Events: nonNil(events),
+			Coalesced: coalesced, Skipped: skipped,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		return body, wire.SignHeartbeat(r.cfg.Key, body), nil
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lastMade = r.cfg.Now()
+	switch {
+	case err != nil:
+		r.log.Error("could not spool a heartbeat", "err", err)
+		return
+	case full:
+		// Keep counting what happens: the events fold into the coalesced
+		// counts, which the next heartbeat that fits carries.
+		for _, e := range r.events {
+			r.foldLocked(e)
+		}
+		r.events = nil
+		r.log.Warn("the heartbeat spool is full; counting events until the server is back", "max", r.cfg.SpoolMax)
+		return
+	}
+	r.events = r.events[take:]
+	for _, c := range coalesced {
+		delete(r.coalesced, c.Type)
+	}
+	r.st.Spooled++
+	r.log.Debug("heartbeat spooled", "seq", seq, "events", len(events))
+	select {
+	case r.made <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Reporter) foldLocked(e wire.Event) {
+	c := r.coalesced[e.Type]
+	if c == nil {
+		c = &wire.Coalesced{Type: e.Type, First: e.Time}
+		r.coalesced[e.Type] = c
+	}
+	c.Count++
+	c.Last = e.Time
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// sendLoop sends the spool, oldest first, in batches, at most one request
+// per DrainEvery while a backlog drains, backing off with jitter while the
+// server is away.
+func (r *Reporter) sendLoop(ctx context.Context) {
+	backoff := time.Duration(0)
+	for {
+		batch, seqs, dropped, err := r.spool.pending(r.cfg.BatchMax)
+		if err != nil {
+			r.log.Error("reading the heartbeat spool failed", "err", err)
+		}
+		if len(dropped) > 0 {
+			r.log.Error("dropped corrupt spooled heartbeats; the server will record a break in the chain", "seqs", dropped)
+		}
+		if len(batch) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-r.made:
+				continue
+			}
+		}
+		err = r.send(ctx, batch, seqs)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := r.cfg.DrainEvery
+		if err != nil {
+			backoff = min(max(2*backoff, r.cfg.BackoffMin), r.cfg.BackoffMax)
+			wait = time.Duration(mrand.Int64N(int64(backoff)) + 1) // full jitter
+			r.mu.Lock()
+			r.st.LastError = err.Error()
+			r.mu.Unlock()
+			r.log.Warn("could not send heartbeats; will retry", "err", err, "retry_in", wait.Round(time.Millisecond))
+		} else {
+			backoff = 0
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// send sends one batch and, on an acknowledgement, drops what it covers.
+func (r *Reporter) send(ctx context.Context, batch []wire.SignedHeartbeat, seqs []uint64) error {
+	body, err := wire.Marshal(wire.Batch{V: wire.Version, Heartbeats: batch})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.base.JoinPath(wire.PathHeartbeats).String(), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := r.cfg.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(io.LimitReader(resp.Body, wire.MaxRequest))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusConflict {
+		return fmt.Errorf("the server answered %s: %s", resp.Status, bytes.TrimSpace(rb))
+	}
+	sig, _ := base64.StdEncoding.DecodeString(resp.Header.Get(wire.SignatureHeader))
+	if err := wire.VerifyReply(r.cfg.Enrollment.ServerKey, rb, sig); err != nil {
+		return fmt.Errorf("the reply is not signed by the pinned server key: %w", err)
+	}
+	reply, err := wire.DecodeReply(rb)
+	if err != nil {
+		return err
+	}
+	if reply.DeviceID != r.cfg.Enrollment.DeviceID {
+		return fmt.Errorf("the reply is for device %s, not this one", reply.DeviceID)
+	}
+	if _, err := r.spool.ack(reply.AckedSeq); err != nil {
+		return err
+	}
+	_, n, _ := r.spool.status()
+	r.mu.Lock()
+	r.st.AckedSeq, r.st.LastAck, r.st.Spooled, r.st.LastError, r.st.ServerTime = reply.AckedSeq, r.cfg.Now(), n, "", reply.ServerTime
+	r.mu.Unlock()
+	if reply.AckedSeq < seqs[len(seqs)-1] {
+		return fmt.Errorf("the server acknowledged up to seq %d of %d", reply.AckedSeq, seqs[len(seqs)-1])
+	}
+	if r.cfg.OnPolicy != nil {
+		r.cfg.OnPolicy(ctx, reply.PolicyVersion)
+	}
+	return nil
+}
+
+// FetchPolicy fetches the server's current policy bundle (the caller
+// verifies it).
+func (r *Reporter) FetchPolicy(ctx context.Context) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base.JoinPath(wire.PathPolicy).String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := r.cfg.Client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, wire.MaxRequest))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetching the policy: %s", resp.Status)
+	}
+	return b, nil
+}

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/casekeep/casekeep/internal/cli"
+	"github.com/casekeep/casekeep/server/store"
+	"github.com/casekeep/casekeep/server/store/postgres"
+	"github.com/casekeep/casekeep/server/store/sqlite"
+)
+
+const dbHelp = "the store: `sqlite:PATH` (embedded) or postgres://user@host/db"
+
+// openStore opens the store a --db value names, and says whether it is
+// PostgreSQL (which takes several writers).
+func openStore(ctx context.Context, dsn string) (store.Store, bool, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path == "" {
+			return nil, false, cli.Usagef("--db sqlite: needs a file path, as in sqlite:/var/lib/casekeep-server/casekeep.db")
+		}
+		s, err := sqlite.Open(path)
+		return s, false, err
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		s, err := postgres.Open(ctx, dsn)
+		return s, true, err
+	case dsn == "":
+		return nil, false, cli.Usagef("--db is required: sqlite:PATH or postgres://...")
+	}
+	return nil, false, cli.Usagef("--db %q: use sqlite:PATH or postgres://...", redact(dsn))
+}
+
+// redact hides a password in a DSN before it is printed.
+func redact(dsn string) string {
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		if at := strings.LastIndex(dsn, "@"); at > i {
+			if colon := strings.Index(dsn[i+3:at], ":"); colon >= 0 {
+				return dsn[:i+3+colon] + ":***" + dsn[at:]
+			}
+		}
+	}
+	return fmt.Sprint(dsn)
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/casekeep/casekeep/internal/testenv"
+)
+
+var binary string // casekeep-server, built once for the tests that run it
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "casekeep-server-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "casekeep-server")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building casekeep-server: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// devProc is a running `casekeep-server dev`.
+type devProc struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	stdout bytes.Buffer
+	ready  chan string // the device ID, once it prints it
+}
+
+func startDev(t *testing.T, dir string) *devProc {
+	t.Helper()
+	d := &devProc{ready: make(chan string, 1)}
+	d.cmd = exec.Command(binary, "dev", "--dir", dir, "--listen", "127.0.0.1:0")
+	out, _ := d.cmd.StdoutPipe()
+	d.cmd.Stderr = io.Discard
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			d.cmd.Process.Kill()
+			d.cmd.Wait()
+		}
+	})
+	go func() {
+		sc := bufio.NewScanner(out)
+		re := regexp.MustCompile(`agent\s+device (dev_\w+)`)
+		for sc.Scan() {
+			d.mu.Lock()
+			d.stdout.WriteString(sc.Text() + "\n")
+			d.mu.Unlock()
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				d.ready <- m[1]
+			}
+		}
+	}()
+	return d
+}
+
+func (d *devProc) deviceID(t *testing.T) string {
+	t.Helper()
+	select {
+	case id := <-d.ready:
+		return id
+	case <-time.After(60 * time.Second):
+		t.Fatalf("dev mode did not start")
+		return ""
+	}
+}
+
+func (d *devProc) stop(t *testing.T) {
+	t.Helper()
+	d.cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("dev exited %d after Ctrl-C", ee.ExitCode())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("dev did not stop on Ctrl-C")
+	}
+}
+
+type devicesJSON []struct {
+	ID        string `json:"id"`
+	Liveness  string `json:"liveness"`
+	Sealed    int64  `json:"sealed_files"`
+	Plaintext int64  `json:"plaintext_files"`
+	CaseRefs  int    `json:"case_refs"`
+}
+
+func devices(t *testing.T, db string) devicesJSON {
+	t.Helper()
+	out, err := exec.Command(binary, "devices", "--db", db, "--json").Output()
+	if err != nil {
+		t.Fatalf("devices: %v", err)
+	}
+	var v devicesJSON
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("devices --json: %v\n%s", err, out)
+	}
+	return v
+}
+
+// TestDevMode runs the README's command: a file dropped into the cache is
+// sealed and reported; Ctrl-C stops it cleanly; a second run reuses the
+// same device.
+func TestDevMode(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("uses Ctrl-C as SIGINT")
+	}
+	dir := filepath.Join(t.TempDir(), "casekeep-dev")
+	d := startDev(t, dir)
+	id := d.deviceID(t)
+	cache := filepath.Join(dir, "cache")
+	os.MkdirAll(filepath.Join(cache, "LL-123456"), 0o755)
+	os.WriteFile(filepath.Join(cache, "LL-123456", "notes.txt"), []byte("case notes"), 0o644)
+	db := "sqlite:" + filepath.Join(dir, "server.db")
+	testenv.Eventually(t, "the file sealed and reported", func() bool {
+		v := devices(t, db)
+		return len(v) == 1 && v[0].ID == id && v[0].Sealed == 1 && v[0].Plaintext == 0 && v[0].Liveness == "online"
+	})
+	d.mu.Lock()
+	printed := d.stdout.String()
+	d.mu.Unlock()
+	for _, want := range []string{"casekeep dev mode is running", cache, "devices --db sqlite:"} {
+		if !strings.Contains(printed, want) {
+			t.Errorf("dev printed no %q:\n%s", want, printed)
+		}
+	}
+	d.stop(t)
+
+	again := startDev(t, dir)
+	if id2 := again.deviceID(t); id2 != id {
+		t.Errorf("the second run is device %s, the first %s", id2, id)
+	}
+	if v := devices(t, db); len(v) != 1 {
+		t.Errorf("%d devices after a second run", len(v))
+	}
+	again.stop(t)
+}
+
+func TestTokenCreate(t *testing.T) {
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "s.db")
+	cmd := exec.Command(binary, "token", "create", "--db", db, "--data", filepath.Join(dir, "data"), "--uses", "3", "--expires", "2h")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v: %s", err, stderr.String())
+	}
+	tok := strings.TrimSpace(string(out))
+	if !regexp.MustCompile(`^ck1\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$`).MatchString(tok) {
+		t.Errorf("token %q", tok)
+	}
+	if !strings.Contains(stderr.String(), "up to 3 device") {
+		t.Errorf("stderr %q", stderr.String())
+	}
+	// The certificate the token pins was made in the data folder.
+	if _, err := os.Stat(filepath.Join(dir, "data", "tls.crt")); err != nil {
+		t.Error(err)
+	}
+	for _, args := range [][]string{
+		{"token", "create", "--data", dir},
+		{"token", "create", "--db", db, "--uses", "0"},
+		{"token", "create", "--db", db, "--expires", "-1h"},
+		{"token", "create", "--db", "mysql://x"},
+		{"devices"},
+		{"serve", "--db", "nope"},
+	} {
+		if err := exec.Command(binary, args...).Run(); exitCode(err) != 2 {
+			t.Errorf("%q: exit %d, want 2", args, exitCode(err))
+		}
+	}
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}

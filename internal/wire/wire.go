@@ -1,0 +1,513 @@
+package wire
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Version is the protocol version this code speaks. A server reads every
+// version from 1 to Version; an agent sends Version.
+const Version = 1
+
+// The agent-facing endpoints.
+const (
+	PathEnroll     = "/api/agent/v1/enroll"
+	PathHeartbeats = "/api/agent/v1/heartbeats"
+	PathPolicy     = "/api/agent/v1/policy"
+)
+
+// SignatureHeader carries the base64 Ed25519 signature of a request or reply
+// body, where the body is not itself a batch of signed heartbeats.
+const SignatureHeader = "Casekeep-Signature"
+
+// Size limits. A request over MaxRequest is refused before it is read.
+const (
+	MaxRequest       = 1 << 20   // bytes in one request body
+	MaxHeartbeat     = 256 << 10 // bytes in one heartbeat body
+	MaxBatch         = 100       // heartbeats in one request
+	MaxEvents        = 1000      // events in one heartbeat
+	MaxCaseRefs      = 10_000    // case references in one heartbeat
+	maxString        = 1024      // bytes in any string field
+	maxShortString   = 256
+	maxCoalescedKind = 64
+)
+
+// Domain-separation prefixes for signatures: a signature made for one kind
+// of message never verifies as another.
+const (
+	domainEnroll    = "casekeep enroll v1\n"
+	domainHeartbeat = "casekeep heartbeat v1\n"
+	domainReply     = "casekeep reply v1\n"
+)
+
+// Errors, to be told apart with errors.Is.
+var (
+	ErrMalformed    = errors.New("malformed message")
+	ErrVersion      = errors.New("unsupported protocol version")
+	ErrTooLarge     = errors.New("message too large")
+	ErrBadSignature = errors.New("signature does not verify")
+)
+
+// EnrollRequest is what an agent sends to enroll. It is signed with the new
+// signing key (SignEnroll), which proves the agent holds it.
+type EnrollRequest struct {
+	V            int    `json:"v"`
+	Token        string `json:"token"`
+	SigningKey   []byte `json:"signing_key"` // Ed25519 public key
+	Hostname     string `json:"hostname"`
+	OS           string `json:"os"`
+	Arch         string `json:"arch"`
+	Serial       string `json:"serial,omitempty"` // hardware serial, where it can be read
+	User         string `json:"user,omitempty"`   // the logged-in user
+	AgentVersion string `json:"agent_version"`
+}
+
+// EnrollReply is the server's answer to an enrollment, signed with the
+// server key it carries (the agent pins it from then on).
+type EnrollReply struct {
+	V         int    `json:"v"`
+	DeviceID  string `json:"device_id"`
+	ServerKey []byte `json:"server_key"` // Ed25519: signs replies and commands
+	PolicyKey []byte `json:"policy_key"` // Ed25519: signs policy bundles
+	Policy    []byte `json:"policy"`     // the current signed policy bundle
+}
+
+// Heartbeat is what an agent reports. Its exact JSON bytes are signed, sent,
+// stored and hashed: the next heartbeat carries that hash as PrevHash, so a
+// missing or altered heartbeat breaks the chain.
+type Heartbeat struct {
+	V            int         `json:"v"`
+	DeviceID     string      `json:"device_id"`
+	Seq          uint64      `json:"seq"`                 // 1, 2, 3, ... per device
+	PrevHash     string      `json:"prev_hash,omitempty"` // hex SHA-256 of heartbeat Seq-1
+	CreatedAt    time.Time   `json:"created_at"`          // when the agent made it
+	AgentVersion string      `json:"agent_version"`
+	Policy       PolicyRef   `json:"policy"`
+	Recipient    string      `json:"recipient,omitempty"` // the device's age recipient
+	Posture      []Check     `json:"posture"`
+	Vault        Vault       `json:"vault"`
+	Storage      Storage     `json:"storage"`
+	Lease        string      `json:"lease"`
+	Events       []Event     `json:"events"`
+	Coalesced    []Coalesced `json:"coalesced,omitempty"` // events counted, not listed (the spool was full)
+	Skipped      int         `json:"skipped,omitempty"`   // heartbeats not made while the spool was full
+}
+
+// PolicyRef names the policy a device runs.
+type PolicyRef struct {
+	Version int    `json:"version"`
+	Hash    string `json:"hash"`
+}
+
+// Check is one posture check's result.
+type Check struct {
+	Name     string `json:"name"`
+	Result   string `json:"result"` // pass, fail or unknown
+	Evidence string `json:"evidence,omitempty"`
+}
+
+// Vault summarises the encrypted cache.
+type Vault struct {
+	Files     int64       `json:"files"`     // sealed files
+	Bytes     int64       `json:"bytes"`     // their plaintext bytes
+	Plaintext int64       `json:"plaintext"` // plaintext files waiting to be sealed
+	CaseRefs  []CaseCount `json:"case_refs"`
+}
+
+// CaseCount is how many sealed files the device holds for a case reference.
+type CaseCount struct {
+	Ref   string `json:"ref"`
+	Files int    `json:"files"`
+}
+
+// Storage summarises removable media and sync folders (filled in by the
+// storage monitor).
+type Storage struct {
+	Volumes     int `json:"volumes"`
+	Unapproved  int `json:"unapproved"`
+	SyncFolders int `json:"sync_folders"`
+}
+
+// Event is something that happened on the device. It names a case
+// reference at most, never a file or a person.
+type Event struct {
+	Time    time.Time `json:"time"`
+	Type    string    `json:"type"`
+	CaseRef string    `json:"case_ref,omitempty"`
+	Detail  string    `json:"detail,omitempty"`
+}
+
+// Coalesced counts events of one type that were not listed one by one.
+type Coalesced struct {
+	Type  string    `json:"type"`
+	Count int       `json:"count"`
+	First time.Time `json:"first"`
+	Last  time.Time `json:"last"`
+}
+
+// SignedHeartbeat is a heartbeat's exact bytes and their signature.
+type SignedHeartbeat struct {
+	Body []byte `json:"body"`
+	Sig  []byte `json:"sig"`
+}
+
+// Batch is the body of a heartbeats request: one device's heartbeats, in
+// seq order.
+type Batch struct {
+	V          int               `json:"v"`
+	Heartbeats []SignedHeartbeat `json:"heartbeats"`
+}
+
+// Reply is the server's answer to a batch, signed with the server key.
+type Reply struct {
+	V             int       `json:"v"`
+	DeviceID      string    `json:"device_id"`
+	AckedSeq      uint64    `json:"acked_seq"` // every heartbeat up to this seq is stored
+	PolicyVersion int       `json:"policy_version"`
+	ServerTime    time.Time `json:"server_time"`
+	Commands      []Command `json:"commands,omitempty"`
+}
+
+// Command is an instruction from the server, such as "wipe" or "rescan".
+type Command struct {
+	ID   string `json:"id"`
+	Type string `json:"type"`
+}
+
+// Hash returns the hex SHA-256 of a heartbeat's bytes, as the next
+// heartbeat's PrevHash carries it.
+func Hash(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
+}
+
+func sign(priv ed25519.PrivateKey, domain string, body []byte) []byte {
+	return ed25519.Sign(priv, append([]byte(domain), body...))
+}
+
+func verify(pub ed25519.PublicKey, domain string, body, sig []byte) error {
+	if len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, append([]byte(domain), body...), sig) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// SignEnroll signs an enrollment request body with the new signing key.
+func SignEnroll(priv ed25519.PrivateKey, body []byte) []byte { return sign(priv, domainEnroll, body) }
+
+// VerifyEnroll checks an enrollment request's signature.
+func VerifyEnroll(pub ed25519.PublicKey, body, sig []byte) error {
+	return verify(pub, domainEnroll, body, sig)
+}
+
+// SignHeartbeat signs a heartbeat's exact bytes with the device key.
+func SignHeartbeat(priv ed25519.PrivateKey, body []byte) []byte {
+	return sign(priv, domainHeartbeat, body)
+}
+
+// VerifyHeartbeat checks a heartbeat's signature.
+func VerifyHeartbeat(pub ed25519.PublicKey, body, sig []byte) error {
+	return verify(pub, domainHeartbeat, body, sig)
+}
+
+// SignReply signs a reply body (an EnrollReply or a Reply) with the server key.
+func SignReply(priv ed25519.PrivateKey, body []byte) []byte { return sign(priv, domainReply, body) }
+
+// VerifyReply checks a reply's signature.
+func VerifyReply(pub ed25519.PublicKey, body, sig []byte) error {
+	return verify(pub, domainReply, body, sig)
+}
+
+// Marshal encodes a message as the bytes to send: compact JSON, no HTML
+// escaping, with a trailing newline.
+func Marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// decodeStrict decodes one JSON value with no unknown fields and nothing
+// after it.
+func decodeStrict(b []byte, v any) error {
+	// encoding/json would turn invalid UTF-8 into U+FFFD; JSON must be UTF-8.
+	if !utf8.Valid(b) {
+		return fmt.Errorf("%w: not UTF-8", ErrMalformed)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: data after the message", ErrMalformed)
+	}
+	return nil
+}
+
+func checkVersion(v int) error {
+	if v < 1 || v > Version {
+		return fmt.Errorf("%w %d (this side speaks 1 to %d)", ErrVersion, v, Version)
+	}
+	return nil
+}
+
+// DecodeBatch decodes and checks a heartbeats request body (the signatures
+// are checked by the caller, which knows the device's key).
+func DecodeBatch(b []byte) (*Batch, error) {
+	if len(b) > MaxRequest {
+		return nil, fmt.Errorf("%w: %d bytes, over %d", ErrTooLarge, len(b), MaxRequest)
+	}
+	var batch Batch
+	if err := decodeStrict(b, &batch); err != nil {
+		return nil, err
+	}
+	if err := checkVersion(batch.V); err != nil {
+		return nil, err
+	}
+	switch n := len(batch.Heartbeats); {
+	case n == 0:
+		return nil, fmt.Errorf("%w: no heartbeats", ErrMalformed)
+	case n > MaxBatch:
+		return nil, fmt.Errorf("%w: %d heartbeats, over %d", ErrTooLarge, n, MaxBatch)
+	}
+	for i, h := range batch.Heartbeats {
+		if len(h.Body) > MaxHeartbeat {
+			return nil, fmt.Errorf("%w: heartbeat %d is %d bytes, over %d", ErrTooLarge, i, len(h.Body), MaxHeartbeat)
+		}
+		if len(h.Sig) != ed25519.SignatureSize {
+			return nil, fmt.Errorf("%w: heartbeat %d has no valid signature field", ErrMalformed, i)
+		}
+	}
+	return &batch, nil
+}
+
+// DecodeHeartbeat decodes and checks one heartbeat's bytes: a supported
+// version, a device ID and seq, and every field within its limits, with
+// no control characters in strings.
+func DecodeHeartbeat(b []byte) (*Heartbeat, error) {
+	if len(b) > MaxHeartbeat {
+		return nil, fmt.Errorf("%w: %d bytes, over %d", ErrTooLarge, len(b), MaxHeartbeat)
+	}
+	var h Heartbeat
+	if err := decodeStrict(b, &h); err != nil {
+		return nil, err
+	}
+	if err := checkVersion(h.V); err != nil {
+		return nil, err
+	}
+	c := &checker{}
+	c.id("device_id", h.DeviceID)
+	if h.Seq == 0 {
+		c.fail("seq must be 1 or more")
+	}
+	if h.PrevHash != "" {
+		if raw, err := hex.DecodeString(h.PrevHash); err != nil || len(raw) != sha256.Size {
+			c.fail("prev_hash is not a hex SHA-256")
+		}
+	} else if h.Seq > 1 {
+		c.fail("prev_hash is missing")
+	}
+	c.time("created_at", h.CreatedAt)
+	c.str("agent_version", h.AgentVersion, maxShortString)
+	c.str("policy.hash", h.Policy.Hash, maxShortString)
+	c.str("recipient", h.Recipient, 4096)
+	c.str("lease", h.Lease, maxShortString)
+	if h.Policy.Version < 0 {
+		c.fail("policy.version is negative")
+	}
+	if len(h.Posture) > 64 {
+		c.fail("too many posture checks")
+	}
+	for _, p := range h.Posture {
+		c.str("posture.name", p.Name, maxShortString)
+		c.result("posture.result", p.Result)
+		c.str("posture.evidence", p.Evidence, maxString)
+	}
+	if h.Vault.Files < 0 || h.Vault.Bytes < 0 || h.Vault.Plaintext < 0 {
+		c.fail("vault counts are negative")
+	}
+	if len(h.Vault.CaseRefs) > MaxCaseRefs {
+		c.fail("too many case references")
+	}
+	for _, r := range h.Vault.CaseRefs {
+		c.str("vault.case_refs.ref", r.Ref, maxShortString)
+		if r.Ref == "" || r.Files < 0 {
+			c.fail("a case reference is empty or has a negative count")
+		}
+	}
+	if h.Storage.Volumes < 0 || h.Storage.Unapproved < 0 || h.Storage.SyncFolders < 0 {
+		c.fail("storage counts are negative")
+	}
+	if len(h.Events) > MaxEvents {
+		c.fail("too many events")
+	}
+	for _, e := range h.Events {
+		c.time("events.time", e.Time)
+		c.str("events.type", e.Type, maxShortString)
+		c.str("events.case_ref", e.CaseRef, maxShortString)
+		c.str("events.detail", e.Detail, maxString)
+		if e.Type == "" {
+			c.fail("an event has no type")
+		}
+	}
+	if len(h.Coalesced) > maxCoalescedKind {
+		c.fail("too many coalesced event types")
+	}
+	for _, k := range h.Coalesced {
+		c.str("coalesced.type", k.Type, maxShortString)
+		c.time("coalesced.first", k.First)
+		c.time("coalesced.last", k.Last)
+		if k.Count < 0 {
+			c.fail("a coalesced count is negative")
+		}
+	}
+	if h.Skipped < 0 {
+		c.fail("skipped is negative")
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	return &h, nil
+}
+
+// DecodeEnrollRequest decodes and checks an enrollment request.
+func DecodeEnrollRequest(b []byte) (*EnrollRequest, error) {
+	if len(b) > MaxRequest {
+		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(b))
+	}
+	var r EnrollRequest
+	if err := decodeStrict(b, &r); err != nil {
+		return nil, err
+	}
+	if err := checkVersion(r.V); err != nil {
+		return nil, err
+	}
+	c := &checker{}
+	c.str("token", r.Token, maxShortString)
+	if len(r.SigningKey) != ed25519.PublicKeySize {
+		c.fail("signing_key is not an Ed25519 public key")
+	}
+	c.str("hostname", r.Hostname, maxShortString)
+	c.str("os", r.OS, maxShortString)
+	c.str("arch", r.Arch, maxShortString)
+	c.str("serial", r.Serial, maxShortString)
+	c.str("user", r.User, maxShortString)
+	c.str("agent_version", r.AgentVersion, maxShortString)
+	if r.Token == "" || r.Hostname == "" {
+		c.fail("token and hostname are required")
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	return &r, nil
+}
+
+// DecodeEnrollReply decodes and checks an enrollment reply.
+func DecodeEnrollReply(b []byte) (*EnrollReply, error) {
+	var r EnrollReply
+	if err := decodeStrict(b, &r); err != nil {
+		return nil, err
+	}
+	if err := checkVersion(r.V); err != nil {
+		return nil, err
+	}
+	c := &checker{}
+	c.id("device_id", r.DeviceID)
+	if len(r.ServerKey) != ed25519.PublicKeySize || len(r.PolicyKey) != ed25519.PublicKeySize {
+		c.fail("server_key and policy_key must be Ed25519 public keys")
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	return &r, nil
+}
+
+// DecodeReply decodes and checks a heartbeats reply.
+func DecodeReply(b []byte) (*Reply, error) {
+	var r Reply
+	if err := decodeStrict(b, &r); err != nil {
+		return nil, err
+	}
+	if err := checkVersion(r.V); err != nil {
+		return nil, err
+	}
+	c := &checker{}
+	c.id("device_id", r.DeviceID)
+	for _, cmd := range r.Commands {
+		c.str("commands.id", cmd.ID, maxShortString)
+		c.str("commands.type", cmd.Type, maxShortString)
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	return &r, nil
+}
+
+// checker collects the first problem with a decoded message.
+type checker struct{ err error }
+
+func (c *checker) fail(format string, args ...any) {
+	if c.err == nil {
+		c.err = fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+	}
+}
+
+// str checks a string is valid UTF-8, within n bytes, with no control
+// characters (NUL included), which no field needs and no store should hold.
+func (c *checker) str(field, s string, n int) {
+	if len(s) > n {
+		c.fail("%s is longer than %d bytes", field, n)
+		return
+	}
+	if !utf8.ValidString(s) || strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		c.fail("%s holds invalid UTF-8 or control characters", field)
+	}
+}
+
+// id checks a device ID: "dev_" and 26 base32 characters.
+func (c *checker) id(field, s string) {
+	if !ValidDeviceID(s) {
+		c.fail("%s is not a device ID", field)
+	}
+}
+
+func (c *checker) result(field, s string) {
+	if s != "pass" && s != "fail" && s != "unknown" {
+		c.fail("%s must be pass, fail or unknown", field)
+	}
+}
+
+// time checks a time is set and within reason (years 2000 to 9999).
+func (c *checker) time(field string, t time.Time) {
+	if t.Year() < 2000 || t.Year() > 9999 {
+		c.fail("%s is not a plausible time", field)
+	}
+}
+
+// ValidDeviceID reports whether s has the form of a device ID.
+func ValidDeviceID(s string) bool {
+	const prefix = "dev_"
+	if len(s) != len(prefix)+26 || !strings.HasPrefix(s, prefix) {
+		return false
+	}
+	for _, r := range s[len(prefix):] {
+		if !('a' <= r && r <= 'z' || '2' <= r && r <= '7') {
+			return false
+		}
+	}
+	return true
+}

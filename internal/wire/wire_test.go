@@ -1,0 +1,252 @@
+package wire_test
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/casekeep/casekeep/internal/wire"
+)
+
+func sampleHeartbeat(t testing.TB) *wire.Heartbeat {
+	id, err := wire.NewDeviceID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &wire.Heartbeat{
+		V: wire.Version, DeviceID: id, Seq: 2, PrevHash: wire.Hash([]byte("one")),
+		CreatedAt: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC), AgentVersion: "v0.1.0",
+		Policy:  wire.PolicyRef{Version: 3, Hash: "abc"},
+		Posture: []wire.Check{{Name: "disk_encryption", Result: "pass", Evidence: "LUKS2 on /"}},
+		Vault:   wire.Vault{Files: 3, Bytes: 100, CaseRefs: []wire.CaseCount{{Ref: "LL-1", Files: 3}}},
+		Lease:   "none",
+		Events:  []wire.Event{{Time: time.Date(2026, 11, 22, 8, 59, 0, 0, time.UTC), Type: "vault.sealed", CaseRef: "LL-1"}},
+	}
+}
+
+func TestHeartbeatRoundTrip(t *testing.T) {
+	h := sampleHeartbeat(t)
+	body, err := wire.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := wire.DecodeHeartbeat(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := wire.Marshal(got)
+	if !bytes.Equal(again, body) {
+		t.Errorf("re-encoding changed the bytes:\n%s\n%s", body, again)
+	}
+}
+
+func TestSignaturesAreDomainSeparated(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	body := []byte(`{"v":1}`)
+	hb := wire.SignHeartbeat(priv, body)
+	if err := wire.VerifyHeartbeat(pub, body, hb); err != nil {
+		t.Fatal(err)
+	}
+	if err := wire.VerifyReply(pub, body, hb); !errors.Is(err, wire.ErrBadSignature) {
+		t.Error("a heartbeat signature verified as a reply signature")
+	}
+	if err := wire.VerifyEnroll(pub, body, hb); !errors.Is(err, wire.ErrBadSignature) {
+		t.Error("a heartbeat signature verified as an enrollment signature")
+	}
+	if err := wire.VerifyHeartbeat(pub, append(body, ' '), hb); !errors.Is(err, wire.ErrBadSignature) {
+		t.Error("a changed body verified")
+	}
+	other, _, _ := ed25519.GenerateKey(rand.Reader)
+	if err := wire.VerifyHeartbeat(other, body, hb); !errors.Is(err, wire.ErrBadSignature) {
+		t.Error("another key verified")
+	}
+	if err := wire.VerifyHeartbeat(pub[:10], body, hb); !errors.Is(err, wire.ErrBadSignature) {
+		t.Error("a short key verified")
+	}
+}
+
+func TestDecodeHeartbeatRefuses(t *testing.T) {
+	ok, _ := wire.Marshal(sampleHeartbeat(t))
+	mutate := func(f func(h *wire.Heartbeat)) []byte {
+		h := sampleHeartbeat(t)
+		f(h)
+		b, _ := wire.Marshal(h)
+		return b
+	}
+	cases := map[string][]byte{
+		"empty":            nil,
+		"random":           []byte("\x00\x01 not json"),
+		"unknown field":    bytes.Replace(ok, []byte(`{"v":1,`), []byte(`{"v":1,"extra":1,`), 1),
+		"trailing data":    append(bytes.Clone(ok), "{}"...),
+		"future version":   mutate(func(h *wire.Heartbeat) { h.V = wire.Version + 1 }),
+		"zero version":     mutate(func(h *wire.Heartbeat) { h.V = 0 }),
+		"bad device id":    mutate(func(h *wire.Heartbeat) { h.DeviceID = "dev_'; DROP TABLE devices;--" }),
+		"seq zero":         mutate(func(h *wire.Heartbeat) { h.Seq = 0 }),
+		"bad prev hash":    mutate(func(h *wire.Heartbeat) { h.PrevHash = "xyz" }),
+		"missing prev":     mutate(func(h *wire.Heartbeat) { h.PrevHash = "" }),
+		"NUL in string":    mutate(func(h *wire.Heartbeat) { h.AgentVersion = "v1\x00" }),
+		"invalid UTF-8":    bytes.Replace(ok, []byte(`"lease":"none"`), []byte("\"lease\":\"\xff\""), 1),
+		"long string":      mutate(func(h *wire.Heartbeat) { h.Events[0].Detail = strings.Repeat("x", 2000) }),
+		"bad posture":      mutate(func(h *wire.Heartbeat) { h.Posture[0].Result = "maybe" }),
+		"negative counts":  mutate(func(h *wire.Heartbeat) { h.Vault.Plaintext = -1 }),
+		"event no type":    mutate(func(h *wire.Heartbeat) { h.Events[0].Type = "" }),
+		"year zero":        mutate(func(h *wire.Heartbeat) { h.CreatedAt = time.Time{} }),
+		"too many events":  mutate(func(h *wire.Heartbeat) { h.Events = make([]wire.Event, wire.MaxEvents+1) }),
+		"oversized":        append(bytes.Repeat([]byte(" "), wire.MaxHeartbeat), ok...),
+		"empty case ref":   mutate(func(h *wire.Heartbeat) { h.Vault.CaseRefs[0].Ref = "" }),
+		"negative skipped": mutate(func(h *wire.Heartbeat) { h.Skipped = -3 }),
+	}
+	for name, b := range cases {
+		if _, err := wire.DecodeHeartbeat(b); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	// Metacharacters are data, not refused: the stores keep them inert.
+	h, err := wire.DecodeHeartbeat(mutate(func(h *wire.Heartbeat) {
+		h.Events[0].CaseRef = `LL-1'; DROP TABLE events;--<script>alert(1)</script>`
+	}))
+	if err != nil || !strings.Contains(h.Events[0].CaseRef, "<script>") {
+		t.Errorf("metacharacters: %v", err)
+	}
+}
+
+func TestDecodeBatchLimits(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	body, _ := wire.Marshal(sampleHeartbeat(t))
+	one := wire.SignedHeartbeat{Body: body, Sig: wire.SignHeartbeat(priv, body)}
+	enc := func(b wire.Batch) []byte { out, _ := wire.Marshal(b); return out }
+	if _, err := wire.DecodeBatch(enc(wire.Batch{V: 1, Heartbeats: []wire.SignedHeartbeat{one}})); err != nil {
+		t.Fatal(err)
+	}
+	many := make([]wire.SignedHeartbeat, wire.MaxBatch+1)
+	for i := range many {
+		many[i] = one
+	}
+	for name, b := range map[string][]byte{
+		"none":       enc(wire.Batch{V: 1}),
+		"too many":   enc(wire.Batch{V: 1, Heartbeats: many[:wire.MaxBatch+1]}),
+		"no sig":     enc(wire.Batch{V: 1, Heartbeats: []wire.SignedHeartbeat{{Body: body}}}),
+		"version":    enc(wire.Batch{V: 9, Heartbeats: []wire.SignedHeartbeat{one}}),
+		"10 MiB":     bytes.Repeat([]byte("x"), 10<<20),
+		"random":     {0xff, 0xfe, 0x00},
+		"big member": enc(wire.Batch{V: 1, Heartbeats: []wire.SignedHeartbeat{{Body: make([]byte, wire.MaxHeartbeat+1), Sig: one.Sig}}}),
+	} {
+		if _, err := wire.DecodeBatch(b); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := wire.DecodeBatch(bytes.Repeat([]byte("x"), 10<<20)); !errors.Is(err, wire.ErrTooLarge) {
+		t.Errorf("10 MiB: %v, want ErrTooLarge", err)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	pin := bytes.Repeat([]byte{7}, 32)
+	for _, p := range [][]byte{nil, pin} {
+		tok, hash, err := wire.NewToken(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotHash, gotPin, err := wire.ParseToken(" " + tok + "\n")
+		if err != nil || gotHash != hash || !bytes.Equal(gotPin, p) {
+			t.Errorf("ParseToken(%q) = %x %x %v", tok, gotHash, gotPin, err)
+		}
+	}
+	for _, bad := range []string{"", "ck1.", "ck2.abc", "ck1.short", "ck1." + strings.Repeat("A", 43) + ".bad!", "ck1." + strings.Repeat("A", 43) + ".x.y"} {
+		if _, _, err := wire.ParseToken(bad); !errors.Is(err, wire.ErrToken) {
+			t.Errorf("ParseToken(%q): %v", bad, err)
+		}
+	}
+	a, _, _ := wire.NewToken(nil)
+	b, _, _ := wire.NewToken(nil)
+	if a == b {
+		t.Error("two tokens are the same")
+	}
+}
+
+func TestDeviceIDs(t *testing.T) {
+	id, err := wire.NewDeviceID()
+	if err != nil || !wire.ValidDeviceID(id) {
+		t.Fatalf("NewDeviceID = %q, %v", id, err)
+	}
+	for _, bad := range []string{"", "dev_", "dev_ABCDEFGHIJKLMNOPQRSTUVWXYZ", "xyz_abcdefghijklmnopqrstuvwx", id + "a"} {
+		if wire.ValidDeviceID(bad) {
+			t.Errorf("%q is valid", bad)
+		}
+	}
+}
+
+func TestPinnedTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer srv.Close()
+	pin := wire.CertPin(srv.Certificate())
+	get := func(pin []byte) error {
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: wire.PinnedTLS(pin)}, Timeout: 5 * time.Second}
+		resp, err := c.Get(srv.URL)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := get(pin); err != nil {
+		t.Fatalf("the right pin: %v", err)
+	}
+	wrong := bytes.Clone(pin)
+	wrong[0] ^= 1
+	if err := get(wrong); err == nil || !strings.Contains(err.Error(), "not the pinned") {
+		t.Errorf("a wrong pin: %v", err)
+	}
+}
+
+func FuzzDecodeHeartbeat(f *testing.F) {
+	ok, _ := wire.Marshal(sampleHeartbeat(f))
+	f.Add(ok)
+	f.Add([]byte(`{"v":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := wire.DecodeHeartbeat(b)
+		if err != nil {
+			return
+		}
+		again, err := wire.Marshal(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := wire.DecodeHeartbeat(again); err != nil {
+			t.Fatalf("an accepted heartbeat does not re-decode: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeBatch(f *testing.F) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	body, _ := wire.Marshal(sampleHeartbeat(f))
+	b, _ := wire.Marshal(wire.Batch{V: 1, Heartbeats: []wire.SignedHeartbeat{{Body: body, Sig: wire.SignHeartbeat(priv, body)}}})
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		batch, err := wire.DecodeBatch(b)
+		if err != nil {
+			return
+		}
+		if len(batch.Heartbeats) == 0 || len(batch.Heartbeats) > wire.MaxBatch {
+			t.Fatalf("accepted %d heartbeats", len(batch.Heartbeats))
+		}
+	})
+}
+
+func FuzzDecodeEnroll(f *testing.F) {
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	b, _ := wire.Marshal(wire.EnrollRequest{V: 1, Token: "ck1.x", SigningKey: pub, Hostname: "h", OS: "linux", Arch: "amd64"})
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		wire.DecodeEnrollRequest(b)
+		wire.DecodeEnrollReply(b)
+		wire.DecodeReply(b)
+		wire.ParseToken(string(b))
+	})
+}

@@ -1,0 +1,104 @@
+package server
+
+import (
+	"context"
+	"encoding/hex"
+	"net/http"
+	"time"
+
+	"github.com/casekeep/casekeep/server/store"
+)
+
+// job is one request's heartbeats on their way to the store.
+type job struct {
+	hbs  []store.Heartbeat
+	done chan jobResult
+}
+
+type jobResult struct {
+	outcomes []store.Outcome
+	err      error
+}
+
+// ingest hands heartbeats to a writer and waits for what the store did.
+func (s *Server) ingest(ctx context.Context, hbs []store.Heartbeat) ([]store.Outcome, error) {
+	j := &job{hbs: hbs, done: make(chan jobResult, 1)}
+	select {
+	case s.jobs <- j:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	default:
+		return nil, fail(http.StatusServiceUnavailable, "the server is too busy; try again later")
+	}
+	select {
+	case r := <-j.done:
+		return r.outcomes, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// writer gathers jobs from many requests into one store transaction (a
+// group commit: one fsync for many heartbeats), up to BatchSize heartbeats
+// or BatchWait after the first.
+func (s *Server) writer(ctx context.Context) {
+	for {
+		var first *job
+		select {
+		case <-ctx.Done():
+			return
+		case first = <-s.jobs:
+		}
+		batch := []*job{first}
+		n := len(first.hbs)
+		timer := time.NewTimer(s.cfg.BatchWait)
+	gather:
+		for n < s.cfg.BatchSize {
+			select {
+			case j := <-s.jobs:
+				batch = append(batch, j)
+				n += len(j.hbs)
+			case <-timer.C:
+				break gather
+			}
+		}
+		timer.Stop()
+		all := make([]store.Heartbeat, 0, n)
+		for _, j := range batch {
+			all = append(all, j.hbs...)
+		}
+		outcomes, err := s.cfg.Store.Ingest(context.WithoutCancel(ctx), all)
+		for _, j := range batch {
+			if err != nil {
+				j.done <- jobResult{err: err}
+				continue
+			}
+			j.done <- jobResult{outcomes: outcomes[:len(j.hbs)]}
+			outcomes = outcomes[len(j.hbs):]
+		}
+	}
+}
+
+// prune removes heartbeat bodies past the retention period, hourly.
+func (s *Server) prune(ctx context.Context) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		n, err := s.cfg.Store.PruneHeartbeats(ctx, s.cfg.Now().Add(-s.cfg.Retention))
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("pruning old heartbeats failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("pruned heartbeats past the retention period", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func mustHex(s string) []byte {
+	b, _ := hex.DecodeString(s) // the decoder checked it
+	return b
+}

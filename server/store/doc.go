@@ -1,0 +1,15 @@
+// Package store defines what casekeep's server keeps and the one interface,
+// [Store], that keeps it: enrollment tokens (hashed), devices, each device's
+// latest state, the history of its state changes (to answer "was it
+// compliant at time T" without scanning raw data), the events it reported,
+// the case references it has held, breaks in its hash chain, the exact bytes
+// of recent heartbeats (pruned after a retention period) and the current
+// signed policy.
+//
+// Two implementations pass one shared test suite (package storetest):
+// sqlite, the embedded default (modernc.org/sqlite, WAL, one writer), and
+// postgres (pgx), which several server processes can share. Both apply their
+// embedded schema migrations when opened. Ingest is the hot path: it takes
+// many heartbeats in one transaction, and guarantees that no sequence number
+// is stored twice even with two servers on one database.
+package store

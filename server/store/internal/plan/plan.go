@@ -1,0 +1,145 @@
+package plan
+
+import (
+	"bytes"
+	"sort"
+	"time"
+
+	"github.com/casekeep/casekeep/server/store"
+	"github.com/casekeep/casekeep/server/store/internal/check"
+)
+
+// Device is what the database holds for a device when the batch begins.
+type Device struct {
+	RevokedAt time.Time // zero unless revoked
+	HasSeq    bool      // it has stored a heartbeat: State.Seq and State.Hash are its last
+	State     store.State
+
+	stored bool // in this batch
+}
+
+// Event is an event to store and its position in its heartbeat, which
+// orders events with equal times.
+type Event struct {
+	store.Event
+	Idx int
+}
+
+// Update is a device's state after the batch: State.Seq and State.Hash are
+// its last stored seq and hash.
+type Update struct {
+	ID    string
+	State store.State
+}
+
+// Plan is what to write for a batch.
+type Plan struct {
+	Outcomes   []store.Outcome   // one per heartbeat, in order
+	Heartbeats []store.Heartbeat // to store, State.Seq, State.Hash and times normalised
+	Gaps       []store.ChainGap
+	Changes    []store.StateChange
+	Events     []Event
+	Holdings   []store.Holding // FirstSeen: the first time in this batch
+	Devices    []Update
+}
+
+// IDs returns the distinct device IDs of hbs, sorted: the order in which to
+// lock them, so that concurrent batches cannot deadlock.
+func IDs(hbs []store.Heartbeat) []string {
+	seen := make(map[string]struct{}, len(hbs))
+	ids := make([]string, 0, len(hbs))
+	for i := range hbs {
+		id := hbs[i].DeviceID
+		if _, ok := seen[id]; !ok {
+			seen[id] = struct{}{}
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Make decides what to do with hbs, given the devices the database holds
+// (keyed by ID; a device missing from devs is unknown). It does not change
+// devs. Times in the plan are in UTC, truncated to the microsecond; a
+// heartbeat's State takes its Seq and Hash from the heartbeat; an event's
+// DeviceID and Seq are the heartbeat's; a gap is detected at the
+// heartbeat's ReceivedAt.
+func Make(hbs []store.Heartbeat, devs map[string]*Device) *Plan {
+	p := &Plan{Outcomes: make([]store.Outcome, len(hbs))}
+	cur := make(map[string]*Device, len(devs))
+	holding := make(map[[2]string]int)
+	var stored []string // devices that stored a heartbeat, in order of first
+	for i := range hbs {
+		h := &hbs[i]
+		d := cur[h.DeviceID]
+		if d == nil {
+			orig := devs[h.DeviceID]
+			if orig == nil {
+				p.Outcomes[i] = store.Outcome{Result: store.Unknown}
+				continue
+			}
+			c := *orig
+			d = &c
+			cur[h.DeviceID] = d
+		}
+		last := uint64(0)
+		if d.HasSeq {
+			last = d.State.Seq
+		}
+		st := h.State
+		st.Seq, st.Hash = h.Seq, check.Bytes(h.Hash)
+		st.SentAt, st.ReceivedAt = check.UTC(st.SentAt), check.UTC(st.ReceivedAt)
+		switch {
+		case !d.RevokedAt.IsZero() && !d.RevokedAt.After(st.ReceivedAt):
+			p.Outcomes[i] = store.Outcome{Result: store.Revoked, LastSeq: last}
+			continue
+		case d.HasSeq && h.Seq <= last:
+			p.Outcomes[i] = store.Outcome{Result: store.Replay, LastSeq: last}
+			continue
+		}
+		res := store.Accepted
+		if d.HasSeq && !bytes.Equal(h.PrevHash, d.State.Hash) {
+			res = store.Gap
+			p.Gaps = append(p.Gaps, store.ChainGap{
+				DeviceID: h.DeviceID, Seq: h.Seq,
+				Expected: check.Bytes(d.State.Hash), Got: check.Bytes(h.PrevHash),
+				DetectedAt: st.ReceivedAt,
+			})
+		}
+		p.Outcomes[i] = store.Outcome{Result: res, LastSeq: h.Seq}
+		hb := *h
+		hb.Hash, hb.PrevHash, hb.Body = st.Hash, check.Bytes(h.PrevHash), check.Bytes(h.Body)
+		hb.State = st
+		p.Heartbeats = append(p.Heartbeats, hb)
+		if !d.HasSeq || st.Changed(d.State) {
+			p.Changes = append(p.Changes, store.StateChange{DeviceID: h.DeviceID, At: st.ReceivedAt, State: st})
+		}
+		for j, e := range h.Events {
+			e.DeviceID, e.Seq, e.Time = h.DeviceID, h.Seq, check.UTC(e.Time)
+			p.Events = append(p.Events, Event{Event: e, Idx: j})
+		}
+		for _, c := range h.CaseRefs {
+			k := [2]string{h.DeviceID, c.Ref}
+			if j, ok := holding[k]; ok {
+				p.Holdings[j].LastSeen, p.Holdings[j].Files = st.ReceivedAt, c.Files
+				continue
+			}
+			holding[k] = len(p.Holdings)
+			p.Holdings = append(p.Holdings, store.Holding{
+				DeviceID: h.DeviceID, Ref: c.Ref,
+				FirstSeen: st.ReceivedAt, LastSeen: st.ReceivedAt, Files: c.Files,
+			})
+		}
+		if !d.stored {
+			d.stored = true
+			stored = append(stored, h.DeviceID)
+		}
+		d.HasSeq, d.State = true, st
+	}
+	sort.Strings(stored)
+	for _, id := range stored {
+		p.Devices = append(p.Devices, Update{ID: id, State: cur[id].State})
+	}
+	return p
+}

@@ -1,0 +1,96 @@
+package sqlite
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/casekeep/casekeep/server/store/storetest"
+)
+
+// The benchmark workload: batches of 100 heartbeats across 2,000 devices.
+const benchDevices, benchBatch = 2000, 100
+
+// benchPath is where a benchmark's database goes: a fresh folder under
+// $TMPDIR.
+func benchPath(b *testing.B) string { return filepath.Join(b.TempDir(), "casekeep.db") }
+
+func BenchmarkIngest(b *testing.B) {
+	s, err := Open(benchPath(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchIngest(b, s, benchDevices, benchBatch)
+}
+
+// BenchmarkRawInsert writes the rows Ingest writes for the same workload
+// (heartbeats, events, state changes, holdings, device state) with the same
+// driver, prepared statements and one transaction per batch, but reads
+// nothing and decides nothing: the ceiling for Ingest.
+func BenchmarkRawInsert(b *testing.B) {
+	s, err := Open(benchPath(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := b.Context()
+	l := storetest.NewLoad(benchDevices)
+	for _, d := range l.Devices() {
+		if err := s.CreateDevice(ctx, d); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ps := &s.stmts
+	write := func(batch storetest.Batch) {
+		tx, err := s.w.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		hb, ch, ev, ho, up := tx.Stmt(ps.heartbeat), tx.Stmt(ps.change), tx.Stmt(ps.event), tx.Stmt(ps.holding), tx.Stmt(ps.update)
+		must := func(_ any, err error) {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		for i, h := range batch.Heartbeats {
+			st := &h.State
+			must(hb.Exec(h.DeviceID, int64(h.Seq), micros(st.ReceivedAt), micros(st.SentAt), h.Hash, nz(h.PrevHash), h.Body))
+			if batch.Changed[i] {
+				must(ch.Exec(h.DeviceID, micros(st.ReceivedAt), int64(h.Seq), h.Hash, micros(st.SentAt),
+					st.AgentVersion, st.PolicyVersion, st.PolicyHash, st.Recipient, st.SealedFiles, st.SealedBytes,
+					st.PlaintextFiles, st.CaseRefs, st.DiskEncryption, st.Compliant, st.Lease))
+			}
+			for j, e := range h.Events {
+				must(ev.Exec(h.DeviceID, micros(e.Time), int64(h.Seq), j, e.Type, e.CaseRef, e.Detail))
+			}
+			for _, c := range h.CaseRefs {
+				must(ho.Exec(h.DeviceID, c.Ref, micros(st.ReceivedAt), micros(st.ReceivedAt), c.Files))
+			}
+			must(up.Exec(int64(h.Seq), h.Hash, micros(st.SentAt), micros(st.ReceivedAt), st.AgentVersion,
+				st.PolicyVersion, st.PolicyHash, st.Recipient, st.SealedFiles, st.SealedBytes, st.PlaintextFiles,
+				st.CaseRefs, st.DiskEncryption, st.Compliant, st.Lease, h.DeviceID))
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range benchDevices / benchBatch {
+		write(l.Next(benchBatch))
+	}
+	b.ResetTimer()
+	for done := 0; done < b.N; done += benchBatch {
+		b.StopTimer()
+		batch := l.Next(min(benchBatch, b.N-done))
+		b.StartTimer()
+		write(batch)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "heartbeats/s")
+}
+
+func nz(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

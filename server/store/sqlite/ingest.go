@@ -1,0 +1,174 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/casekeep/casekeep/server/store"
+	"github.com/casekeep/casekeep/server/store/internal/check"
+	"github.com/casekeep/casekeep/server/store/internal/plan"
+)
+
+// stmts are Ingest's statements, prepared once on the writer connection.
+type stmts struct {
+	device, heartbeat, gap, change, event, holding, update *sql.Stmt
+}
+
+func (p *stmts) prepare(db *sql.DB) error {
+	for _, s := range []struct {
+		to  **sql.Stmt
+		sql string
+	}{
+		{&p.device, `SELECT revoked_at, last_seq, last_hash, agent_version, policy_version, policy_hash, recipient,
+			sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease
+			FROM devices WHERE id = ?`},
+		{&p.heartbeat, `INSERT INTO heartbeats (device_id, seq, received_at, sent_at, hash, prev_hash, body)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{&p.gap, `INSERT INTO gaps (device_id, seq, expected, got, detected_at) VALUES (?, ?, ?, ?, ?)`},
+		{&p.change, `INSERT INTO state_changes (device_id, at, seq, hash, sent_at, agent_version, policy_version,
+			policy_hash, recipient, sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant,
+			lease) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&p.event, `INSERT INTO events (device_id, time, seq, idx, type, case_ref, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{&p.holding, `INSERT INTO holdings (device_id, ref, first_seen, last_seen, files) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (device_id, ref) DO UPDATE SET last_seen = excluded.last_seen, files = excluded.files`},
+		{&p.update, `UPDATE devices SET last_seq = ?, last_hash = ?, sent_at = ?, received_at = ?, agent_version = ?,
+			policy_version = ?, policy_hash = ?, recipient = ?, sealed_files = ?, sealed_bytes = ?, plaintext_files = ?,
+			case_refs = ?, disk_encryption = ?, compliant = ?, lease = ? WHERE id = ?`},
+	} {
+		st, err := db.Prepare(s.sql)
+		if err != nil {
+			return err
+		}
+		*s.to = st
+	}
+	return nil
+}
+
+func (p *stmts) close() {
+	for _, s := range []*sql.Stmt{p.device, p.heartbeat, p.gap, p.change, p.event, p.holding, p.update} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+// Ingest stores heartbeats in one IMMEDIATE transaction on the one writer
+// connection: it holds the database's write lock from the moment it reads
+// the devices, so no other writer, in this process or another, can store a
+// heartbeat in between. A batch with an invalid value (see
+// [store.ErrInvalid]) stores nothing.
+func (s *Store) Ingest(ctx context.Context, hbs []store.Heartbeat) ([]store.Outcome, error) {
+	if len(hbs) == 0 {
+		return []store.Outcome{}, nil
+	}
+	if err := check.Heartbeats(hbs); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	defer tx.Rollback()
+	p, err := s.plan(ctx, tx, hbs)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	if err := write(ctx, tx, &s.stmts, p); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	return p.Outcomes, nil
+}
+
+func (s *Store) plan(ctx context.Context, tx *sql.Tx, hbs []store.Heartbeat) (*plan.Plan, error) {
+	sel := tx.StmtContext(ctx, s.stmts.device)
+	devs := make(map[string]*plan.Device)
+	for _, id := range plan.IDs(hbs) {
+		var (
+			d       plan.Device
+			revoked sql.NullInt64
+			seq     sql.NullInt64
+		)
+		st := &d.State
+		err := sel.QueryRowContext(ctx, id).Scan(&revoked, &seq, &st.Hash, &st.AgentVersion, &st.PolicyVersion,
+			&st.PolicyHash, &st.Recipient, &st.SealedFiles, &st.SealedBytes, &st.PlaintextFiles, &st.CaseRefs,
+			&st.DiskEncryption, &st.Compliant, &st.Lease)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		d.RevokedAt = fromNull(revoked)
+		d.HasSeq, st.Seq = seq.Valid, uint64(seq.Int64)
+		devs[id] = &d
+	}
+	return plan.Make(hbs, devs), nil
+}
+
+func write(ctx context.Context, tx *sql.Tx, ps *stmts, p *plan.Plan) error {
+	if len(p.Heartbeats) == 0 {
+		return nil
+	}
+	st := tx.StmtContext(ctx, ps.heartbeat)
+	for i := range p.Heartbeats {
+		h := &p.Heartbeats[i]
+		if _, err := st.ExecContext(ctx, h.DeviceID, int64(h.Seq), micros(h.State.ReceivedAt),
+			micros(h.State.SentAt), h.Hash, h.PrevHash, h.Body); err != nil {
+			return err
+		}
+	}
+	if len(p.Gaps) > 0 {
+		st = tx.StmtContext(ctx, ps.gap)
+		for _, g := range p.Gaps {
+			if _, err := st.ExecContext(ctx, g.DeviceID, int64(g.Seq), g.Expected, g.Got, micros(g.DetectedAt)); err != nil {
+				return err
+			}
+		}
+	}
+	if len(p.Changes) > 0 {
+		st = tx.StmtContext(ctx, ps.change)
+		for i := range p.Changes {
+			c := &p.Changes[i]
+			s := &c.State
+			if _, err := st.ExecContext(ctx, c.DeviceID, micros(c.At), int64(s.Seq), s.Hash, micros(s.SentAt),
+				s.AgentVersion, s.PolicyVersion, s.PolicyHash, s.Recipient, s.SealedFiles, s.SealedBytes,
+				s.PlaintextFiles, s.CaseRefs, s.DiskEncryption, s.Compliant, s.Lease); err != nil {
+				return err
+			}
+		}
+	}
+	if len(p.Events) > 0 {
+		st = tx.StmtContext(ctx, ps.event)
+		for i := range p.Events {
+			e := &p.Events[i]
+			if _, err := st.ExecContext(ctx, e.DeviceID, micros(e.Time), int64(e.Seq), e.Idx, e.Type, e.CaseRef,
+				e.Detail); err != nil {
+				return err
+			}
+		}
+	}
+	if len(p.Holdings) > 0 {
+		st = tx.StmtContext(ctx, ps.holding)
+		for _, h := range p.Holdings {
+			if _, err := st.ExecContext(ctx, h.DeviceID, h.Ref, micros(h.FirstSeen), micros(h.LastSeen),
+				h.Files); err != nil {
+				return err
+			}
+		}
+	}
+	st = tx.StmtContext(ctx, ps.update)
+	for _, u := range p.Devices {
+		s := &u.State
+		if _, err := st.ExecContext(ctx, int64(s.Seq), s.Hash, micros(s.SentAt), micros(s.ReceivedAt),
+			s.AgentVersion, s.PolicyVersion, s.PolicyHash, s.Recipient, s.SealedFiles, s.SealedBytes,
+			s.PlaintextFiles, s.CaseRefs, s.DiskEncryption, s.Compliant, s.Lease, u.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
