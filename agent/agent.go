@@ -55,10 +55,11 @@ type Agent struct {
 	store    *state.Store
 	reporter *report.Reporter
 
-	mu     sync.Mutex
-	policy *policy.Policy
-	vault  *vault.Vault // the current one, while Run runs it
-	newPol chan *policy.Policy
+	mu        sync.Mutex
+	policy    *policy.Policy
+	vault     *vault.Vault // the current one, while Run runs it
+	recipient string       // the device identity's public key, for heartbeats
+	newPol    chan *policy.Policy
 }
 
 // ErrNoCachePath means the policy has no cache folder for this OS.
@@ -195,6 +196,9 @@ func (a *Agent) runPolicy(ctx context.Context, p *policy.Policy) (*policy.Policy
 	}
 	a.mu.Lock()
 	a.vault = v
+	if r, ok := device.Recipient().(fmt.Stringer); ok {
+		a.recipient = r.String()
+	}
 	a.mu.Unlock()
 	defer func() {
 		a.mu.Lock()
@@ -281,11 +285,9 @@ func (a *Agent) snapshot() report.Snapshot {
 		Vault:        wire.Vault{CaseRefs: []wire.CaseCount{}},
 		Lease:        "none",
 	}
-	if device, err := keys.Load(a.cfg.StateDir); err == nil {
-		if r, ok := device.Recipient().(fmt.Stringer); ok {
-			s.Recipient = r.String()
-		}
-	}
+	a.mu.Lock()
+	s.Recipient = a.recipient
+	a.mu.Unlock()
 	if v := a.Vault(); v != nil {
 		sum, err := v.Summary()
 		if err != nil {

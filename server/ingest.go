@@ -3,11 +3,15 @@ package server
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/casekeep/casekeep/server/store"
 )
+
+// slowIngest is how long a store transaction may take before it is logged.
+const slowIngest = 100 * time.Millisecond
 
 // job is one request's heartbeats on their way to the store.
 type job struct {
@@ -67,7 +71,20 @@ func (s *Server) writer(ctx context.Context) {
 		for _, j := range batch {
 			all = append(all, j.hbs...)
 		}
+		start := time.Now()
 		outcomes, err := s.cfg.Store.Ingest(context.WithoutCancel(ctx), all)
+		if took := time.Since(start); took > slowIngest {
+			s.log.Warn("a store transaction was slow", "took", took.Round(time.Millisecond), "heartbeats", len(all), "requests", len(batch))
+		}
+		if errors.Is(err, store.ErrInvalid) && len(batch) > 1 {
+			// One request's values are refused, and the transaction with
+			// them: store each request on its own, so only that one fails.
+			for _, j := range batch {
+				o, err := s.cfg.Store.Ingest(context.WithoutCancel(ctx), j.hbs)
+				j.done <- jobResult{outcomes: o, err: err}
+			}
+			continue
+		}
 		for _, j := range batch {
 			if err != nil {
 				j.done <- jobResult{err: err}

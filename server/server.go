@@ -343,6 +343,9 @@ func (s *Server) doHeartbeats(w http.ResponseWriter, r *http.Request) error {
 		return 0
 	})
 	outcomes, err := s.ingest(r.Context(), hbs)
+	if errors.Is(err, store.ErrInvalid) {
+		return fail(http.StatusBadRequest, "%v", err)
+	}
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"testing"
@@ -43,12 +44,12 @@ func freshDatabase(t *testing.T) string {
 			c.Close(ctx)
 		}
 	})
-	cfg, err := pgx.ParseConfig(admin)
+	u, err := url.Parse(admin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Database = name
-	return cfg.ConnString()
+	u.Path = "/" + name
+	return u.String()
 }
 
 // TestTwoServersOnePostgres runs two servers, each with its own connection

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -76,8 +77,22 @@ func serve(e *cli.Env, args []string) error {
 	listen := e.Flags.String("listen", ":8443", "listen on `ADDR`")
 	bundle := e.Flags.String("policy", "", "publish this signed policy `BUNDLE` at start if it is newer")
 	writers := e.Flags.Int("writers", 0, "store transactions at once (default 1 for SQLite, 8 for PostgreSQL)")
+	cpuProfile := e.Flags.String("cpuprofile", "", "write a CPU profile to `FILE` until the server stops (for tuning)")
 	if _, err := e.Parse(args, 0, 0); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	log := slog.New(slog.NewTextHandler(e.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 	"unicode"
@@ -311,8 +312,8 @@ func DecodeHeartbeat(b []byte) (*Heartbeat, error) {
 	}
 	c := &checker{}
 	c.id("device_id", h.DeviceID)
-	if h.Seq == 0 {
-		c.fail("seq must be 1 or more")
+	if h.Seq == 0 || h.Seq > math.MaxInt64 {
+		c.fail("seq must be from 1 to 2^63-1")
 	}
 	if h.PrevHash != "" {
 		if raw, err := hex.DecodeString(h.PrevHash); err != nil || len(raw) != sha256.Size {

@@ -88,6 +88,7 @@ func TestDecodeHeartbeatRefuses(t *testing.T) {
 		"zero version":     mutate(func(h *wire.Heartbeat) { h.V = 0 }),
 		"bad device id":    mutate(func(h *wire.Heartbeat) { h.DeviceID = "dev_'; DROP TABLE devices;--" }),
 		"seq zero":         mutate(func(h *wire.Heartbeat) { h.Seq = 0 }),
+		"seq over 2^63-1":  mutate(func(h *wire.Heartbeat) { h.Seq = 1 << 63 }),
 		"bad prev hash":    mutate(func(h *wire.Heartbeat) { h.PrevHash = "xyz" }),
 		"missing prev":     mutate(func(h *wire.Heartbeat) { h.PrevHash = "" }),
 		"NUL in string":    mutate(func(h *wire.Heartbeat) { h.AgentVersion = "v1\x00" }),

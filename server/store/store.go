@@ -153,6 +153,7 @@ type Holding struct {
 	FirstSeen time.Time
 	LastSeen  time.Time // equal to the device's last seen time while it still holds it
 	Files     int       // at LastSeen
+	Held      bool      // its latest heartbeat lists it
 }
 
 // Store keeps what the server knows. Implementations: package sqlite (the
@@ -181,9 +182,13 @@ type Store interface {
 	// is not stored; one whose PrevHash is not the last stored Hash (for a
 	// device that has stored one) is stored and a ChainGap recorded. A
 	// stored heartbeat updates the device's latest state, adds a state
-	// change if State.Changed, adds its events, and refreshes the case
-	// holdings it lists. It is safe against other Ingests on the same
-	// devices, in this or another process: no seq is ever stored twice.
+	// change if State.Changed, adds its events, and records the case
+	// references it lists as held; one it no longer lists is no longer
+	// held, and keeps as LastSeen the last heartbeat that listed it. (A
+	// heartbeat whose list of references and counts is unchanged writes no
+	// holdings at all: a held reference's LastSeen is its device's.) It is
+	// safe against other Ingests on the same devices, in this or another
+	// process: no seq is ever stored twice.
 	Ingest(ctx context.Context, hbs []Heartbeat) ([]Outcome, error)
 
 	// Gaps returns a device's chain gaps, by seq.

@@ -16,26 +16,28 @@ import (
 // two transactions locking overlapping sets cannot deadlock. A transaction
 // that waited reads the row as the other left it.
 const lockDevices = `SELECT id, revoked_at, last_seq, last_hash, agent_version, policy_version, policy_hash,
-	recipient, sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease
+	recipient, sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease,
+	received_at, holdings_sig
 	FROM devices WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`
 
 // The writes that are not plain appends, each taking its rows as arrays.
 const (
 	insertGaps = `INSERT INTO gaps (device_id, seq, expected, got, detected_at)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bytea[], $5::timestamptz[])`
-	upsertHoldings = `INSERT INTO holdings (device_id, ref, first_seen, last_seen, files)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::bigint[])
-		ON CONFLICT (device_id, ref) DO UPDATE SET last_seen = excluded.last_seen, files = excluded.files`
+	unholdHoldings = `UPDATE holdings SET held = false, last_seen = $2 WHERE device_id = $1 AND held`
+	upsertHoldings = `INSERT INTO holdings (device_id, ref, first_seen, last_seen, files, held)
+		SELECT d, r, t, t, f, true FROM unnest($2::text[], $3::bigint[]) AS u (r, f), (SELECT $1::text AS d, $4::timestamptz AS t) AS c
+		ON CONFLICT (device_id, ref) DO UPDATE SET last_seen = excluded.last_seen, files = excluded.files, held = true`
 	updateDevices = `UPDATE devices AS d SET last_seq = u.seq, last_hash = u.hash, sent_at = u.sent_at,
 			received_at = u.received_at, agent_version = u.agent_version, policy_version = u.policy_version,
 			policy_hash = u.policy_hash, recipient = u.recipient, sealed_files = u.sealed_files,
 			sealed_bytes = u.sealed_bytes, plaintext_files = u.plaintext_files, case_refs = u.case_refs,
-			disk_encryption = u.disk_encryption, compliant = u.compliant, lease = u.lease
+			disk_encryption = u.disk_encryption, compliant = u.compliant, lease = u.lease, holdings_sig = u.sig
 		FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::timestamptz[], $5::timestamptz[], $6::text[],
 			$7::bigint[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[],
-			$14::text[], $15::boolean[], $16::text[])
+			$14::text[], $15::boolean[], $16::text[], $17::bytea[])
 			AS u (id, seq, hash, sent_at, received_at, agent_version, policy_version, policy_hash, recipient,
-				sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease)
+				sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease, sig)
 		WHERE d.id = u.id`
 )
 
@@ -92,16 +94,20 @@ func lock(ctx context.Context, tx pgx.Tx, ids []string) (map[string]*plan.Device
 	devs := make(map[string]*plan.Device, len(ids))
 	for rows.Next() {
 		var (
-			id      string
-			d       plan.Device
-			revoked *time.Time
-			seq     *int64
+			id       string
+			d        plan.Device
+			revoked  *time.Time
+			seq      *int64
+			received *time.Time
 		)
 		st := &d.State
 		if err := rows.Scan(&id, &revoked, &seq, &st.Hash, &st.AgentVersion, &st.PolicyVersion, &st.PolicyHash,
 			&st.Recipient, &st.SealedFiles, &st.SealedBytes, &st.PlaintextFiles, &st.CaseRefs, &st.DiskEncryption,
-			&st.Compliant, &st.Lease); err != nil {
+			&st.Compliant, &st.Lease, &received, &d.HoldingsSig); err != nil {
 			return nil, err
+		}
+		if received != nil {
+			st.ReceivedAt = utc(*received)
 		}
 		if revoked != nil {
 			d.RevokedAt = *revoked
@@ -123,23 +129,30 @@ func writes(p *plan.Plan) *pgx.Batch {
 		}
 		b.Queue(insertGaps, dev, seq, exp, got, at)
 	}
-	if n := len(p.Holdings); n > 0 {
-		dev, ref, first, last, files := make([]string, n), make([]string, n), make([]time.Time, n), make([]time.Time, n), make([]int64, n)
-		for i, h := range p.Holdings {
-			dev[i], ref[i], first[i], last[i], files[i] = h.DeviceID, h.Ref, h.FirstSeen, h.LastSeen, int64(h.Files)
+	// Holdings change only when a device's list does: in order, each change
+	// releases what the device held, then holds its new list.
+	for _, c := range p.Holdings {
+		if !c.Prev.IsZero() {
+			b.Queue(unholdHoldings, c.DeviceID, c.Prev)
 		}
-		b.Queue(upsertHoldings, dev, ref, first, last, files)
+		if n := len(c.Refs); n > 0 {
+			ref, files := make([]string, n), make([]int64, n)
+			for i, r := range c.Refs {
+				ref[i], files[i] = r.Ref, int64(r.Files)
+			}
+			b.Queue(upsertHoldings, c.DeviceID, ref, files, c.At)
+		}
 	}
 	{
 		n := len(p.Devices)
-		id, rcv := make([]string, n), make([]time.Time, n)
+		id, rcv, sig := make([]string, n), make([]time.Time, n), make([][]byte, n)
 		c := newStates(n)
 		for i := range p.Devices {
-			id[i], rcv[i] = p.Devices[i].ID, p.Devices[i].State.ReceivedAt
+			id[i], rcv[i], sig[i] = p.Devices[i].ID, p.Devices[i].State.ReceivedAt, p.Devices[i].HoldingsSig
 			c.set(i, &p.Devices[i].State)
 		}
 		b.Queue(updateDevices, id, c.seq, c.hash, c.sent, rcv, c.agent, c.pver, c.phash, c.recipient, c.sealed,
-			c.bytes, c.plain, c.refs, c.disk, c.compliant, c.lease)
+			c.bytes, c.plain, c.refs, c.disk, c.compliant, c.lease, sig)
 	}
 	return b
 }

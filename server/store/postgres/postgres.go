@@ -296,11 +296,13 @@ func (s *Store) Events(ctx context.Context, deviceID string, from, to time.Time)
 }
 
 func (s *Store) Holdings(ctx context.Context, deviceID string) ([]store.Holding, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT ref, first_seen, last_seen, files FROM holdings
-		WHERE device_id = $1 ORDER BY ref`, deviceID)
+	rows, _ := s.pool.Query(ctx, `SELECT h.ref, h.first_seen,
+		CASE WHEN h.held THEN d.received_at ELSE h.last_seen END, h.files, h.held
+		FROM holdings h JOIN devices d ON d.id = h.device_id
+		WHERE h.device_id = $1 ORDER BY h.ref`, deviceID)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Holding, error) {
 		h := store.Holding{DeviceID: deviceID}
-		err := row.Scan(&h.Ref, &h.FirstSeen, &h.LastSeen, &h.Files)
+		err := row.Scan(&h.Ref, &h.FirstSeen, &h.LastSeen, &h.Files, &h.Held)
 		h.FirstSeen, h.LastSeen = utc(h.FirstSeen), utc(h.LastSeen)
 		return h, err
 	})

@@ -20,6 +20,14 @@
 // so that its next heartbeat would record a gap that never happened. With
 // batches of 100 heartbeats, FULL costs about 3% of ingest throughput.
 //
+// The writer never checkpoints (wal_autocheckpoint 0), so copying the WAL
+// back into the database file is not on the ingest path: a separate
+// connection runs a passive checkpoint, which never blocks the writer, every
+// 250 ms, and a blocking one only if the WAL gets more than 256 MiB ahead;
+// Close truncates the WAL. (Under a sustained 3,000 heartbeats a second this
+// moved the 99th percentile of a request from 523 ms to about 350-420 ms; the
+// stalls left come with fsyncs of a database file of gigabytes.)
+//
 // Tables: tokens, devices (enrollment fields, then the latest state with
 // last_seq and last_hash), state_changes, events, holdings, gaps, heartbeats
 // (the exact bodies, pruned by received_at) and policies; the migration

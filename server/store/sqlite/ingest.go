@@ -13,7 +13,7 @@ import (
 
 // stmts are Ingest's statements, prepared once on the writer connection.
 type stmts struct {
-	device, heartbeat, gap, change, event, holding, update *sql.Stmt
+	device, heartbeat, gap, change, event, unhold, holding, update *sql.Stmt
 }
 
 func (p *stmts) prepare(db *sql.DB) error {
@@ -22,7 +22,8 @@ func (p *stmts) prepare(db *sql.DB) error {
 		sql string
 	}{
 		{&p.device, `SELECT revoked_at, last_seq, last_hash, agent_version, policy_version, policy_hash, recipient,
-			sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease
+			sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease,
+			received_at, holdings_sig
 			FROM devices WHERE id = ?`},
 		{&p.heartbeat, `INSERT INTO heartbeats (device_id, seq, received_at, sent_at, hash, prev_hash, body)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`},
@@ -31,11 +32,12 @@ func (p *stmts) prepare(db *sql.DB) error {
 			policy_hash, recipient, sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant,
 			lease) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&p.event, `INSERT INTO events (device_id, time, seq, idx, type, case_ref, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`},
-		{&p.holding, `INSERT INTO holdings (device_id, ref, first_seen, last_seen, files) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (device_id, ref) DO UPDATE SET last_seen = excluded.last_seen, files = excluded.files`},
+		{&p.unhold, `UPDATE holdings SET held = 0, last_seen = ? WHERE device_id = ? AND held = 1`},
+		{&p.holding, `INSERT INTO holdings (device_id, ref, first_seen, last_seen, files, held) VALUES (?, ?, ?, ?, ?, 1)
+			ON CONFLICT (device_id, ref) DO UPDATE SET last_seen = excluded.last_seen, files = excluded.files, held = 1`},
 		{&p.update, `UPDATE devices SET last_seq = ?, last_hash = ?, sent_at = ?, received_at = ?, agent_version = ?,
 			policy_version = ?, policy_hash = ?, recipient = ?, sealed_files = ?, sealed_bytes = ?, plaintext_files = ?,
-			case_refs = ?, disk_encryption = ?, compliant = ?, lease = ? WHERE id = ?`},
+			case_refs = ?, disk_encryption = ?, compliant = ?, lease = ?, holdings_sig = ? WHERE id = ?`},
 	} {
 		st, err := db.Prepare(s.sql)
 		if err != nil {
@@ -47,7 +49,7 @@ func (p *stmts) prepare(db *sql.DB) error {
 }
 
 func (p *stmts) close() {
-	for _, s := range []*sql.Stmt{p.device, p.heartbeat, p.gap, p.change, p.event, p.holding, p.update} {
+	for _, s := range []*sql.Stmt{p.device, p.heartbeat, p.gap, p.change, p.event, p.unhold, p.holding, p.update} {
 		if s != nil {
 			s.Close()
 		}
@@ -89,14 +91,15 @@ func (s *Store) plan(ctx context.Context, tx *sql.Tx, hbs []store.Heartbeat) (*p
 	devs := make(map[string]*plan.Device)
 	for _, id := range plan.IDs(hbs) {
 		var (
-			d       plan.Device
-			revoked sql.NullInt64
-			seq     sql.NullInt64
+			d        plan.Device
+			revoked  sql.NullInt64
+			seq      sql.NullInt64
+			received sql.NullInt64
 		)
 		st := &d.State
 		err := sel.QueryRowContext(ctx, id).Scan(&revoked, &seq, &st.Hash, &st.AgentVersion, &st.PolicyVersion,
 			&st.PolicyHash, &st.Recipient, &st.SealedFiles, &st.SealedBytes, &st.PlaintextFiles, &st.CaseRefs,
-			&st.DiskEncryption, &st.Compliant, &st.Lease)
+			&st.DiskEncryption, &st.Compliant, &st.Lease, &received, &d.HoldingsSig)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
@@ -105,6 +108,7 @@ func (s *Store) plan(ctx context.Context, tx *sql.Tx, hbs []store.Heartbeat) (*p
 		}
 		d.RevokedAt = fromNull(revoked)
 		d.HasSeq, st.Seq = seq.Valid, uint64(seq.Int64)
+		st.ReceivedAt = fromNull(received)
 		devs[id] = &d
 	}
 	return plan.Make(hbs, devs), nil
@@ -153,11 +157,17 @@ func write(ctx context.Context, tx *sql.Tx, ps *stmts, p *plan.Plan) error {
 		}
 	}
 	if len(p.Holdings) > 0 {
-		st = tx.StmtContext(ctx, ps.holding)
-		for _, h := range p.Holdings {
-			if _, err := st.ExecContext(ctx, h.DeviceID, h.Ref, micros(h.FirstSeen), micros(h.LastSeen),
-				h.Files); err != nil {
-				return err
+		unhold, hold := tx.StmtContext(ctx, ps.unhold), tx.StmtContext(ctx, ps.holding)
+		for _, c := range p.Holdings {
+			if !c.Prev.IsZero() {
+				if _, err := unhold.ExecContext(ctx, micros(c.Prev), c.DeviceID); err != nil {
+					return err
+				}
+			}
+			for _, r := range c.Refs {
+				if _, err := hold.ExecContext(ctx, c.DeviceID, r.Ref, micros(c.At), micros(c.At), r.Files); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -166,7 +176,7 @@ func write(ctx context.Context, tx *sql.Tx, ps *stmts, p *plan.Plan) error {
 		s := &u.State
 		if _, err := st.ExecContext(ctx, int64(s.Seq), s.Hash, micros(s.SentAt), micros(s.ReceivedAt),
 			s.AgentVersion, s.PolicyVersion, s.PolicyHash, s.Recipient, s.SealedFiles, s.SealedBytes,
-			s.PlaintextFiles, s.CaseRefs, s.DiskEncryption, s.Compliant, s.Lease, u.ID); err != nil {
+			s.PlaintextFiles, s.CaseRefs, s.DiskEncryption, s.Compliant, s.Lease, u.HoldingsSig, u.ID); err != nil {
 			return err
 		}
 	}

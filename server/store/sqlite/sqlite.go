@@ -26,15 +26,32 @@ var migrations embed.FS
 
 // The connection parameters (see the package documentation for why).
 const (
-	common       = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=cache_size(-32768)&_pragma=temp_store(MEMORY)"
-	writerParams = common + "&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate"
-	readerParams = common + "&_query_only=1"
+	common = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=cache_size(-32768)&_pragma=temp_store(MEMORY)"
+	// The writer never checkpoints itself (wal_autocheckpoint(0)): copying
+	// the WAL back into a large database file would stall ingest for
+	// hundreds of milliseconds. The checkpointer connection does it, in
+	// the background.
+	writerParams       = common + "&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)&_txlock=immediate"
+	checkpointerParams = common + "&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
+	readerParams       = common + "&_query_only=1"
+)
+
+// Checkpointing: a passive checkpoint (which never blocks the writer) every
+// checkpointEvery; if the WAL still holds more than maxWALFrames frames not
+// yet copied back (the checkpointer cannot keep up), a blocking one, so the
+// WAL stays bounded.
+const (
+	checkpointEvery = 250 * time.Millisecond
+	maxWALFrames    = 65536 // 256 MiB of 4 KiB pages
 )
 
 // Store is a [store.Store] in one SQLite database file.
 type Store struct {
 	w, r      *sql.DB // one writer connection; a pool of readers
+	c         *sql.DB // the checkpointer's connection
 	stmts     stmts
+	stop      chan struct{}
+	stopped   chan struct{}
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -73,11 +90,45 @@ func Open(path string) (*Store, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	s.r.SetMaxOpenConns(n)
 	s.r.SetMaxIdleConns(n)
+	if s.c, err = sql.Open("sqlite", uri+"?"+checkpointerParams); err != nil {
+		s.w.Close()
+		s.r.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s.c.SetMaxOpenConns(1)
+	s.c.SetMaxIdleConns(1)
+	s.c.SetConnMaxLifetime(0)
+	s.c.SetConnMaxIdleTime(0)
+	s.stop, s.stopped = make(chan struct{}), make(chan struct{})
+	go s.checkpoint()
 	if err := s.stmts.prepare(s.w); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// checkpoint copies the WAL back into the database file in the background
+// until Close, and then once more in full (truncating the WAL).
+func (s *Store) checkpoint() {
+	defer close(s.stopped)
+	tick := time.NewTicker(checkpointEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			s.c.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+			return
+		case <-tick.C:
+		}
+		var busy, log, done int
+		if err := s.c.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done); err != nil {
+			continue // the next tick tries again
+		}
+		if log-done > maxWALFrames {
+			s.c.Exec(`PRAGMA wal_checkpoint(RESTART)`)
+		}
+	}
 }
 
 // fileURI returns a file: URI for path that SQLite and the driver read
@@ -144,11 +195,16 @@ func (s *Store) migrate(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stmts.close()
-		var errR error
+		var errR, errC error
 		if s.r != nil {
 			errR = s.r.Close()
 		}
-		s.closeErr = errors.Join(s.w.Close(), errR)
+		if s.c != nil {
+			close(s.stop)
+			<-s.stopped
+			errC = s.c.Close()
+		}
+		s.closeErr = errors.Join(s.w.Close(), errR, errC)
 	})
 	return s.closeErr
 }
@@ -390,8 +446,10 @@ func (s *Store) Events(ctx context.Context, deviceID string, from, to time.Time)
 }
 
 func (s *Store) Holdings(ctx context.Context, deviceID string) ([]store.Holding, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT ref, first_seen, last_seen, files FROM holdings
-		WHERE device_id = ? ORDER BY ref`, deviceID)
+	rows, err := s.r.QueryContext(ctx, `SELECT h.ref, h.first_seen,
+		CASE WHEN h.held = 1 THEN d.received_at ELSE h.last_seen END, h.files, h.held
+		FROM holdings h JOIN devices d ON d.id = h.device_id
+		WHERE h.device_id = ? ORDER BY h.ref`, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("holdings: %w", err)
 	}
@@ -400,7 +458,7 @@ func (s *Store) Holdings(ctx context.Context, deviceID string) ([]store.Holding,
 	for rows.Next() {
 		h := store.Holding{DeviceID: deviceID}
 		var first, last int64
-		if err := rows.Scan(&h.Ref, &first, &last, &h.Files); err != nil {
+		if err := rows.Scan(&h.Ref, &first, &last, &h.Files, &h.Held); err != nil {
 			return nil, fmt.Errorf("holdings: %w", err)
 		}
 		h.FirstSeen, h.LastSeen = fromMicros(first), fromMicros(last)

@@ -626,10 +626,10 @@ func testHoldings(t *testing.T, open Open) {
 
 	t1, t2, t4, t5 := h1.State.ReceivedAt, h2.State.ReceivedAt, h4.State.ReceivedAt, h5.State.ReceivedAt
 	want := []store.Holding{
-		{Ref: "LL-A", FirstSeen: t1, LastSeen: t5, Files: 6},
+		{Ref: "LL-A", FirstSeen: t1, LastSeen: t5, Files: 6, Held: true},
 		{Ref: "LL-B", FirstSeen: t1, LastSeen: t1, Files: 1},
 		{Ref: "LL-C", FirstSeen: t2, LastSeen: t2, Files: 2},
-		{Ref: "LL-D", FirstSeen: t4, LastSeen: t5, Files: 7},
+		{Ref: "LL-D", FirstSeen: t4, LastSeen: t5, Files: 7, Held: true},
 	}
 	got, err := s.Holdings(ctx, "d")
 	ok(t, err)
@@ -637,7 +637,7 @@ func testHoldings(t *testing.T, open Open) {
 		t.Fatalf("holdings = %+v, want %+v", got, want)
 	}
 	for i := range got {
-		if got[i].DeviceID != "d" || got[i].Ref != want[i].Ref || got[i].Files != want[i].Files {
+		if got[i].DeviceID != "d" || got[i].Ref != want[i].Ref || got[i].Files != want[i].Files || got[i].Held != want[i].Held {
 			t.Errorf("holding %d = %+v, want %+v", i, got[i], want[i])
 		}
 		sameTime(t, want[i].Ref+" first seen", got[i].FirstSeen, want[i].FirstSeen)
@@ -645,6 +645,18 @@ func testHoldings(t *testing.T, open Open) {
 	}
 	if got, _ := s.Holdings(ctx, "nobody"); len(got) != 0 {
 		t.Errorf("holdings of an unknown device: %+v", got)
+	}
+
+	// A repeat of the same list writes nothing, and keeps the held
+	// references' last seen time the device's.
+	h6 := c.next()
+	h6.CaseRefs = []store.CaseCount{{Ref: "LL-D", Files: 7}, {Ref: "LL-A", Files: 6}}
+	ingest(t, s, h6)
+	got, err = s.Holdings(ctx, "d")
+	ok(t, err)
+	for _, h := range got {
+		want := map[string]time.Time{"LL-A": h6.State.ReceivedAt, "LL-B": t1, "LL-C": t2, "LL-D": h6.State.ReceivedAt}[h.Ref]
+		sameTime(t, h.Ref+" last seen after a repeat", h.LastSeen, want)
 	}
 }
 

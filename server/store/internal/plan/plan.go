@@ -2,7 +2,10 @@ package plan
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/casekeep/casekeep/server/store"
@@ -14,6 +17,9 @@ type Device struct {
 	RevokedAt time.Time // zero unless revoked
 	HasSeq    bool      // it has stored a heartbeat: State.Seq and State.Hash are its last
 	State     store.State
+	// HoldingsSig is the signature of the case references and counts of
+	// its last stored heartbeat (see Sig); nil before its first.
+	HoldingsSig []byte
 
 	stored bool // in this batch
 }
@@ -26,10 +32,38 @@ type Event struct {
 }
 
 // Update is a device's state after the batch: State.Seq and State.Hash are
-// its last stored seq and hash.
+// its last stored seq and hash; HoldingsSig the signature of its last list
+// of case references.
 type Update struct {
-	ID    string
-	State store.State
+	ID          string
+	State       store.State
+	HoldingsSig []byte
+}
+
+// HoldingsChange replaces a device's held case references: every one it
+// holds is no longer held, with LastSeen Prev (the last heartbeat that
+// listed it), and then each of Refs is held, with its count, first seen At
+// if it is new. Changes apply in order.
+type HoldingsChange struct {
+	DeviceID string
+	At       time.Time
+	Prev     time.Time
+	Refs     []store.CaseCount
+}
+
+// Sig is the signature of a list of case references and counts, in any
+// order: equal lists have equal signatures.
+func Sig(refs []store.CaseCount) []byte {
+	sorted := slices.Clone(refs)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Ref < sorted[j].Ref })
+	h := sha256.New()
+	for _, c := range sorted {
+		h.Write([]byte(c.Ref))
+		h.Write([]byte{0})
+		h.Write(strconv.AppendInt(nil, int64(c.Files), 10))
+		h.Write([]byte{'\n'})
+	}
+	return h.Sum(nil)
 }
 
 // Plan is what to write for a batch.
@@ -39,7 +73,7 @@ type Plan struct {
 	Gaps       []store.ChainGap
 	Changes    []store.StateChange
 	Events     []Event
-	Holdings   []store.Holding // FirstSeen: the first time in this batch
+	Holdings   []HoldingsChange // only where a device's list changed
 	Devices    []Update
 }
 
@@ -68,7 +102,6 @@ func IDs(hbs []store.Heartbeat) []string {
 func Make(hbs []store.Heartbeat, devs map[string]*Device) *Plan {
 	p := &Plan{Outcomes: make([]store.Outcome, len(hbs))}
 	cur := make(map[string]*Device, len(devs))
-	holding := make(map[[2]string]int)
 	var stored []string // devices that stored a heartbeat, in order of first
 	for i := range hbs {
 		h := &hbs[i]
@@ -119,17 +152,13 @@ func Make(hbs []store.Heartbeat, devs map[string]*Device) *Plan {
 			e.DeviceID, e.Seq, e.Time = h.DeviceID, h.Seq, check.UTC(e.Time)
 			p.Events = append(p.Events, Event{Event: e, Idx: j})
 		}
-		for _, c := range h.CaseRefs {
-			k := [2]string{h.DeviceID, c.Ref}
-			if j, ok := holding[k]; ok {
-				p.Holdings[j].LastSeen, p.Holdings[j].Files = st.ReceivedAt, c.Files
-				continue
+		if sig := Sig(h.CaseRefs); !bytes.Equal(sig, d.HoldingsSig) {
+			prev := time.Time{}
+			if d.HasSeq {
+				prev = d.State.ReceivedAt
 			}
-			holding[k] = len(p.Holdings)
-			p.Holdings = append(p.Holdings, store.Holding{
-				DeviceID: h.DeviceID, Ref: c.Ref,
-				FirstSeen: st.ReceivedAt, LastSeen: st.ReceivedAt, Files: c.Files,
-			})
+			p.Holdings = append(p.Holdings, HoldingsChange{DeviceID: h.DeviceID, At: st.ReceivedAt, Prev: prev, Refs: h.CaseRefs})
+			d.HoldingsSig = sig
 		}
 		if !d.stored {
 			d.stored = true
@@ -139,7 +168,7 @@ func Make(hbs []store.Heartbeat, devs map[string]*Device) *Plan {
 	}
 	sort.Strings(stored)
 	for _, id := range stored {
-		p.Devices = append(p.Devices, Update{ID: id, State: cur[id].State})
+		p.Devices = append(p.Devices, Update{ID: id, State: cur[id].State, HoldingsSig: cur[id].HoldingsSig})
 	}
 	return p
 }
