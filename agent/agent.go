@@ -57,9 +57,10 @@ type Agent struct {
 
 	mu        sync.Mutex
 	policy    *policy.Policy
-	vault     *vault.Vault // the current one, while Run runs it
-	recipient string       // the device identity's public key, for heartbeats
-	newPol    chan *policy.Policy
+	next      *policy.Policy // a newer policy, verified and saved, not yet in force
+	vault     *vault.Vault   // the current one, while Run runs it
+	recipient string         // the device identity's public key, for heartbeats
+	newPol    chan struct{}  // signals next
 }
 
 // ErrNoCachePath means the policy has no cache folder for this OS.
@@ -98,7 +99,7 @@ func Open(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, lock: lock, store: state.OpenStore(cfg.StateDir, 10*time.Second),
-		policy: cfg.Policy, newPol: make(chan *policy.Policy, 1)}
+		policy: cfg.Policy, newPol: make(chan struct{}, 1)}
 	if cfg.Enrollment != nil {
 		rc := cfg.Reporter
 		rc.Store, rc.Enrollment, rc.Key, rc.Logger = a.store, cfg.Enrollment, cfg.SigningKey, cfg.Logger
@@ -136,6 +137,9 @@ func (a *Agent) Policy() *policy.Policy {
 // clean stop, with any seal in progress finished or rolled back.
 func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // before the Wait: a failure stops the reporter too
 	if a.reporter != nil {
 		wg.Add(1)
 		go func() {
@@ -143,7 +147,6 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.reporter.Run(ctx)
 		}()
 	}
-	defer wg.Wait()
 	for {
 		p := a.Policy()
 		next, err := a.runPolicy(ctx, p)
@@ -228,8 +231,13 @@ func (a *Agent) runPolicy(ctx context.Context, p *policy.Policy) (*policy.Policy
 			default:
 				v.Notify(h.Path)
 			}
-		case next = <-a.newPol:
-			cancel()
+		case <-a.newPol:
+			a.mu.Lock()
+			next, a.next = a.next, nil
+			a.mu.Unlock()
+			if next != nil {
+				cancel()
+			}
 		}
 	}
 	werr := <-watchDone
@@ -251,10 +259,15 @@ func (a *Agent) Close() error {
 }
 
 // onPolicy fetches, checks and saves a newer policy the server names, and
-// hands it to Run.
+// hands it to Run. It never blocks on Run: the newest policy waits in a slot.
 func (a *Agent) onPolicy(ctx context.Context, version int) {
-	current := a.Policy()
-	if version <= current.Version {
+	a.mu.Lock()
+	have := a.policy.Version
+	if a.next != nil {
+		have = max(have, a.next.Version)
+	}
+	a.mu.Unlock()
+	if version <= have {
 		return
 	}
 	bundle, err := a.reporter.FetchPolicy(ctx)
@@ -262,16 +275,17 @@ func (a *Agent) onPolicy(ctx context.Context, version int) {
 		a.log.Warn("could not fetch the new policy", "version", version, "err", err)
 		return
 	}
-	p, err := a.cfg.Enrollment.SavePolicy(a.cfg.StateDir, bundle, current.Version)
+	p, err := a.cfg.Enrollment.SavePolicy(a.cfg.StateDir, bundle, have)
 	if err != nil {
 		a.log.Error("refused the server's new policy", "version", version, "err", err)
 		return
 	}
+	a.mu.Lock()
+	a.next = p
+	a.mu.Unlock()
 	select {
-	case a.newPol <- p:
+	case a.newPol <- struct{}{}:
 	default:
-		<-a.newPol // a newer one replaces one not yet taken
-		a.newPol <- p
 	}
 }
 
@@ -288,17 +302,23 @@ func (a *Agent) snapshot() report.Snapshot {
 	a.mu.Lock()
 	s.Recipient = a.recipient
 	a.mu.Unlock()
+	// The open vault's summary; while none is open (at start, or while the
+	// cache is reopened), the index's last known state: never an empty vault.
+	var sum vault.Summary
+	var err error
 	if v := a.Vault(); v != nil {
-		sum, err := v.Summary()
-		if err != nil {
-			a.log.Warn("could not summarise the vault for a heartbeat", "err", err)
-		}
-		s.Vault.Files, s.Vault.Bytes, s.Vault.Plaintext = sum.Files, sum.Bytes, sum.Plaintext
-		for ref, n := range sum.CaseRefs {
-			s.Vault.CaseRefs = append(s.Vault.CaseRefs, wire.CaseCount{Ref: ref, Files: int(n)})
-		}
-		sort.Slice(s.Vault.CaseRefs, func(i, j int) bool { return s.Vault.CaseRefs[i].Ref < s.Vault.CaseRefs[j].Ref })
+		sum, err = v.Summary()
+	} else {
+		sum, err = vault.IndexSummary(a.store)
 	}
+	if err != nil {
+		a.log.Warn("could not summarise the vault for a heartbeat", "err", err)
+	}
+	s.Vault.Files, s.Vault.Bytes, s.Vault.Plaintext = sum.Files, sum.Bytes, sum.Plaintext
+	for ref, n := range sum.CaseRefs {
+		s.Vault.CaseRefs = append(s.Vault.CaseRefs, wire.CaseCount{Ref: wire.Clean(ref, wire.MaxShortString), Files: int(n)})
+	}
+	sort.Slice(s.Vault.CaseRefs, func(i, j int) bool { return s.Vault.CaseRefs[i].Ref < s.Vault.CaseRefs[j].Ref })
 	return s
 }
 

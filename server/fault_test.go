@@ -137,8 +137,11 @@ func TestAgentKilled(t *testing.T) {
 	// Let the spool drain: one last run, stopped cleanly once it is empty.
 	rep := d.reporter(t, nil)
 	runReporter(t, rep)
-	testenv.Eventually(t, "the spool drained", func() bool { return rep.Status().Spooled == 0 })
-	made := spoolNext(t, d.dir) - 1
+	var made uint64
+	testenv.Eventually(t, "the spool drained", func() bool {
+		made = spoolNext(t, d.dir) - 1
+		return rep.Status().Spooled == 0 && r.lastSeq(d.en.DeviceID) == made
+	})
 	if made < 50 {
 		t.Fatalf("only %d heartbeats made in 50 runs", made)
 	}

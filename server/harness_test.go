@@ -31,7 +31,8 @@ type rig struct {
 	t         testing.TB
 	dir       string
 	store     store.Store
-	srv       *server.Server
+	cfg       server.Config  // each start makes a new server from it
+	srv       *server.Server // the one serving now
 	cert      tls.Certificate
 	pin       []byte
 	policyKey ed25519.PrivateKey
@@ -88,11 +89,8 @@ checks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: st, Key: key, PolicyKey: pub})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rig{t: t, dir: dir, store: st, srv: srv, cert: cert, pin: pin, policyKey: priv, policy: p}
+	r := &rig{t: t, dir: dir, store: st, cfg: server.Config{Store: st, Key: key, PolicyKey: pub},
+		cert: cert, pin: pin, policyKey: priv, policy: p}
 	r.start()
 	t.Cleanup(r.stop)
 	return r
@@ -118,7 +116,12 @@ func (r *rig) start() {
 	}
 	r.addr = ln.Addr().String()
 	r.url = "https://" + r.addr
-	h := r.srv.Handler()
+	srv, err := server.New(r.cfg)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.srv = srv
+	h := srv.Handler()
 	hs := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			if req.URL.Path == wire.PathHeartbeats {
@@ -132,7 +135,7 @@ func (r *rig) start() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { r.srv.Run(ctx); close(done) }()
+	go func() { srv.Run(ctx); close(done) }()
 	go hs.ServeTLS(ln, "", "")
 	r.mu.Lock()
 	r.hs, r.cancel, r.runDone = hs, cancel, done

@@ -27,7 +27,10 @@ type jobResult struct {
 // ingest hands heartbeats to a writer and waits for what the store did.
 func (s *Server) ingest(ctx context.Context, hbs []store.Heartbeat) ([]store.Outcome, error) {
 	j := &job{hbs: hbs, done: make(chan jobResult, 1)}
+	stopping := fail(http.StatusServiceUnavailable, "the server is stopping; try again later")
 	select {
+	case <-s.closed:
+		return nil, stopping
 	case s.jobs <- j:
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -37,6 +40,8 @@ func (s *Server) ingest(ctx context.Context, hbs []store.Heartbeat) ([]store.Out
 	select {
 	case r := <-j.done:
 		return r.outcomes, r.err
+	case <-s.closed:
+		return nil, stopping // a writer may not have taken it: the agent sends it again
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

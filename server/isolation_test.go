@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/casekeep/casekeep/internal/wire"
-	"github.com/casekeep/casekeep/server"
 	"github.com/casekeep/casekeep/server/store"
 	"github.com/casekeep/casekeep/server/store/sqlite"
 )
@@ -20,10 +18,15 @@ import (
 // device: a fault no decoder check catches, injected.
 type refusingStore struct {
 	store.Store
-	bad string
+	bad   string
+	mu    sync.Mutex
+	calls []int // heartbeats in each Ingest call
 }
 
 func (s *refusingStore) Ingest(ctx context.Context, hbs []store.Heartbeat) ([]store.Outcome, error) {
+	s.mu.Lock()
+	s.calls = append(s.calls, len(hbs))
+	s.mu.Unlock()
 	for _, h := range hbs {
 		if h.DeviceID == s.bad {
 			return nil, fmt.Errorf("injected: %w", store.ErrInvalid)
@@ -43,13 +46,8 @@ func TestInvalidRequestFailsAlone(t *testing.T) {
 	r := newRigWith(t, dir, st)
 	good, bad := r.enroll("good"), r.enroll("bad")
 	r.stop()
-	r.srv, err = server.New(server.Config{
-		Store: &refusingStore{Store: st, bad: bad.en.DeviceID}, Key: mustKey(t, dir),
-		PolicyKey: r.policyKey.Public().(ed25519.PublicKey), BatchWait: 200 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	refusing := &refusingStore{Store: st, bad: bad.en.DeviceID}
+	r.cfg.Store, r.cfg.BatchWait = refusing, 200*time.Millisecond
 	r.start()
 	var wg sync.WaitGroup
 	statuses := map[string]int{}
@@ -70,5 +68,12 @@ func TestInvalidRequestFailsAlone(t *testing.T) {
 	}
 	if r.lastSeq(good.en.DeviceID) != 1 || r.lastSeq(bad.en.DeviceID) != 0 {
 		t.Errorf("last seqs %d and %d", r.lastSeq(good.en.DeviceID), r.lastSeq(bad.en.DeviceID))
+	}
+	// The point: both were gathered into one transaction, which failed,
+	// and then were stored one by one.
+	refusing.mu.Lock()
+	defer refusing.mu.Unlock()
+	if len(refusing.calls) != 3 || refusing.calls[0] != 2 {
+		t.Errorf("store calls %v: want one of 2 heartbeats, then 1 and 1", refusing.calls)
 	}
 }

@@ -41,9 +41,11 @@ type Config struct {
 
 // Server is casekeep's central endpoint for agents.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	jobs chan *job
+	cfg    Config
+	log    *slog.Logger
+	jobs   chan *job
+	closed chan struct{} // closed when Run returns
+	enroll chan struct{} // a slot per enrollment in progress
 
 	mu      sync.Mutex
 	devices map[string]deviceEntry // signing keys, cached
@@ -68,6 +70,11 @@ type cachedPolicy struct {
 // store's own check).
 const cacheFor = 30 * time.Second
 
+// maxEnrolling bounds the enrollments touching the store at once: each
+// spends a token in a write transaction, and a flood of bogus ones must not
+// crowd out heartbeats.
+const maxEnrolling = 2
+
 // New makes a server.
 func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil || len(cfg.Key) != ed25519.PrivateKeySize || len(cfg.PolicyKey) != ed25519.PublicKeySize {
@@ -91,12 +98,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Retention <= 0 {
 		cfg.Retention = 90 * 24 * time.Hour
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, jobs: make(chan *job, 4096), devices: map[string]deviceEntry{}}, nil
+	return &Server{cfg: cfg, log: cfg.Logger, jobs: make(chan *job, 4096), closed: make(chan struct{}),
+		enroll: make(chan struct{}, maxEnrolling), devices: map[string]deviceEntry{}}, nil
 }
 
 // Run runs the ingest writers and the retention pruning until ctx is done.
-// Requests made after it returns fail with 503.
+// Requests made after it returns fail with 503. Run may be called once: to
+// serve again, make a new Server.
 func (s *Server) Run(ctx context.Context) error {
+	defer close(s.closed)
 	var wg sync.WaitGroup
 	for range s.cfg.Writers {
 		wg.Add(1)
@@ -117,7 +127,7 @@ func (s *Server) Run(ctx context.Context) error {
 // Handler returns the HTTP handler for the agent endpoints.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+wire.PathEnroll, s.enroll)
+	mux.HandleFunc("POST "+wire.PathEnroll, s.enrollHandler)
 	mux.HandleFunc("POST "+wire.PathHeartbeats, s.heartbeats)
 	mux.HandleFunc("GET "+wire.PathPolicy, s.policy)
 	return mux
@@ -160,20 +170,30 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-// reply writes a signed reply.
-func (s *Server) reply(w http.ResponseWriter, status int, v any) {
+// reply writes a reply signed with sign (wire.SignReply or
+// wire.SignEnrollReply, whose domains differ).
+func (s *Server) reply(w http.ResponseWriter, status int, v any, sign func(ed25519.PrivateKey, []byte) []byte) {
 	body, err := wire.Marshal(v)
 	if err != nil {
 		http.Error(w, "encoding the reply failed", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set(wire.SignatureHeader, base64.StdEncoding.EncodeToString(wire.SignReply(s.cfg.Key, body)))
+	w.Header().Set(wire.SignatureHeader, base64.StdEncoding.EncodeToString(sign(s.cfg.Key, body)))
 	w.WriteHeader(status)
 	w.Write(body)
 }
 
-func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
+func (s *Server) enrollHandler(w http.ResponseWriter, r *http.Request) {
+	select {
+	case s.enroll <- struct{}{}:
+		defer func() { <-s.enroll }()
+	case <-time.After(5 * time.Second):
+		s.writeError(w, r, fail(http.StatusServiceUnavailable, "too many enrollments at once; try again shortly"))
+		return
+	case <-r.Context().Done():
+		return
+	}
 	if err := s.doEnroll(w, r); err != nil {
 		s.writeError(w, r, err)
 	}
@@ -222,7 +242,7 @@ func (s *Server) doEnroll(w http.ResponseWriter, r *http.Request) error {
 	s.reply(w, http.StatusOK, wire.EnrollReply{
 		V: wire.Version, DeviceID: id, ServerKey: s.cfg.Key.Public().(ed25519.PublicKey),
 		PolicyKey: s.cfg.PolicyKey, Policy: pol.bundle,
-	})
+	}, wire.SignEnrollReply)
 	return nil
 }
 
@@ -367,7 +387,7 @@ func (s *Server) doHeartbeats(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.reply(w, status, wire.Reply{
 		V: wire.Version, DeviceID: deviceID, AckedSeq: acked, PolicyVersion: pol.version, ServerTime: s.cfg.Now().UTC(),
-	})
+	}, wire.SignReply)
 	return nil
 }
 

@@ -130,6 +130,21 @@ func (r *rig) post(path string, body []byte, headers map[string]string) httpResu
 	return httpResult{resp.StatusCode, string(b), resp.Header}
 }
 
+// postStream sends a body of unknown length (chunked), pinned.
+func (r *rig) postStream(path string, body io.Reader) httpResult {
+	r.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, r.url+path, body)
+	req.ContentLength = -1
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: wire.PinnedTLS(r.pin)}, Timeout: 30 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return httpResult{resp.StatusCode, string(b), resp.Header}
+}
+
 // heartbeat makes a signed heartbeat.
 func heartbeat(t testing.TB, d *device, seq uint64, prev string, mutate func(*wire.Heartbeat)) wire.SignedHeartbeat {
 	h := wire.Heartbeat{V: 1, DeviceID: d.en.DeviceID, Seq: seq, PrevHash: prev, CreatedAt: time.Now().UTC(),
@@ -190,8 +205,13 @@ func TestIngestRefusals(t *testing.T) {
 			t.Errorf("%s: %d %q; want %d containing %q", c.name, res.status, res.body, c.status, c.says)
 		}
 	}
+	// A body over the limit without a Content-Length is cut off while read.
+	res := r.postStream(wire.PathHeartbeats, io.MultiReader(bytes.NewReader(bytes.Repeat([]byte("x"), 3<<20))))
+	if res.status != http.StatusRequestEntityTooLarge || !strings.Contains(res.body, "limit") {
+		t.Errorf("3 MiB streamed without a length: %d %s", res.status, res.body)
+	}
 	// The replay's 409 is signed and says how far the device is stored.
-	res := r.post(wire.PathHeartbeats, batch(h1), nil)
+	res = r.post(wire.PathHeartbeats, batch(h1), nil)
 	sig, _ := base64.StdEncoding.DecodeString(res.header.Get(wire.SignatureHeader))
 	if err := wire.VerifyReply(d.en.ServerKey, []byte(res.body), sig); err != nil {
 		t.Errorf("409 reply: %v", err)
@@ -287,7 +307,6 @@ func TestNewPolicyReachesAgent(t *testing.T) {
 	}
 	// The server caches its policy for half a minute; a fresh server does not.
 	r.stop()
-	r.srv, _ = server.New(server.Config{Store: r.store, Key: mustKey(t, r.dir), PolicyKey: r.policyKey.Public().(ed25519.PublicKey)})
 	r.start()
 	rep.Notable()
 	testenv.Eventually(t, "version 2 announced", func() bool {

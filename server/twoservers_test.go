@@ -69,11 +69,8 @@ func TestTwoServersOnePostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { storeB.Close() })
-	srvB, err := server.New(server.Config{Store: storeB, Key: mustKey(t, dir), PolicyKey: a.policyKey.Public().(ed25519.PublicKey), Writers: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &rig{t: t, dir: dir, store: storeB, srv: srvB, cert: a.cert, pin: a.pin, policyKey: a.policyKey, policy: a.policy}
+	b := &rig{t: t, dir: dir, store: storeB, cert: a.cert, pin: a.pin, policyKey: a.policyKey, policy: a.policy,
+		cfg: server.Config{Store: storeB, Key: mustKey(t, dir), PolicyKey: a.policyKey.Public().(ed25519.PublicKey), Writers: 4}}
 	b.start()
 	t.Cleanup(b.stop)
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/casekeep/casekeep/agent/state"
 	"github.com/casekeep/casekeep/internal/atomicfile"
 	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/policy"
@@ -99,10 +99,15 @@ func (e *Enrollment) SavePolicy(dir string, bundle []byte, inForce int) (*policy
 }
 
 // Client returns an HTTP client that talks only to the pinned server.
-func (e *Enrollment) Client() *http.Client {
+func (e *Enrollment) Client() *http.Client { return pinnedClient(e.TLSPin) }
+
+// pinnedClient talks only to the server whose certificate key hashes to
+// pin, and follows no redirects (which could lead elsewhere).
+func pinnedClient(pin []byte) *http.Client {
 	return &http.Client{
-		Timeout:   30 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: wire.PinnedTLS(e.TLSPin), MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second},
+		Timeout:       30 * time.Second,
+		Transport:     &http.Transport{TLSClientConfig: wire.PinnedTLS(pin), MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
 
@@ -125,29 +130,17 @@ func Enroll(ctx context.Context, serverURL, token string, info HostInfo, dir str
 	if err != nil {
 		return nil, nil, err
 	}
+	if pin == nil {
+		// Without a pin the first connection would trust whatever the
+		// system trusts (a TLS-inspecting proxy included), and take the
+		// policy key, and so the escrow keys, from it.
+		return nil, nil, fmt.Errorf("%w: it carries no certificate pin (make one with casekeep-server token create)", wire.ErrToken)
+	}
 	priv, err := signingKey(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-
-	var seen []byte // the certificate pin observed on the connection
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if pin != nil {
-		tc = wire.PinnedTLS(pin)
-	}
-	check := tc.VerifyConnection
-	tc.VerifyConnection = func(cs tls.ConnectionState) error {
-		if check != nil {
-			if err := check(cs); err != nil {
-				return err
-			}
-		}
-		if len(cs.PeerCertificates) > 0 {
-			seen = wire.CertPin(cs.PeerCertificates[0])
-		}
-		return nil
-	}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
+	client := pinnedClient(pin)
 
 	body, err := wire.Marshal(wire.EnrollRequest{
 		V: wire.Version, Token: token, SigningKey: priv.Public().(ed25519.PublicKey),
@@ -179,12 +172,17 @@ func Enroll(ctx context.Context, serverURL, token string, info HostInfo, dir str
 		return nil, nil, err
 	}
 	sig, _ := base64.StdEncoding.DecodeString(resp.Header.Get(wire.SignatureHeader))
-	if err := wire.VerifyReply(reply.ServerKey, rb, sig); err != nil {
+	if err := wire.VerifyEnrollReply(reply.ServerKey, rb, sig); err != nil {
 		return nil, nil, fmt.Errorf("the enrollment reply is not signed by the server key it names: %w", err)
 	}
 	e := &Enrollment{
 		Server: base.String(), DeviceID: reply.DeviceID, ServerKey: reply.ServerKey,
-		PolicyKey: reply.PolicyKey, TLSPin: seen, EnrolledAt: time.Now().UTC(),
+		PolicyKey: reply.PolicyKey, TLSPin: pin, EnrolledAt: time.Now().UTC(),
+	}
+	// Heartbeats spooled under an earlier enrollment belong to another
+	// device ID: they could never be delivered.
+	if err := reset(state.OpenStore(dir, 10*time.Second)); err != nil {
+		return nil, nil, err
 	}
 	p, err := e.SavePolicy(dir, reply.Policy, 0)
 	if err != nil {

@@ -138,19 +138,19 @@ func New(cfg Config) (*Reporter, error) {
 // events, new ones are only counted by type (with first and last times),
 // and the heartbeat says so.
 func (r *Reporter) Event(e wire.Event) {
+	e.Type = wire.Clean(e.Type, wire.MaxShortString)
+	e.CaseRef = wire.Clean(e.CaseRef, wire.MaxShortString)
+	e.Detail = wire.Clean(e.Detail, wire.MaxString)
+	if e.Type == "" {
+		e.Type = "unknown"
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.events) < r.cfg.PendingMax {
 		r.events = append(r.events, e)
 		return
 	}
-	c := r.coalesced[e.Type]
-	if c == nil {
-		c = &wire.Coalesced{Type: e.Type, First: e.Time}
-		r.coalesced[e.Type] = c
-	}
-	c.Count++
-	c.Last = e.Time
+	r.foldLocked(e)
 }
 
 // Notable asks for a heartbeat soon, rather than at the next interval: at
@@ -229,9 +229,22 @@ func (r *Reporter) makeLoop(ctx context.Context) {
 
 // MakeHeartbeat makes the next heartbeat and spools it, durably, for
 // sending. Events queued until now go into it (up to wire.MaxEvents; the
-// rest wait for the next one).
+// rest wait for the next one). A heartbeat the server would refuse is never
+// spooled, since it would block every one after it: nothing is made while
+// the clock reads before 2000, strings are cut to the protocol's limits,
+// and the heartbeat is checked as the server will check it.
 func (r *Reporter) MakeHeartbeat() {
+	now := r.cfg.Now().UTC()
+	if now.Year() < 2000 {
+		r.log.Warn("the clock reads before 2000: no heartbeat until it is set", "clock", now)
+		return
+	}
 	snap := r.cfg.Snapshot()
+	snap.AgentVersion = wire.Clean(snap.AgentVersion, wire.MaxShortString)
+	snap.Lease = wire.Clean(snap.Lease, wire.MaxShortString)
+	for i := range snap.Posture {
+		snap.Posture[i].Evidence = wire.Clean(snap.Posture[i].Evidence, wire.MaxString)
+	}
 	r.mu.Lock()
 	take := min(len(r.events), wire.MaxEvents-1)
 	events := append([]wire.Event(nil), r.events[:take]...)
@@ -242,7 +255,6 @@ func (r *Reporter) MakeHeartbeat() {
 	r.mu.Unlock()
 	sort.Slice(coalesced, func(i, j int) bool { return coalesced[i].Type < coalesced[j].Type })
 
-	now := r.cfg.Now().UTC()
 	seq, full, err := r.spool.append(r.cfg.SpoolMax, func(seq uint64, prev string, skipped int) ([]byte, []byte, error) {
 		body, err := wire.Marshal(wire.Heartbeat{
 			V: wire.Version, DeviceID: r.cfg.Enrollment.DeviceID, Seq: seq, PrevHash: prev, CreatedAt: now,
@@ -253,6 +265,9 @@ func (r *Reporter) MakeHeartbeat() {
 		if err != nil {
 			return nil, nil, err
 		}
+		if _, err := wire.DecodeHeartbeat(body); err != nil {
+			return nil, nil, fmt.Errorf("the heartbeat would be refused: %w", err)
+		}
 		return body, wire.SignHeartbeat(r.cfg.Key, body), nil
 	})
 	r.mu.Lock()
@@ -260,7 +275,13 @@ func (r *Reporter) MakeHeartbeat() {
 	r.lastMade = r.cfg.Now()
 	switch {
 	case err != nil:
-		r.log.Error("could not spool a heartbeat", "err", err)
+		// Fold what this heartbeat would have carried into the counts, so
+		// an event the server would refuse cannot block the next ones.
+		r.log.Error("could not make a heartbeat", "err", err)
+		for _, e := range events {
+			r.foldLocked(e)
+		}
+		r.events = r.events[take:]
 		return
 	case full:
 		// Keep counting what happens: the events fold into the coalesced
@@ -273,8 +294,14 @@ func (r *Reporter) MakeHeartbeat() {
 		return
 	}
 	r.events = r.events[take:]
+	// Subtract what the heartbeat carried: events counted meanwhile stay.
 	for _, c := range coalesced {
-		delete(r.coalesced, c.Type)
+		cur := r.coalesced[c.Type]
+		if cur.Count -= c.Count; cur.Count <= 0 {
+			delete(r.coalesced, c.Type)
+		} else {
+			cur.First = c.Last
+		}
 	}
 	r.st.Spooled++
 	r.log.Debug("heartbeat spooled", "seq", seq, "events", len(events))
@@ -307,7 +334,7 @@ func nonNil[T any](s []T) []T {
 func (r *Reporter) sendLoop(ctx context.Context) {
 	backoff := time.Duration(0)
 	for {
-		batch, seqs, dropped, err := r.spool.pending(r.cfg.BatchMax)
+		batch, seqs, dropped, err := r.spool.pending(r.cfg.BatchMax, batchBytes)
 		if err != nil {
 			r.log.Error("reading the heartbeat spool failed", "err", err)
 		}
@@ -379,7 +406,14 @@ func (r *Reporter) send(ctx context.Context, batch []wire.SignedHeartbeat, seqs 
 	if reply.DeviceID != r.cfg.Enrollment.DeviceID {
 		return fmt.Errorf("the reply is for device %s, not this one", reply.DeviceID)
 	}
-	if _, err := r.spool.ack(reply.AckedSeq); err != nil {
+	if m, _, err := r.spool.status(); err != nil {
+		return err
+	} else if reply.AckedSeq >= m.next {
+		r.log.Warn("the server holds more of this device than this agent made (its state was lost or restored): renumbering what waits",
+			"server_seq", reply.AckedSeq, "next_seq", m.next)
+		return r.spool.renumber(reply.AckedSeq, r.remake) // and the loop sends them again
+	}
+	if err := r.spool.ack(reply.AckedSeq); err != nil {
 		return err
 	}
 	_, n, _ := r.spool.status()
@@ -394,6 +428,25 @@ func (r *Reporter) send(ctx context.Context, batch []wire.SignedHeartbeat, seqs 
 	}
 	return nil
 }
+
+// remake rebuilds a spooled heartbeat with a new seq and previous hash, and
+// signs it again.
+func (r *Reporter) remake(body []byte, seq uint64, prev string) ([]byte, []byte, error) {
+	h, err := wire.DecodeHeartbeat(body)
+	if err != nil {
+		return nil, nil, err
+	}
+	h.Seq, h.PrevHash = seq, prev
+	nb, err := wire.Marshal(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	return nb, wire.SignHeartbeat(r.cfg.Key, nb), nil
+}
+
+// batchBytes bounds the heartbeat bytes in one request, well under the
+// server's 1 MiB limit once base64 adds a third.
+const batchBytes = 600 << 10
 
 // FetchPolicy fetches the server's current policy bundle (the caller
 // verifies it).

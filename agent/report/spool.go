@@ -128,25 +128,37 @@ func spoolLen(tx *bolt.Tx) int {
 	return int(u64(last)-u64(first)) + 1
 }
 
-// pending reads up to n spooled heartbeats in seq order. A record that
-// fails its checksum is dropped (and reported in drop): the server will see
-// the break in the chain rather than a forged heartbeat.
-func (s *spool) pending(n int) (batch []wire.SignedHeartbeat, seqs []uint64, dropped []uint64, err error) {
-	err = s.store.Update(func(tx *bolt.Tx) error {
+// pending reads spooled heartbeats in seq order: at most n, and no more
+// than maxBytes of bodies (always at least one). A record that fails its
+// checksum is dropped (and reported in dropped): the server will see the
+// break in the chain rather than a forged heartbeat.
+func (s *spool) pending(n, maxBytes int) (batch []wire.SignedHeartbeat, seqs []uint64, dropped []uint64, err error) {
+	err = s.store.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(spoolBucket)
 		if b == nil {
 			return nil
 		}
 		c := b.Cursor()
+		size := 0
 		for k, v := c.First(); k != nil && len(batch) < n; k, v = c.Next() {
 			body, sig, err := decodeRecord(v)
 			if err != nil {
 				dropped = append(dropped, u64(k))
 				continue
 			}
+			if size += len(body); len(batch) > 0 && size > maxBytes {
+				break
+			}
 			batch = append(batch, wire.SignedHeartbeat{Body: append([]byte(nil), body...), Sig: append([]byte(nil), sig...)})
 			seqs = append(seqs, u64(k))
 		}
+		return nil
+	})
+	if err != nil || len(dropped) == 0 {
+		return batch, seqs, dropped, err
+	}
+	err = s.store.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(spoolBucket)
 		for _, seq := range dropped {
 			if err := b.Delete(be(seq)); err != nil {
 				return err
@@ -158,23 +170,14 @@ func (s *spool) pending(n int) (batch []wire.SignedHeartbeat, seqs []uint64, dro
 }
 
 // ack removes every heartbeat up to seq.
-func (s *spool) ack(seq uint64) (int, error) {
-	removed := 0
-	err := s.store.Update(func(tx *bolt.Tx) error {
+func (s *spool) ack(seq uint64) error {
+	return s.store.Update(func(tx *bolt.Tx) error {
 		m := readMeta(tx)
-		if seq >= m.next {
-			// The server has more of this device than this spool ever made:
-			// the agent's state was lost or restored from an old copy.
-			// Continue after the server's seq, with a break in the chain
-			// (which the server records as a gap) rather than replays.
-			m.next = seq + 1
-			m.lastHash = brokenChain
-		}
 		if seq > m.acked {
 			m.acked = seq
-		}
-		if err := writeMeta(tx, m); err != nil {
-			return err
+			if err := writeMeta(tx, m); err != nil {
+				return err
+			}
 		}
 		b := tx.Bucket(spoolBucket)
 		if b == nil {
@@ -185,11 +188,66 @@ func (s *spool) ack(seq uint64) (int, error) {
 			if err := c.Delete(); err != nil {
 				return err
 			}
-			removed++
 		}
 		return nil
 	})
-	return removed, err
+}
+
+// renumber handles a server that holds more of this device than this spool
+// ever made (the agent's state was lost, or restored from an old copy): the
+// heartbeats waiting to be sent are given new seqs after above, rebuilt and
+// signed again by remake, and chained from brokenChain, which matches
+// nothing, so the server records one gap instead of taking them for
+// replays. Nothing waiting is lost.
+func (s *spool) renumber(above uint64, remake func(body []byte, seq uint64, prev string) ([]byte, []byte, error)) error {
+	return s.store.Update(func(tx *bolt.Tx) error {
+		m := readMeta(tx)
+		if above < m.next {
+			return nil // no longer needed
+		}
+		m.next, m.lastHash = above+1, brokenChain
+		if b := tx.Bucket(spoolBucket); b != nil {
+			type rec struct{ body []byte }
+			var recs []rec
+			c := b.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if body, _, err := decodeRecord(v); err == nil {
+					recs = append(recs, rec{append([]byte(nil), body...)})
+				}
+			}
+			if err := tx.DeleteBucket(spoolBucket); err != nil {
+				return err
+			}
+			nb, err := tx.CreateBucket(spoolBucket)
+			if err != nil {
+				return err
+			}
+			for _, r := range recs {
+				body, sig, err := remake(r.body, m.next, m.lastHash)
+				if err != nil {
+					return err
+				}
+				if err := nb.Put(be(m.next), encodeRecord(body, sig)); err != nil {
+					return err
+				}
+				m.next++
+				m.lastHash = wire.Hash(body)
+			}
+		}
+		return writeMeta(tx, m)
+	})
+}
+
+// reset forgets the spool and its bookkeeping (a new enrollment).
+func reset(st *state.Store) error {
+	return st.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{spoolBucket, metaBucket} {
+			if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // status reads the spool's length and meta.

@@ -155,8 +155,18 @@ type Summary struct {
 // Summary counts the sealed files in the index by case reference, and the
 // plaintext waiting to be sealed.
 func (v *Vault) Summary() (Summary, error) {
-	s := Summary{CaseRefs: map[string]int64{}, Plaintext: int64(v.sched.pending())}
-	recs, err := v.index.all()
+	s, err := IndexSummary(v.cfg.Store)
+	s.Plaintext = int64(v.sched.pending())
+	return s, err
+}
+
+// IndexSummary counts the sealed files in a state store's index by case
+// reference: the vault's last known state, readable while no vault is open
+// (at start, or while the cache is reopened for a new policy). Plaintext
+// is not known without a scan and reads 0.
+func IndexSummary(st *state.Store) (Summary, error) {
+	s := Summary{CaseRefs: map[string]int64{}}
+	recs, err := (&index{store: st}).all()
 	if err != nil {
 		return s, err
 	}

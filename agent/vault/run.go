@@ -4,6 +4,8 @@ import (
 	"container/heap"
 	"context"
 	"errors"
+	"io/fs"
+	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -171,7 +173,7 @@ func (v *Vault) work(ctx context.Context, t *task, commits chan<- sealed) {
 		}
 		if now.Sub(t.since) > keepsChanging && !t.failing {
 			t.failing = true
-			v.emit(EventSealFailed, t.rel, 0, "keeps changing: "+err.Error()+"; still trying")
+			v.emit(EventSealFailed, t.rel, 0, "keeps changing: "+reasonOf(err)+"; still trying")
 		}
 		v.sched.done(t, retry)
 	default:
@@ -179,7 +181,7 @@ func (v *Vault) work(ctx context.Context, t *task, commits chan<- sealed) {
 		v.count(func(st *Stats) { st.Failed++ })
 		if !t.failing {
 			t.failing = true
-			v.emit(EventSealFailed, t.rel, 0, err.Error())
+			v.emit(EventSealFailed, t.rel, 0, reasonOf(err))
 			v.log.Warn("vault could not seal a file; will retry", "path", t.rel, "err", err)
 		}
 		v.sched.done(t, now.Add(min(time.Second<<min(t.attempts, 10), maxFailDelay)))
@@ -328,4 +330,19 @@ func (h *taskHeap) Pop() any {
 	t := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return t
+}
+
+// reasonOf says why an operation failed without naming a file: events leave
+// the laptop, and file names can name people (the event's Path carries the
+// name for local use).
+func reasonOf(err error) string {
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		return pe.Op + ": " + pe.Err.Error()
+	case errors.As(err, &le):
+		return le.Op + ": " + le.Err.Error()
+	}
+	return err.Error()
 }

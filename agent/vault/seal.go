@@ -205,7 +205,7 @@ func (v *Vault) sealInto(ctx context.Context, f *os.File, st fs.FileInfo, destDi
 		if existing == nil && !errors.As(err, &r) {
 			v.root.Remove(filepath.FromSlash(outRel)) // ours (same file), and useless
 		}
-		return sealed{}, fmt.Errorf("the sealed file %s does not check out: %w", outRel, err)
+		return sealed{}, fmt.Errorf("the sealed file does not check out: %w", err)
 	}
 	return sealed{rel: outRel, rec: v.recordFor(outRel, ofi, hdrLen, v.cfg.Now())}, nil
 }
@@ -225,7 +225,7 @@ func (v *Vault) checkParents(dir string) error {
 			return err
 		}
 		if !fi.IsDir() {
-			return refused("is inside %s, which is %s", p, kindOf(fi.Mode()))
+			return refused("is inside a folder that is %s", kindOf(fi.Mode()))
 		}
 	}
 	return nil
@@ -316,7 +316,7 @@ func (v *Vault) openHeader(r io.Reader) (int64, error) {
 func (v *Vault) openSealed(rel string) (*os.File, fs.FileInfo, error) {
 	f, err := openFile(v.root, rel, false)
 	if errors.Is(err, errReparsePoint) {
-		return nil, nil, refused("%s is a symlink or junction", rel)
+		return nil, nil, refused("its sealed file is a symlink or junction")
 	}
 	if err != nil {
 		return nil, nil, err
@@ -328,7 +328,7 @@ func (v *Vault) openSealed(rel string) (*os.File, fs.FileInfo, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, nil, refused("%s is %s", rel, kindOf(fi.Mode()))
+		return nil, nil, refused("its sealed file is %s", kindOf(fi.Mode()))
 	}
 	return f, fi, nil
 }
@@ -376,7 +376,7 @@ func (v *Vault) chooseName(ctx context.Context, dir, base string, f *os.File, st
 			return name, fi, nil
 		}
 	}
-	return "", nil, fmt.Errorf("no free name for %s after %d tries", base, maxNameCandidates)
+	return "", nil, fmt.Errorf("no free sealed name after %d tries", maxNameCandidates)
 }
 
 // sameContent reports whether the sealed file rel opens with the device
@@ -572,7 +572,7 @@ func (v *Vault) restoreAside(asideDir, dir, base string) (string, error) {
 		v.root.Remove(filepath.FromSlash(asideDir))
 		return name, syncDir(v.root, dir)
 	}
-	return "", fmt.Errorf("no free name to put back %s", base)
+	return "", fmt.Errorf("no free name to put a set-aside file back under after %d tries", maxNameCandidates)
 }
 
 // recordFor makes the index record of a sealed file.
@@ -626,7 +626,7 @@ func checkRel(rel string) error {
 		bad = bad || elem == "" || elem == "." || elem == ".."
 	}
 	if bad {
-		return refused("%q is not a clean path inside the cache", rel)
+		return refused("is not a clean path inside the cache")
 	}
 	return nil
 }

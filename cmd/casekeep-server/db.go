@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/casekeep/casekeep/internal/cli"
@@ -33,14 +33,20 @@ func openStore(ctx context.Context, dsn string) (store.Store, bool, error) {
 	return nil, false, cli.Usagef("--db %q: use sqlite:PATH or postgres://...", redact(dsn))
 }
 
-// redact hides a password in a DSN before it is printed.
+// redact hides a password in a DSN (user:password@ or password=) before it
+// is printed.
 func redact(dsn string) string {
-	if i := strings.Index(dsn, "://"); i >= 0 {
-		if at := strings.LastIndex(dsn, "@"); at > i {
-			if colon := strings.Index(dsn[i+3:at], ":"); colon >= 0 {
-				return dsn[:i+3+colon] + ":***" + dsn[at:]
-			}
-		}
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "sqlite" {
+		return dsn
 	}
-	return fmt.Sprint(dsn)
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "***")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "***")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }

@@ -214,3 +214,16 @@ func TestUsage(t *testing.T) {
 		t.Errorf("sign --help: %s", r.stdout)
 	}
 }
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://ann:s3cret@db/casekeep":          "postgres://ann:%2A%2A%2A@db/casekeep",
+		"postgres://db/casekeep?password=s3cret&x=1": "postgres://db/casekeep?password=%2A%2A%2A&x=1",
+		"postgres://ann@db/casekeep":                 "postgres://ann@db/casekeep",
+		"sqlite:/var/lib/x.db":                       "sqlite:/var/lib/x.db",
+	} {
+		if got := redact(in); got != want || strings.Contains(got, "s3cret") {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

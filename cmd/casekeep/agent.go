@@ -63,9 +63,12 @@ connection; otherwise the server's certificate must be trusted by this system.`,
 		Run: func(e *cli.Env, args []string) error {
 			f := addAgentFlags(e, false)
 			server := e.Flags.String("server", "", "the casekeep server's `URL`, https://host:port")
-			token := e.Flags.String("token", "", "the enrollment `TOKEN`")
+			token := e.Flags.String("token", "", "the enrollment `TOKEN` (or set CASEKEEP_ENROLL_TOKEN, which ps does not show)")
 			if _, err := e.Parse(args, 0, 0); err != nil {
 				return err
+			}
+			if *token == "" {
+				*token = os.Getenv("CASEKEEP_ENROLL_TOKEN")
 			}
 			if *server == "" || *token == "" {
 				return cli.Usagef("enroll: --server and --token are required")
@@ -167,10 +170,13 @@ func newLogger(e *cli.Env, w *progress, debug bool) *slog.Logger {
 func runAgent(e *cli.Env, args []string) error {
 	f := addAgentFlags(e, true)
 	server := e.Flags.String("server", "", "enroll with the server at `URL` on first start")
-	token := e.Flags.String("token", "", "the enrollment `TOKEN` for --server")
+	token := e.Flags.String("token", "", "the enrollment `TOKEN` for --server (or set CASEKEEP_ENROLL_TOKEN)")
 	debug := e.Flags.Bool("debug", false, "log every file sealed")
 	if _, err := e.Parse(args, 0, 0); err != nil {
 		return err
+	}
+	if *token == "" {
+		*token = os.Getenv("CASEKEEP_ENROLL_TOKEN")
 	}
 	stateDir, err := f.stateDir()
 	if err != nil {

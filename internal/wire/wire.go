@@ -46,9 +46,10 @@ const (
 // Domain-separation prefixes for signatures: a signature made for one kind
 // of message never verifies as another.
 const (
-	domainEnroll    = "casekeep enroll v1\n"
-	domainHeartbeat = "casekeep heartbeat v1\n"
-	domainReply     = "casekeep reply v1\n"
+	domainEnroll      = "casekeep enroll v1\n"
+	domainEnrollReply = "casekeep enroll reply v1\n"
+	domainHeartbeat   = "casekeep heartbeat v1\n"
+	domainReply       = "casekeep reply v1\n"
 )
 
 // Errors, to be told apart with errors.Is.
@@ -221,13 +222,49 @@ func VerifyHeartbeat(pub ed25519.PublicKey, body, sig []byte) error {
 	return verify(pub, domainHeartbeat, body, sig)
 }
 
-// SignReply signs a reply body (an EnrollReply or a Reply) with the server key.
+// SignReply signs a heartbeats reply body with the server key.
 func SignReply(priv ed25519.PrivateKey, body []byte) []byte { return sign(priv, domainReply, body) }
 
-// VerifyReply checks a reply's signature.
+// VerifyReply checks a heartbeats reply's signature.
 func VerifyReply(pub ed25519.PublicKey, body, sig []byte) error {
 	return verify(pub, domainReply, body, sig)
 }
+
+// SignEnrollReply signs an enrollment reply body with the server key.
+func SignEnrollReply(priv ed25519.PrivateKey, body []byte) []byte {
+	return sign(priv, domainEnrollReply, body)
+}
+
+// VerifyEnrollReply checks an enrollment reply's signature.
+func VerifyEnrollReply(pub ed25519.PublicKey, body, sig []byte) error {
+	return verify(pub, domainEnrollReply, body, sig)
+}
+
+// Clean makes s fit a heartbeat string field of at most n bytes: invalid
+// UTF-8 and control characters become spaces, and it is cut to n bytes on
+// a character boundary.
+func Clean(s string, n int) string {
+	s = strings.ToValidUTF8(s, " ")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > n {
+		s = s[:n]
+		for !utf8.ValidString(s) { // s was valid: only a cut character is left
+			s = s[:len(s)-1]
+		}
+	}
+	return s
+}
+
+// Field size limits for the strings of a heartbeat, for Clean.
+const (
+	MaxString      = maxString
+	MaxShortString = maxShortString
+)
 
 // Marshal encodes a message as the bytes to send: compact JSON, no HTML
 // escaping, with a trailing newline.
@@ -492,9 +529,10 @@ func (c *checker) result(field, s string) {
 	}
 }
 
-// time checks a time is set and within reason (years 2000 to 9999).
+// time checks a time is set and within reason (years 2000 to 9999, in UTC:
+// an offset must not carry it past either end).
 func (c *checker) time(field string, t time.Time) {
-	if t.Year() < 2000 || t.Year() > 9999 {
+	if y := t.UTC().Year(); y < 2000 || y > 9999 {
 		c.fail("%s is not a plausible time", field)
 	}
 }

@@ -59,6 +59,13 @@ func TestSignaturesAreDomainSeparated(t *testing.T) {
 	if err := wire.VerifyEnroll(pub, body, hb); !errors.Is(err, wire.ErrBadSignature) {
 		t.Error("a heartbeat signature verified as an enrollment signature")
 	}
+	reply := wire.SignReply(priv, body)
+	if err := wire.VerifyEnrollReply(pub, body, reply); !errors.Is(err, wire.ErrBadSignature) {
+		t.Error("a heartbeats reply signature verified as an enrollment reply")
+	}
+	if err := wire.VerifyEnrollReply(pub, body, wire.SignEnrollReply(priv, body)); err != nil {
+		t.Errorf("enrollment reply: %v", err)
+	}
 	if err := wire.VerifyHeartbeat(pub, append(body, ' '), hb); !errors.Is(err, wire.ErrBadSignature) {
 		t.Error("a changed body verified")
 	}
@@ -80,25 +87,33 @@ func TestDecodeHeartbeatRefuses(t *testing.T) {
 		return b
 	}
 	cases := map[string][]byte{
-		"empty":            nil,
-		"random":           []byte("\x00\x01 not json"),
-		"unknown field":    bytes.Replace(ok, []byte(`{"v":1,`), []byte(`{"v":1,"extra":1,`), 1),
-		"trailing data":    append(bytes.Clone(ok), "{}"...),
-		"future version":   mutate(func(h *wire.Heartbeat) { h.V = wire.Version + 1 }),
-		"zero version":     mutate(func(h *wire.Heartbeat) { h.V = 0 }),
-		"bad device id":    mutate(func(h *wire.Heartbeat) { h.DeviceID = "dev_'; DROP TABLE devices;--" }),
-		"seq zero":         mutate(func(h *wire.Heartbeat) { h.Seq = 0 }),
-		"seq over 2^63-1":  mutate(func(h *wire.Heartbeat) { h.Seq = 1 << 63 }),
-		"bad prev hash":    mutate(func(h *wire.Heartbeat) { h.PrevHash = "xyz" }),
-		"missing prev":     mutate(func(h *wire.Heartbeat) { h.PrevHash = "" }),
-		"NUL in string":    mutate(func(h *wire.Heartbeat) { h.AgentVersion = "v1\x00" }),
-		"invalid UTF-8":    bytes.Replace(ok, []byte(`"lease":"none"`), []byte("\"lease\":\"\xff\""), 1),
-		"long string":      mutate(func(h *wire.Heartbeat) { h.Events[0].Detail = strings.Repeat("x", 2000) }),
-		"bad posture":      mutate(func(h *wire.Heartbeat) { h.Posture[0].Result = "maybe" }),
-		"negative counts":  mutate(func(h *wire.Heartbeat) { h.Vault.Plaintext = -1 }),
-		"event no type":    mutate(func(h *wire.Heartbeat) { h.Events[0].Type = "" }),
-		"year zero":        mutate(func(h *wire.Heartbeat) { h.CreatedAt = time.Time{} }),
-		"too many events":  mutate(func(h *wire.Heartbeat) { h.Events = make([]wire.Event, wire.MaxEvents+1) }),
+		"empty":           nil,
+		"random":          []byte("\x00\x01 not json"),
+		"unknown field":   bytes.Replace(ok, []byte(`{"v":1,`), []byte(`{"v":1,"extra":1,`), 1),
+		"trailing data":   append(bytes.Clone(ok), "{}"...),
+		"future version":  mutate(func(h *wire.Heartbeat) { h.V = wire.Version + 1 }),
+		"zero version":    mutate(func(h *wire.Heartbeat) { h.V = 0 }),
+		"bad device id":   mutate(func(h *wire.Heartbeat) { h.DeviceID = "dev_'; DROP TABLE devices;--" }),
+		"seq zero":        mutate(func(h *wire.Heartbeat) { h.Seq = 0 }),
+		"seq over 2^63-1": mutate(func(h *wire.Heartbeat) { h.Seq = 1 << 63 }),
+		"bad prev hash":   mutate(func(h *wire.Heartbeat) { h.PrevHash = "xyz" }),
+		"missing prev":    mutate(func(h *wire.Heartbeat) { h.PrevHash = "" }),
+		"NUL in string":   mutate(func(h *wire.Heartbeat) { h.AgentVersion = "v1\x00" }),
+		"invalid UTF-8":   bytes.Replace(ok, []byte(`"lease":"none"`), []byte("\"lease\":\"\xff\""), 1),
+		"long string":     mutate(func(h *wire.Heartbeat) { h.Events[0].Detail = strings.Repeat("x", 2000) }),
+		"bad posture":     mutate(func(h *wire.Heartbeat) { h.Posture[0].Result = "maybe" }),
+		"negative counts": mutate(func(h *wire.Heartbeat) { h.Vault.Plaintext = -1 }),
+		"event no type":   mutate(func(h *wire.Heartbeat) { h.Events[0].Type = "" }),
+		"year zero":       mutate(func(h *wire.Heartbeat) { h.CreatedAt = time.Time{} }),
+		"too many events": mutate(func(h *wire.Heartbeat) {
+			h.Events = make([]wire.Event, wire.MaxEvents+1)
+			for i := range h.Events {
+				h.Events[i] = wire.Event{Time: h.CreatedAt, Type: "vault.sealed"} // each valid: only the count is wrong
+			}
+		}),
+		"time past 9999 in UTC": mutate(func(h *wire.Heartbeat) {
+			h.CreatedAt = time.Date(9999, 12, 31, 23, 30, 0, 0, time.FixedZone("", -3600))
+		}),
 		"oversized":        append(bytes.Repeat([]byte(" "), wire.MaxHeartbeat), ok...),
 		"empty case ref":   mutate(func(h *wire.Heartbeat) { h.Vault.CaseRefs[0].Ref = "" }),
 		"negative skipped": mutate(func(h *wire.Heartbeat) { h.Skipped = -3 }),
@@ -144,6 +159,25 @@ func TestDecodeBatchLimits(t *testing.T) {
 	}
 	if _, err := wire.DecodeBatch(bytes.Repeat([]byte("x"), 10<<20)); !errors.Is(err, wire.ErrTooLarge) {
 		t.Errorf("10 MiB: %v, want ErrTooLarge", err)
+	}
+}
+
+func TestClean(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":                 "plain",
+		"a\nb\x00c\td":          "a b c d",
+		"bad \xff utf8":         "bad   utf8",
+		strings.Repeat("é", 10): strings.Repeat("é", 3), // cut to 7 bytes: 3 whole characters
+	} {
+		if got := wire.Clean(in, 7); len(got) > 7 && in != "plain" || got != want && len(in) <= 7 {
+			t.Errorf("Clean(%q, 7) = %q", in, got)
+		}
+		if got := wire.Clean(in, 100); strings.ContainsAny(got, "\n\x00\t") {
+			t.Errorf("Clean(%q) kept control characters: %q", in, got)
+		}
+	}
+	if got := wire.Clean(strings.Repeat("é", 10), 7); got != strings.Repeat("é", 3) {
+		t.Errorf("cut: %q", got)
 	}
 }
 
