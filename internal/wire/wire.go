@@ -340,14 +340,10 @@ func DecodeHeartbeat(b []byte) (*Heartbeat, error) {
 	if len(b) > MaxHeartbeat {
 		return nil, fmt.Errorf("%w: %d bytes, over %d", ErrTooLarge, len(b), MaxHeartbeat)
 	}
-	var h Heartbeat
-	if err := decodeStrict(b, &h); err != nil {
-		return nil, err
-	}
-	if err := checkVersion(h.V); err != nil {
-		return nil, err
-	}
-	c := &checker{}
+	return decodeChecked(b, func(h *Heartbeat) int { return h.V }, checkHeartbeat)
+}
+
+func checkHeartbeat(c *checker, h *Heartbeat) {
 	c.id("device_id", h.DeviceID)
 	if h.Seq == 0 || h.Seq > math.MaxInt64 {
 		c.fail("seq must be from 1 to 2^63-1")
@@ -416,10 +412,6 @@ func DecodeHeartbeat(b []byte) (*Heartbeat, error) {
 	if h.Skipped < 0 {
 		c.fail("skipped is negative")
 	}
-	if c.err != nil {
-		return nil, c.err
-	}
-	return &h, nil
 }
 
 // DecodeEnrollRequest decodes and checks an enrollment request.
@@ -427,14 +419,10 @@ func DecodeEnrollRequest(b []byte) (*EnrollRequest, error) {
 	if len(b) > MaxRequest {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(b))
 	}
-	var r EnrollRequest
-	if err := decodeStrict(b, &r); err != nil {
-		return nil, err
-	}
-	if err := checkVersion(r.V); err != nil {
-		return nil, err
-	}
-	c := &checker{}
+	return decodeChecked(b, func(r *EnrollRequest) int { return r.V }, checkEnrollRequest)
+}
+
+func checkEnrollRequest(c *checker, r *EnrollRequest) {
 	c.str("token", r.Token, maxShortString)
 	if len(r.SigningKey) != ed25519.PublicKeySize {
 		c.fail("signing_key is not an Ed25519 public key")
@@ -448,51 +436,45 @@ func DecodeEnrollRequest(b []byte) (*EnrollRequest, error) {
 	if r.Token == "" || r.Hostname == "" {
 		c.fail("token and hostname are required")
 	}
-	if c.err != nil {
-		return nil, c.err
-	}
-	return &r, nil
 }
 
 // DecodeEnrollReply decodes and checks an enrollment reply.
 func DecodeEnrollReply(b []byte) (*EnrollReply, error) {
-	var r EnrollReply
-	if err := decodeStrict(b, &r); err != nil {
-		return nil, err
-	}
-	if err := checkVersion(r.V); err != nil {
-		return nil, err
-	}
-	c := &checker{}
-	c.id("device_id", r.DeviceID)
-	if len(r.ServerKey) != ed25519.PublicKeySize || len(r.PolicyKey) != ed25519.PublicKeySize {
-		c.fail("server_key and policy_key must be Ed25519 public keys")
-	}
-	if c.err != nil {
-		return nil, c.err
-	}
-	return &r, nil
+	return decodeChecked(b, func(r *EnrollReply) int { return r.V }, func(c *checker, r *EnrollReply) {
+		c.id("device_id", r.DeviceID)
+		if len(r.ServerKey) != ed25519.PublicKeySize || len(r.PolicyKey) != ed25519.PublicKeySize {
+			c.fail("server_key and policy_key must be Ed25519 public keys")
+		}
+	})
 }
 
 // DecodeReply decodes and checks a heartbeats reply.
 func DecodeReply(b []byte) (*Reply, error) {
-	var r Reply
-	if err := decodeStrict(b, &r); err != nil {
+	return decodeChecked(b, func(r *Reply) int { return r.V }, func(c *checker, r *Reply) {
+		c.id("device_id", r.DeviceID)
+		for _, cmd := range r.Commands {
+			c.str("commands.id", cmd.ID, maxShortString)
+			c.str("commands.type", cmd.Type, maxShortString)
+		}
+	})
+}
+
+// decodeChecked decodes one message strictly, checks its version, and runs
+// its checks.
+func decodeChecked[T any](b []byte, version func(*T) int, check func(*checker, *T)) (*T, error) {
+	var m T
+	if err := decodeStrict(b, &m); err != nil {
 		return nil, err
 	}
-	if err := checkVersion(r.V); err != nil {
+	if err := checkVersion(version(&m)); err != nil {
 		return nil, err
 	}
 	c := &checker{}
-	c.id("device_id", r.DeviceID)
-	for _, cmd := range r.Commands {
-		c.str("commands.id", cmd.ID, maxShortString)
-		c.str("commands.type", cmd.Type, maxShortString)
-	}
+	check(c, &m)
 	if c.err != nil {
 		return nil, c.err
 	}
-	return &r, nil
+	return &m, nil
 }
 
 // checker collects the first problem with a decoded message.
