@@ -145,7 +145,9 @@ func TestSpoolFullCoalesces(t *testing.T) {
 	f.down = false
 	f.mu.Unlock()
 	run(t, r) // its heartbeat at start finds the spool still full: a fourth skip
-	testenv.Eventually(t, "the three sent", func() bool { return len(f.received()) >= 3 })
+	// Wait for the acknowledgement, not the fake's receipt: until the agent
+	// has read the reply the spool is still full.
+	testenv.Eventually(t, "the three sent and acknowledged", func() bool { return len(f.received()) >= 3 && r.Status().Spooled == 0 })
 	r.MakeHeartbeat() // the first that fits
 	testenv.Eventually(t, "the fourth sent", func() bool { return len(f.received()) >= 4 })
 	got := f.received()
