@@ -45,7 +45,9 @@ func TestServerDown(t *testing.T) {
 		c.BatchMax, c.DrainEvery, c.BackoffMax = batchMax, drainEvery, 300*time.Millisecond
 	})
 	runReporter(t, rep)
-	testenv.Eventually(t, "the first heartbeat", func() bool { return r.lastSeq(d.en.DeviceID) == 1 })
+	testenv.Eventually(t, "the first heartbeat stored and acknowledged", func() bool {
+		return r.lastSeq(d.en.DeviceID) == 1 && rep.Status().AckedSeq == 1
+	})
 
 	r.stop()
 	for i := range 60 { // offline: events keep happening, heartbeats keep being made
