@@ -27,6 +27,7 @@ type document struct {
 	IssuedAt  string       `yaml:"issued_at" json:"issued_at"`
 	Vault     vaultDoc     `yaml:"vault" json:"vault"`
 	Storage   storageDoc   `yaml:"storage" json:"storage"`
+	Classify  classifyDoc  `yaml:"classify" json:"classify"`
 	Heartbeat heartbeatDoc `yaml:"heartbeat" json:"heartbeat"`
 	Offline   offlineDoc   `yaml:"offline" json:"offline"`
 	Checks    checksDoc    `yaml:"checks" json:"checks"`
@@ -78,6 +79,13 @@ type sweepDoc struct {
 	Folders []string `yaml:"folders" json:"folders"`
 }
 
+type classifyDoc struct {
+	MaxBytes     string   `yaml:"max_bytes" json:"max_bytes"`
+	NamePattern  string   `yaml:"name_pattern,omitempty" json:"name_pattern,omitempty"`
+	PathPatterns []string `yaml:"path_patterns" json:"path_patterns"`
+	Markers      []string `yaml:"markers" json:"markers"`
+}
+
 type heartbeatDoc struct {
 	Endpoint string `yaml:"endpoint,omitempty" json:"endpoint,omitempty"`
 	Interval string `yaml:"interval" json:"interval"`
@@ -103,11 +111,13 @@ const (
 	defaultInterval         = 5 * time.Minute
 	defaultMissingAfterDays = 30
 	defaultUnlockWindow     = 72 * time.Hour
+	defaultClassifyMaxBytes = 1 << 20
 )
 
 var (
 	defaultSweepFolders = []string{"~/Downloads", "~/Desktop"}
 	defaultChecks       = []string{string(CheckDiskEncryption)}
+	defaultMarkers      = []string{"OFFICIAL-SENSITIVE"}
 )
 
 // Limits that keep a hostile or mistaken document from costing much.
@@ -122,6 +132,10 @@ const (
 	maxSerialLen    = 128
 	maxEndpointLen  = 2048
 	maxRecipientLen = 4096
+	minMarkerLen    = 3
+	maxMarkerLen    = 200
+	minClassifyRead = 4 << 10
+	maxClassifyRead = 64 << 20
 )
 
 // checker collects problems while converting a document.
@@ -165,6 +179,7 @@ func fromDocument(d *document) (*Policy, []Problem) {
 
 	p.Vault = c.vault(&d.Vault)
 	p.Storage = c.storage(&d.Storage)
+	p.Classify = c.classify(&d.Classify)
 	p.Heartbeat = c.heartbeat(&d.Heartbeat)
 	p.Offline = c.offline(&d.Offline)
 	p.Checks = c.checks(&d.Checks)
@@ -327,6 +342,96 @@ func (c *checker) storage(d *storageDoc) Storage {
 		s.Sweep.Folders = append(s.Sweep.Folders, f)
 	}
 	return s
+}
+
+func (c *checker) classify(d *classifyDoc) Classify {
+	var k Classify
+	k.MaxBytes = defaultClassifyMaxBytes
+	if d.MaxBytes != "" {
+		n, err := parseSize(d.MaxBytes)
+		switch {
+		case err != nil:
+			c.add("classify.max_bytes", "%v", err)
+		case n < minClassifyRead || n > maxClassifyRead:
+			c.add("classify.max_bytes", "(%s) must be between %s and %s", d.MaxBytes, formatSize(minClassifyRead), formatSize(maxClassifyRead))
+		default:
+			k.MaxBytes = n
+		}
+	}
+	if d.NamePattern != "" {
+		k.NamePattern = c.pattern("classify.name_pattern", d.NamePattern)
+	}
+	k.PathPatterns = []*regexp.Regexp{}
+	for i, s := range d.PathPatterns {
+		if re := c.pattern(fmt.Sprintf("classify.path_patterns[%d]", i), s); re != nil {
+			k.PathPatterns = append(k.PathPatterns, re)
+		}
+	}
+	markers := d.Markers
+	if markers == nil {
+		markers = defaultMarkers
+	}
+	k.Markers = []string{}
+	for i, m := range markers {
+		path := fmt.Sprintf("classify.markers[%d]", i)
+		n := utf8.RuneCountInString(strings.TrimSpace(m))
+		switch {
+		case !printable(m):
+			c.add(path, "must not contain control characters or invalid UTF-8")
+		case n < minMarkerLen || len(m) > maxMarkerLen:
+			c.add(path, "%q must be %d to %d characters: a shorter marker would match ordinary files", m, minMarkerLen, maxMarkerLen)
+		case slices.ContainsFunc(k.Markers, func(o string) bool { return strings.EqualFold(o, m) }):
+			c.add(path, "%q is listed twice", m)
+		default:
+			k.Markers = append(k.Markers, m)
+		}
+	}
+	return k
+}
+
+// pattern compiles a regular expression field.
+func (c *checker) pattern(path, s string) *regexp.Regexp {
+	if len(s) > maxPatternLen {
+		c.add(path, "is longer than %d characters", maxPatternLen)
+		return nil
+	}
+	re, err := regexp.Compile(s)
+	if err != nil {
+		c.add(path, "does not compile: %v", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		return nil
+	}
+	return re
+}
+
+// parseSize accepts a number of bytes with an optional unit: "65536",
+// "512KiB", "4MiB" (KB and MB are read as KiB and MiB).
+func parseSize(s string) (int64, error) {
+	num, mult := s, int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"B", 1}} {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			num, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > maxClassifyRead {
+		return 0, fmt.Errorf("%q is not a size: write it like 65536, 512KiB or 4MiB", s)
+	}
+	return n * mult, nil
+}
+
+// formatSize writes a size the way the canonical encoding does.
+func formatSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + "KiB"
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 func (c *checker) heartbeat(d *heartbeatDoc) Heartbeat {
@@ -559,6 +664,14 @@ func toDocument(p *Policy) *document {
 	s.SyncFolders.Action = string(p.Storage.SyncFolders.Action)
 	s.Sweep.Action = string(p.Storage.Sweep.Action)
 	s.Sweep.Folders = append([]string{}, p.Storage.Sweep.Folders...)
+
+	d.Classify = classifyDoc{MaxBytes: formatSize(p.Classify.MaxBytes), PathPatterns: []string{}, Markers: append([]string{}, p.Classify.Markers...)}
+	if p.Classify.NamePattern != nil {
+		d.Classify.NamePattern = p.Classify.NamePattern.String()
+	}
+	for _, re := range p.Classify.PathPatterns {
+		d.Classify.PathPatterns = append(d.Classify.PathPatterns, re.String())
+	}
 
 	d.Heartbeat = heartbeatDoc{
 		Endpoint: p.Heartbeat.Endpoint,

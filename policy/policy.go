@@ -23,6 +23,7 @@ type Policy struct {
 
 	Vault     Vault
 	Storage   Storage
+	Classify  Classify
 	Heartbeat Heartbeat
 	Offline   Offline
 	// Checks lists the posture checks a device must pass to be compliant,
@@ -166,6 +167,27 @@ const (
 	// ActionQuarantine moves the file into the vault, sealed.
 	ActionQuarantine Action = "quarantine"
 )
+
+// Classify says how the agent recognises a case file outside the vault: in
+// the sweep folders, in cloud-sync folders and on removable media. Any one
+// rule is enough: a path pattern, a case reference in the file's name, or a
+// marker in its first bytes or its document text (.docx, .xlsx, .pdf).
+type Classify struct {
+	// MaxBytes bounds how many bytes the agent reads from one file to
+	// classify it, whatever the file's size.
+	MaxBytes int64
+	// NamePattern finds a case reference in a file's name (its group named
+	// "ref", else its first group, else the whole match); nil means a name
+	// alone never marks a case file.
+	NamePattern *regexp.Regexp
+	// PathPatterns match a file's full path, with "/" separators on every
+	// operating system.
+	PathPatterns []*regexp.Regexp
+	// Markers are texts that mark a case file, such as a protective
+	// marking ("OFFICIAL-SENSITIVE") or the header of the council's
+	// case-system export. They are matched without regard to case.
+	Markers []string
+}
 
 // Heartbeat configures how often the agent reports. An empty Endpoint means
 // the server the device enrolled with.

@@ -44,6 +44,22 @@ func TestExampleFields(t *testing.T) {
 	if len(p.Checks) != 3 || p.Checks[0] != policy.CheckDiskEncryption {
 		t.Errorf("checks %v", p.Checks)
 	}
+	k := p.Classify
+	if k.MaxBytes != 1<<20 || k.NamePattern == nil || !k.NamePattern.MatchString("LL-123456 court report.docx") ||
+		len(k.PathPatterns) != 1 || !k.PathPatterns[0].MatchString("/home/sam/Case Exports/a.csv") ||
+		strings.Join(k.Markers, "|") != "OFFICIAL-SENSITIVE|CASEMGMT-EXPORT v2" {
+		t.Errorf("classify = %+v", k)
+	}
+	// Sizes take units; the canonical form keeps the largest exact one.
+	for in, want := range map[string]int64{"65536": 65536, "512KiB": 512 << 10, "4MiB": 4 << 20, "4MB": 4 << 20, "5000B": 5000} {
+		q := mustParse(t, validYAML+"classify:\n  max_bytes: "+in+"\n")
+		if q.Classify.MaxBytes != want {
+			t.Errorf("max_bytes %s = %d, want %d", in, q.Classify.MaxBytes, want)
+		}
+		if r, err := policy.Decode(policy.Canonical(q)); err != nil || r.Classify.MaxBytes != want {
+			t.Errorf("max_bytes %s after a canonical round trip: %v, %v", in, r, err)
+		}
+	}
 }
 
 func TestDefaults(t *testing.T) {
@@ -64,6 +80,10 @@ func TestDefaults(t *testing.T) {
 		{"sweep action", p.Storage.Sweep.Action, policy.ActionQuarantine},
 		{"sweep folders", strings.Join(p.Storage.Sweep.Folders, ","), "~/Downloads,~/Desktop"},
 		{"checks", len(p.Checks), 1},
+		{"classify max_bytes", p.Classify.MaxBytes, int64(1 << 20)},
+		{"classify markers", strings.Join(p.Classify.Markers, ","), "OFFICIAL-SENSITIVE"},
+		{"classify name pattern", p.Classify.NamePattern == nil, true},
+		{"classify path patterns", len(p.Classify.PathPatterns), 0},
 		{"case ref", p.Vault.CaseRef("AB-1/x.docx"), "AB-1"},
 		{"issued_at", p.IssuedAt, time.Date(2026, 1, 5, 7, 30, 0, 0, time.UTC)},
 	}
