@@ -1,0 +1,98 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+)
+
+// ErrUnavailable means this OS or session offers no way to notify.
+var ErrUnavailable = errors.New("notify: no desktop notification is available here")
+
+// Notifier shows a desktop notification.
+type Notifier interface {
+	Notify(ctx context.Context, title, body string) error
+}
+
+// Desktop returns the notifier this OS offers, or one that always fails
+// with ErrUnavailable.
+func Desktop() Notifier { return desktop{run: runCommand} }
+
+// runCommand runs a program with arguments (never through a shell), with a
+// deadline.
+func runCommand(ctx context.Context, name string, args ...string) error {
+	path, err := exec.LookPath(name)
+	if err != nil {
+		return fmt.Errorf("%w (%s not found)", ErrUnavailable, name)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %w: %s", name, err, strings.TrimSpace(clean(string(out), 200)))
+	}
+	return nil
+}
+
+// clean makes s safe to put in a notification: printable, one line, at
+// most n characters.
+func clean(s string, n int) string {
+	var b strings.Builder
+	count := 0
+	for _, r := range s {
+		if count >= n {
+			b.WriteString("…")
+			break
+		}
+		if !unicode.IsPrint(r) {
+			r = ' '
+		}
+		b.WriteRune(r)
+		count++
+	}
+	return b.String()
+}
+
+// Limited passes at most one notification per interval to n; those that
+// arrive meanwhile are counted and summarised in the next one.
+type Limited struct {
+	n        Notifier
+	interval time.Duration
+	now      func() time.Time
+
+	mu      sync.Mutex
+	last    time.Time
+	held    int
+	heldMsg string
+}
+
+// NewLimited wraps n.
+func NewLimited(n Notifier, interval time.Duration) *Limited {
+	return &Limited{n: n, interval: interval, now: time.Now}
+}
+
+// Notify shows title and body now if the last notification was at least
+// the interval ago; otherwise it holds it for the next one, which says how
+// many more there were.
+func (l *Limited) Notify(ctx context.Context, title, body string) error {
+	l.mu.Lock()
+	now := l.now()
+	if !l.last.IsZero() && now.Sub(l.last) < l.interval {
+		l.held++
+		l.heldMsg = body
+		l.mu.Unlock()
+		return nil
+	}
+	if l.held > 0 {
+		body = fmt.Sprintf("%s (and %d more: see casekeep status)", body, l.held)
+		l.held, l.heldMsg = 0, ""
+	}
+	l.last = now
+	l.mu.Unlock()
+	return l.n.Notify(ctx, clean(title, 80), clean(body, 300))
+}

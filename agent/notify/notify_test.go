@@ -1,0 +1,76 @@
+package notify_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/casekeep/casekeep/agent/notify"
+)
+
+type recorder struct{ got [][2]string }
+
+func (r *recorder) Notify(_ context.Context, title, body string) error {
+	r.got = append(r.got, [2]string{title, body})
+	return nil
+}
+
+func TestLimited(t *testing.T) {
+	rec := &recorder{}
+	l := notify.NewLimited(rec, time.Minute)
+	now := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	l.SetClock(func() time.Time { return now })
+	ctx := context.Background()
+	l.Notify(ctx, "casekeep", "one")
+	l.Notify(ctx, "casekeep", "two")
+	l.Notify(ctx, "casekeep", "three")
+	if len(rec.got) != 1 || rec.got[0][1] != "one" {
+		t.Fatalf("got %v", rec.got)
+	}
+	now = now.Add(time.Minute)
+	l.Notify(ctx, "casekeep", "four")
+	if len(rec.got) != 2 || rec.got[1][1] != "four (and 2 more: see casekeep status)" {
+		t.Fatalf("got %v", rec.got)
+	}
+	// Control characters and overlong texts are cleaned.
+	now = now.Add(time.Hour)
+	l.Notify(ctx, "a\x1b[31mb", strings.Repeat("x", 1000)+"\n")
+	last := rec.got[2]
+	if strings.ContainsRune(last[0], '\x1b') || len([]rune(last[1])) > 301 {
+		t.Errorf("not cleaned: %q / %d runes", last[0], len([]rune(last[1])))
+	}
+}
+
+func TestDesktopArguments(t *testing.T) {
+	var name string
+	var args []string
+	n := notify.DesktopWith(func(_ context.Context, nm string, a ...string) error { name, args = nm, a; return nil })
+	body := `-rf "quoted" 'single' $(whoami)`
+	if err := n.Notify(context.Background(), "casekeep", body); err != nil {
+		t.Fatal(err)
+	}
+	switch runtime.GOOS {
+	case "linux":
+		if name != "notify-send" || !slices.Equal(args[len(args)-3:], []string{"--", "casekeep", body}) {
+			t.Errorf("%s %q", name, args)
+		}
+	case "darwin":
+		if name != "osascript" || args[len(args)-1] != body {
+			t.Errorf("%s %q", name, args)
+		}
+	}
+}
+
+func TestDesktopUnavailable(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	if runtime.GOOS == "windows" {
+		t.Skip("powershell.exe is found by its full path on Windows")
+	}
+	if err := notify.Desktop().Notify(context.Background(), "casekeep", "x"); !errors.Is(err, notify.ErrUnavailable) {
+		t.Errorf("without the notifier program: %v, want ErrUnavailable", err)
+	}
+}
