@@ -71,7 +71,13 @@ type deviceDoc struct {
 }
 
 type syncDoc struct {
-	Action string `yaml:"action" json:"action"`
+	Action   string           `yaml:"action" json:"action"`
+	Approved []syncAccountDoc `yaml:"approved" json:"approved"`
+}
+
+type syncAccountDoc struct {
+	Provider string `yaml:"provider" json:"provider"`
+	Account  string `yaml:"account" json:"account"`
 }
 
 type sweepDoc struct {
@@ -321,6 +327,25 @@ func (c *checker) storage(d *storageDoc) Storage {
 	}
 
 	s.SyncFolders.Action = c.action("storage.sync_folders.action", d.SyncFolders.Action, ActionAudit, ActionAudit, ActionSeal, ActionQuarantine)
+	s.SyncFolders.Approved = []SyncAccount{}
+	for i, e := range d.SyncFolders.Approved {
+		at := fmt.Sprintf("storage.sync_folders.approved[%d]", i)
+		acct := SyncAccount{Provider: e.Provider, Account: strings.TrimSpace(e.Account)}
+		if !slices.Contains(SyncProviders, acct.Provider) {
+			c.add(at+".provider", "%q is not one of %s", e.Provider, strings.Join(SyncProviders, ", "))
+		}
+		switch {
+		case acct.Account == "":
+			c.add(at+".account", "is required: an email domain such as example.gov.uk, a tenant id, or \"*\" for every business account")
+		case len(acct.Account) > maxDescLen || !printable(acct.Account):
+			c.add(at+".account", "must be at most %d printable characters", maxDescLen)
+		case strings.Contains(acct.Account, "@"):
+			c.add(at+".account", "%q is an email address: write its domain only", acct.Account)
+		case slices.Contains(s.SyncFolders.Approved, acct):
+			c.add(at, "repeats an earlier entry")
+		}
+		s.SyncFolders.Approved = append(s.SyncFolders.Approved, acct)
+	}
 
 	s.Sweep.Action = c.action("storage.sweep.action", d.Sweep.Action, ActionQuarantine, ActionAudit, ActionQuarantine)
 	folders := d.Sweep.Folders
@@ -662,6 +687,10 @@ func toDocument(p *Policy) *document {
 		s.RemovableMedia.Allow = append(s.RemovableMedia.Allow, deviceDoc(e))
 	}
 	s.SyncFolders.Action = string(p.Storage.SyncFolders.Action)
+	s.SyncFolders.Approved = []syncAccountDoc{}
+	for _, a := range p.Storage.SyncFolders.Approved {
+		s.SyncFolders.Approved = append(s.SyncFolders.Approved, syncAccountDoc(a))
+	}
 	s.Sweep.Action = string(p.Storage.Sweep.Action)
 	s.Sweep.Folders = append([]string{}, p.Storage.Sweep.Folders...)
 

@@ -139,11 +139,27 @@ type Device struct {
 	Description string
 }
 
-// SyncFolders sets the action for a case file found in a personal
-// cloud-sync folder: [ActionAudit], [ActionSeal] or [ActionQuarantine].
+// SyncFolders sets the action for a case file found in a cloud-sync folder
+// that is not the council's: [ActionAudit], [ActionSeal] or
+// [ActionQuarantine]. Approved lists the council's own accounts, whose
+// folders are reported but left alone.
 type SyncFolders struct {
-	Action Action
+	Action   Action
+	Approved []SyncAccount
 }
+
+// SyncAccount is one of the council's own cloud-sync accounts. Provider is
+// one of [SyncProviders]; Account is an email domain (its subdomains match
+// too), a tenant id, a SharePoint host or a tenant or team name, or "*" for
+// every business account of that provider. Domains and tenant ids are
+// better than names, which any organisation can choose.
+type SyncAccount struct {
+	Provider string
+	Account  string
+}
+
+// SyncProviders are the cloud-sync providers the agent recognises.
+var SyncProviders = []string{"dropbox", "google_drive", "onedrive", "icloud_drive", "box"}
 
 // Sweep names the folders where stray case files are looked for (such as
 // Downloads and Desktop), and what is done with one: [ActionAudit] or
