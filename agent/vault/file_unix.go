@@ -3,6 +3,7 @@
 package vault
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -87,4 +88,17 @@ func renameNoReplace(r *os.Root, dir, from, to string) error {
 		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
 	}
 	return nil
+}
+
+// linkUnsupported reports whether a failed link means the filesystem has
+// no hard links (vfat and exfat say EPERM).
+func linkUnsupported(err error) bool {
+	return errors.Is(err, errors.ErrUnsupported) || errors.Is(err, syscall.EPERM)
+}
+
+// ownedBySystem reports whether fi belongs to root, whom no user can
+// impersonate: a symlink root made (such as /var on macOS) is trusted.
+func ownedBySystem(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Uid == 0
 }

@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -131,3 +132,13 @@ func longPath(p string) string {
 	}
 	return `\\?\` + p
 }
+
+// linkUnsupported reports whether a failed link means the filesystem has
+// no hard links (FAT and exFAT say ERROR_INVALID_FUNCTION).
+func linkUnsupported(err error) bool {
+	return errors.Is(err, errors.ErrUnsupported) || errors.Is(err, windows.ERROR_INVALID_FUNCTION) || errors.Is(err, windows.ERROR_NOT_SUPPORTED)
+}
+
+// ownedBySystem is false on Windows: no junction or symlink on the way to a
+// folder is trusted.
+func ownedBySystem(fs.FileInfo) bool { return false }

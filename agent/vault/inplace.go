@@ -11,33 +11,35 @@ import (
 	"strings"
 )
 
-// SealInPlace seals the plaintext file rel (relative to dir, "/"
+// SealInPlace seals the plaintext file rel (relative to root, "/"
 // separators) where it is, in a folder outside the cache such as a
-// removable volume or a cloud-sync folder: it becomes rel's name plus
-// [SealedExt], encrypted to the vault's recipients (the device and the
-// council's escrow keys), and the plaintext is removed. The steps are those
-// of sealing in the cache (temporary file, fsync, link into place, check,
-// set aside, remove), so a crash or an unplugged volume leaves the plaintext
-// or a complete sealed file, never neither. Before sealing, it finishes or
-// undoes what an interrupted earlier seal left in rel's folder. Nothing is
-// recorded in the index: the cache's summary counts only the cache. It
-// returns the sealed file's path relative to dir, and fails like
-// [Vault.SealFile] (ErrChanging, ErrRefused, fs.ErrNotExist).
-func (v *Vault) SealInPlace(ctx context.Context, dir, rel string) (string, error) {
-	if !filepath.IsAbs(dir) {
-		return "", fmt.Errorf("vault: folder %q is not an absolute path", dir)
-	}
+// removable volume or a cloud-sync folder, opened with [OpenFolder]: it
+// becomes rel's name plus [SealedExt], encrypted to the vault's recipients
+// (the device and the council's escrow keys), and the plaintext is removed.
+// The steps are those of sealing in the cache (temporary file, fsync, link
+// or no-replace rename into place, check, set aside, remove), so a crash or
+// an unplugged volume leaves the plaintext or a complete sealed file, never
+// neither. Before sealing, it finishes or undoes what an interrupted earlier
+// seal left in rel's folder. Nothing is recorded in the index, and the
+// event it reports has no case reference: the cache's summary counts only
+// the cache. Calls are serialised. It returns the sealed file's path
+// relative to root, and fails like [Vault.SealFile] (ErrChanging,
+// ErrRefused, fs.ErrNotExist).
+func (v *Vault) SealInPlace(ctx context.Context, root *os.Root, rel string) (string, error) {
 	if err := checkRel(rel); err != nil {
 		return "", err
 	}
 	if base := path.Base(rel); strings.HasSuffix(base, SealedExt) {
 		return "", refused("is already a sealed file")
 	}
-	fv, err := v.foreign(dir)
-	if err != nil {
-		return "", err
+	if r, err := filepath.Rel(v.dir, root.Name()); err == nil && filepath.IsLocal(r) || r == "." {
+		return "", refused("is in the cache: it is sealed there on its own")
 	}
-	defer fv.root.Close()
+	// One at a time: a seal in one folder must not tidy away what another
+	// has just set aside there.
+	v.inPlace.Lock()
+	defer v.inPlace.Unlock()
+	fv := v.foreign(root)
 	folder := path.Dir(rel)
 	if err := fv.checkParents(folder); err != nil {
 		return "", err
@@ -55,41 +57,82 @@ func (v *Vault) SealInPlace(ctx context.Context, dir, rel string) (string, error
 	if err != nil {
 		return "", err
 	}
-	fv.emit(EventSealed, rel, s.rec.Size, "sealed in place")
-	return s.rel, nil
+	return s.rel, nil // no vault event: the file is not in the cache; the caller reports it
 }
 
-// foreign returns a vault over dir that shares v's keys, clock and events
-// but has no index; only the seal and tidy steps are used on it.
-func (v *Vault) foreign(dir string) (*Vault, error) {
+// OpenFolder opens dir, an absolute path, as a root for [Vault.SealInPlace],
+// [Vault.ImportFrom] and [OpenRegular], refusing it if any folder on the
+// way is a symlink or junction that a user could have made (on Unix, only
+// symlinks owned by root, such as macOS's /var, are followed): the agent
+// runs as root or SYSTEM, and a user who swaps their Downloads folder for a
+// link to someone else's must not make it act there. It checks after
+// opening that the path still names what it opened.
+func OpenFolder(dir string) (*os.Root, error) {
+	if !filepath.IsAbs(dir) {
+		return nil, fmt.Errorf("vault: folder %q is not an absolute path", dir)
+	}
 	dir = filepath.Clean(dir)
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("vault: %s is not a folder (a symlink is refused)", dir)
-	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
-	if rfi, err := root.Stat("."); err != nil || !os.SameFile(fi, rfi) {
+	if err := checkFolderPath(dir, root); err != nil {
 		root.Close()
-		return nil, fmt.Errorf("vault: folder %s changed while it was opened", dir)
+		return nil, err
 	}
+	return root, nil
+}
+
+// checkFolderPath checks, after root was opened from dir, that no element
+// of dir is a symlink a user could have made and that dir names root.
+func checkFolderPath(dir string, root *os.Root) error {
+	vol := filepath.VolumeName(dir)
+	p := vol + string(filepath.Separator)
+	for _, elem := range strings.Split(strings.TrimPrefix(dir[len(vol):], string(filepath.Separator)), string(filepath.Separator)) {
+		if elem == "" {
+			continue
+		}
+		p = filepath.Join(p, elem)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 && ownedBySystem(fi) && p != dir {
+			continue
+		}
+		if !fi.IsDir() {
+			return refused("%s is %s, not a folder", p, kindOf(fi.Mode()))
+		}
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	rfi, err := root.Stat(".")
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(fi, rfi) {
+		return &changing{why: dir + " changed while it was opened"}
+	}
+	return nil
+}
+
+// foreign returns a vault over root that shares v's keys, clock and
+// events but has no index; only the seal and tidy steps are used on it.
+func (v *Vault) foreign(root *os.Root) *Vault {
 	cfg := v.cfg
 	cfg.CaseRef = func(string) string { return "" } // outside the cache, paths carry no case reference
 	return &Vault{
 		cfg:        cfg,
-		dir:        dir,
+		dir:        root.Name(),
 		root:       root,
 		recipients: v.recipients,
 		log:        v.log,
 		index:      &index{}, // never used: seal and tidy do not touch the index
 		sched:      newScheduler(cfg.Now),
 		busy:       map[string]int{},
-	}, nil
+	}
 }
 
 // tidy finishes or undoes, in one folder of a foreign vault, what a seal

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -66,10 +67,20 @@ func listDir(t *testing.T, dir string) []string {
 	return out
 }
 
+// sealInPlace seals rel in dir the way the sweeper does.
+func sealInPlace(ctx context.Context, e *env, dir, rel string) (string, error) {
+	root, err := vault.OpenFolder(dir)
+	if err != nil {
+		return "", err
+	}
+	defer root.Close()
+	return e.v.SealInPlace(ctx, root, rel)
+}
+
 func TestSealInPlace(t *testing.T) {
 	e := newEnv(t)
 	dir := usbFolder(t, map[string]string{"Court reports/LL-123456 report.docx": "case file body"})
-	got, err := e.v.SealInPlace(context.Background(), dir, "Court reports/LL-123456 report.docx")
+	got, err := sealInPlace(context.Background(), e, dir, "Court reports/LL-123456 report.docx")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,15 +98,15 @@ func TestSealInPlace(t *testing.T) {
 	if s := decryptFile(t, filepath.Join(dir, filepath.FromSlash(got)), ids[0]); s != "case file body" {
 		t.Errorf("device decrypts %q", s)
 	}
-	if !e.events.has(vault.EventSealed, "Court reports/LL-123456 report.docx") {
-		t.Error("no sealed event")
+	if len(e.events.of(vault.EventSealed)) != 0 {
+		t.Error("a vault event for a file outside the cache")
 	}
 	// The cache's index is not touched.
 	if sum, err := e.v.Summary(); err != nil || sum.Files != 0 {
 		t.Errorf("cache summary %+v, %v", sum, err)
 	}
 	// Sealing the sealed name again is refused, not double-sealed.
-	if _, err := e.v.SealInPlace(context.Background(), dir, got); !errors.Is(err, vault.ErrRefused) {
+	if _, err := sealInPlace(context.Background(), e, dir, got); !errors.Is(err, vault.ErrRefused) {
 		t.Errorf("sealing a sealed file: %v", err)
 	}
 }
@@ -122,12 +133,12 @@ func TestSealInPlaceRefuses(t *testing.T) {
 		{"missing.txt", fs.ErrNotExist},
 		{"fresh.txt", vault.ErrChanging},
 	} {
-		_, err := e.v.SealInPlace(ctx, dir, c.rel)
+		_, err := sealInPlace(ctx, e, dir, c.rel)
 		if err == nil || (c.want != nil && !errors.Is(err, c.want)) {
 			t.Errorf("%s: %v, want %v", c.rel, err, c.want)
 		}
 	}
-	if _, err := e.v.SealInPlace(ctx, "relative/dir", "a.txt"); err == nil {
+	if _, err := vault.OpenFolder("relative/dir"); err == nil {
 		t.Error("a relative folder was accepted")
 	}
 	if s, _ := os.ReadFile(filepath.Join(outside, "secret.txt")); string(s) != "not yours" {
@@ -147,7 +158,7 @@ func TestSealInPlaceTidiesCrashLeftovers(t *testing.T) {
 	e := newEnv(t)
 	dir := usbFolder(t, map[string]string{"done.txt": "done body", "other.txt": "other body"})
 	ctx := context.Background()
-	if _, err := e.v.SealInPlace(ctx, dir, "done.txt"); err != nil {
+	if _, err := sealInPlace(ctx, e, dir, "done.txt"); err != nil {
 		t.Fatal(err)
 	}
 	// The state a crash leaves: the sealed copy of done.txt complete, its
@@ -165,7 +176,7 @@ func TestSealInPlaceTidiesCrashLeftovers(t *testing.T) {
 		os.Chtimes(p, past, past)
 	}
 
-	if _, err := e.v.SealInPlace(ctx, dir, "other.txt"); err != nil {
+	if _, err := sealInPlace(ctx, e, dir, "other.txt"); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"done.txt.age", "lost.txt", "other.txt.age"}
@@ -175,32 +186,11 @@ func TestSealInPlaceTidiesCrashLeftovers(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "lost.txt")); string(b) != "lost body" {
 		t.Errorf("put-back plaintext holds %q", b)
 	}
-	if _, err := e.v.SealInPlace(ctx, dir, "lost.txt"); err != nil {
+	if _, err := sealInPlace(ctx, e, dir, "lost.txt"); err != nil {
 		t.Fatal(err)
 	}
 	if s := decryptFile(t, filepath.Join(dir, "lost.txt.age"), e.escrow); s != "lost body" {
 		t.Errorf("lost.txt sealed as %q", s)
-	}
-}
-
-// TestSealInPlaceSwap: the file is replaced while it is sealed; the new
-// version is neither removed nor lost.
-func TestSealInPlaceSwap(t *testing.T) {
-	e := newEnv(t)
-	dir := usbFolder(t, map[string]string{"a.txt": "version 1"})
-	swapAt(t, "linked", func(string) {
-		os.Remove(filepath.Join(dir, "a.txt"))
-		os.WriteFile(filepath.Join(dir, "a.txt"), []byte("version 2"), 0o644)
-	})
-	_, err := e.v.SealInPlace(context.Background(), dir, "a.txt")
-	if !errors.Is(err, vault.ErrChanging) {
-		t.Fatalf("err = %v, want ErrChanging", err)
-	}
-	if b, _ := os.ReadFile(filepath.Join(dir, "a.txt")); string(b) != "version 2" {
-		t.Errorf("the new version holds %q", b)
-	}
-	if s := decryptFile(t, filepath.Join(dir, "a.txt.age"), e.escrow); s != "version 1" {
-		t.Errorf("sealed %q", s)
 	}
 }
 
@@ -231,4 +221,81 @@ func TestOpenRegular(t *testing.T) {
 			t.Errorf("%s was opened", rel)
 		}
 	}
+}
+
+// userLink makes a symlink owned by an ordinary user, as one a user makes
+// in their own folders is (when the test runs as root, its links would be
+// root's, which OpenFolder trusts).
+func userLink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Lchown(link, 12345, 12345); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestOpenFolderRefusesLinks: a user swaps their Downloads folder (or a
+// folder above it) for a symlink to someone else's; the agent must not
+// open it.
+func TestOpenFolderRefusesLinks(t *testing.T) {
+	other := usbFolder(t, map[string]string{"theirs.docx": "someone else's"})
+	home := t.TempDir()
+	userLink(t, other, filepath.Join(home, "Downloads"))
+	userLink(t, filepath.Dir(other), filepath.Join(home, "Library"))
+	for _, dir := range []string{filepath.Join(home, "Downloads"), filepath.Join(home, "Library", filepath.Base(other))} {
+		if r, err := vault.OpenFolder(dir); err == nil {
+			r.Close()
+			t.Errorf("%s was opened", dir)
+		}
+	}
+	if r, err := vault.OpenFolder(other); err != nil {
+		t.Errorf("a real folder: %v", err)
+	} else {
+		r.Close()
+	}
+}
+
+// TestNoHardLinks: on a filesystem without hard links (FAT and exFAT
+// sticks), sealing falls back to a rename that never replaces.
+func TestNoHardLinks(t *testing.T) {
+	vault.SetLinkFile(func(*os.Root, string, string) error {
+		return &os.LinkError{Op: "link", Err: syscall.EPERM}
+	})
+	t.Cleanup(func() { vault.SetLinkFile(nil) })
+	e := newEnv(t)
+	dir := usbFolder(t, map[string]string{"a.txt": "on a FAT stick"})
+	got, err := sealInPlace(context.Background(), e, dir, "a.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := decryptFile(t, filepath.Join(dir, got), e.escrow); s != "on a FAT stick" {
+		t.Errorf("sealed %q", s)
+	}
+	if want := []string{"a.txt.age"}; !slices.Equal(listDir(t, dir), want) {
+		t.Errorf("folder holds %v", listDir(t, dir))
+	}
+	// In the cache too.
+	e.write("LL-1/b.txt", "in the cache", true)
+	if _, err := e.v.SealFile(context.Background(), "LL-1/b.txt"); err != nil {
+		t.Fatal(err)
+	}
+	e.mustOpen("LL-1/b.txt.age", "in the cache")
+}
+
+// TestFutureModTime: a file whose modification time is in the future (a
+// wrong clock, a FAT stick written in another time zone) is sealed now,
+// not when that time comes.
+func TestFutureModTime(t *testing.T) {
+	e := newEnv(t)
+	e.write("LL-1/future.txt", "from the future", false)
+	future := time.Now().Add(90 * 24 * time.Hour)
+	os.Chtimes(e.path("LL-1/future.txt"), future, future)
+	if _, err := e.v.SealFile(context.Background(), "LL-1/future.txt"); err != nil {
+		t.Fatal(err)
+	}
+	e.mustOpen("LL-1/future.txt.age", "from the future")
 }

@@ -140,7 +140,10 @@ func (v *Vault) seal(ctx context.Context, rel string, found func(size int64)) (s
 	case skipped(base, fi.Size()):
 		return sealed{}, errSkipped
 	}
-	if wait := fi.ModTime().Add(v.cfg.Quiet); v.cfg.Now().Before(wait) {
+	// A modification time in the future (a clock that was wrong, a FAT
+	// stick written in another time zone) says nothing about writing now:
+	// a write would have set it to now. Only a recent one makes it wait.
+	if now, wait := v.cfg.Now(), fi.ModTime().Add(v.cfg.Quiet); now.Before(wait) && !fi.ModTime().After(now.Add(time.Second)) {
 		return sealed{}, &changing{why: "modified less than the quiet period ago", until: wait}
 	}
 	f, st, err := v.openChecked(rel, fi, true)
@@ -490,21 +493,36 @@ func (v *Vault) writeSealed(ctx context.Context, dir, outRel string, f *os.File,
 		return nil, err // the last moment to roll back
 	}
 	// A link, unlike a rename, never replaces a file that appeared meanwhile.
-	if err := v.root.Link(filepath.FromSlash(tmpRel), filepath.FromSlash(outRel)); err != nil {
+	// Filesystems without hard links (FAT and exFAT USB sticks) get a
+	// rename that refuses to replace instead.
+	renamed := false
+	err = linkFile(v.root, filepath.FromSlash(tmpRel), filepath.FromSlash(outRel))
+	if err != nil && !errors.Is(err, fs.ErrExist) && linkUnsupported(err) {
+		tf.Close() // Windows renames no open file
+		err = renameNoReplace(v.root, dir, path.Base(tmpRel), path.Base(outRel))
+		renamed = err == nil
+	}
+	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return nil, &changing{why: "its sealed name was taken meanwhile"}
 		}
 		return nil, err
 	}
 	done = true // the sealed name holds it now; the temporary name goes below
-	if err := v.root.Remove(filepath.FromSlash(tmpRel)); err != nil {
-		v.log.Warn("vault could not remove a temporary name", "path", tmpRel, "err", err) // a scan will
+	if !renamed {
+		if err := v.root.Remove(filepath.FromSlash(tmpRel)); err != nil {
+			v.log.Warn("vault could not remove a temporary name", "path", tmpRel, "err", err) // a scan will
+		}
 	}
 	if err := syncDir(v.root, dir); err != nil {
 		return nil, err
 	}
 	return tfi, nil
 }
+
+// linkFile makes a hard link; tests replace it to act as a filesystem
+// without hard links.
+var linkFile = func(r *os.Root, oldname, newname string) error { return r.Link(oldname, newname) }
 
 // removePlaintext removes the plaintext base in dir, which was sealed from
 // st. It first moves it into a private folder beside it, and removes it only

@@ -108,6 +108,8 @@ type Vault struct {
 	sched  *scheduler
 	rescan chan struct{}
 
+	inPlace sync.Mutex // serialises SealInPlace and ImportFrom
+
 	mu    sync.Mutex
 	stats Stats
 	busy  map[string]int // paths being worked on; see hold
