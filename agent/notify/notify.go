@@ -58,41 +58,65 @@ func clean(s string, n int) string {
 	return b.String()
 }
 
-// Limited passes at most one notification per interval to n; those that
-// arrive meanwhile are counted and summarised in the next one.
+// Limited passes at most one notification per interval to n. Those that
+// arrive meanwhile are held: the latest is shown when the interval is up,
+// saying how many more there were.
 type Limited struct {
 	n        Notifier
 	interval time.Duration
 	now      func() time.Time
+	after    func(time.Duration, func()) // time.AfterFunc, for tests
 
-	mu      sync.Mutex
-	last    time.Time
-	held    int
-	heldMsg string
+	mu        sync.Mutex
+	last      time.Time
+	held      int // notifications held since the last one shown
+	heldTitle string
+	heldBody  string
+	flushing  bool // a flush is scheduled
 }
 
 // NewLimited wraps n.
 func NewLimited(n Notifier, interval time.Duration) *Limited {
-	return &Limited{n: n, interval: interval, now: time.Now}
+	return &Limited{n: n, interval: interval, now: time.Now,
+		after: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
 }
 
 // Notify shows title and body now if the last notification was at least
-// the interval ago; otherwise it holds it for the next one, which says how
-// many more there were.
+// the interval ago; otherwise it holds it for when the interval is up.
 func (l *Limited) Notify(ctx context.Context, title, body string) error {
 	l.mu.Lock()
 	now := l.now()
 	if !l.last.IsZero() && now.Sub(l.last) < l.interval {
 		l.held++
-		l.heldMsg = body
+		l.heldTitle, l.heldBody = title, body
+		if !l.flushing {
+			l.flushing = true
+			l.after(l.last.Add(l.interval).Sub(now), l.flush)
+		}
 		l.mu.Unlock()
 		return nil
-	}
-	if l.held > 0 {
-		body = fmt.Sprintf("%s (and %d more: see casekeep status)", body, l.held)
-		l.held, l.heldMsg = 0, ""
 	}
 	l.last = now
 	l.mu.Unlock()
 	return l.n.Notify(ctx, clean(title, 80), clean(body, 300))
+}
+
+// flush shows the latest held notification.
+func (l *Limited) flush() {
+	l.mu.Lock()
+	l.flushing = false
+	if l.held == 0 {
+		l.mu.Unlock()
+		return
+	}
+	title, body := l.heldTitle, l.heldBody
+	if l.held > 1 {
+		body = fmt.Sprintf("%s (and %d more: see casekeep status)", body, l.held-1)
+	}
+	l.held, l.heldTitle, l.heldBody = 0, "", ""
+	l.last = l.now()
+	l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	l.n.Notify(ctx, clean(title, 80), clean(body, 300))
 }

@@ -24,16 +24,29 @@ func TestLimited(t *testing.T) {
 	l := notify.NewLimited(rec, time.Minute)
 	now := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
 	l.SetClock(func() time.Time { return now })
+	var pending []func()
+	var delays []time.Duration
+	l.SetAfter(func(d time.Duration, f func()) { delays = append(delays, d); pending = append(pending, f) })
 	ctx := context.Background()
 	l.Notify(ctx, "casekeep", "one")
+	now = now.Add(10 * time.Second)
 	l.Notify(ctx, "casekeep", "two")
 	l.Notify(ctx, "casekeep", "three")
 	if len(rec.got) != 1 || rec.got[0][1] != "one" {
 		t.Fatalf("got %v", rec.got)
 	}
-	now = now.Add(time.Minute)
-	l.Notify(ctx, "casekeep", "four")
-	if len(rec.got) != 2 || rec.got[1][1] != "four (and 2 more: see casekeep status)" {
+	// One flush is scheduled, for when the minute is up.
+	if len(pending) != 1 || delays[0] != 50*time.Second {
+		t.Fatalf("flushes %d, delays %v", len(pending), delays)
+	}
+	now = now.Add(50 * time.Second)
+	pending[0]()
+	if len(rec.got) != 2 || rec.got[1][1] != "three (and 1 more: see casekeep status)" {
+		t.Fatalf("got %v", rec.got)
+	}
+	// A flush with nothing held shows nothing.
+	pending[0]()
+	if len(rec.got) != 2 {
 		t.Fatalf("got %v", rec.got)
 	}
 	// Control characters and overlong texts are cleaned.

@@ -97,7 +97,7 @@ func TestCrash(t *testing.T) {
 		return cmd
 	}
 	decrypted := map[string]string{} // sealed file → the original it holds (sealed files never change)
-	both := 0 // files seen in both places after a kill: caught between seal and removal
+	both := 0                        // files seen in both places after a kill: caught between seal and removal
 	check := func(final bool) (inCache int) {
 		t.Helper()
 		sealed := map[string]int{}

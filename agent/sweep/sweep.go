@@ -57,11 +57,13 @@ type Finding struct {
 type Classifier func(ctx context.Context, name string, r io.ReaderAt, size int64) (Finding, error)
 
 // Vault is what the sweeper needs of the vault: *vault.Vault has both.
+// The roots are opened with [vault.OpenFolder].
 type Vault interface {
-	// Import seals src into the cache folder destDir and removes src.
-	Import(ctx context.Context, src, destDir string) (vault.Entry, error)
-	// SealInPlace seals rel inside dir where it is.
-	SealInPlace(ctx context.Context, dir, rel string) (string, error)
+	// ImportFrom seals rel (under root) into the cache folder destDir and
+	// removes it.
+	ImportFrom(ctx context.Context, root *os.Root, rel, destDir string) (vault.Entry, error)
+	// SealInPlace seals rel (under root) where it is.
+	SealInPlace(ctx context.Context, root *os.Root, rel string) (string, error)
 }
 
 // EventKind names what the sweeper did.
@@ -91,7 +93,8 @@ type Event struct {
 	CaseRef string
 	Rule    string
 	Dest    string // where it went: the path in the cache, or the sealed file
-	Reason  string // for EventFailed
+	Reason  string // for EventFailed: the error, for the laptop's own log
+	Err     error  // for EventFailed: the error, for errors.Is
 }
 
 // Config is what a Sweeper needs. Classify and Vault are required.
@@ -113,6 +116,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Exclude are folders (absolute) never looked into, such as the
+	// vault's cache.
+	Exclude []string
 }
 
 // Retry delays and bounds.
@@ -140,6 +146,8 @@ type Sweeper struct {
 	signal   chan struct{}
 	seen     map[key]stamp
 	attempts map[key]int
+	timers   map[key]*time.Timer // one pending retry per file
+	future   map[key]futureSeen  // files with a future modification time, first seen
 	recent   []Event
 	stats    Stats
 }
@@ -171,6 +179,11 @@ type task struct {
 type stamp struct {
 	size  int64
 	mtime time.Time
+}
+
+type futureSeen struct {
+	stamp
+	at time.Time
 }
 
 // New returns a Sweeper with no folders; see [Sweeper.SetFolders].
@@ -211,6 +224,8 @@ func New(cfg Config) (*Sweeper, error) {
 		signal:   make(chan struct{}, 1),
 		seen:     map[key]stamp{},
 		attempts: map[key]int{},
+		timers:   map[key]*time.Timer{},
+		future:   map[key]futureSeen{},
 	}, nil
 }
 
@@ -301,6 +316,10 @@ func (s *Sweeper) Run(ctx context.Context) error {
 	<-ctx.Done()
 	wg.Wait()
 	s.mu.Lock()
+	for k, t := range s.timers {
+		t.Stop()
+		delete(s.timers, k)
+	}
 	var dones []chan struct{}
 	for _, r := range s.folders {
 		if r != nil {
@@ -375,7 +394,7 @@ func (s *Sweeper) walk(ctx context.Context, f Folder) {
 		}
 		rel = filepath.ToSlash(rel)
 		if d.IsDir() {
-			if ignored(rel) || strings.Count(rel, "/") >= maxDepth {
+			if ignored(rel) || strings.Count(rel, "/") >= maxDepth || s.excluded(p) {
 				return filepath.SkipDir
 			}
 			return nil
@@ -390,7 +409,8 @@ func (s *Sweeper) walk(ctx context.Context, f Folder) {
 func (s *Sweeper) enqueue(f Folder, rel string) {
 	k := key{f.Path, rel}
 	s.mu.Lock()
-	if _, ok := s.folders[f]; !ok || s.queued[k] {
+	_, retrying := s.timers[k] // a retry is due soon anyway
+	if _, ok := s.folders[f]; !ok || s.queued[k] || retrying {
 		s.mu.Unlock()
 		return
 	}
@@ -403,8 +423,19 @@ func (s *Sweeper) enqueue(f Folder, rel string) {
 	}
 }
 
+// enqueueAfter looks at rel again after d. A file has at most one retry
+// pending: a later request for it is dropped, so retries never multiply.
 func (s *Sweeper) enqueueAfter(ctx context.Context, f Folder, rel string, d time.Duration) {
-	time.AfterFunc(d, func() {
+	k := key{f.Path, rel}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, pending := s.timers[k]; pending || ctx.Err() != nil {
+		return
+	}
+	s.timers[k] = time.AfterFunc(d, func() {
+		s.mu.Lock()
+		delete(s.timers, k)
+		s.mu.Unlock()
 		if ctx.Err() == nil {
 			s.enqueue(f, rel)
 		}
@@ -473,9 +504,15 @@ func (s *Sweeper) check(ctx context.Context, f Folder, rel string) time.Duration
 		return 0
 	}
 	k := key{f.Path, rel}
-	root, err := os.OpenRoot(f.Path)
+	if s.excluded(filepath.Join(f.Path, filepath.FromSlash(rel))) {
+		return 0
+	}
+	// Opened afresh, refusing a symlink anywhere on the way: the user may
+	// have swapped the folder for a link to someone else's since it was
+	// watched.
+	root, err := vault.OpenFolder(f.Path)
 	if err != nil {
-		return 0 // the folder went away; its watcher notices
+		return 0 // gone or replaced; its watcher notices
 	}
 	defer root.Close()
 	fi, err := root.Lstat(filepath.FromSlash(rel))
@@ -486,15 +523,33 @@ func (s *Sweeper) check(ctx context.Context, f Folder, rel string) time.Duration
 	if downloading(root, rel) {
 		return s.cfg.Settle
 	}
-	if wait := fi.ModTime().Add(s.cfg.Settle).Sub(s.cfg.Now()); wait > 0 {
+	st := stamp{fi.Size(), fi.ModTime()}
+	now := s.cfg.Now()
+	if fi.ModTime().After(now.Add(time.Second)) {
+		// A modification time in the future (a wrong clock, a FAT stick
+		// written in another time zone) cannot tell whether the file is
+		// still changing: it must look the same twice, Settle apart.
+		s.mu.Lock()
+		seen, ok := s.future[k]
+		if !ok || seen.stamp != st {
+			s.future[k] = futureSeen{st, now}
+		}
+		s.mu.Unlock()
+		if !ok || seen.stamp != st || now.Sub(seen.at) < s.cfg.Settle {
+			return s.cfg.Settle
+		}
+	} else if wait := fi.ModTime().Add(s.cfg.Settle).Sub(now); wait > 0 {
 		return wait + 10*time.Millisecond
 	}
-	st := stamp{fi.Size(), fi.ModTime()}
 	s.mu.Lock()
 	prev, looked := s.seen[k]
 	s.mu.Unlock()
 	if looked && prev == st {
 		return 0
+	}
+	base := path.Base(rel)
+	if (strings.HasPrefix(base, "~$") || strings.HasPrefix(base, ".~lock.")) && fi.Size() <= maxLockFile {
+		return 0 // an Office or LibreOffice lock file
 	}
 	file, ofi, err := vault.OpenRegular(root, rel)
 	switch {
@@ -503,6 +558,11 @@ func (s *Sweeper) check(ctx context.Context, f Folder, rel string) time.Duration
 	case err != nil:
 		s.remember(k, st) // refused (a hardlink, say) or unreadable: not again until it changes
 		s.log.Debug("sweep: left a file alone", "path", filepath.Join(f.Path, rel), "err", err)
+		return 0
+	}
+	if strings.HasSuffix(base, vault.SealedExt) && isAgeFile(file) {
+		file.Close()
+		s.remember(k, st) // already encrypted
 		return 0
 	}
 	full := filepath.ToSlash(filepath.Join(f.Path, filepath.FromSlash(rel)))
@@ -525,16 +585,16 @@ func (s *Sweeper) check(ctx context.Context, f Folder, rel string) time.Duration
 		now.Size() != ofi.Size() || !now.ModTime().Equal(ofi.ModTime()) {
 		return s.cfg.Settle
 	}
-	return s.act(ctx, f, rel, filepath.FromSlash(full), finding, k, st)
+	return s.act(ctx, root, f, rel, filepath.FromSlash(full), finding, k, st)
 }
 
-func (s *Sweeper) act(ctx context.Context, f Folder, rel, full string, finding Finding, k key, st stamp) time.Duration {
+func (s *Sweeper) act(ctx context.Context, root *os.Root, f Folder, rel, full string, finding Finding, k key, st stamp) time.Duration {
 	e := Event{Time: s.cfg.Now(), Folder: f, Path: full, CaseRef: finding.CaseRef, Rule: finding.Rule}
 	var err error
 	switch f.Action {
 	case policy.ActionQuarantine:
 		var entry vault.Entry
-		if entry, err = s.cfg.Vault.Import(ctx, full, s.cfg.DestDir(finding.CaseRef)); err == nil {
+		if entry, err = s.cfg.Vault.ImportFrom(ctx, root, rel, s.cfg.DestDir(finding.CaseRef)); err == nil {
 			e.Kind, e.Dest = EventQuarantined, entry.Path
 			if entry.CaseRef != "" {
 				e.CaseRef = entry.CaseRef
@@ -542,7 +602,7 @@ func (s *Sweeper) act(ctx context.Context, f Folder, rel, full string, finding F
 		}
 	case policy.ActionSeal:
 		var sealed string
-		if sealed, err = s.cfg.Vault.SealInPlace(ctx, f.Path, rel); err == nil {
+		if sealed, err = s.cfg.Vault.SealInPlace(ctx, root, rel); err == nil {
 			e.Kind, e.Dest = EventSealed, filepath.Join(f.Path, filepath.FromSlash(sealed))
 		}
 	default: // audit
@@ -561,7 +621,7 @@ func (s *Sweeper) act(ctx context.Context, f Folder, rel, full string, finding F
 		s.attempts[k]++
 		n := s.attempts[k]
 		s.mu.Unlock()
-		e.Kind, e.Reason = EventFailed, err.Error()
+		e.Kind, e.Reason, e.Err = EventFailed, err.Error(), err
 		s.record(e, func(st *Stats) { st.Failed++ })
 		s.log.Warn("sweep: could not act on a case file", "path", full, "action", f.Action, "attempt", n, "err", err)
 		if n < maxAttempts && !errors.Is(err, vault.ErrRefused) {
@@ -617,7 +677,30 @@ func (s *Sweeper) forget(k key) {
 	s.mu.Lock()
 	delete(s.seen, k)
 	delete(s.attempts, k)
+	delete(s.future, k)
 	s.mu.Unlock()
+}
+
+// excluded reports whether p is in or is one of the excluded folders.
+func (s *Sweeper) excluded(p string) bool {
+	for _, d := range s.cfg.Exclude {
+		if r, err := filepath.Rel(d, p); err == nil && (r == "." || filepath.IsLocal(r)) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxLockFile is the largest a file named like an editor's lock file may
+// be and still be left alone as one.
+const maxLockFile = 4096
+
+// isAgeFile reports whether f starts like an age file.
+func isAgeFile(f io.ReaderAt) bool {
+	const magic = "age-encryption.org/v1\n"
+	b := make([]byte, len(magic))
+	n, _ := f.ReadAt(b, 0)
+	return string(b[:n]) == magic
 }
 
 // partialSuffixes are the names browsers and download tools give a file
@@ -637,8 +720,10 @@ func isPartial(base string) bool {
 }
 
 func downloading(root *os.Root, rel string) bool {
-	if isPartial(path.Base(rel)) {
-		return true
+	for _, elem := range strings.Split(rel, "/") {
+		if isPartial(elem) { // Safari downloads into a "name.download" folder
+			return true
+		}
 	}
 	for _, suf := range partialSuffixes {
 		if _, err := root.Lstat(filepath.FromSlash(rel + suf)); err == nil {
@@ -649,15 +734,20 @@ func downloading(root *os.Root, rel string) bool {
 }
 
 // ignored says whether a path (relative to a swept folder) is never looked
-// at: the vault's own working and sealed files, downloads in progress (they
-// are looked at once renamed), and Office and LibreOffice lock files.
+// at: the vault's own working files and downloads in progress (they are
+// looked at once renamed). Sealed files and lock files are checked by
+// their content and size (see check), so a name alone hides nothing.
 func ignored(rel string) bool {
 	base := path.Base(rel)
 	switch {
+	case strings.HasSuffix(base, vault.SealedExt):
 	case vault.Ignored(rel), strings.HasPrefix(base, ".casekeep-"):
 		return true
-	case strings.HasPrefix(base, "~$"), strings.HasPrefix(base, ".~lock."):
-		return true
 	}
-	return isPartial(base)
+	for _, elem := range strings.Split(rel, "/") {
+		if isPartial(elem) {
+			return true
+		}
+	}
+	return false
 }

@@ -344,3 +344,127 @@ func TestHugeFile(t *testing.T) {
 	e.run(sweep.Folder{Path: dl, Kind: sweep.KindSweep, Action: policy.ActionAudit, Label: "Downloads"})
 	e.waitFor("found", func() bool { return len(e.eventsOf(sweep.EventFound)) == 1 })
 }
+
+// userLink makes a symlink owned by an ordinary user (a test running as
+// root would otherwise make root's, which the agent trusts).
+func userLink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Lchown(link, 12345, 12345); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestFolderSwappedForLink: while a file waits to settle, the user swaps
+// their Downloads folder for a link to someone else's folder holding a
+// file of the same name. The agent must not move or read the other file.
+func TestFolderSwappedForLink(t *testing.T) {
+	e := newEnv(t)
+	home := t.TempDir()
+	dl := filepath.Join(home, "Downloads")
+	other := t.TempDir()
+	write(t, filepath.Join(other, "x.docx"), marker+" not yours", time.Minute)
+	write(t, filepath.Join(dl, "x.docx"), marker+" mine", 0) // settles in 200ms
+	e.run(sweep.Folder{Path: dl, Kind: sweep.KindSweep, Action: policy.ActionQuarantine, Label: "Downloads"})
+	time.Sleep(50 * time.Millisecond)
+	os.Rename(dl, filepath.Join(home, "old"))
+	userLink(t, other, dl)
+	time.Sleep(time.Second)
+	if n := len(e.eventsOf(sweep.EventQuarantined)); n != 0 {
+		t.Fatalf("quarantined through a link: %+v", e.eventsOf(sweep.EventQuarantined))
+	}
+	if b, err := os.ReadFile(filepath.Join(other, "x.docx")); err != nil || string(b) != marker+" not yours" {
+		t.Errorf("the other folder's file: %q, %v", b, err)
+	}
+}
+
+// slowVault fails every import as "still changing", counting attempts.
+type slowVault struct {
+	mu    sync.Mutex
+	calls int
+}
+
+func (v *slowVault) ImportFrom(context.Context, *os.Root, string, string) (vault.Entry, error) {
+	v.mu.Lock()
+	v.calls++
+	v.mu.Unlock()
+	return vault.Entry{}, fmt.Errorf("held open: %w", vault.ErrChanging)
+}
+
+func (v *slowVault) SealInPlace(context.Context, *os.Root, string) (string, error) {
+	return "", vault.ErrChanging
+}
+
+// TestRetriesDoNotMultiply: a file that keeps failing as "changing" is
+// retried once per settle period, however many rescans find it meanwhile.
+func TestRetriesDoNotMultiply(t *testing.T) {
+	sv := &slowVault{}
+	s, err := sweep.New(sweep.Config{Classify: markerClassifier, Vault: sv, Settle: 100 * time.Millisecond, Rescan: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl := t.TempDir()
+	write(t, filepath.Join(dl, "a.docx"), marker, time.Minute)
+	s.SetFolders([]sweep.Folder{{Path: dl, Kind: sweep.KindSweep, Action: policy.ActionQuarantine, Label: "Downloads"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	time.Sleep(3 * time.Second)
+	cancel()
+	<-done
+	sv.mu.Lock()
+	n := sv.calls
+	sv.mu.Unlock()
+	// 3s / 100ms = 30 retries; rescans (30 of them) must not add chains.
+	if n < 5 || n > 45 {
+		t.Errorf("%d attempts in 3s with a 100ms settle period", n)
+	}
+}
+
+// TestNamesHideNothing: a name alone does not keep a case file from being
+// swept (a big "~$" file, a plaintext ".age" file), while real lock files,
+// real age files, Safari downloads in progress and excluded folders are
+// left alone.
+func TestNamesHideNothing(t *testing.T) {
+	e := newEnv(t)
+	dl := t.TempDir()
+	big := marker + strings.Repeat(" padding", 1000)
+	write(t, filepath.Join(dl, "~$report.docx"), big, time.Minute)
+	write(t, filepath.Join(dl, "~$small.docx"), marker, time.Minute)
+	write(t, filepath.Join(dl, "notes.age"), marker+" plain", time.Minute)
+	write(t, filepath.Join(dl, "real.age"), "age-encryption.org/v1\n-> X25519 "+marker, time.Minute)
+	write(t, filepath.Join(dl, "big.pdf.download", "big.pdf"), marker+" half", time.Minute)
+	write(t, filepath.Join(dl, "cache", "LL-1", "open.docx"), marker, time.Minute)
+	future := filepath.Join(dl, "future.docx")
+	write(t, future, marker+" from 2100", 0)
+	later := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	os.Chtimes(future, later, later)
+
+	var err error
+	e.s, err = sweep.New(sweep.Config{Classify: markerClassifier, Vault: e.v, Settle: 200 * time.Millisecond, Rescan: 300 * time.Millisecond,
+		Exclude: []string{filepath.Join(dl, "cache")},
+		Events:  func(ev sweep.Event) { e.mu.Lock(); e.events = append(e.events, ev); e.mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run(sweep.Folder{Path: dl, Kind: sweep.KindSweep, Action: policy.ActionQuarantine, Label: "Downloads"})
+	e.waitFor("three quarantines", func() bool { return len(e.eventsOf(sweep.EventQuarantined)) == 3 })
+	time.Sleep(time.Second)
+	var moved []string
+	for _, ev := range e.eventsOf(sweep.EventQuarantined) {
+		moved = append(moved, filepath.Base(ev.Path))
+	}
+	slices.Sort(moved)
+	if want := []string{"future.docx", "notes.age", "~$report.docx"}; !slices.Equal(moved, want) {
+		t.Errorf("moved %v, want %v", moved, want)
+	}
+	for _, p := range []string{"~$small.docx", "real.age", "big.pdf.download/big.pdf", "cache/LL-1/open.docx"} {
+		if !exists(filepath.Join(dl, filepath.FromSlash(p))) {
+			t.Errorf("%s was moved", p)
+		}
+	}
+}
