@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/casekeep/casekeep/agent/keys"
+	"github.com/casekeep/casekeep/agent/notify"
 	"github.com/casekeep/casekeep/agent/report"
 	"github.com/casekeep/casekeep/agent/state"
+	"github.com/casekeep/casekeep/agent/storage"
 	"github.com/casekeep/casekeep/agent/vault"
 	"github.com/casekeep/casekeep/agent/watch"
 	"github.com/casekeep/casekeep/internal/wire"
@@ -45,6 +47,26 @@ type Config struct {
 	// Reporter tunes the reporter (zero values take its defaults); its
 	// Store, Enrollment, Key, Snapshot, Interval and OnPolicy are set here.
 	Reporter report.Config
+
+	// Storage lists the volumes mounted (default: this OS's).
+	Storage storage.Source
+	// Homes are the home folders whose sweep and sync folders the agent
+	// looks after. Nil means every user's when running as root or SYSTEM,
+	// else the user's own; an empty, non-nil list means none.
+	Homes []string
+	// Settle is how long a file outside the vault must go unchanged before
+	// it is classified (default 2s).
+	Settle time.Duration
+	// Posture runs the disk-encryption check (default: this OS's);
+	// PostureEvery is how often (default 10 minutes).
+	Posture      func(context.Context) wire.Check
+	PostureEvery time.Duration
+	// Notifier tells the person at the laptop what was done (default: the
+	// desktop's notifications, at most one a minute).
+	Notifier notify.Notifier
+	// OnEvent, if not nil, also receives every event queued for a
+	// heartbeat (whether or not the agent is enrolled).
+	OnEvent func(wire.Event)
 }
 
 // Agent is a running agent's parts.
@@ -61,6 +83,13 @@ type Agent struct {
 	vault     *vault.Vault   // the current one, while Run runs it
 	recipient string         // the device identity's public key, for heartbeats
 	newPol    chan struct{}  // signals next
+
+	disk       wire.Check // the last disk-encryption result
+	diskLoaded bool       // disk holds a result (from this run or the last)
+
+	out        outside
+	notifier   notify.Notifier
+	statusKick chan struct{}
 }
 
 // ErrNoCachePath means the policy has no cache folder for this OS.
@@ -98,8 +127,15 @@ func Open(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Posture == nil {
+		cfg.Posture = diskEncryptionCheck
+	}
+	if cfg.Notifier == nil {
+		cfg.Notifier = notify.NewLimited(notify.Desktop(), time.Minute)
+	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, lock: lock, store: state.OpenStore(cfg.StateDir, 10*time.Second),
-		policy: cfg.Policy, newPol: make(chan struct{}, 1)}
+		policy: cfg.Policy, newPol: make(chan struct{}, 1), notifier: cfg.Notifier, statusKick: make(chan struct{}, 1)}
+	a.loadPosture()
 	if cfg.Enrollment != nil {
 		rc := cfg.Reporter
 		rc.Store, rc.Enrollment, rc.Key, rc.Logger = a.store, cfg.Enrollment, cfg.SigningKey, cfg.Logger
@@ -147,6 +183,15 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.reporter.Run(ctx)
 		}()
 	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		a.postureLoop(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		a.writeStatusLoop(ctx)
+	}()
 	for {
 		p := a.Policy()
 		next, err := a.runPolicy(ctx, p)
@@ -215,6 +260,8 @@ func (a *Agent) runPolicy(ctx context.Context, p *policy.Policy) (*policy.Policy
 	defer cancel()
 	vaultDone := make(chan error, 1)
 	go func() { vaultDone <- v.Run(inner) }()
+	outsideDone := make(chan error, 1)
+	go func() { outsideDone <- a.runOutside(inner, p, v) }()
 	watchDone := make(chan error, 1)
 	go func() { watchDone <- w.Run(inner) }()
 	var next *policy.Policy
@@ -242,6 +289,9 @@ func (a *Agent) runPolicy(ctx context.Context, p *policy.Policy) (*policy.Policy
 	}
 	werr := <-watchDone
 	cancel()
+	if err := <-outsideDone; err != nil {
+		a.log.Error("watching storage outside the vault failed", "err", err)
+	}
 	verr := <-vaultDone
 	if werr != nil && next == nil && ctx.Err() == nil {
 		return nil, fmt.Errorf("watching %s: %w", cache, werr)
@@ -297,7 +347,11 @@ func (a *Agent) snapshot() report.Snapshot {
 		Policy:       wire.PolicyRef{Version: p.Version, Hash: p.Hash()},
 		Posture:      []wire.Check{},
 		Vault:        wire.Vault{CaseRefs: []wire.CaseCount{}},
+		Storage:      a.storageSummary(),
 		Lease:        "none",
+	}
+	if c := a.diskEncryption(); c.Result != "" {
+		s.Posture = append(s.Posture, c)
 	}
 	a.mu.Lock()
 	s.Recipient = a.recipient
@@ -344,10 +398,9 @@ func (s *eventSink) Event(e vault.Event) {
 	if s.a.cfg.Events != nil {
 		s.a.cfg.Events.Event(e)
 	}
-	if r := s.a.reporter; r != nil {
-		r.Event(wire.Event{Time: e.Time.UTC(), Type: "vault." + string(e.Kind), CaseRef: e.CaseRef, Detail: e.Reason})
-		if e.Kind == vault.EventPlaintextFound {
-			r.Notable()
-		}
+	s.a.statusChanged()
+	s.a.event(wire.Event{Time: e.Time.UTC(), Type: "vault." + string(e.Kind), CaseRef: e.CaseRef, Detail: e.Reason})
+	if e.Kind == vault.EventPlaintextFound {
+		s.a.notable()
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -315,10 +314,6 @@ func (c *checker) storage(d *storageDoc) Storage {
 			c.add(at+".serial", "is required: write the device serial, or \"*\" to allow any serial")
 		case len(dev.Serial) > maxSerialLen || !printable(dev.Serial):
 			c.add(at+".serial", "must be at most %d printable characters", maxSerialLen)
-		default:
-			if _, err := path.Match(dev.Serial, ""); err != nil {
-				c.add(at+".serial", "%q is not a valid pattern: %v", dev.Serial, err)
-			}
 		}
 		if utf8.RuneCountInString(dev.Description) > maxDescLen || !printable(dev.Description) {
 			c.add(at+".description", "must be at most %d printable characters", maxDescLen)

@@ -131,7 +131,8 @@ type RemovableMedia struct {
 
 // Device is an allow-list entry for removable media. VendorID is four
 // lower-case hex digits; ProductID is four hex digits or a pattern with "*"
-// and "?"; Serial is a pattern in the same syntax ("*" for any).
+// and "?"; Serial is a pattern in the same syntax ("*" for any). No other
+// character is special: "[" and a backslash in a serial match themselves.
 type Device struct {
 	VendorID    string
 	ProductID   string
@@ -201,7 +202,9 @@ type Classify struct {
 	PathPatterns []*regexp.Regexp
 	// Markers are texts that mark a case file, such as a protective
 	// marking ("OFFICIAL-SENSITIVE") or the header of the council's
-	// case-system export. They are matched without regard to case.
+	// case-system export. They are matched without regard to case,
+	// whitespace or the kind of dash, so "OFFICIAL SENSITIVE" also matches
+	// "official–sensitive" and "OFFICIALSENSITIVE".
 	Markers []string
 }
 

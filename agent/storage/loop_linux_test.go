@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"github.com/casekeep/casekeep/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,11 +28,11 @@ type loopVolume struct {
 func newLoopVolume(t testing.TB) *loopVolume {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to attach and mount a loop device")
+		testenv.Unavailable(t, "needs root to attach and mount a loop device")
 	}
 	for _, tool := range []string{"mkfs.ext4", "losetup", "mount", "umount"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
+			testenv.Unavailable(t, "needs %s: %v", tool, err)
 		}
 	}
 	dir := t.TempDir()
@@ -47,7 +48,7 @@ func newLoopVolume(t testing.TB) *loopVolume {
 	}
 	out, err := exec.Command("losetup", "--find", "--show", img).CombinedOutput()
 	if err != nil {
-		t.Skipf("cannot attach a loop device here: %v: %s", err, out)
+		testenv.Unavailable(t, "cannot attach a loop device here: %v: %s", err, out)
 	}
 	lv := &loopVolume{t: t, device: strings.TrimSpace(string(out))}
 	t.Cleanup(func() {
@@ -67,7 +68,7 @@ func (lv *loopVolume) mountAt(dir string) {
 		lv.t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "ext4", lv.device, dir).CombinedOutput(); err != nil {
-		lv.t.Skipf("cannot mount here: %v: %s", err, out)
+		testenv.Unavailable(lv.t, "cannot mount here: %v: %s", err, out)
 	}
 	lv.mount = dir
 }
@@ -161,7 +162,7 @@ func TestBlockKeepsMountFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "ext4", "-o", "nosuid,nodev,noexec", lv.device, mp).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount here: %v: %s", err, out)
+		testenv.Unavailable(t, "cannot mount here: %v: %s", err, out)
 	}
 	lv.mount = mp
 	if err := storage.Block(context.Background(), storage.Volume{MountPoint: mp, Device: lv.device}); err != nil {
@@ -246,7 +247,7 @@ func TestBlockRefusesWrongOrLinkedMountPoint(t *testing.T) {
 	// volume there, but the path now leads through the link.
 	cover := filepath.Join(base, "b")
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "cover", cover).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount tmpfs: %v: %s", err, out)
+		testenv.Unavailable(t, "cannot mount tmpfs: %v: %s", err, out)
 	}
 	defer exec.Command("umount", cover).Run()
 	elsewhere := t.TempDir()

@@ -371,7 +371,7 @@ func (b *bench) timeToProtect(base string) error {
 			mu.Unlock()
 		}
 	})
-	a, err := agent.Open(agent.Config{Policy: p, StateDir: stateDir, CacheDir: cache, Events: events})
+	a, err := agent.Open(agent.Config{Policy: p, StateDir: stateDir, CacheDir: cache, Events: events, Homes: []string{}})
 	if err != nil {
 		return err
 	}

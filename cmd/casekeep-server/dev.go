@@ -286,6 +286,13 @@ vault:
     macos: %s
     windows: %s
   escrow_recipients: [%s]   # casekeep-dev/escrow.txt
+storage:
+  # In dev mode case files found outside the cache (in your Downloads and
+  # Desktop, personal cloud folders, USB drives) are only reported, never
+  # moved: set quarantine or seal to see those actions.
+  removable_media: {action: audit}
+  sync_folders: {action: audit}
+  sweep: {action: audit, folders: [~/Downloads, ~/Desktop]}
 heartbeat:
   interval: 30s
   jitter: 3s

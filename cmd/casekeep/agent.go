@@ -172,6 +172,12 @@ func runAgent(e *cli.Env, args []string) error {
 	server := e.Flags.String("server", "", "enroll with the server at `URL` on first start")
 	token := e.Flags.String("token", "", "the enrollment `TOKEN` for --server (or set CASEKEEP_ENROLL_TOKEN)")
 	debug := e.Flags.Bool("debug", false, "log every file sealed")
+	var homes []string
+	e.Flags.Func("home", "look after this home `DIR`'s sweep and cloud folders only (repeatable; default: every user's as root, else your own)", func(s string) error {
+		abs, err := filepath.Abs(s)
+		homes = append(homes, abs)
+		return err
+	})
 	if _, err := e.Parse(args, 0, 0); err != nil {
 		return err
 	}
@@ -184,7 +190,7 @@ func runAgent(e *cli.Env, args []string) error {
 	}
 	prog := newProgress(os.Stderr)
 	log := newLogger(e, prog, *debug)
-	cfg := agent.Config{StateDir: stateDir, Logger: log}
+	cfg := agent.Config{StateDir: stateDir, Logger: log, Homes: homes}
 	en, err := report.LoadEnrollment(stateDir)
 	switch {
 	case err == nil:

@@ -21,7 +21,7 @@ func rootCommand() *cli.Command {
 		Help: `casekeep keeps the case files cached on this laptop encrypted, watches for
 case files copied to USB drives, personal cloud folders or Downloads, and
 reports this laptop's compliance to the council's casekeep server.`,
-		Sub: []*cli.Command{runCommand(), enrollCommand(), lsCommand(), verifyCommand(), sealCommand(), versionCommand()},
+		Sub: []*cli.Command{runCommand(), enrollCommand(), statusCommand(), lsCommand(), verifyCommand(), sealCommand(), versionCommand()},
 	}
 }
 

@@ -137,7 +137,9 @@ func (a *agentProc) logText() string {
 func startAgent(t *testing.T, args ...string) *agentProc {
 	t.Helper()
 	a := &agentProc{}
-	a.cmd = exec.Command(binary, append([]string{"run"}, args...)...)
+	// --home keeps the agent out of the real home folders of the machine
+	// running the tests (as root it would look after every user's).
+	a.cmd = exec.Command(binary, append([]string{"run", "--home", t.TempDir()}, args...)...)
 	a.cmd.Stdout, a.cmd.Stderr = a, a
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)

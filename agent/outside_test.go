@@ -1,0 +1,340 @@
+package agent_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/casekeep/casekeep/agent"
+	"github.com/casekeep/casekeep/agent/storage"
+	"github.com/casekeep/casekeep/internal/wire"
+	"github.com/casekeep/casekeep/policy"
+)
+
+// fakeVolumes is a storage source whose volumes the test sets.
+type fakeVolumes struct {
+	mu  sync.Mutex
+	vol []storage.Volume
+}
+
+func (f *fakeVolumes) Volumes(context.Context) ([]storage.Volume, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.vol), nil
+}
+
+func (f *fakeVolumes) set(v ...storage.Volume) {
+	f.mu.Lock()
+	f.vol = v
+	f.mu.Unlock()
+}
+
+type notes struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (n *notes) Notify(_ context.Context, title, body string) error {
+	n.mu.Lock()
+	n.got = append(n.got, title+": "+body)
+	n.mu.Unlock()
+	return nil
+}
+
+type world struct {
+	t      *testing.T
+	a      *agent.Agent
+	home   string
+	cache  string
+	state  string
+	vols   *fakeVolumes
+	escrow *age.X25519Identity
+	notes  *notes
+
+	mu     sync.Mutex
+	events []wire.Event
+	disk   wire.Check
+}
+
+func newWorld(t *testing.T, storageYAML string) *world {
+	t.Helper()
+	return newWorldWith(t, storageYAML, nil)
+}
+
+// newWorldWith is newWorld with setup run on the home folder before the
+// agent starts.
+func newWorldWith(t *testing.T, storageYAML string, setup func(home string)) *world {
+	t.Helper()
+	escrow, _ := age.GenerateX25519Identity()
+	src := `version: 3
+name: Test council
+issued_at: 2026-11-22T09:00:00Z
+vault:
+  cache_paths: {linux: /unused, macos: /unused, windows: 'C:\unused'}
+  case_ref_pattern: '^(?P<ref>[A-Z]{2}-[0-9]{6})/'
+  escrow_recipients: [` + escrow.Recipient().String() + `]
+  debounce: {quiet: 50ms, max: 1s}
+classify:
+  name_pattern: '(?P<ref>[A-Z]{2}-[0-9]{6})'
+  markers: [OFFICIAL-SENSITIVE]
+` + storageYAML
+	p, err := policy.Parse([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := t.TempDir()
+	w := &world{t: t, home: filepath.Join(base, "home", "sam"), cache: filepath.Join(base, "cache"), state: filepath.Join(base, "state"),
+		vols: &fakeVolumes{}, escrow: escrow, notes: &notes{}, disk: wire.Check{Name: "disk_encryption", Result: "pass", Evidence: "LUKS2 under /"}}
+	os.MkdirAll(filepath.Join(w.home, "Downloads"), 0o755)
+	if setup != nil {
+		setup(w.home)
+	}
+	w.a, err = agent.Open(agent.Config{
+		Policy: p, StateDir: w.state, CacheDir: w.cache, Storage: w.vols, Homes: []string{w.home},
+		Settle: 100 * time.Millisecond, Rescan: 500 * time.Millisecond, PostureEvery: 100 * time.Millisecond,
+		Posture: func(context.Context) wire.Check {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			return w.disk
+		},
+		Notifier: w.notes,
+		OnEvent: func(e wire.Event) {
+			w.mu.Lock()
+			w.events = append(w.events, e)
+			w.mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		w.a.Close()
+	})
+	return w
+}
+
+func (w *world) eventsOf(typ string) []wire.Event {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []wire.Event
+	for _, e := range w.events {
+		if e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (w *world) waitEvent(typ string, n int) []wire.Event {
+	w.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if es := w.eventsOf(typ); len(es) >= n {
+			return es
+		}
+		if time.Now().After(deadline) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.t.Fatalf("no %d %s event(s); events: %+v", n, typ, w.events)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func writeOld(t *testing.T, p, content string) {
+	t.Helper()
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Minute)
+	os.Chtimes(p, past, past)
+}
+
+func decrypt(t *testing.T, p string, id age.Identity) string {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := age.Decrypt(f, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r)
+	return string(b)
+}
+
+func usb(mount, serial string) storage.Volume {
+	return storage.Volume{MountPoint: mount, Device: "/dev/sdz1", Filesystem: "vfat", Size: 8 << 30, Removable: true,
+		Bus: storage.BusUSB, VendorID: "0781", ProductID: "5581", Serial: serial, Label: "STICK", Model: "SanDisk Cruzer"}
+}
+
+func TestQuarantineAndUnapprovedVolume(t *testing.T) {
+	w := newWorld(t, `storage:
+  removable_media:
+    action: seal
+    allow: [{vendor_id: "0781", product_id: "5581", serial: "GOOD*", description: Council stick}]
+  sweep: {action: quarantine, folders: [~/Downloads]}
+`)
+	// A case file in Downloads (by its name) goes into the vault, sealed.
+	writeOld(t, filepath.Join(w.home, "Downloads", "LL-123456 court report.docx"), "court report")
+	e := w.waitEvent("sweep.quarantined", 1)[0]
+	if e.CaseRef != "LL-123456" || !strings.Contains(e.Detail, "Downloads") || strings.Contains(e.Detail, "court report") {
+		t.Errorf("event %+v (must name the folder, not the file)", e)
+	}
+	got := decrypt(t, filepath.Join(w.cache, "LL-123456", "LL-123456 court report.docx.age"), w.escrow)
+	if got != "court report" {
+		t.Errorf("sealed %q", got)
+	}
+
+	// An unapproved USB stick: reported, and the case file on it sealed.
+	bad := filepath.Join(t.TempDir(), "STICK")
+	writeOld(t, filepath.Join(bad, "notes", "export.txt"), "OFFICIAL-SENSITIVE case notes")
+	writeOld(t, filepath.Join(bad, "song.mp3"), "la la")
+	good := filepath.Join(t.TempDir(), "GOODSTICK")
+	writeOld(t, filepath.Join(good, "LL-000001 plan.docx"), "OFFICIAL-SENSITIVE plan")
+	w.vols.set(usb(bad, "BAD01"), usb(good, "GOOD42"))
+	ue := w.waitEvent("storage.volume_unapproved", 1)[0]
+	if !strings.Contains(ue.Detail, `usb 0781:5581 serial "BAD01"`) {
+		t.Errorf("unapproved event %+v", ue)
+	}
+	ae := w.waitEvent("storage.volume_approved", 1)[0]
+	if !strings.Contains(ae.Detail, "Council stick") {
+		t.Errorf("approved event %+v", ae)
+	}
+	w.waitEvent("storage.sealed_in_place", 1)
+	if s := decrypt(t, filepath.Join(bad, "notes", "export.txt.age"), w.escrow); s != "OFFICIAL-SENSITIVE case notes" {
+		t.Errorf("sealed on the stick: %q", s)
+	}
+	if _, err := os.Stat(filepath.Join(bad, "song.mp3")); err != nil {
+		t.Error("a file that is not a case file was touched")
+	}
+	if _, err := os.Stat(filepath.Join(good, "LL-000001 plan.docx")); err != nil {
+		t.Error("a file on the approved stick was touched")
+	}
+
+	// The status file says it all, in plain words.
+	var st *agent.Status
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		st, err = agent.ReadStatus(w.state)
+		if err == nil && len(st.Volumes) == 2 && len(st.Recent) >= 2 && st.DiskEncryption.Result == "pass" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status %+v, %v", st, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st.Vault.Files != 1 || st.Vault.Dir != w.cache {
+		t.Errorf("vault %+v", st.Vault)
+	}
+	var advice = strings.Join(st.Advice, "\n")
+	if !strings.Contains(advice, "USB drive STICK is not an approved drive") || strings.Contains(advice, "GOOD") {
+		t.Errorf("advice %q", advice)
+	}
+	// The person was told.
+	w.notes.mu.Lock()
+	told := strings.Join(w.notes.got, "\n")
+	w.notes.mu.Unlock()
+	if !strings.Contains(told, "LL-123456 court report.docx") || !strings.Contains(told, "not approved") {
+		t.Errorf("notifications %q", told)
+	}
+
+	// The stick is removed.
+	w.vols.set(usb(good, "GOOD42"))
+	w.waitEvent("storage.volume_removed", 1)
+}
+
+func TestBlockWhereImpossible(t *testing.T) {
+	w := newWorld(t, `storage:
+  removable_media: {action: block}
+  sweep: {action: audit, folders: []}
+`)
+	// A folder that is not a mount point cannot be remounted read-only:
+	// the failure is reported, and case files on it are reported.
+	dir := filepath.Join(t.TempDir(), "NOTAMOUNT")
+	writeOld(t, filepath.Join(dir, "LL-222222 assessment.pdf"), "x")
+	w.vols.set(usb(dir, "S1"))
+	e := w.waitEvent("storage.block_failed", 1)[0]
+	if !strings.Contains(e.Detail, `serial "S1"`) {
+		t.Errorf("event %+v", e)
+	}
+	f := w.waitEvent("storage.case_file_found", 1)[0]
+	if f.CaseRef != "LL-222222" {
+		t.Errorf("event %+v", f)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "LL-222222 assessment.pdf")); err != nil {
+		t.Error("audit touched the file")
+	}
+}
+
+func TestPostureChangeIsAnEvent(t *testing.T) {
+	w := newWorld(t, "")
+	first := w.waitEvent("posture.disk_encryption", 1)[0]
+	if !strings.HasPrefix(first.Detail, "pass (not checked before)") {
+		t.Errorf("first %+v", first)
+	}
+	time.Sleep(300 * time.Millisecond) // several checks, no change: no event
+	if n := len(w.eventsOf("posture.disk_encryption")); n != 1 {
+		t.Errorf("%d events without a change", n)
+	}
+	w.mu.Lock()
+	w.disk = wire.Check{Name: "disk_encryption", Result: "fail", Evidence: "root on sda2, no dm-crypt"}
+	w.mu.Unlock()
+	second := w.waitEvent("posture.disk_encryption", 2)[1]
+	if second.Detail != "fail (was pass): root on sda2, no dm-crypt" {
+		t.Errorf("second %+v", second)
+	}
+}
+
+func TestPersonalSyncFolder(t *testing.T) {
+	w := newWorldWith(t, `storage:
+  sync_folders: {action: quarantine, approved: [{provider: onedrive, account: example.gov.uk}]}
+  sweep: {action: audit, folders: []}
+`, func(home string) {
+		// Dropbox's folder, found by its name: not the council's.
+		writeOld(t, filepath.Join(home, "Dropbox", "holiday.txt"), "photos")
+	})
+	f := w.waitEvent("sync.folder_found", 1)[0]
+	if !strings.HasPrefix(f.Detail, "dropbox") || strings.Contains(f.Detail, w.home) {
+		t.Errorf("event %+v (must not carry the path)", f)
+	}
+	writeOld(t, filepath.Join(w.home, "Dropbox", "Work", "LL-333333 chronology.docx"), "chronology")
+	q := w.waitEvent("sync.quarantined", 1)[0]
+	if q.CaseRef != "LL-333333" || !strings.Contains(q.Detail, "Dropbox") {
+		t.Errorf("event %+v", q)
+	}
+	if got := decrypt(t, filepath.Join(w.cache, "LL-333333", "LL-333333 chronology.docx.age"), w.escrow); got != "chronology" {
+		t.Errorf("sealed %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(w.home, "Dropbox", "holiday.txt")); err != nil {
+		t.Error("a file that is not a case file was moved")
+	}
+	st, err := agent.ReadStatus(w.state)
+	for deadline := time.Now().Add(10 * time.Second); err == nil && len(st.SyncFolders) == 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		st, err = agent.ReadStatus(w.state)
+	}
+	if err != nil || !st.SyncFolders[0].Swept || st.SyncFolders[0].Action != policy.ActionQuarantine {
+		t.Errorf("status %+v, %v", st, err)
+	}
+}

@@ -1,0 +1,249 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/casekeep/casekeep/agent/sweep"
+	"github.com/casekeep/casekeep/internal/atomicfile"
+	"github.com/casekeep/casekeep/internal/wire"
+)
+
+// StatusFile is the name, in the status folder, of the file where a
+// running agent keeps its status for `casekeep status`.
+const StatusFile = "status.json"
+
+// StatusDir returns the folder beside the state folder where the agent
+// keeps its status: the state folder itself is private to root or SYSTEM,
+// and the status is for the person at the laptop to read.
+func StatusDir(stateDir string) string {
+	return filepath.Clean(stateDir) + "-status"
+}
+
+// statusEvery is how often the status file is rewritten when nothing
+// changes, so a reader can tell a running agent from a stopped one.
+const statusEvery = 30 * time.Second
+
+// maxStatusSize bounds what ReadStatus reads.
+const maxStatusSize = 4 << 20
+
+// Status is what the agent tells the person at the laptop: the vault, the
+// volumes and sync folders it has seen, disk encryption, the last
+// heartbeat the server acknowledged, and what they should do. File paths
+// in it are for this laptop only; none of it leaves the device.
+type Status struct {
+	UpdatedAt      time.Time      `json:"updated_at"`
+	PID            int            `json:"pid"`
+	AgentVersion   string         `json:"agent_version"`
+	PolicyVersion  int            `json:"policy_version"`
+	PolicyName     string         `json:"policy_name"`
+	Vault          VaultStatus    `json:"vault"`
+	Volumes        []VolumeStatus `json:"volumes"`
+	SyncFolders    []SyncFolder   `json:"sync_folders"`
+	SweepFolders   []string       `json:"sweep_folders"`
+	DiskEncryption wire.Check     `json:"disk_encryption"`
+	Recent         []Action       `json:"recent"`
+	Heartbeat      *HeartbeatInfo `json:"heartbeat,omitempty"` // nil when not enrolled
+	Advice         []string       `json:"advice"`
+}
+
+// VaultStatus summarises the cache.
+type VaultStatus struct {
+	Dir       string `json:"dir"`
+	Files     int64  `json:"files"`
+	Bytes     int64  `json:"bytes"`
+	Plaintext int64  `json:"plaintext"`
+	CaseRefs  int    `json:"case_refs"`
+}
+
+// Action is something the agent did with a file outside the vault.
+type Action struct {
+	Time time.Time `json:"time"`
+	What string    `json:"what"` // in plain words
+}
+
+// HeartbeatInfo is the state of reporting to the server.
+type HeartbeatInfo struct {
+	Server    string    `json:"server"`
+	LastAck   time.Time `json:"last_ack"`
+	Waiting   int       `json:"waiting"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// ErrNoStatus means no agent has written a status in this state folder.
+var ErrNoStatus = errors.New("no status: the casekeep agent has not run with this state folder")
+
+// ReadStatus reads the status a running agent with the state folder
+// stateDir keeps (in [StatusDir]).
+func ReadStatus(stateDir string) (*Status, error) {
+	f, err := os.Open(filepath.Join(StatusDir(stateDir), StatusFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNoStatus
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxStatusSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxStatusSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes", StatusFile, maxStatusSize)
+	}
+	var s Status
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", StatusFile, err)
+	}
+	return &s, nil
+}
+
+// Status returns the agent's status now.
+func (a *Agent) Status() Status {
+	p := a.Policy()
+	s := Status{
+		UpdatedAt: time.Now().UTC(), PID: os.Getpid(), AgentVersion: AgentVersion(),
+		PolicyVersion: p.Version, PolicyName: p.Name,
+		Volumes: []VolumeStatus{}, SyncFolders: []SyncFolder{}, SweepFolders: []string{}, Recent: []Action{}, Advice: []string{},
+	}
+	snap := a.snapshot()
+	s.Vault = VaultStatus{Files: snap.Vault.Files, Bytes: snap.Vault.Bytes, Plaintext: snap.Vault.Plaintext, CaseRefs: len(snap.Vault.CaseRefs)}
+	if v := a.Vault(); v != nil {
+		s.Vault.Dir = v.Dir()
+	}
+	s.DiskEncryption = a.diskEncryption()
+
+	o := &a.out
+	o.mu.Lock()
+	for _, vs := range o.volumes {
+		s.Volumes = append(s.Volumes, vs.VolumeStatus)
+	}
+	s.SyncFolders = append(s.SyncFolders, o.syncs...)
+	sw := o.sweeper
+	o.mu.Unlock()
+	slices.SortFunc(s.Volumes, func(x, y VolumeStatus) int { return strings.Compare(x.MountPoint, y.MountPoint) })
+	if sw != nil {
+		for _, f := range sw.Folders() {
+			s.SweepFolders = append(s.SweepFolders, f.Path)
+		}
+		for _, e := range sw.Recent() {
+			s.Recent = append(s.Recent, Action{Time: e.Time.UTC(), What: describeSweep(e)})
+		}
+	}
+	if r := a.reporter; r != nil {
+		rs := r.Status()
+		s.Heartbeat = &HeartbeatInfo{Server: a.cfg.Enrollment.Server, LastAck: rs.LastAck, Waiting: rs.Spooled, LastError: rs.LastError}
+	}
+	s.Advice = advise(&s, time.Now())
+	return s
+}
+
+// describeSweep says in plain words what the sweeper did.
+func describeSweep(e sweep.Event) string {
+	name := filepath.Base(e.Path)
+	switch e.Kind {
+	case sweep.EventQuarantined:
+		return fmt.Sprintf("moved %q from %s into the vault, as %s", name, e.Folder.Label, e.Dest)
+	case sweep.EventSealed:
+		return fmt.Sprintf("encrypted %q on %s (now %s)", name, e.Folder.Label, filepath.Base(e.Dest))
+	case sweep.EventFound:
+		return fmt.Sprintf("found the case file %q in %s (%s) and reported it", name, e.Folder.Label, e.Path)
+	case sweep.EventFailed:
+		return fmt.Sprintf("could not deal with the case file %q in %s: %s", name, e.Folder.Label, e.Reason)
+	}
+	return string(e.Kind) + " " + name
+}
+
+// advise says what the person at the laptop should do, in plain words.
+func advise(s *Status, now time.Time) []string {
+	out := []string{}
+	if s.Vault.Plaintext > 0 {
+		out = append(out, fmt.Sprintf("%d file(s) in the vault are not encrypted yet: close them in your editor so casekeep can seal them.", s.Vault.Plaintext))
+	}
+	switch s.DiskEncryption.Result {
+	case "fail":
+		out = append(out, "Disk encryption is off on this laptop: contact IT to turn it on (BitLocker, FileVault or LUKS).")
+	case "unknown":
+		out = append(out, "casekeep could not tell whether the disk is encrypted: IT security can check it.")
+	}
+	for _, v := range s.Volumes {
+		if v.Removable && !v.Approved {
+			out = append(out, fmt.Sprintf("%s is not an approved drive: do not copy case files to it (%s).", volumeLabel(v.Volume), v.Action))
+		}
+	}
+	for _, f := range s.SyncFolders {
+		if f.Swept {
+			out = append(out, fmt.Sprintf("%s at %s is a personal cloud folder: keep case files out of it.", syncLabel(f.Folder), f.Path))
+		}
+	}
+	for _, e := range s.Recent {
+		if strings.HasPrefix(e.What, "found the case file") {
+			out = append(out, "A case file was found outside the vault ("+e.What+"): move it into the vault or delete it.")
+		}
+	}
+	if h := s.Heartbeat; h != nil {
+		switch {
+		case h.LastAck.IsZero():
+			out = append(out, "This laptop has not reached the casekeep server yet: connect to the internet or the council network.")
+		case now.Sub(h.LastAck) > 24*time.Hour:
+			out = append(out, fmt.Sprintf("This laptop last reached the casekeep server %s ago: connect to the internet or the council network.", now.Sub(h.LastAck).Round(time.Hour)))
+		}
+	}
+	return out
+}
+
+// statusChanged asks the status writer to write soon.
+func (a *Agent) statusChanged() {
+	select {
+	case a.statusKick <- struct{}{}:
+	default:
+	}
+}
+
+// writeStatusLoop keeps the status file current until ctx is done: soon
+// after a change (at most once a second) and every statusEvery.
+func (a *Agent) writeStatusLoop(ctx context.Context) {
+	t := time.NewTicker(statusEvery)
+	defer t.Stop()
+	for {
+		a.writeStatus()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-a.statusKick:
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func (a *Agent) writeStatus() {
+	s := a.Status()
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		a.log.Warn("could not encode the status", "err", err)
+		return
+	}
+	// Readable by the person at the laptop: it names their files, nothing
+	// secret.
+	dir := StatusDir(a.cfg.StateDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		a.log.Warn("could not make the status folder", "err", err)
+		return
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, StatusFile), b, 0o644); err != nil {
+		a.log.Warn("could not write the status file", "err", err)
+	}
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/casekeep/casekeep/agent"
+	"github.com/casekeep/casekeep/internal/cli"
+)
+
+// stale is how old a status may be before the agent is taken to be stopped.
+const stale = 3 * time.Minute
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name: "status", Args: "[--state DIR] [--json]",
+		Summary: "show what casekeep sees on this laptop and anything to do",
+		Help: `Status shows, for the person at the laptop, what the running agent keeps in
+its status file: the vault (sealed files, files waiting to be sealed), the
+drives it has seen and whether the council approves them, personal cloud
+folders found, disk encryption, the last heartbeat the server acknowledged,
+what it did with case files found outside the vault, and anything you should
+do, in plain words. It exits 1 if the agent is not running.`,
+		Run: func(e *cli.Env, args []string) error {
+			f := addAgentFlags(e, false)
+			asJSON := e.Flags.Bool("json", false, "print the status as JSON")
+			if _, err := e.Parse(args, 0, 0); err != nil {
+				return err
+			}
+			dir, err := f.stateDir()
+			if err != nil {
+				return err
+			}
+			s, err := agent.ReadStatus(dir)
+			if err != nil {
+				return fmt.Errorf("%w (is --state right? is the agent running?)", err)
+			}
+			if *asJSON {
+				enc := json.NewEncoder(e.Stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(s); err != nil {
+					return err
+				}
+			} else {
+				printStatus(e.Stdout, s, time.Now())
+			}
+			if age := time.Since(s.UpdatedAt); age > stale {
+				return fmt.Errorf("the agent is not running: its status was last written %s ago", age.Round(time.Second))
+			}
+			return nil
+		},
+	}
+}
+
+// termSafe replaces what a terminal would act on (control characters,
+// escape sequences, bidirectional overrides) in text that came from files,
+// volume labels or configuration users control.
+func termSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || (unicode.IsPrint(r) && !unicode.Is(unicode.Bidi_Control, r)) {
+			return r
+		}
+		return '?'
+	}, s)
+}
+
+// safeWriter passes text through termSafe.
+type safeWriter struct{ w io.Writer }
+
+func (sw safeWriter) Write(b []byte) (int, error) {
+	if _, err := io.WriteString(sw.w, termSafe(string(b))); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+func printStatus(out io.Writer, s *agent.Status, now time.Time) {
+	w := safeWriter{out}
+	ago := func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.Local().Format("2006-01-02 15:04") + " (" + now.Sub(t).Round(time.Second).String() + " ago)"
+	}
+	running := "running"
+	if now.Sub(s.UpdatedAt) > stale {
+		running = "NOT RUNNING (last seen " + ago(s.UpdatedAt) + ")"
+	}
+	fmt.Fprintf(w, "casekeep %s, agent %s (process %d), policy %d %q\n\n", running, s.AgentVersion, s.PID, s.PolicyVersion, s.PolicyName)
+
+	fmt.Fprintf(w, "Vault: %s\n", s.Vault.Dir)
+	fmt.Fprintf(w, "  %d sealed files (%s) for %d case references", s.Vault.Files, humanSize(s.Vault.Bytes), s.Vault.CaseRefs)
+	if s.Vault.Plaintext > 0 {
+		fmt.Fprintf(w, "; %d waiting to be sealed", s.Vault.Plaintext)
+	}
+	fmt.Fprintln(w)
+
+	d := s.DiskEncryption
+	switch d.Result {
+	case "":
+		fmt.Fprintln(w, "Disk encryption: not checked yet")
+	default:
+		fmt.Fprintf(w, "Disk encryption: %s (%s)\n", map[string]string{"pass": "on", "fail": "OFF", "unknown": "unknown"}[d.Result], d.Evidence)
+	}
+
+	fmt.Fprintln(w, "Drives:")
+	n := 0
+	for _, v := range s.Volumes {
+		if !v.Removable {
+			continue
+		}
+		n++
+		ok := "NOT APPROVED"
+		if v.Approved {
+			ok = "approved"
+			if v.ApprovedAs != "" {
+				ok += " (" + v.ApprovedAs + ")"
+			}
+		}
+		name := v.Label
+		if name == "" {
+			name = v.Model
+		}
+		fmt.Fprintf(w, "  %s %q at %s: %s", strings.ToUpper(string(v.Bus)), name, v.MountPoint, ok)
+		if v.Action != "" {
+			fmt.Fprintf(w, "; %s", v.Action)
+		}
+		if v.Problem != "" {
+			fmt.Fprintf(w, " (%s)", v.Problem)
+		}
+		fmt.Fprintln(w)
+	}
+	if n == 0 {
+		fmt.Fprintln(w, "  no removable drives")
+	}
+
+	fmt.Fprintln(w, "Cloud folders:")
+	for _, f := range s.SyncFolders {
+		what := "the council's"
+		if f.Swept {
+			what = "personal: case files found in it are " + map[string]string{"audit": "reported", "seal": "encrypted", "quarantine": "moved into the vault"}[string(f.Action)]
+		}
+		fmt.Fprintf(w, "  %s at %s: %s\n", f.Provider, f.Path, what)
+	}
+	if len(s.SyncFolders) == 0 {
+		fmt.Fprintln(w, "  none found")
+	}
+
+	if len(s.SweepFolders) > 0 {
+		fmt.Fprintf(w, "Watched for case files: %s\n", strings.Join(s.SweepFolders, ", "))
+	}
+	if len(s.Recent) > 0 {
+		fmt.Fprintln(w, "Recently:")
+		for _, a := range s.Recent[max(0, len(s.Recent)-10):] {
+			fmt.Fprintf(w, "  %s %s\n", a.Time.Local().Format("2006-01-02 15:04"), a.What)
+		}
+	}
+
+	if h := s.Heartbeat; h != nil {
+		fmt.Fprintf(w, "Server: %s, last heartbeat acknowledged %s", h.Server, ago(h.LastAck))
+		if h.Waiting > 0 {
+			fmt.Fprintf(w, ", %d waiting to be sent", h.Waiting)
+		}
+		if h.LastError != "" {
+			fmt.Fprintf(w, " (last error: %s)", h.LastError)
+		}
+		fmt.Fprintln(w)
+	} else {
+		fmt.Fprintln(w, "Server: not enrolled (this agent reports to no server)")
+	}
+
+	fmt.Fprintln(w)
+	if len(s.Advice) == 0 {
+		fmt.Fprintln(w, "Nothing to do: all is well.")
+		return
+	}
+	fmt.Fprintln(w, "What to do:")
+	for _, a := range s.Advice {
+		fmt.Fprintf(w, "  - %s\n", a)
+	}
+}
