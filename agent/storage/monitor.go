@@ -15,6 +15,9 @@ import (
 // Defaults for the zero values of [Options].
 const (
 	DefaultInterval = time.Second
+	// NotifiedInterval is how often the volumes are listed when the source
+	// notifies of changes (if Interval is shorter).
+	NotifiedInterval = 15 * time.Second
 	// ChangesBuffer is the capacity of [Monitor.Changes].
 	ChangesBuffer = 64
 )
@@ -24,7 +27,8 @@ type Options struct {
 	// Source lists the volumes (default [OSSource]). If it is also a
 	// [Notifier] the monitor lists again as soon as it is notified.
 	Source Source
-	// Interval is how often the volumes are listed (default 1s).
+	// Interval is how often the volumes are listed (default 1s; at least
+	// NotifiedInterval when the source notifies of changes).
 	Interval time.Duration
 	// Logger receives warnings, such as a listing that failed; nil
 	// discards them.
@@ -122,7 +126,13 @@ func (m *Monitor) Run(ctx context.Context) error {
 			wake = c
 		}
 	}
-	ticker := time.NewTicker(m.interval)
+	// With notifications, polling is only a safety net (an attribute that
+	// changes without a mount), so an idle laptop is not woken every second.
+	every := m.interval
+	if wake != nil {
+		every = max(every, NotifiedInterval)
+	}
+	ticker := time.NewTicker(every)
 	defer ticker.Stop()
 
 	cur := map[volKey]seen{}
@@ -198,6 +208,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		case _, open := <-wake:
 			if !open {
 				wake = nil
+				ticker.Reset(m.interval)
 				m.log.Debug("storage: mount notifications stopped, polling only")
 				continue
 			}
