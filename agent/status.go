@@ -30,7 +30,7 @@ func StatusDir(stateDir string) string {
 
 // statusEvery is how often the status file is rewritten when nothing
 // changes, so a reader can tell a running agent from a stopped one.
-const statusEvery = 30 * time.Second
+const statusEvery = time.Minute
 
 // maxStatusSize bounds what ReadStatus reads.
 const maxStatusSize = 4 << 20
