@@ -46,6 +46,7 @@ type volumeState struct {
 	handled bool // the policy's action was taken (under the policy in force)
 	action  policy.Action
 	blocked bool // made read-only by the agent
+	tries   int  // block attempts that failed
 }
 
 // VolumeStatus is a volume the agent has seen and what it decided.
@@ -349,7 +350,7 @@ func (a *Agent) applyVolumes(ctx context.Context, p *policy.Policy) {
 		label := volumeLabel(vs.Volume)
 		switch action {
 		case policy.ActionBlock:
-			err := storage.Block(ctx, vs.Volume)
+			err := blockVolume(ctx, vs.Volume)
 			switch {
 			case err == nil:
 				what = "made read-only: nothing can be copied to it"
@@ -370,6 +371,21 @@ func (a *Agent) applyVolumes(ctx context.Context, p *policy.Policy) {
 				}
 				a.event(wire.Event{Time: time.Now().UTC(), Type: "storage.block_failed", Detail: volumeDetail(vs.Volume) + ": " + problem})
 				a.notify("Unapproved USB drive", label+" is not approved by your council. Do not copy case files to it.")
+				o.mu.Lock()
+				vs.tries++
+				tries := vs.tries
+				o.mu.Unlock()
+				if tries < maxBlockTries && !errors.Is(err, storage.ErrBlockUnsupported) {
+					time.AfterFunc(time.Duration(tries)*blockRetry, func() {
+						if ctx.Err() != nil {
+							return
+						}
+						o.mu.Lock()
+						vs.handled = false
+						o.mu.Unlock()
+						a.applyVolumes(ctx, p)
+					})
+				}
 			}
 		case policy.ActionSeal:
 			what = "case files found on it are encrypted for the council"
@@ -384,6 +400,30 @@ func (a *Agent) applyVolumes(ctx context.Context, p *policy.Policy) {
 	}
 	a.refreshSweep()
 	a.statusChanged()
+}
+
+// Block retries: a failed block is tried again after 1, 2, 3, 4 times
+// blockRetry.
+const (
+	maxBlockTries = 5
+	blockRetry    = time.Minute
+	blockTimeout  = 30 * time.Second
+)
+
+// blockVolume runs storage.Block with a deadline: a filesystem that hangs
+// (a stalled FUSE daemon under the mount point) must not stop the agent
+// handling other volumes. The call itself may linger until it returns.
+func blockVolume(ctx context.Context, v storage.Volume) error {
+	ctx, cancel := context.WithTimeout(ctx, blockTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- storage.Block(ctx, v) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("making it read-only took longer than %s", blockTimeout)
+	}
 }
 
 // usableMount reports whether a volume's mount point may be swept: never
@@ -416,15 +456,13 @@ func (a *Agent) findSyncFolders(ctx context.Context, p *policy.Policy) {
 		o.syncSeen = map[string]bool{}
 	}
 	for _, f := range found {
-		sf := SyncFolder{Folder: f, Swept: !f.Approved && !f.Link}
+		// A sync folder's place comes from files its user can write. The
+		// agent sweeps it only strictly inside the home that named it and
+		// owned by that home's owner; anything else (another user's home,
+		// the whole home, a system folder) is reported, never swept.
+		sf := SyncFolder{Folder: f, Swept: !f.Approved && !f.Link && strictlyInside(f.Home, f.Path) && sameOwner(f.Home, f.Path)}
 		if sf.Swept {
 			sf.Action = p.Storage.SyncFolders.Action
-			// A sync folder's place comes from files its user can write:
-			// outside their home (a system folder, say) the agent only
-			// reports what it finds, never changes it.
-			if !insideAny(f.Path, homes) {
-				sf.Action = policy.ActionAudit
-			}
 		}
 		syncs = append(syncs, sf)
 		k := string(f.Provider) + "\x00" + f.Path
@@ -475,14 +513,13 @@ func (a *Agent) refreshSweep() {
 	o.sweeper.SetFolders(folders)
 }
 
-// insideAny reports whether p is inside one of the folders dirs.
-func insideAny(p string, dirs []string) bool {
-	for _, d := range dirs {
-		if rel, err := filepath.Rel(d, p); err == nil && filepath.IsLocal(rel) {
-			return true
-		}
+// strictlyInside reports whether p is inside dir, and not dir itself.
+func strictlyInside(dir, p string) bool {
+	if dir == "" {
+		return false
 	}
-	return false
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != "." && filepath.IsLocal(rel)
 }
 
 func syncLabel(f cloudsync.Folder) string {

@@ -70,8 +70,8 @@ func newWorld(t *testing.T, storageYAML string) *world {
 }
 
 // newWorldWith is newWorld with setup run on the home folder before the
-// agent starts.
-func newWorldWith(t *testing.T, storageYAML string, setup func(home string)) *world {
+// agent starts; it returns more homes for the agent to look after.
+func newWorldWith(t *testing.T, storageYAML string, setup func(home string) []string) *world {
 	t.Helper()
 	escrow, _ := age.GenerateX25519Identity()
 	src := `version: 3
@@ -94,11 +94,12 @@ classify:
 	w := &world{t: t, home: filepath.Join(base, "home", "sam"), cache: filepath.Join(base, "cache"), state: filepath.Join(base, "state"),
 		vols: &fakeVolumes{}, escrow: escrow, notes: &notes{}, disk: wire.Check{Name: "disk_encryption", Result: "pass", Evidence: "LUKS2 under /"}}
 	os.MkdirAll(filepath.Join(w.home, "Downloads"), 0o755)
+	homes := []string{w.home}
 	if setup != nil {
-		setup(w.home)
+		homes = append(homes, setup(w.home)...)
 	}
 	w.a, err = agent.Open(agent.Config{
-		Policy: p, StateDir: w.state, CacheDir: w.cache, Storage: w.vols, Homes: []string{w.home},
+		Policy: p, StateDir: w.state, CacheDir: w.cache, Storage: w.vols, Homes: homes,
 		Settle: 100 * time.Millisecond, Rescan: 500 * time.Millisecond, PostureEvery: 100 * time.Millisecond,
 		Posture: func(context.Context) wire.Check {
 			w.mu.Lock()
@@ -310,9 +311,10 @@ func TestPersonalSyncFolder(t *testing.T) {
 	w := newWorldWith(t, `storage:
   sync_folders: {action: quarantine, approved: [{provider: onedrive, account: example.gov.uk}]}
   sweep: {action: audit, folders: []}
-`, func(home string) {
+`, func(home string) []string {
 		// Dropbox's folder, found by its name: not the council's.
 		writeOld(t, filepath.Join(home, "Dropbox", "holiday.txt"), "photos")
+		return nil
 	})
 	f := w.waitEvent("sync.folder_found", 1)[0]
 	if !strings.HasPrefix(f.Detail, "dropbox") || strings.Contains(f.Detail, w.home) {
@@ -335,6 +337,38 @@ func TestPersonalSyncFolder(t *testing.T) {
 		st, err = agent.ReadStatus(w.state)
 	}
 	if err != nil || !st.SyncFolders[0].Swept || st.SyncFolders[0].Action != policy.ActionQuarantine {
+		t.Errorf("status %+v, %v", st, err)
+	}
+}
+
+// TestSyncConfigCannotSteer: one user's sync configuration names a folder
+// in another user's home. The agent reports it but never sweeps it: what
+// root moves must not be chosen by a file one user can write.
+func TestSyncConfigCannotSteer(t *testing.T) {
+	var bob string
+	w := newWorldWith(t, `storage:
+  sync_folders: {action: quarantine}
+  sweep: {action: audit, folders: []}
+`, func(home string) []string {
+		bob = filepath.Join(filepath.Dir(home), "bob")
+		writeOld(t, filepath.Join(bob, "Documents", "LL-555555 bob's case.docx"), "bob's")
+		writeOld(t, filepath.Join(home, ".config", "onedrive", "config"), "sync_dir = \""+filepath.Join(bob, "Documents")+"\"\n")
+		return []string{bob}
+	})
+	w.waitEvent("sync.folder_found", 1)
+	time.Sleep(time.Second)
+	if n := len(w.eventsOf("sync.quarantined")) + len(w.eventsOf("sync.case_file_found")); n != 0 {
+		t.Errorf("%d sweep events in bob's folder", n)
+	}
+	if _, err := os.Stat(filepath.Join(bob, "Documents", "LL-555555 bob's case.docx")); err != nil {
+		t.Errorf("bob's file: %v", err)
+	}
+	st, err := agent.ReadStatus(w.state)
+	for deadline := time.Now().Add(10 * time.Second); (err != nil || len(st.SyncFolders) == 0) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		st, err = agent.ReadStatus(w.state)
+	}
+	if err != nil || len(st.SyncFolders) != 1 || st.SyncFolders[0].Swept {
 		t.Errorf("status %+v, %v", st, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -527,9 +528,10 @@ func TestPDFAmplification(t *testing.T) {
 			pdfObj{dict: "<< /Type /Font /ToUnicode 3 0 R >>"},
 			pdfObj{dict: "/Filter /FlateDecode", stream: deflate([]byte(bigMap))},
 			pdfObj{dict: "/Filter /FlateDecode", stream: deflate([]byte("BT /F1 1 Tf <" + strings.Repeat("01", 500000) + "> Tj ET"))}),
-		"nesting":    makePDF(0, pdfObj{dict: strings.Repeat("[<<", 300000)}),
-		"many maps":  makePDF(0, objs...),
-		"many dicts": makePDF(0, pdfObj{dict: "[" + strings.Repeat("<< /A 1 >> ", 90000) + "]"}),
+		"nesting":                      makePDF(0, pdfObj{dict: strings.Repeat("[<<", 300000)}),
+		"many maps":                    makePDF(0, objs...),
+		"many dicts":                   makePDF(0, pdfObj{dict: "[" + strings.Repeat("<< /A 1 >> ", 90000) + "]"}),
+		"object streams of references": objStreamsOfRefs(),
 	} {
 		var res classify.Result
 		start := time.Now()
@@ -545,4 +547,105 @@ func TestPDFAmplification(t *testing.T) {
 			t.Errorf("%s: %+v, want MaxText spent: Partial", name, res)
 		}
 	}
+}
+
+// sparseZip reads as a zip of size bytes whose zip64 end record claims
+// entries entries: a header at the start, the end records at the end,
+// zeros between (a sparse file costs a few KB on disk).
+type sparseZip struct {
+	size int64
+	head []byte
+	tail []byte
+}
+
+func newSparseZip(size int64, entries uint64) *sparseZip {
+	rec := make([]byte, 56)
+	copy(rec, "PK\x06\x06")
+	binary.LittleEndian.PutUint64(rec[4:], 44)
+	binary.LittleEndian.PutUint64(rec[24:], entries)
+	binary.LittleEndian.PutUint64(rec[32:], entries)
+	binary.LittleEndian.PutUint64(rec[40:], 46)         // directory size
+	binary.LittleEndian.PutUint64(rec[48:], uint64(30)) // directory offset
+	loc := make([]byte, 20)
+	copy(loc, "PK\x06\x07")
+	binary.LittleEndian.PutUint64(loc[8:], uint64(size-56-20-22))
+	binary.LittleEndian.PutUint32(loc[16:], 1)
+	eocd := make([]byte, 22)
+	copy(eocd, "PK\x05\x06")
+	for i := 4; i < 20; i++ {
+		eocd[i] = 0xff
+	}
+	eocd[20], eocd[21] = 0, 0
+	return &sparseZip{size: size, head: []byte("PK\x03\x04"), tail: append(append(rec, loc...), eocd...)}
+}
+
+func (z *sparseZip) ReadAt(p []byte, off int64) (int, error) {
+	if off >= z.size {
+		return 0, io.EOF
+	}
+	n := 0
+	for n < len(p) && off+int64(n) < z.size {
+		o := off + int64(n)
+		var b byte
+		switch {
+		case o < int64(len(z.head)):
+			b = z.head[o]
+		case o >= z.size-int64(len(z.tail)):
+			b = z.tail[o-(z.size-int64(len(z.tail)))]
+		}
+		p[n] = b
+		n++
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// TestSparseZipClaimingBillions: a sparse "docx" of 1 TiB whose zip64
+// directory claims tens of billions of entries must not make archive/zip
+// allocate for them (that is a fatal out-of-memory, not a panic).
+func TestSparseZipClaimingBillions(t *testing.T) {
+	c, err := classify.New(classify.Rules{Markers: []string{"OFFICIAL-SENSITIVE"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 1 << 40
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	res, err := c.Classify(context.Background(), "report.docx", newSparseZip(size, size/31), size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if res.CaseFile || !res.Partial || res.Read > c.MaxBytes() {
+		t.Errorf("result %+v", res)
+	}
+	if grew := int64(after.HeapSys) - int64(before.HeapSys); grew > 256<<20 {
+		t.Errorf("heap grew by %d MiB", grew>>20)
+	}
+}
+
+// objStreamsOfRefs is a small PDF whose object streams hold thousands of
+// dictionaries of references (each could be a /Font resource dictionary):
+// what is kept of them must stay bounded.
+func objStreamsOfRefs() []byte {
+	var dict strings.Builder
+	dict.WriteString("<< ")
+	for k := range 1000 {
+		fmt.Fprintf(&dict, "/k%d 1 0 R ", k)
+	}
+	dict.WriteString(">>")
+	objs := []pdfObj{{dict: "<< /Type /Catalog >>"}}
+	for i := range 16 {
+		var header, body strings.Builder
+		for j := range 50 {
+			fmt.Fprintf(&header, "%d %d ", 1000+i*50+j, body.Len())
+			body.WriteString(dict.String() + " ")
+		}
+		objs = append(objs, pdfObj{dict: fmt.Sprintf("/Type /ObjStm /N 50 /First %d /Filter /FlateDecode", header.Len()),
+			stream: deflate([]byte(header.String() + body.String()))})
+	}
+	return makePDF(0, objs...)
 }

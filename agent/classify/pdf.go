@@ -22,10 +22,14 @@ func pdfHeader(head []byte) int {
 const (
 	maxPDFStreams = 1 << 16 // streams looked at
 	maxCMaps      = 256     // ToUnicode maps parsed
-	maxCMapChars  = 1 << 16 // single-code mappings in one map
-	maxCMapRanges = 1 << 13 // range mappings in one map
-	maxFontCands  = 4       // fonts one resource name may stand for
-	bigKern       = -180    // a TJ adjustment (thousandths of an em) read as a space
+	// maxFontMapEntries bounds the entries kept of dictionaries that may
+	// be /Font resources, over the whole file: object streams can hold
+	// thousands of such dictionaries in a few kilobytes.
+	maxFontMapEntries = 4096
+	maxCMapChars      = 1 << 16 // single-code mappings in one map
+	maxCMapRanges     = 1 << 13 // range mappings in one map
+	maxFontCands      = 4       // fonts one resource name may stand for
+	bigKern           = -180    // a TJ adjustment (thousandths of an em) read as a space
 )
 
 // pdf reads the text of a PDF from its first MaxBytes.
@@ -45,6 +49,7 @@ type pdf struct {
 	txt        []byte // a decoded string
 	cmapBuf    []byte // a decoded ToUnicode map
 	cmapBudget int    // mappings that may still be kept
+	mapBudget  int    // entries of possible /Font dictionaries that may still be kept
 }
 
 type pstream struct {
@@ -86,6 +91,7 @@ func (j *job) readPDF(head []byte) string {
 		cmaps:  map[int]*cmap{},
 
 		cmapBudget: maxCMapEntries,
+		mapBudget:  maxFontMapEntries,
 	}
 	if !j.done() {
 		p.scan()
@@ -261,7 +267,8 @@ func (p *pdf) object(num int, v value) {
 			}
 			refs[k] = e.ref
 		}
-		if len(refs) > 0 {
+		if len(refs) > 0 && len(refs) <= p.mapBudget {
+			p.mapBudget -= len(refs)
 			p.maps[num] = refs
 		}
 	}

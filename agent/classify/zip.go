@@ -118,6 +118,16 @@ func (j *job) readZip(extension string) string {
 	// The central directory may take half the budget; past that the
 	// entries are found by walking the local headers with the other half.
 	dir := &capReader{r: j.br, left: j.br.left / 2}
+	// archive/zip allocates room for as many entries as the directory
+	// claims; a sparse file can claim billions in a few bytes. A claim the
+	// directory budget could not hold is read by walking instead.
+	if zipClaimsTooMany(dir, j.br.size, uint64(dir.left/46)) {
+		if j.br.err != nil {
+			return zipKind(noNames, extension)
+		}
+		j.mark()
+		return j.walkZip(extension)
+	}
 	zr, err := zip.NewReader(dir, j.br.size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		if j.br.err != nil {
@@ -430,4 +440,42 @@ func digits(s string) int {
 		i++
 	}
 	return i
+}
+
+// zipClaimsTooMany reports whether the zip's end-of-directory record (or
+// its zip64 record) claims more than max entries. Whatever cannot be read
+// claims nothing: archive/zip then fails on its own.
+func zipClaimsTooMany(r io.ReaderAt, size int64, max uint64) bool {
+	const eocdLen, maxComment = 22, 65535
+	tailLen := min(size, eocdLen+maxComment)
+	if tailLen < eocdLen {
+		return false
+	}
+	tail := make([]byte, tailLen)
+	if n, _ := r.ReadAt(tail, size-tailLen); int64(n) != tailLen {
+		return false
+	}
+	i := bytes.LastIndex(tail, []byte("PK\x05\x06"))
+	if i < 0 || len(tail)-i < eocdLen {
+		return false
+	}
+	eocd := tail[i:]
+	if n := uint64(binary.LittleEndian.Uint16(eocd[10:12])); n != 0xffff {
+		return n > max
+	}
+	// zip64: the locator sits just before the end record and says where
+	// the zip64 end record is.
+	loc := int64(i) - 20
+	if loc < 0 || !bytes.Equal(tail[loc:loc+4], []byte("PK\x06\x07")) {
+		return true // claims 65535 or more with no zip64 record to say how many
+	}
+	off := binary.LittleEndian.Uint64(tail[loc+8 : loc+16])
+	if off > uint64(size)-56 || size < 56 {
+		return false
+	}
+	rec := make([]byte, 56)
+	if n, _ := r.ReadAt(rec, int64(off)); n != 56 || !bytes.Equal(rec[:4], []byte("PK\x06\x06")) {
+		return false
+	}
+	return binary.LittleEndian.Uint64(rec[32:40]) > max
 }

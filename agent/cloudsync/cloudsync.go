@@ -85,6 +85,11 @@ type Folder struct {
 	// path and key, a registry key and value (HKU\<SID>\...), or "folder
 	// name" when only the folder's name and place say what it is.
 	Evidence string
+	// Home is the home folder whose configuration, registry or folders
+	// named this folder. A folder outside Home, or named by one user's
+	// configuration inside another's home, was chosen by that user: act
+	// on it only with care.
+	Home string
 }
 
 // Registry reads the Windows registry. Paths are backslash-separated and
@@ -210,6 +215,7 @@ type finder struct {
 	goos  string
 	reg   Registry
 	sids  map[string]string // home -> SID of its loaded registry hive (Windows)
+	cur   string            // the home being looked in
 	found []found
 	errs  []error
 }
@@ -229,12 +235,20 @@ func (f *finder) samePath(a, b string) bool {
 // add records a folder, keeping the stronger evidence for a folder that is
 // already known.
 func (f *finder) add(n found) {
+	if n.Home == "" {
+		n.Home = f.cur
+	}
 	for i := range f.found {
 		o := &f.found[i]
 		if o.Provider == n.Provider && f.samePath(o.Path, n.Path) && o.owner == n.owner {
+			home := o.Home
+			if !within(home, o.Path) && within(n.Home, n.Path) {
+				home = n.Home // the home it is in says more than another's config
+			}
 			if n.strength > o.strength {
 				*o = n
 			}
+			o.Home = home
 			return
 		}
 	}
@@ -252,4 +266,10 @@ func (f *finder) result() []Folder {
 		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Provider, b.Provider), cmp.Compare(a.Evidence, b.Evidence))
 	})
 	return out
+}
+
+// within reports whether p is strictly inside dir.
+func within(dir, p string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != "." && filepath.IsLocal(rel)
 }

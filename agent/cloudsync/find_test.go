@@ -407,3 +407,22 @@ func TestFindOptions(t *testing.T) {
 		t.Errorf("cancelled: %v %v", got, err)
 	}
 }
+
+// TestFindHome: every folder says which home named it, so a caller acting
+// as root can tell alice's configuration pointing into bob's home (or at
+// her whole home) from a folder in alice's own home.
+func TestFindHome(t *testing.T) {
+	alice, bob := t.TempDir(), t.TempDir()
+	mkdirs(t, alice, "OneDrive", "Dropbox")
+	mkdirs(t, bob, "Documents")
+	write(t, alice, ".config/onedrive/config", "sync_dir = \""+filepath.Join(bob, "Documents")+"\"\n")
+	got := find(t, cloudsync.Options{Homes: []string{alice, bob}, GOOS: "linux"})
+	for _, f := range got {
+		if f.Home != alice {
+			t.Errorf("%s: Home %q, want alice's %q", f.Path, f.Home, alice)
+		}
+	}
+	if len(got) != 2 {
+		t.Errorf("got:\n%s", dump(got))
+	}
+}

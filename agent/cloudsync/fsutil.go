@@ -94,6 +94,11 @@ func (h *home) readConfig(rel string) ([]byte, error) {
 	if err := configType(name, st); err != nil {
 		return nil, err
 	}
+	if n := linkCount(st); n > 1 {
+		// A hard link to a file the user may not read (root's, say) must
+		// not be read as root on their behalf.
+		return nil, fmt.Errorf("%w: %s: has %d hard links", ErrRefused, name, n)
+	}
 	if !os.SameFile(fi, st) {
 		return nil, fmt.Errorf("%w: %s: replaced while being opened", ErrRefused, name)
 	}

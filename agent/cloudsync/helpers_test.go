@@ -147,11 +147,11 @@ func dump(got []cloudsync.Folder) string {
 	return b.String()
 }
 
-// want compares a folder's fields, but Path and Evidence, with w's.
+// want compares a folder's fields, but Path, Evidence and Home, with w's.
 func want(t testing.TB, got, w cloudsync.Folder) {
 	t.Helper()
-	got.Path, got.Evidence = "", ""
-	w.Path, w.Evidence = "", ""
+	got.Path, got.Evidence, got.Home = "", "", ""
+	w.Path, w.Evidence, w.Home = "", "", ""
 	if got != w {
 		t.Errorf("got %+v\nwant %+v", got, w)
 	}

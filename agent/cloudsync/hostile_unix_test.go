@@ -106,3 +106,26 @@ func TestConfigSwapRace(t *testing.T) {
 	}
 	t.Logf("%d swaps; %d rounds read the file, %d refused it", swaps.Load(), ok, refused)
 }
+
+// A hard link to someone else's file in place of info.json is not read:
+// the agent would be reading, as root, a file the user may not.
+func TestConfigHardLinkRefused(t *testing.T) {
+	home, other := t.TempDir(), t.TempDir()
+	secret := filepath.Join(other, "secret.json")
+	if err := os.WriteFile(secret, []byte(`{"personal": {"path": "/etc"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mkdirs(t, home, ".dropbox")
+	if err := os.Link(secret, filepath.Join(home, ".dropbox", "info.json")); err != nil {
+		t.Skipf("no hard links here: %v", err)
+	}
+	got, err := cloudsync.Find(context.Background(), cloudsync.Options{Homes: []string{home}, GOOS: "linux"})
+	if !errors.Is(err, cloudsync.ErrRefused) {
+		t.Errorf("err = %v, want ErrRefused", err)
+	}
+	for _, f := range got {
+		if f.Path == "/etc" {
+			t.Errorf("read through a hard link: %+v", f)
+		}
+	}
+}

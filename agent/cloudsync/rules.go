@@ -35,6 +35,7 @@ func (f *finder) home(dir string) {
 		return
 	}
 	defer root.Close()
+	f.cur = dir
 	h := &home{dir: dir, root: root}
 	names, err := h.names(".")
 	if err != nil {

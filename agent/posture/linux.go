@@ -62,17 +62,116 @@ func linuxDiskEncryption(ctx context.Context, o Options) Check {
 	if err != nil {
 		return unknown("cannot read the mount table: %v", err)
 	}
-	var root *storage.Mount
-	for i := range mounts {
-		if mounts[i].MountPoint == "/" {
-			root = &mounts[i] // the last one is on top
+	top := func(mp string) *storage.Mount {
+		var m *storage.Mount
+		for i := range mounts {
+			if mounts[i].MountPoint == mp {
+				m = &mounts[i] // the last one is on top
+			}
 		}
+		return m
 	}
+	root := top("/")
 	if root == nil {
 		return unknown("nothing is mounted at / in %s", o.MountInfo)
 	}
+	c := checkMount(ctx, o, "root filesystem /", root)
+	if c.Result == Fail {
+		return c
+	}
+	// Case files also live in homes and under /var, and swap holds memory:
+	// a separate partition there must be encrypted too.
+	var extra []string
+	worst := c.Result
+	for _, mp := range []string{"/home", "/var"} {
+		m := top(mp)
+		if m == nil || m.Major == 0 && (m.FSType == "tmpfs" || m.FSType == "ramfs") {
+			continue // on the root filesystem, or in memory
+		}
+		if m.Major == root.Major && m.Minor == root.Minor {
+			continue
+		}
+		e := checkMount(ctx, o, mp, m)
+		if e.Result == Fail {
+			return Check{Result: Fail, Evidence: e.Evidence + "; " + c.Evidence}
+		}
+		if e.Result == Unknown {
+			worst = Unknown
+			extra = append(extra, e.Evidence)
+		}
+	}
+	for _, dev := range swapDevices(o.Swaps) {
+		e := checkSwap(ctx, o, dev)
+		if e.Result == Fail {
+			return Check{Result: Fail, Evidence: e.Evidence + "; " + c.Evidence}
+		}
+		if e.Result == Unknown {
+			worst = Unknown
+			extra = append(extra, e.Evidence)
+		}
+	}
+	if len(extra) > 0 {
+		return Check{Result: worst, Evidence: c.Evidence + "; but " + strings.Join(extra, "; ")}
+	}
+	return c
+}
+
+// checkSwap checks a swap partition (a swap file is on a filesystem that
+// is checked as a mount).
+func checkSwap(ctx context.Context, o Options, dev string) Check {
+	sys, err := filepath.EvalSymlinks(o.SysRoot)
+	if err != nil {
+		return Check{Result: Unknown, Evidence: fmt.Sprintf("swap %s: cannot read sysfs: %v", dev, err)}
+	}
+	name := filepath.Base(dev)
+	p, ok := resolveIn(sys, filepath.Join(sys, "class", "block", name))
+	if !ok || !validSwapName(name) {
+		return Check{Result: Unknown, Evidence: fmt.Sprintf("swap %s: no block device in sysfs", dev)}
+	}
+	w := &walker{sys: sys, onPath: map[string]bool{}}
+	res, desc := w.walk(ctx, p, 0)
+	ev := "swap " + dev + " is on " + desc
+	if res == Fail {
+		ev += ": not encrypted (memory written to it can be read from the disk)"
+	}
+	return Check{Result: res, Evidence: ev}
+}
+
+func validSwapName(n string) bool {
+	return n != "" && n != "." && n != ".." && !strings.ContainsAny(n, "/\x00")
+}
+
+// swapDevices lists the swap partitions in a /proc/swaps file ("" means
+// none); swap files are skipped.
+func swapDevices(path string) []string {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.LimitReader(f, 1<<20))
+	var out []string
+	for i, line := range strings.Split(string(b), "\n") {
+		fields := strings.Fields(line)
+		if i == 0 || len(fields) < 2 || fields[1] != "partition" || !strings.HasPrefix(fields[0], "/dev/") {
+			continue
+		}
+		out = append(out, fields[0])
+	}
+	return out
+}
+
+// checkMount checks that the filesystem m, mounted at what (such as
+// "root filesystem /"), is on dm-crypt all the way down.
+func checkMount(ctx context.Context, o Options, what string, root *storage.Mount) Check {
+	unknown := func(format string, args ...any) Check {
+		return Check{Result: Unknown, Evidence: fmt.Sprintf(format, args...)}
+	}
 	fs := root.FSType
-	lead := fmt.Sprintf("root filesystem / (%s", fs)
+	lead := fmt.Sprintf("%s (%s", what, fs)
 	if root.Source != "" && root.Source != "none" {
 		lead += " from " + root.Source
 	}

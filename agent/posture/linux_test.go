@@ -329,3 +329,46 @@ func TestDiskEncryptionThisMachine(t *testing.T) {
 		t.Errorf("evidence does not name the root filesystem: %q", c.Evidence)
 	}
 }
+
+// TestDiskEncryptionHomeVarSwap: the root filesystem is on LUKS, but a
+// separate /home or /var, or a swap partition, is not: the laptop's case
+// files (or memory) are on a plain disk, so the check fails.
+func TestDiskEncryptionHomeVarSwap(t *testing.T) {
+	luksRoot := func(f *fakeSys) {
+		f.dev(sata, "8:0")
+		p3 := f.dev(sata+"/sda3", "8:3")
+		f.dm(0, "cryptroot", "CRYPT-LUKS2-1234-cryptroot", p3)
+		f.dev(sata+"/sda4", "8:4")
+		f.dev(sata+"/sda5", "8:5")
+	}
+	run := func(f *fakeSys, swaps string) posture.Check {
+		o := posture.Options{OS: "linux", MountInfo: filepath.Join(f.root, "mountinfo"), SysRoot: filepath.Join(f.root, "sys")}
+		if swaps != "" {
+			f.file("swaps", swaps)
+			o.Swaps = filepath.Join(f.root, "swaps")
+		}
+		return posture.DiskEncryption(context.Background(), o)
+	}
+	const root = "1 0 254:0 / / rw - ext4 /dev/mapper/cryptroot rw"
+	for _, c := range []struct {
+		name, mounts, swaps string
+		want                posture.Result
+		ev                  string
+	}{
+		{"plain /home", root + "\n30 1 8:4 / /home rw - ext4 /dev/sda4 rw", "", posture.Fail, "/home (ext4 from /dev/sda4) is on sda4, a partition of sda: not encrypted"},
+		{"plain /var", root + "\n30 1 8:5 / /var rw - xfs /dev/sda5 rw", "", posture.Fail, "/var (xfs from /dev/sda5)"},
+		{"plain swap", root, "Filename Type Size Used Priority\n/dev/sda5 partition 1000 0 -2\n", posture.Fail, "swap /dev/sda5 is on sda5, a partition of sda: not encrypted"},
+		{"swap file and tmpfs /var are fine", root + "\n30 1 0:40 / /var rw - tmpfs tmpfs rw", "Filename Type Size Used Priority\n/swapfile file 1000 0 -2\n", posture.Pass, "root filesystem /"},
+		{"nfs /home is unknown", root + "\n30 1 0:50 / /home rw - nfs4 server:/home rw", "", posture.Unknown, "but /home (nfs4"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFakeSys(t)
+			luksRoot(f)
+			f.file("mountinfo", c.mounts+"\n")
+			got := run(f, c.swaps)
+			if got.Result != c.want || !strings.Contains(got.Evidence, c.ev) {
+				t.Errorf("got %s: %q\nwant %s containing %q", got.Result, got.Evidence, c.want, c.ev)
+			}
+		})
+	}
+}

@@ -52,6 +52,9 @@ type Options struct {
 	MountInfo string
 	// SysRoot is where Linux's sysfs is mounted (default "/sys").
 	SysRoot string
+	// Swaps is Linux's list of swap areas (default "/proc/swaps" when
+	// MountInfo is the default, else none: a fake tree has no swap).
+	Swaps string
 	// Command runs the programs the Windows and macOS checks ask
 	// (default: run them, by absolute path).
 	Command Command
@@ -72,6 +75,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MountInfo == "" {
 		o.MountInfo = "/proc/self/mountinfo"
+		if o.Swaps == "" {
+			o.Swaps = "/proc/swaps"
+		}
 	}
 	if o.SysRoot == "" {
 		o.SysRoot = "/sys"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -62,24 +63,41 @@ func blockLinux(ctx context.Context, v Volume, p LinuxPaths) error {
 	target := "/proc/self/fd/" + strconv.Itoa(fd)
 	flags := mountFlags(m.Options+","+m.SuperOptions) | unix.MS_REMOUNT | unix.MS_RDONLY
 	errSuper := unix.Mount("", target, "", flags, "")
-	if errSuper == nil {
-		return nil
+	if errSuper != nil {
+		if errBind := unix.Mount("", target, "", flags|unix.MS_BIND, ""); errBind != nil {
+			return fmt.Errorf("storage: remounting %q read-only: %w (and the mount alone: %w)", mp, errSuper, errBind)
+		}
 	}
-	if errBind := unix.Mount("", target, "", flags|unix.MS_BIND, ""); errBind != nil {
-		return fmt.Errorf("storage: remounting %q read-only: %w (and the mount alone: %w)", mp, errSuper, errBind)
+	// Believe the mount table, not the calls: the mount must now say ro.
+	mounts, err := readMounts(p)
+	if err != nil {
+		return err
 	}
-	return nil
+	for _, after := range mounts {
+		if after.ID == m.ID {
+			if !after.ReadOnly() {
+				return fmt.Errorf("storage: %q is still writable after remounting it read-only", mp)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %q went away while it was made read-only", ErrNotMounted, mp)
+}
+
+// readMounts reads the mount table, bounded like a listing.
+func readMounts(p LinuxPaths) ([]Mount, error) {
+	f, err := os.Open(p.MountInfo)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ParseMountInfo(io.LimitReader(f, maxMountInfoBytes))
 }
 
 // findMount finds the topmost mount at v's mount point and checks that it
 // is v's device.
 func findMount(v Volume, p LinuxPaths) (Mount, error) {
-	f, err := os.Open(p.MountInfo)
-	if err != nil {
-		return Mount{}, err
-	}
-	mounts, err := ParseMountInfo(f)
-	f.Close()
+	mounts, err := readMounts(p)
 	if err != nil {
 		return Mount{}, err
 	}
@@ -92,8 +110,14 @@ func findMount(v Volume, p LinuxPaths) (Mount, error) {
 		if m.MountPoint != v.MountPoint {
 			continue
 		}
-		// Only the topmost mount at a point can be reached by its path.
-		if dev, ok := findBlock(sys, m); ok && (dev.dev == v.Device || m.Source == v.Device) {
+		// Only the topmost mount at a point can be reached by its path. It
+		// must be a block device's filesystem (major number not 0): the
+		// source of a FUSE or other anonymous mount is whatever its mounter
+		// chose, so a user could cover the stick with one named after it.
+		if m.Major == 0 {
+			return Mount{}, fmt.Errorf("%w: the filesystem at %q is not on a block device (FUSE or similar), so it cannot be checked to be %q", ErrNotMounted, v.MountPoint, v.Device)
+		}
+		if dev, ok := findBlock(sys, m); ok && dev.dev == v.Device {
 			return m, nil
 		}
 		return Mount{}, fmt.Errorf("%w: %q is not mounted at %q", ErrNotMounted, v.Device, v.MountPoint)

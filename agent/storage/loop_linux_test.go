@@ -360,3 +360,27 @@ func benchWait(b *testing.B, m *storage.Monitor, kind storage.ChangeKind, mp str
 		}
 	}
 }
+
+// TestBlockRefusesACoverNamedAfterTheStick: a user covers the stick's mount
+// point with a mount (FUSE in real life; tmpfs here) whose source names the
+// stick's device. Block must not remount the cover and report success
+// while the stick stays writable.
+func TestBlockRefusesACoverNamedAfterTheStick(t *testing.T) {
+	lv := newLoopVolume(t)
+	mp := filepath.Join(t.TempDir(), "stick")
+	lv.mountAt(mp)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", lv.device, mp).CombinedOutput(); err != nil {
+		testenv.Unavailable(t, "cannot mount tmpfs: %v: %s", err, out)
+	}
+	err := storage.Block(context.Background(), storage.Volume{MountPoint: mp, Device: lv.device})
+	exec.Command("umount", mp).Run() // the cover
+	if !errors.Is(err, storage.ErrNotMounted) {
+		t.Fatalf("Block through a cover: %v, want ErrNotMounted", err)
+	}
+	if mountOf(t, mp).ReadOnly() {
+		t.Error("the stick was made read-only through the cover? (it should be untouched)")
+	}
+	if err := os.WriteFile(filepath.Join(mp, "still-writable"), []byte("x"), 0o644); err != nil {
+		t.Errorf("the stick is not writable: %v", err)
+	}
+}
