@@ -124,6 +124,9 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
+// Store returns the server's store.
+func (s *Server) Store() store.Store { return s.cfg.Store }
+
 // Handler returns the HTTP handler for the agent endpoints.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -244,6 +247,16 @@ func (s *Server) doEnroll(w http.ResponseWriter, r *http.Request) error {
 		PolicyKey: s.cfg.PolicyKey, Policy: pol.bundle,
 	}, wire.SignEnrollReply)
 	return nil
+}
+
+// Policy returns the policy in force: the stored bundle, verified against
+// the policy key, cached for a while.
+func (s *Server) Policy(ctx context.Context) (*policy.Policy, error) {
+	c, err := s.currentPolicy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.p, nil
 }
 
 // currentPolicy returns the stored policy, cached for a while.

@@ -168,6 +168,11 @@ Try it:
   go run ./cmd/casekeep ls --state %[4]s
   age -d -i %[7]s %[6]s/LL-123456/notes.txt.age
 
+The API for people (roles it-security, dpo, auditor):
+  go run ./cmd/casekeep-server user add me --role it-security --db sqlite:%[2]s
+  go run ./cmd/casekeep-server token create --user me --db sqlite:%[2]s
+  curl -k -H "Authorization: Bearer <token>" %[1]s/api/v1/devices
+
 Ctrl-C stops the server and the agent; running dev again picks up where it left off.
 
 `, url, rel(filepath.Join(dir, "server.db")), en.DeviceID, rel(agentState), cache, rel(cache), rel(filepath.Join(dir, "escrow.txt")))

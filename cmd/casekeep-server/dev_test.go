@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -149,6 +151,7 @@ func TestDevMode(t *testing.T) {
 			t.Errorf("dev printed no %q:\n%s", want, printed)
 		}
 	}
+	checkAPI(t, printed, db, id)
 	d.stop(t)
 
 	again := startDev(t, dir)
@@ -205,4 +208,59 @@ func exitCode(err error) int {
 		return -1
 	}
 	return 0
+}
+
+// checkAPI adds a person, makes their token with the command line, and
+// reads the fleet through the running server's API with it.
+func checkAPI(t *testing.T, printed, db, id string) {
+	t.Helper()
+	m := regexp.MustCompile(`server  (https://\S+)`).FindStringSubmatch(printed)
+	if m == nil {
+		t.Fatalf("no server address in:\n%s", printed)
+	}
+	if out, err := exec.Command(binary, "user", "add", "Ann Example", "--role", "auditor", "--db", db).CombinedOutput(); err != nil {
+		t.Fatalf("user add: %v: %s", err, out)
+	}
+	if err := exec.Command(binary, "user", "add", "Bob", "--role", "boss", "--db", db).Run(); exitCode(err) != 2 {
+		t.Errorf("a bad role: exit %d, want 2", exitCode(err))
+	}
+	if err := exec.Command(binary, "user", "add", "Ann Example", "--role", "dpo", "--db", db).Run(); exitCode(err) != 1 {
+		t.Errorf("a second Ann: exit %d, want 1", exitCode(err))
+	}
+	out, err := exec.Command(binary, "token", "create", "--user", "Ann Example", "--db", db).Output()
+	if err != nil {
+		t.Fatalf("token create --user: %v", err)
+	}
+	tok := strings.TrimSpace(string(out))
+	if !regexp.MustCompile(`^ckapi1\.[A-Za-z0-9_-]{43}$`).MatchString(tok) {
+		t.Fatalf("token %q", tok)
+	}
+	get := func() (int, string) {
+		req, _ := http.NewRequest("GET", m[1]+"/api/v1/devices", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get(); code != 200 || !strings.Contains(body, id) || !strings.Contains(body, `"liveness": "online"`) {
+		t.Errorf("GET /api/v1/devices: %d %s", code, body)
+	}
+	list, _ := exec.Command(binary, "user", "list", "--db", db, "--json").Output()
+	var l struct {
+		Tokens []struct{ ID string }
+	}
+	if err := json.Unmarshal(list, &l); err != nil || len(l.Tokens) != 1 {
+		t.Fatalf("user list: %s, %v", list, err)
+	}
+	if out, err := exec.Command(binary, "token", "revoke", l.Tokens[0].ID, "--db", db).CombinedOutput(); err != nil {
+		t.Fatalf("token revoke: %v: %s", err, out)
+	}
+	if code, _ := get(); code != 401 {
+		t.Errorf("after revoking: %d, want 401", code)
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/casekeep/casekeep/internal/cli"
 	"github.com/casekeep/casekeep/policy"
 	"github.com/casekeep/casekeep/server"
+	"github.com/casekeep/casekeep/server/api"
 	"github.com/casekeep/casekeep/server/store"
 )
 
@@ -146,8 +147,15 @@ func listenAndServe(ctx context.Context, srv *server.Server, addr string, cert t
 	if err != nil {
 		return err
 	}
+	people, err := api.New(api.Config{Store: srv.Store(), Policy: srv.Policy, Logger: log})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", srv.Handler())
+	mux.Handle(api.Prefix, people.Handler())
 	hs := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           mux,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

@@ -4,7 +4,10 @@
 // compliant at time T" without scanning raw data), the events it reported,
 // the case references it has held, breaks in its hash chain, the exact bytes
 // of recent heartbeats (pruned after a retention period) and the current
-// signed policy.
+// signed policy; and, through [Access], the people who use the API and the
+// console (with their roles), their API tokens (hashed), an append-only
+// audit log of what they did, and the actions taken on devices: lost
+// reports, wipe requests and decisions on notifying the ICO.
 //
 // Two implementations pass one shared test suite (package storetest):
 // sqlite, the embedded default (modernc.org/sqlite, WAL, one writer), and

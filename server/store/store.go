@@ -160,6 +160,10 @@ type Holding struct {
 // embedded default) and package postgres. Every method is safe for
 // concurrent use, including by several server processes on one database.
 type Store interface {
+	// Access keeps people, their API tokens, the audit log and the
+	// actions taken on devices.
+	Access
+
 	// CreateToken stores an enrollment token.
 	CreateToken(ctx context.Context, t Token) error
 	// UseToken spends one use of a token, atomically. It fails with

@@ -29,7 +29,9 @@
 // collation, so that "by ID" and "by ref" mean by bytes whatever the
 // database's locale. The tables only Ingest writes have no foreign keys
 // (Ingest has just checked the device under its lock, and devices are never
-// deleted); they would cost about 15% of ingest throughput. Heartbeat
+// deleted); they would cost about 15% of ingest throughput. The tables of
+// [store.Access], written rarely and by people, do have them: a token's
+// user and an action's device must exist ([store.ErrNotFound]). Heartbeat
 // bodies stay in their row uncompressed (toast_tuple_target 8160). text
 // cannot hold a NUL byte, so strings with one, or with invalid UTF-8, are
 // refused with [store.ErrInvalid] before anything is sent.

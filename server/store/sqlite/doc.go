@@ -30,9 +30,12 @@
 //
 // Tables: tokens, devices (enrollment fields, then the latest state with
 // last_seq and last_hash), state_changes, events, holdings, gaps, heartbeats
-// (the exact bodies, pruned by received_at) and policies; the migration
-// file documents each. Times are INTEGER microseconds since the Unix epoch,
-// UTC, so they read back as the time stored truncated to the microsecond.
+// (the exact bodies, pruned by received_at) and policies; then, for
+// [store.Access], users, api_tokens, audit_log, lost_reports, wipe_requests
+// and decisions, whose user or device is a foreign key (a missing one is
+// [store.ErrNotFound]). The migration files document each. Times are
+// INTEGER microseconds since the Unix epoch, UTC, so they read back as the
+// time stored truncated to the microsecond.
 // Tables are STRICT; the small ones keyed by device are WITHOUT ROWID, so a
 // device's events and state changes lie together in time order. Strings
 // with a NUL byte or invalid UTF-8 are refused with [store.ErrInvalid], as

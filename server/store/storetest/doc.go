@@ -2,9 +2,11 @@
 // passes: call [Run] from the backend's own test with a function that opens
 // a store. The suite covers each method and its edges (tokens spent from
 // many goroutines at once, replays, chain gaps, unknown and revoked devices,
-// state history, holdings, pruning, forward-only policy, hostile strings,
-// times and bytes kept exactly) and, with two handles on one database,
-// checks that two server processes ingesting the same device's heartbeats
-// never store a sequence number twice nor invent a gap. [PerTest] builds the
-// open function from "make a fresh database" and "open a handle on it".
+// state history, holdings, pruning, forward-only policy, users and API
+// tokens, the audit log appended from many goroutines at once, device
+// actions, hostile strings, times and bytes kept exactly) and, with two
+// handles on one database, checks that two server processes ingesting the
+// same device's heartbeats never store a sequence number twice nor invent a
+// gap. [PerTest] builds the open function from "make a fresh database" and
+// "open a handle on it".
 package storetest

@@ -80,6 +80,15 @@ func Run(t *testing.T, open Open) {
 		{"Reopen", testReopen},
 		{"TwoHandlesOneDevice", testTwoHandles},
 		{"ConcurrentBatches", testConcurrentBatches},
+		{"Users", testUsers},
+		{"APITokens", testAPITokens},
+		{"Audit", testAudit},
+		{"AuditConcurrent", testAuditConcurrent},
+		{"LostReports", testLostReports},
+		{"WipeRequests", testWipeRequests},
+		{"Decisions", testDecisions},
+		{"AccessReopen", testAccessReopen},
+		{"AccessTwoHandles", testAccessTwoHandles},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.f(t, open) })
 	}

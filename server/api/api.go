@@ -1,0 +1,573 @@
+package api
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/casekeep/casekeep/policy"
+	"github.com/casekeep/casekeep/server"
+	"github.com/casekeep/casekeep/server/access"
+	"github.com/casekeep/casekeep/server/store"
+)
+
+// Prefix is where the API is served.
+const Prefix = "/api/v1/"
+
+// maxBody bounds a request body.
+const maxBody = 64 << 10
+
+// Config is what the API needs. Store is required.
+type Config struct {
+	Store store.Store
+	// Policy returns the policy in force, for liveness; nil (or an error)
+	// makes liveness "unknown".
+	Policy func(ctx context.Context) (*policy.Policy, error)
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// API serves /api/v1/.
+type API struct {
+	cfg   Config
+	guard *access.Guard
+	log   *slog.Logger
+}
+
+// New makes the API.
+func New(cfg Config) (*API, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("api: Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &API{cfg: cfg, log: cfg.Logger, guard: &access.Guard{Store: cfg.Store, Logger: cfg.Logger, Now: cfg.Now}}, nil
+}
+
+// RoutesOf lists the API's routes as "METHOD /path" patterns, for the
+// OpenAPI check.
+func RoutesOf() []string {
+	var out []string
+	for _, r := range (&API{}).routes() {
+		out = append(out, r.pattern)
+	}
+	return out
+}
+
+type route struct {
+	pattern string
+	perm    access.Permission
+	h       func(http.ResponseWriter, *http.Request) error
+}
+
+func (a *API) routes() []route {
+	return []route{
+		{"GET /api/v1/devices", access.Read, a.devices},
+		{"GET /api/v1/devices/{id}", access.Read, a.device},
+		{"GET /api/v1/devices/{id}/timeline", access.Read, a.timeline},
+		{"GET /api/v1/devices/{id}/case-refs", access.Read, a.caseRefs},
+		{"POST /api/v1/devices/{id}/lost", access.Act, a.markLost},
+		{"POST /api/v1/devices/{id}/wipe", access.Act, a.wipe},
+		{"POST /api/v1/devices/{id}/decision", access.Decide, a.decision},
+		{"GET /api/v1/audit", access.Read, a.audit},
+		{"POST /api/v1/tokens", access.Admin, a.createToken},
+	}
+}
+
+// Handler returns the handler for /api/v1/.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, r := range a.routes() {
+		h := r.h
+		mux.Handle(r.pattern, a.guard.Require(r.perm, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			w.Header().Set("Cache-Control", "no-store")
+			if err := h(w, req); err != nil {
+				a.fail(w, req, err)
+			}
+		})))
+	}
+	return mux
+}
+
+// statusError is an error with the HTTP status to answer it with.
+type statusError struct {
+	status int
+	msg    string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+func bad(format string, args ...any) error {
+	return &statusError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var se *statusError
+	switch {
+	case errors.As(err, &se):
+		writeJSON(w, se.status, map[string]string{"error": se.msg})
+	case errors.Is(err, store.ErrNotFound):
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+	case errors.Is(err, store.ErrInvalid):
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+	case errors.Is(err, store.ErrExists):
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+	default:
+		a.log.Error("api request failed", "path", r.URL.Path, "err", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// readJSON decodes a bounded request body, refusing unknown fields.
+func readJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody+1))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return bad("the request body is not the JSON expected: %v", err)
+	}
+	return nil
+}
+
+// table is a list as rows, for CSV.
+type table struct {
+	header []string
+	rows   [][]string
+}
+
+// writeList answers a list as JSON (v) or, with ?format=csv, as CSV (t).
+func writeList(w http.ResponseWriter, r *http.Request, name string, v any, t func() table) error {
+	switch r.URL.Query().Get("format") {
+	case "", "json":
+		writeJSON(w, http.StatusOK, v)
+		return nil
+	case "csv":
+		tb := t()
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.csv"`)
+		cw := csv.NewWriter(w)
+		cw.Write(tb.header)
+		for _, row := range tb.rows {
+			for i, c := range row {
+				row[i] = csvSafe(c)
+			}
+			cw.Write(row)
+		}
+		cw.Flush()
+		return cw.Error()
+	}
+	return bad("format must be json or csv")
+}
+
+// csvSafe keeps a spreadsheet from reading a cell as a formula (a hostname
+// or event detail is chosen by whoever controls a laptop).
+func csvSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// DeviceView is a device and its latest state, as the API shows it.
+type DeviceView struct {
+	ID             string    `json:"id"`
+	Hostname       string    `json:"hostname"`
+	User           string    `json:"user"`
+	OS             string    `json:"os"`
+	Serial         string    `json:"serial,omitempty"`
+	EnrolledAt     time.Time `json:"enrolled_at"`
+	Revoked        bool      `json:"revoked,omitempty"`
+	LastSeen       time.Time `json:"last_seen,omitzero"`
+	Liveness       string    `json:"liveness"`
+	Compliant      bool      `json:"compliant"`
+	PlaintextFiles int64     `json:"plaintext_files"`
+	SealedFiles    int64     `json:"sealed_files"`
+	SealedBytes    int64     `json:"sealed_bytes"`
+	CaseRefs       int       `json:"case_refs"`
+	DiskEncryption string    `json:"disk_encryption"`
+	PolicyVersion  int       `json:"policy_version"`
+	AgentVersion   string    `json:"agent_version"`
+}
+
+func (a *API) view(r store.DeviceRow, p *policy.Policy, now time.Time) DeviceView {
+	live := "unknown"
+	if p != nil {
+		live = string(server.LivenessOf(r.State.ReceivedAt, now, p))
+	}
+	return DeviceView{
+		ID: r.ID, Hostname: r.Hostname, User: r.User, OS: r.OS, Serial: r.Serial, EnrolledAt: r.EnrolledAt,
+		Revoked: !r.RevokedAt.IsZero(), LastSeen: r.State.ReceivedAt, Liveness: live, Compliant: r.State.Compliant,
+		PlaintextFiles: r.State.PlaintextFiles, SealedFiles: r.State.SealedFiles, SealedBytes: r.State.SealedBytes,
+		CaseRefs: r.State.CaseRefs, DiskEncryption: r.State.DiskEncryption, PolicyVersion: r.State.PolicyVersion,
+		AgentVersion: r.State.AgentVersion,
+	}
+}
+
+func (a *API) policy(ctx context.Context) *policy.Policy {
+	if a.cfg.Policy == nil {
+		return nil
+	}
+	p, err := a.cfg.Policy(ctx)
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// devices lists the fleet: ?liveness=online|offline|missing|never,
+// ?compliant=true|false, ?plaintext=true (holding plaintext),
+// ?policy_version=N, ?user=NAME.
+func (a *API) devices(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	var keep []func(DeviceView) bool
+	if v := q.Get("liveness"); v != "" {
+		if !slices.Contains([]string{"online", "offline", "missing", "never", "unknown"}, v) {
+			return bad("liveness must be online, offline, missing or never")
+		}
+		keep = append(keep, func(d DeviceView) bool { return d.Liveness == v })
+	}
+	if v := q.Get("compliant"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return bad("compliant must be true or false")
+		}
+		keep = append(keep, func(d DeviceView) bool { return d.Compliant == b })
+	}
+	if v := q.Get("plaintext"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return bad("plaintext must be true or false")
+		}
+		keep = append(keep, func(d DeviceView) bool { return (d.PlaintextFiles > 0) == b })
+	}
+	if v := q.Get("policy_version"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return bad("policy_version must be a number")
+		}
+		keep = append(keep, func(d DeviceView) bool { return d.PolicyVersion == n })
+	}
+	if v := q.Get("user"); v != "" {
+		keep = append(keep, func(d DeviceView) bool { return strings.EqualFold(d.User, v) })
+	}
+	rows, err := a.cfg.Store.Devices(r.Context())
+	if err != nil {
+		return err
+	}
+	p, now := a.policy(r.Context()), a.cfg.Now()
+	out := []DeviceView{}
+rows:
+	for _, row := range rows {
+		v := a.view(row, p, now)
+		for _, k := range keep {
+			if !k(v) {
+				continue rows
+			}
+		}
+		out = append(out, v)
+	}
+	return writeList(w, r, "devices", out, func() table {
+		t := table{header: []string{"id", "hostname", "user", "os", "serial", "last_seen", "liveness", "compliant", "plaintext_files", "sealed_files", "case_refs", "disk_encryption", "policy_version", "agent_version", "revoked"}}
+		for _, d := range out {
+			t.rows = append(t.rows, []string{d.ID, d.Hostname, d.User, d.OS, d.Serial, timeCell(d.LastSeen), d.Liveness,
+				strconv.FormatBool(d.Compliant), strconv.FormatInt(d.PlaintextFiles, 10), strconv.FormatInt(d.SealedFiles, 10),
+				strconv.Itoa(d.CaseRefs), d.DiskEncryption, strconv.Itoa(d.PolicyVersion), d.AgentVersion, strconv.FormatBool(d.Revoked)})
+		}
+		return t
+	})
+}
+
+func timeCell(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// DeviceDetail is one device with the actions taken on it.
+type DeviceDetail struct {
+	DeviceView
+	Lost      []store.LostReport  `json:"lost"`
+	Wipes     []store.WipeRequest `json:"wipes"`
+	Decisions []store.Decision    `json:"decisions"`
+}
+
+func (a *API) device(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	row, err := a.cfg.Store.Device(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	d := DeviceDetail{DeviceView: a.view(row, a.policy(ctx), a.cfg.Now())}
+	if d.Lost, err = a.cfg.Store.LostReports(ctx, row.ID); err != nil {
+		return err
+	}
+	if d.Wipes, err = a.cfg.Store.WipeRequests(ctx, row.ID); err != nil {
+		return err
+	}
+	if d.Decisions, err = a.cfg.Store.Decisions(ctx, row.ID); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+// TimelineEntry is a state change or an event.
+type TimelineEntry struct {
+	Time    time.Time    `json:"time"`
+	Kind    string       `json:"kind"` // "state" or "event"
+	State   *store.State `json:"state,omitempty"`
+	Type    string       `json:"type,omitempty"`
+	CaseRef string       `json:"case_ref,omitempty"`
+	Detail  string       `json:"detail,omitempty"`
+}
+
+// timeRange reads ?from= and ?to= (RFC 3339; default the last 30 days).
+func (a *API) timeRange(r *http.Request) (time.Time, time.Time, error) {
+	to, from := a.cfg.Now().Add(time.Second), time.Time{}
+	q := r.URL.Query()
+	if v := q.Get("to"); v != "" {
+		t, err := parseTime(v)
+		if err != nil {
+			return from, to, bad("to: %v", err)
+		}
+		to = t
+	}
+	from = to.Add(-30 * 24 * time.Hour)
+	if v := q.Get("from"); v != "" {
+		t, err := parseTime(v)
+		if err != nil {
+			return from, to, bad("from: %v", err)
+		}
+		from = t
+	}
+	if !from.Before(to) {
+		return from, to, bad("from must be before to")
+	}
+	return from, to, nil
+}
+
+// parseTime accepts RFC 3339, with or without seconds ("2026-03-01T09:00Z").
+func parseTime(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04Z07:00"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time such as 2026-03-01T09:00Z", s)
+}
+
+func (a *API) timeline(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	if _, err := a.cfg.Store.Device(ctx, id); err != nil {
+		return err
+	}
+	from, to, err := a.timeRange(r)
+	if err != nil {
+		return err
+	}
+	changes, err := a.cfg.Store.StateChanges(ctx, id, from, to)
+	if err != nil {
+		return err
+	}
+	events, err := a.cfg.Store.Events(ctx, id, from, to)
+	if err != nil {
+		return err
+	}
+	out := make([]TimelineEntry, 0, len(changes)+len(events))
+	for _, c := range changes {
+		st := c.State
+		out = append(out, TimelineEntry{Time: c.At, Kind: "state", State: &st})
+	}
+	for _, e := range events {
+		out = append(out, TimelineEntry{Time: e.Time, Kind: "event", Type: e.Type, CaseRef: e.CaseRef, Detail: e.Detail})
+	}
+	slices.SortStableFunc(out, func(x, y TimelineEntry) int { return x.Time.Compare(y.Time) })
+	return writeList(w, r, "timeline-"+id, out, func() table {
+		t := table{header: []string{"time", "kind", "type", "case_ref", "detail", "compliant", "plaintext_files", "sealed_files", "disk_encryption"}}
+		for _, e := range out {
+			row := []string{timeCell(e.Time), e.Kind, e.Type, e.CaseRef, e.Detail, "", "", "", ""}
+			if e.State != nil {
+				row[5], row[6], row[7], row[8] = strconv.FormatBool(e.State.Compliant), strconv.FormatInt(e.State.PlaintextFiles, 10),
+					strconv.FormatInt(e.State.SealedFiles, 10), e.State.DiskEncryption
+			}
+			t.rows = append(t.rows, row)
+		}
+		return t
+	})
+}
+
+func (a *API) caseRefs(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	if _, err := a.cfg.Store.Device(ctx, id); err != nil {
+		return err
+	}
+	hs, err := a.cfg.Store.Holdings(ctx, id)
+	if err != nil {
+		return err
+	}
+	if hs == nil {
+		hs = []store.Holding{}
+	}
+	return writeList(w, r, "case-refs-"+id, hs, func() table {
+		t := table{header: []string{"case_ref", "first_seen", "last_seen", "files", "held"}}
+		for _, h := range hs {
+			t.rows = append(t.rows, []string{h.Ref, timeCell(h.FirstSeen), timeCell(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)})
+		}
+		return t
+	})
+}
+
+// LostRequest is the body of POST /devices/{id}/lost.
+type LostRequest struct {
+	LostAt       time.Time `json:"lost_at"`
+	DiscoveredAt time.Time `json:"discovered_at"`
+	Note         string    `json:"note"`
+}
+
+func (a *API) markLost(w http.ResponseWriter, r *http.Request) error {
+	var req LostRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	now := a.cfg.Now().UTC()
+	switch {
+	case req.LostAt.IsZero():
+		return bad("lost_at is required: when the device was lost")
+	case req.DiscoveredAt.IsZero():
+		req.DiscoveredAt = now
+	}
+	if req.LostAt.After(now.Add(time.Minute)) || req.DiscoveredAt.After(now.Add(time.Minute)) {
+		return bad("lost_at and discovered_at must not be in the future")
+	}
+	if req.DiscoveredAt.Before(req.LostAt) {
+		return bad("discovered_at must not be before lost_at")
+	}
+	who, _ := access.From(r.Context())
+	id := r.PathValue("id")
+	rep := store.LostReport{DeviceID: id, LostAt: req.LostAt.UTC(), DiscoveredAt: req.DiscoveredAt.UTC(), RecordedAt: now, By: who.User.Name, Note: req.Note}
+	if err := a.cfg.Store.MarkLost(r.Context(), rep); err != nil {
+		return err
+	}
+	if err := a.guard.Record(r.Context(), "device.mark_lost", id, "lost at "+timeCell(rep.LostAt)+", discovered at "+timeCell(rep.DiscoveredAt)); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, rep)
+	return nil
+}
+
+func (a *API) wipe(w http.ResponseWriter, r *http.Request) error {
+	who, _ := access.From(r.Context())
+	id := r.PathValue("id")
+	wr, err := a.cfg.Store.RequestWipe(r.Context(), store.WipeRequest{DeviceID: id, RequestedAt: a.cfg.Now().UTC(), By: who.User.Name})
+	if err != nil {
+		return err
+	}
+	if err := a.guard.Record(r.Context(), "device.wipe_request", id, "pending until the agent acknowledges"); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, wr)
+	return nil
+}
+
+// DecisionRequest is the body of POST /devices/{id}/decision.
+type DecisionRequest struct {
+	Notify  *bool  `json:"notify"`
+	Reasons string `json:"reasons"`
+}
+
+func (a *API) decision(w http.ResponseWriter, r *http.Request) error {
+	var req DecisionRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Notify == nil || strings.TrimSpace(req.Reasons) == "" {
+		return bad("notify (true or false) and reasons are required")
+	}
+	who, _ := access.From(r.Context())
+	id := r.PathValue("id")
+	d := store.Decision{DeviceID: id, At: a.cfg.Now().UTC(), By: who.User.Name, Notify: *req.Notify, Reasons: req.Reasons}
+	if err := a.cfg.Store.RecordDecision(r.Context(), d); err != nil {
+		return err
+	}
+	if err := a.guard.Record(r.Context(), "device.decision", id, fmt.Sprintf("notify the ICO: %v", d.Notify)); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, d)
+	return nil
+}
+
+func (a *API) audit(w http.ResponseWriter, r *http.Request) error {
+	from, to, err := a.timeRange(r)
+	if err != nil {
+		return err
+	}
+	entries, err := a.cfg.Store.AuditLog(r.Context(), from, to, 10_000)
+	if err != nil {
+		return err
+	}
+	if entries == nil {
+		entries = []store.AuditEntry{}
+	}
+	return writeList(w, r, "audit", entries, func() table {
+		t := table{header: []string{"id", "time", "actor", "action", "target", "detail"}}
+		for _, e := range entries {
+			t.rows = append(t.rows, []string{strconv.FormatInt(e.ID, 10), timeCell(e.Time), e.Actor, e.Action, e.Target, e.Detail})
+		}
+		return t
+	})
+}
+
+// TokenRequest is the body of POST /tokens.
+type TokenRequest struct {
+	User string `json:"user"`
+	Note string `json:"note"`
+}
+
+// TokenReply carries a new token, shown once.
+type TokenReply struct {
+	Token string `json:"token"`
+	ID    string `json:"id"`
+	User  string `json:"user"`
+}
+
+func (a *API) createToken(w http.ResponseWriter, r *http.Request) error {
+	var req TokenRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	tok, rec, err := access.NewToken(req.User, req.Note, a.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if err := a.cfg.Store.CreateAPIToken(r.Context(), rec); err != nil {
+		return err
+	}
+	if err := a.guard.Record(r.Context(), "token.create", req.User, "token "+rec.ID); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, TokenReply{Token: tok, ID: rec.ID, User: req.User})
+	return nil
+}

@@ -1,0 +1,9 @@
+// Package api is casekeep-server's JSON API for people, under /api/v1/:
+// the fleet (devices with their latest state, filtered by liveness,
+// compliance, plaintext, policy version and user), one device with its
+// timeline and case references, the audit log, and the actions IT security
+// and the data protection officer take (mark a device lost, request a
+// wipe, record a notification decision, make API tokens). Every request is
+// authorised by role through package access, and every action is written
+// to the audit log. Lists answer as JSON, or as CSV with ?format=csv.
+package api

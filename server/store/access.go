@@ -1,0 +1,135 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Role is what a person may do through the API and the console.
+type Role string
+
+// The roles.
+const (
+	// RoleITSecurity may do everything: read, mark devices lost, request
+	// wipes, manage users and tokens.
+	RoleITSecurity Role = "it-security"
+	// RoleDPO may read everything, run reports and record notification
+	// decisions.
+	RoleDPO Role = "dpo"
+	// RoleAuditor may only read.
+	RoleAuditor Role = "auditor"
+)
+
+// Roles lists the roles, most powerful first.
+var Roles = []Role{RoleITSecurity, RoleDPO, RoleAuditor}
+
+// Valid reports whether r is one of [Roles].
+func (r Role) Valid() bool {
+	for _, x := range Roles {
+		if r == x {
+			return true
+		}
+	}
+	return false
+}
+
+// User is a person with access to the API and the console.
+type User struct {
+	Name      string
+	Role      Role
+	CreatedAt time.Time
+}
+
+// APIToken is a person's API token. Only the SHA-256 of its secret is
+// stored; ID is a short public name for it (for listing and revoking).
+type APIToken struct {
+	ID        string
+	Hash      [32]byte
+	User      string
+	CreatedAt time.Time
+	RevokedAt time.Time // zero unless revoked
+	Note      string
+}
+
+// AuditEntry is one human action: who did what, to what, when.
+type AuditEntry struct {
+	ID     int64 // assigned by the store, increasing
+	Time   time.Time
+	Actor  string // the user's name
+	Action string // such as "device.mark_lost", "token.create", "report.view"
+	Target string // what it was done to, such as a device id or a user name
+	Detail string
+}
+
+// LostReport records that a device was reported lost.
+type LostReport struct {
+	DeviceID     string
+	LostAt       time.Time // when it was lost, as reported
+	DiscoveredAt time.Time // when the loss was discovered: the 72 hours run from here
+	RecordedAt   time.Time
+	By           string
+	Note         string
+}
+
+// WipeRequest is a wipe queued for a device's agent.
+type WipeRequest struct {
+	ID          int64 // assigned by the store
+	DeviceID    string
+	RequestedAt time.Time
+	By          string
+	AckedAt     time.Time // zero while pending
+}
+
+// Decision is a DPO's decision on notifying the ICO about a lost device.
+type Decision struct {
+	DeviceID string
+	At       time.Time
+	By       string
+	Notify   bool   // the breach is to be reported to the ICO
+	Reasons  string // why, in the DPO's words
+}
+
+// Access keeps people, their tokens, the audit log of human actions, and
+// the actions taken on devices. It is part of [Store].
+type Access interface {
+	// CreateUser stores a user; ErrExists if the name is taken.
+	CreateUser(ctx context.Context, u User) error
+	// User returns one user; ErrNotFound if there is none.
+	User(ctx context.Context, name string) (User, error)
+	// Users returns every user, by name.
+	Users(ctx context.Context) ([]User, error)
+
+	// CreateAPIToken stores a token; ErrNotFound if its user does not
+	// exist, ErrExists if its ID or hash is taken.
+	CreateAPIToken(ctx context.Context, t APIToken) error
+	// APIToken returns the token with this hash and its user; ErrNotFound
+	// if there is none. A revoked token is returned with RevokedAt set.
+	APIToken(ctx context.Context, hash [32]byte) (APIToken, User, error)
+	// APITokens returns a user's tokens ("" for everyone's), by ID.
+	APITokens(ctx context.Context, user string) ([]APIToken, error)
+	// RevokeAPIToken revokes a token from at on; ErrNotFound if there is
+	// none. Revoking a revoked token keeps the first time.
+	RevokeAPIToken(ctx context.Context, id string, at time.Time) error
+
+	// Audit appends an entry to the audit log and returns it with its ID.
+	Audit(ctx context.Context, e AuditEntry) (AuditEntry, error)
+	// AuditLog returns entries with Time in [from, to), newest first, at
+	// most limit of them (limit <= 0: all).
+	AuditLog(ctx context.Context, from, to time.Time, limit int) ([]AuditEntry, error)
+
+	// MarkLost records a lost report; ErrNotFound if the device does not
+	// exist. A device may be reported lost more than once.
+	MarkLost(ctx context.Context, r LostReport) error
+	// LostReports returns a device's lost reports, oldest first.
+	LostReports(ctx context.Context, deviceID string) ([]LostReport, error)
+	// RequestWipe queues a wipe and returns it with its ID; ErrNotFound if
+	// the device does not exist.
+	RequestWipe(ctx context.Context, w WipeRequest) (WipeRequest, error)
+	// WipeRequests returns a device's wipe requests, oldest first.
+	WipeRequests(ctx context.Context, deviceID string) ([]WipeRequest, error)
+	// RecordDecision records a notification decision; ErrNotFound if the
+	// device does not exist.
+	RecordDecision(ctx context.Context, d Decision) error
+	// Decisions returns a device's decisions, oldest first.
+	Decisions(ctx context.Context, deviceID string) ([]Decision, error)
+}
