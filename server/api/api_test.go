@@ -117,8 +117,6 @@ func TestRoles(t *testing.T) {
 		}
 	}
 	// A revoked token is refused.
-	_, rec, _ := access.NewToken("user-it-security", "", f.now)
-	_ = rec
 	toks, err := f.st.APITokens(context.Background(), "user-dpo")
 	if err != nil || len(toks) != 1 {
 		t.Fatalf("tokens %v, %v", toks, err)

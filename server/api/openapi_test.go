@@ -37,15 +37,10 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			}
 		}
 	}
-	a, err := api.New(api.Config{Store: nil})
-	if err == nil {
-		t.Fatal("New accepted a nil store")
-	}
 	served := api.RoutesOf()
 	slices.Sort(documented)
 	slices.Sort(served)
 	if !slices.Equal(documented, served) {
 		t.Errorf("openapi.yaml documents:\n%s\nthe API serves:\n%s", strings.Join(documented, "\n"), strings.Join(served, "\n"))
 	}
-	_ = a
 }
