@@ -100,7 +100,7 @@ func runDev(e *cli.Env, args []string) error {
 	serverCtx, stopServer := context.WithCancel(context.Background())
 	serverDone := make(chan error, 1)
 	go func() {
-		serverDone <- listenAndServe(serverCtx, srv, *listen, cert, log, func(a net.Addr) { addrc <- a })
+		serverDone <- listenAndServe(serverCtx, srv, key, *listen, cert, log, func(a net.Addr) { addrc <- a })
 	}()
 	var url string
 	select {
@@ -172,6 +172,9 @@ The API for people (roles it-security, dpo, auditor):
   go run ./cmd/casekeep-server user add me --role it-security --db sqlite:%[2]s
   go run ./cmd/casekeep-server token create --user me --db sqlite:%[2]s
   curl -k -H "Authorization: Bearer <token>" %[1]s/api/v1/devices
+
+The web console (paste the token to sign in; the certificate is self-signed):
+  %[1]s/console/
 
 Ctrl-C stops the server and the agent; running dev again picks up where it left off.
 

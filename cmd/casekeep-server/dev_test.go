@@ -250,6 +250,7 @@ func checkAPI(t *testing.T, printed, db, id string) {
 	if code, body := get(); code != 200 || !strings.Contains(body, id) || !strings.Contains(body, `"liveness": "online"`) {
 		t.Errorf("GET /api/v1/devices: %d %s", code, body)
 	}
+	checkConsole(t, printed, m[1])
 	list, _ := exec.Command(binary, "user", "list", "--db", db, "--json").Output()
 	var l struct {
 		Tokens []struct{ ID string }
@@ -262,5 +263,36 @@ func checkAPI(t *testing.T, printed, db, id string) {
 	}
 	if code, _ := get(); code != 401 {
 		t.Errorf("after revoking: %d, want 401", code)
+	}
+}
+
+// checkConsole finds the console's address in what dev printed and checks
+// the console is served there: a page without a session goes to the login
+// page.
+func checkConsole(t *testing.T, printed, server string) {
+	t.Helper()
+	if !strings.Contains(printed, server+"/console/") {
+		t.Errorf("dev printed no console address:\n%s", printed)
+	}
+	c := &http.Client{
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resp, err := c.Get(server + "/console/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/console/login") {
+		t.Errorf("GET /console/: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, err = c.Get(server + "/console/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "Your API token") {
+		t.Errorf("GET /console/login: %d", resp.StatusCode)
 	}
 }

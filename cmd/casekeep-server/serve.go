@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -19,6 +21,7 @@ import (
 	"github.com/casekeep/casekeep/policy"
 	"github.com/casekeep/casekeep/server"
 	"github.com/casekeep/casekeep/server/api"
+	"github.com/casekeep/casekeep/server/console"
 	"github.com/casekeep/casekeep/server/store"
 )
 
@@ -134,15 +137,16 @@ func serve(e *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return listenAndServe(ctx, srv, *listen, cert, log, func(addr net.Addr) {
+	return listenAndServe(ctx, srv, key, *listen, cert, log, func(addr net.Addr) {
 		log.Info("casekeep server listening", "addr", addr.String(), "db", redact(*dsn), "tls_pin", b64(pin))
 	})
 }
 
-// listenAndServe serves srv over TLS on addr until ctx is done, then shuts
-// down: it stops taking connections, lets requests in flight finish, and
-// stops the ingest writers.
-func listenAndServe(ctx context.Context, srv *server.Server, addr string, cert tls.Certificate, log *slog.Logger, ready func(net.Addr)) error {
+// listenAndServe serves srv, the API and the console over TLS on addr
+// until ctx is done, then shuts down: it stops taking connections, lets
+// requests in flight finish, and stops the ingest writers. key is the
+// server's key; the console's cookie secret is derived from it.
+func listenAndServe(ctx context.Context, srv *server.Server, key ed25519.PrivateKey, addr string, cert tls.Certificate, log *slog.Logger, ready func(net.Addr)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -151,9 +155,14 @@ func listenAndServe(ctx context.Context, srv *server.Server, addr string, cert t
 	if err != nil {
 		return err
 	}
+	web, err := console.New(console.Config{Store: srv.Store(), Policy: srv.Policy, Secret: consoleSecret(key), Logger: log})
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/", srv.Handler())
 	mux.Handle(api.Prefix, people.Handler())
+	mux.Handle(console.Prefix, web.Handler())
 	hs := &http.Server{
 		Handler:           mux,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
@@ -188,6 +197,16 @@ func listenAndServe(ctx context.Context, srv *server.Server, addr string, cert t
 	}
 	log.Info("casekeep server stopped")
 	return err
+}
+
+// consoleSecret is the key of the console's cookie and CSRF HMACs: the
+// same for every server sharing the data folder's key, so a session works
+// on each of them, and new whenever the server key is.
+func consoleSecret(key ed25519.PrivateKey) []byte {
+	h := sha256.New()
+	h.Write([]byte("casekeep console session key v1\x00"))
+	h.Write(key.Seed())
+	return h.Sum(nil)
 }
 
 // publish verifies a signed bundle and stores it as the current policy if

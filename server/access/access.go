@@ -90,10 +90,23 @@ func (g *Guard) Authenticate(r *http.Request) (Principal, error) {
 	if !ok || tok == "" {
 		return Principal{}, ErrNoToken
 	}
+	return g.Check(r.Context(), tok)
+}
+
+// Check finds a token's user, as Authenticate does for a request's: an
+// unknown token is ErrBadToken, a revoked one ErrRevokedToken.
+func (g *Guard) Check(ctx context.Context, tok string) (Principal, error) {
 	if !strings.HasPrefix(tok, TokenPrefix) || len(tok) > 200 {
 		return Principal{}, ErrBadToken
 	}
-	t, u, err := g.Store.APIToken(r.Context(), Hash(tok))
+	return g.CheckHash(ctx, Hash(tok))
+}
+
+// CheckHash is Check for a token known by its hash (the console's session
+// cookie holds only the hash, and looks it up on every request so that a
+// revoked token stops working at once).
+func (g *Guard) CheckHash(ctx context.Context, hash [32]byte) (Principal, error) {
+	t, u, err := g.Store.APIToken(ctx, hash)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return Principal{}, ErrBadToken
@@ -106,6 +119,12 @@ func (g *Guard) Authenticate(r *http.Request) (Principal, error) {
 }
 
 type principalKey struct{}
+
+// NewContext returns ctx carrying p, for From and Record (the console
+// authenticates by cookie rather than through Require).
+func NewContext(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
 
 // From returns the principal Require put in the request's context.
 func From(ctx context.Context) (Principal, bool) {
@@ -132,7 +151,7 @@ func (g *Guard) Require(p Permission, h http.Handler) http.Handler {
 			http.Error(w, "your role ("+string(who.User.Role)+") may not do this", http.StatusForbidden)
 			return
 		}
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, who)))
+		h.ServeHTTP(w, r.WithContext(NewContext(r.Context(), who)))
 	})
 }
 

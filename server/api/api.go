@@ -17,6 +17,7 @@ import (
 	"github.com/casekeep/casekeep/policy"
 	"github.com/casekeep/casekeep/server"
 	"github.com/casekeep/casekeep/server/access"
+	"github.com/casekeep/casekeep/server/assess"
 	"github.com/casekeep/casekeep/server/store"
 )
 
@@ -82,6 +83,9 @@ func (a *API) routes() []route {
 		{"POST /api/v1/devices/{id}/lost", access.Act, a.markLost},
 		{"POST /api/v1/devices/{id}/wipe", access.Act, a.wipe},
 		{"POST /api/v1/devices/{id}/decision", access.Decide, a.decision},
+		{"GET /api/v1/devices/{id}/assessment", access.Decide, a.assessment},
+		{"GET /api/v1/cases/{ref}/devices", access.Read, a.caseDevices},
+		{"GET /api/v1/events", access.Read, a.events},
 		{"GET /api/v1/audit", access.Read, a.audit},
 		{"POST /api/v1/tokens", access.Admin, a.createToken},
 	}
@@ -275,9 +279,40 @@ func (a *API) devices(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p, now := a.policy(r.Context()), a.cfg.Now()
+	if v := q.Get("at"); v != "" {
+		// Compliance at a time: each device's state then, from the state
+		// history; liveness is judged at that time too.
+		at, err := parseTime(v)
+		if err != nil {
+			return bad("at: %v", err)
+		}
+		states, err := a.cfg.Store.StatesAt(r.Context(), at)
+		if err != nil {
+			return err
+		}
+		byID := make(map[string]store.State, len(states))
+		for _, sc := range states {
+			byID[sc.DeviceID] = sc.State
+		}
+		for i := range rows {
+			if rows[i].EnrolledAt.After(at) {
+				rows[i].ID = "" // not enrolled yet
+				continue
+			}
+			rows[i].State = byID[rows[i].ID]
+		}
+		// The history records changes, not every heartbeat: when a
+		// device was last heard from before 'at' is not known from it, so
+		// liveness then is "unknown" (and last_seen is when that state
+		// began).
+		p = nil
+	}
 	out := []DeviceView{}
 rows:
 	for _, row := range rows {
+		if row.ID == "" {
+			continue
+		}
 		v := a.view(row, p, now)
 		for _, k := range keep {
 			if !k(v) {
@@ -570,4 +605,94 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusCreated, TokenReply{Token: tok, ID: rec.ID, User: req.User})
 	return nil
+}
+
+func (a *API) caseDevices(w http.ResponseWriter, r *http.Request) error {
+	ref := r.PathValue("ref")
+	hs, err := a.cfg.Store.CaseHolders(r.Context(), ref)
+	if err != nil {
+		return err
+	}
+	if hs == nil {
+		hs = []store.Holding{}
+	}
+	return writeList(w, r, "case-"+ref, hs, func() table {
+		t := table{header: []string{"device_id", "case_ref", "first_seen", "last_seen", "files", "held"}}
+		for _, h := range hs {
+			t.rows = append(t.rows, []string{h.DeviceID, h.Ref, timeCell(h.FirstSeen), timeCell(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)})
+		}
+		return t
+	})
+}
+
+// events searches events across the fleet: ?type= (a prefix if it ends
+// in "."), ?device=, ?case_ref=, ?from=, ?to=, ?limit=.
+func (a *API) events(w http.ResponseWriter, r *http.Request) error {
+	from, to, err := a.timeRange(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := store.EventFilter{DeviceID: q.Get("device"), Type: q.Get("type"), CaseRef: q.Get("case_ref"), From: from, To: to, Limit: 1000}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10_000 {
+			return bad("limit must be 1 to 10000")
+		}
+		f.Limit = n
+	}
+	evs, err := a.cfg.Store.SearchEvents(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	if evs == nil {
+		evs = []store.Event{}
+	}
+	return writeList(w, r, "events", evs, func() table {
+		t := table{header: []string{"time", "device_id", "type", "case_ref", "detail"}}
+		for _, e := range evs {
+			t.rows = append(t.rows, []string{timeCell(e.Time), e.DeviceID, e.Type, e.CaseRef, e.Detail})
+		}
+		return t
+	})
+}
+
+// assessment is the lost-device assessment: ?lost_at= and ?discovered_at=
+// (default: the latest lost report's), ?format=json|csv|html.
+func (a *API) assessment(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	in := assess.Input{DeviceID: r.PathValue("id"), Now: a.cfg.Now()}
+	for name, dst := range map[string]*time.Time{"lost_at": &in.LostAt, "discovered_at": &in.DiscoveredAt} {
+		if v := q.Get(name); v != "" {
+			t, err := parseTime(v)
+			if err != nil {
+				return bad("%s: %v", name, err)
+			}
+			*dst = t
+		}
+	}
+	as, err := assess.Assess(r.Context(), a.cfg.Store, in)
+	if errors.Is(err, assess.ErrNoLossTime) {
+		return bad("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	if err := a.guard.Record(r.Context(), "report.view", in.DeviceID, "lost-device assessment, lost at "+timeCell(as.LostAt)); err != nil {
+		return err
+	}
+	switch q.Get("format") {
+	case "", "json":
+		writeJSON(w, http.StatusOK, as)
+		return nil
+	case "csv":
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="assessment-`+in.DeviceID+`.csv"`)
+		return as.WriteCSV(w)
+	case "html":
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+		return as.WriteHTML(w)
+	}
+	return bad("format must be json, csv or html")
 }

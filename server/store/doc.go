@@ -7,7 +7,11 @@
 // signed policy; and, through [Access], the people who use the API and the
 // console (with their roles), their API tokens (hashed), an append-only
 // audit log of what they did, and the actions taken on devices: lost
-// reports, wipe requests and decisions on notifying the ICO.
+// reports, wipe requests and decisions on notifying the ICO. Through
+// [Query] it answers the questions asked across the fleet and about the
+// past (who has held a case reference, every device's state at a time,
+// event search, the heartbeats stored around a time) from indexes, without
+// a query per device.
 //
 // Two implementations pass one shared test suite (package storetest):
 // sqlite, the embedded default (modernc.org/sqlite, WAL, one writer), and

@@ -163,6 +163,11 @@ type Store interface {
 	// Access keeps people, their API tokens, the audit log and the
 	// actions taken on devices.
 	Access
+	// Query answers questions across the fleet and about the past: who
+	// holds a case reference, every device's state at a time, event
+	// search, the heartbeats around a time; and records wipe
+	// acknowledgements.
+	Query
 
 	// CreateToken stores an enrollment token.
 	CreateToken(ctx context.Context, t Token) error

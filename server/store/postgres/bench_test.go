@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -17,6 +18,26 @@ const benchDevices, benchBatch = 2000, 100
 func BenchmarkIngest(b *testing.B) {
 	s := open(b, freshDB(b))
 	storetest.BenchIngest(b, s, benchDevices, benchBatch)
+}
+
+// BenchmarkQuery measures store.Query over a year of a fleet's history (see
+// storetest.History): 100 devices, or $CASEKEEP_BENCH_DEVICES. The history
+// is loaded into a fresh database, or into the one $CASEKEEP_BENCH_QUERY_DSN
+// names, which is kept and reused by later runs of the same size.
+func BenchmarkQuery(b *testing.B) {
+	dsn := os.Getenv("CASEKEEP_BENCH_QUERY_DSN")
+	if dsn == "" {
+		dsn = freshDB(b)
+	}
+	s := open(b, dsn)
+	storetest.BenchQuery(b, s, storetest.BenchQueryDevices(b), nil)
+	if conn, err := pgx.Connect(b.Context(), dsn); err == nil {
+		var size string
+		if conn.QueryRow(b.Context(), `SELECT pg_size_pretty(pg_database_size(current_database()))`).Scan(&size) == nil {
+			b.Logf("database size: %s", size)
+		}
+		conn.Close(b.Context())
+	}
 }
 
 // BenchmarkRawInsert writes the rows Ingest writes for the same workload

@@ -31,8 +31,13 @@
 // (Ingest has just checked the device under its lock, and devices are never
 // deleted); they would cost about 15% of ingest throughput. The tables of
 // [store.Access], written rarely and by people, do have them: a token's
-// user and an action's device must exist ([store.ErrNotFound]). Heartbeat
-// bodies stay in their row uncompressed (toast_tuple_target 8160). text
-// cannot hold a NUL byte, so strings with one, or with invalid UTF-8, are
-// refused with [store.ErrInvalid] before anything is sent.
+// user and an action's device must exist ([store.ErrNotFound]). For
+// [store.Query], holdings are indexed by reference, events by time, by type
+// and by case reference (type and case_ref are in the "C" collation too, so
+// that a type prefix is a range of bytes), and heartbeats by device and
+// received time; StatesAt seeks each device's latest change with a LATERAL
+// join, one index probe per device rather than a scan of the history.
+// Heartbeat bodies stay in their row uncompressed (toast_tuple_target 8160).
+// text cannot hold a NUL byte, so strings with one, or with invalid UTF-8,
+// are refused with [store.ErrInvalid] before anything is sent.
 package postgres

@@ -21,6 +21,12 @@ import (
 // and returns its DSN. The server comes from CASEKEEP_TEST_POSTGRES.
 func freshDB(t testing.TB) string {
 	t.Helper()
+	return freshDBWith(t, "")
+}
+
+// freshDBWith is freshDB, with options for CREATE DATABASE.
+func freshDBWith(t testing.TB, options string) string {
+	t.Helper()
 	admin := os.Getenv("CASEKEEP_TEST_POSTGRES")
 	if admin == "" {
 		testenv.Unavailable(t, "set CASEKEEP_TEST_POSTGRES to a PostgreSQL DSN whose user may create databases (.ci/postgres starts one)")
@@ -33,7 +39,7 @@ func freshDB(t testing.TB) string {
 		t.Fatalf("CASEKEEP_TEST_POSTGRES: %v", err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" "+options); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -92,6 +98,34 @@ func TestSimpleProtocol(t *testing.T) {
 		func(t *testing.T, dsn string) store.Store {
 			return open(t, withParam(dsn, "default_query_exec_mode", "simple_protocol"))
 		}))
+}
+
+// TestICULocale runs the suite in a database whose default collation is
+// ICU's en-US, which orders "Storage.usb" between "storage." and "storage/"
+// and "Zoë" after "alice": every "by ID", "by name" and type prefix must
+// still go by bytes.
+func TestICULocale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	conn, err := pgx.Connect(t.Context(), freshDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var version, icuCollations int
+	err = conn.QueryRow(t.Context(), `SELECT current_setting('server_version_num')::int,
+		(SELECT count(*) FROM pg_collation WHERE collprovider = 'i')`).Scan(&version, &icuCollations)
+	conn.Close(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if version < 150000 || icuCollations == 0 {
+		t.Skipf("needs PostgreSQL 15 or later built with ICU (server version %d, %d ICU collations)", version, icuCollations)
+	}
+	const icu = "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+	storetest.Run(t, storetest.PerTest(
+		func(t *testing.T) string { return freshDBWith(t, icu) },
+		func(t *testing.T, dsn string) store.Store { return open(t, dsn) }))
 }
 
 // withParam returns dsn with the parameter added.

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -21,6 +22,41 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	defer s.Close()
 	storetest.BenchIngest(b, s, benchDevices, benchBatch)
+}
+
+// BenchmarkQuery measures store.Query over a year of a fleet's history (see
+// storetest.History): 100 devices, or $CASEKEEP_BENCH_DEVICES. The history
+// is loaded into a fresh file, or into $CASEKEEP_BENCH_QUERY_DB, which is
+// kept and reused by later runs of the same size.
+func BenchmarkQuery(b *testing.B) {
+	path := os.Getenv("CASEKEEP_BENCH_QUERY_DB")
+	if path == "" {
+		path = benchPath(b)
+	}
+	s, err := Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	// Checkpoint the WAL once a simulated day of loading: the background
+	// checkpointer can copy pages back while the load runs, but it can
+	// never restart the WAL with a writer always busy, so the WAL would
+	// grow by the whole load.
+	checkpoint := func() error {
+		var busy, log, done int
+		if err := s.c.QueryRowContext(b.Context(), `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &log, &done); err != nil {
+			return err
+		}
+		if busy != 0 {
+			b.Logf("WAL checkpoint incomplete: %d of %d frames", done, log)
+		}
+		return nil
+	}
+	storetest.BenchQuery(b, s, storetest.BenchQueryDevices(b), checkpoint)
+	s.Close() // and truncate the WAL, to measure the file
+	if fi, err := os.Stat(path); err == nil {
+		b.Logf("database file: %.1f MiB", float64(fi.Size())/(1<<20))
+	}
 }
 
 // BenchmarkRawInsert writes the rows Ingest writes for the same workload

@@ -33,7 +33,10 @@
 // (the exact bodies, pruned by received_at) and policies; then, for
 // [store.Access], users, api_tokens, audit_log, lost_reports, wipe_requests
 // and decisions, whose user or device is a foreign key (a missing one is
-// [store.ErrNotFound]). The migration files document each. Times are
+// [store.ErrNotFound]); and, for [store.Query], indexes on holdings by
+// reference, on events by time, by type and by case reference, and on
+// heartbeats by device and received time (a device's state changes are
+// already in time order). The migration files document each. Times are
 // INTEGER microseconds since the Unix epoch, UTC, so they read back as the
 // time stored truncated to the microsecond.
 // Tables are STRICT; the small ones keyed by device are WITHOUT ROWID, so a

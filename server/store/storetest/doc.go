@@ -4,9 +4,12 @@
 // many goroutines at once, replays, chain gaps, unknown and revoked devices,
 // state history, holdings, pruning, forward-only policy, users and API
 // tokens, the audit log appended from many goroutines at once, device
-// actions, hostile strings, times and bytes kept exactly) and, with two
+// actions, the fleet-wide and point-in-time queries on hand-built histories,
+// hostile strings, times and bytes kept exactly) and, with two
 // handles on one database, checks that two server processes ingesting the
 // same device's heartbeats never store a sequence number twice nor invent a
 // gap. [PerTest] builds the open function from "make a fresh database" and
-// "open a handle on it".
+// "open a handle on it". [BenchIngest] and [BenchQuery] are the backends'
+// benchmarks: ingest throughput, and the queries over a year of a fleet's
+// history ([History]).
 package storetest

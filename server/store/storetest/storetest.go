@@ -89,6 +89,13 @@ func Run(t *testing.T, open Open) {
 		{"Decisions", testDecisions},
 		{"AccessReopen", testAccessReopen},
 		{"AccessTwoHandles", testAccessTwoHandles},
+		{"CaseHolders", testCaseHolders},
+		{"StatesAt", testStatesAt},
+		{"HeartbeatsAround", testHeartbeatsAround},
+		{"SearchEvents", testSearchEvents},
+		{"SearchEventsLimit", testSearchEventsLimit},
+		{"QueryMetacharacters", testQueryMetacharacters},
+		{"AckWipe", testAckWipe},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.f(t, open) })
 	}

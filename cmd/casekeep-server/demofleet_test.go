@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/casekeep/casekeep/server/store"
+	"github.com/casekeep/casekeep/server/store/sqlite"
+)
+
+func TestDemoFleet(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dev.db")
+	db := "sqlite:" + path
+	r := run(t, "demo-fleet", "--db", db, "--devices", "60", "--days", "10").want(t, 0)
+	if !strings.Contains(r.stdout, "added 60 simulated devices") {
+		t.Errorf("stdout %q", r.stdout)
+	}
+	// Again: nothing added.
+	if r := run(t, "demo-fleet", "--db", db, "--devices", "60").want(t, 0); !strings.Contains(r.stdout, "nothing added") {
+		t.Errorf("second run: %q", r.stdout)
+	}
+	st, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rows, err := st.Devices(ctx)
+	if err != nil || len(rows) != 60 {
+		t.Fatalf("%d devices, %v", len(rows), err)
+	}
+	var plaintext, stale, noDisk int
+	for _, row := range rows {
+		if row.State.PlaintextFiles > 0 {
+			plaintext++
+		}
+		if time.Since(row.State.ReceivedAt) > time.Hour {
+			stale++
+		}
+		if row.State.DiskEncryption == "fail" {
+			noDisk++
+		}
+		if row.State.SealedFiles == 0 || row.State.CaseRefs == 0 {
+			t.Errorf("%s holds nothing: %+v", row.ID, row.State)
+		}
+	}
+	if stale == 0 || stale == len(rows) {
+		t.Errorf("%d of %d devices not heard from within the hour: want a mix", stale, len(rows))
+	}
+	lost, err := st.LostReports(ctx, rows[0].ID)
+	if err != nil || len(lost) != 1 {
+		t.Errorf("lost reports %v, %v", lost, err)
+	}
+	t.Logf("%d with plaintext, %d stale, %d without disk encryption", plaintext, stale, noDisk)
+	// A store with a real device is refused.
+	if err := st.CreateDevice(ctx, store.Device{ID: "real-1", SigningKey: make([]byte, 32), EnrolledAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	other := "sqlite:" + filepath.Join(t.TempDir(), "real.db")
+	st2, _ := sqlite.Open(strings.TrimPrefix(other, "sqlite:"))
+	st2.CreateDevice(ctx, store.Device{ID: "real-1", SigningKey: make([]byte, 32), EnrolledAt: time.Now()})
+	st2.Close()
+	if r := run(t, "demo-fleet", "--db", other).want(t, 1); !strings.Contains(r.stderr, "real devices") {
+		t.Errorf("stderr %q", r.stderr)
+	}
+	run(t, "demo-fleet", "--db", db, "--devices", "0").want(t, 2)
+}

@@ -1,0 +1,85 @@
+package assess
+
+import (
+	"embed"
+	"encoding/csv"
+	"html/template"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+//go:embed assessment.html
+var pageFS embed.FS
+
+var page = template.Must(template.New("assessment.html").Funcs(template.FuncMap{
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+}).ParseFS(pageFS, "assessment.html"))
+
+// WriteHTML writes the assessment as a printable HTML page. Everything
+// the device reported is escaped: a hostname or event detail is text.
+func (a *Assessment) WriteHTML(w io.Writer) error {
+	return page.Execute(w, a)
+}
+
+// WriteCSV writes the assessment as CSV rows of section, field, value:
+// the facts, the case references, the events and the statements.
+func (a *Assessment) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	row := func(section, field, value string) { cw.Write([]string{section, field, csvSafe(value)}) }
+	when := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	cw.Write([]string{"section", "field", "value"})
+	row("device", "id", a.Device.ID)
+	row("device", "hostname", a.Device.Hostname)
+	row("device", "user", a.Device.User)
+	row("device", "serial", a.Device.Serial)
+	row("loss", "lost_at", when(a.LostAt))
+	row("loss", "discovered_at", when(a.DiscoveredAt))
+	row("loss", "deadline", when(a.Deadline))
+	row("heartbeat", "last_before", when(a.LastBefore.ReceivedAt))
+	row("heartbeat", "first_after", when(a.FirstAfter.ReceivedAt))
+	if a.HasState {
+		row("state", "since", when(a.StateSince))
+		row("state", "sealed_files", strconv.FormatInt(a.State.SealedFiles, 10))
+		row("state", "plaintext_files", strconv.FormatInt(a.State.PlaintextFiles, 10))
+		row("state", "disk_encryption", a.State.DiskEncryption)
+		row("state", "policy_version", strconv.Itoa(a.State.PolicyVersion))
+	}
+	for _, c := range a.CaseRefs {
+		row("case_ref", c.Ref, strconv.Itoa(c.Files))
+	}
+	for _, e := range a.StorageEvents {
+		row("event", when(e.Time), strings.Join([]string{e.Type, e.CaseRef, e.Detail}, " | "))
+	}
+	row("chain", "gaps", strconv.Itoa(len(a.Gaps)))
+	for _, wp := range a.Wipes {
+		row("wipe", when(wp.RequestedAt), "acknowledged "+when(wp.AckedAt))
+	}
+	for _, d := range a.Decisions {
+		row("decision", when(d.At), strconv.FormatBool(d.Notify)+": "+d.Reasons)
+	}
+	for i, s := range a.Statements {
+		row("statement", strconv.Itoa(i+1), s)
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// csvSafe keeps a spreadsheet from reading a cell as a formula.
+func csvSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}

@@ -1,0 +1,21 @@
+-- Indexes for store.Query: the questions asked across the fleet, or of one
+-- device at a time in the past. A device's state changes are already kept
+-- in (device_id, at, seq) order (the primary key), which answers "its state
+-- at t" with one seek, so state_changes needs nothing more. Secondary
+-- indexes of a WITHOUT ROWID table carry its primary key after their own
+-- columns: an index on events (time) is in (time, device_id, seq, idx)
+-- order, the order SearchEvents returns.
+
+-- CaseHolders: the devices that have held a case reference, by device.
+CREATE INDEX holdings_ref ON holdings (ref, device_id);
+
+-- SearchEvents across the fleet: by time, by type (exact, or a prefix as
+-- a range of types) then time, by case reference then time. A search
+-- naming a device uses the primary key.
+CREATE INDEX events_time ON events (time);
+CREATE INDEX events_type ON events (type, time);
+CREATE INDEX events_case_ref ON events (case_ref, time);
+
+-- HeartbeatsAround: a device's stored heartbeats by received time, then
+-- seq (heartbeats received at the same instant are told apart by seq).
+CREATE INDEX heartbeats_device_received ON heartbeats (device_id, received_at, seq);
