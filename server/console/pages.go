@@ -214,17 +214,20 @@ func plural(n int64) string {
 
 // lostDevices says which devices have a lost report.
 func (c *Console) lostDevices(ctx context.Context, rows []store.DeviceRow) (map[string]bool, error) {
-	lost := map[string]bool{}
+	revoked := map[string]bool{}
 	for _, row := range rows {
 		if !row.RevokedAt.IsZero() {
-			continue
+			revoked[row.ID] = true
 		}
-		reps, err := c.cfg.Store.LostReports(ctx, row.ID)
-		if err != nil {
-			return nil, err
-		}
-		if len(reps) > 0 {
-			lost[row.ID] = true
+	}
+	reps, err := c.cfg.Store.LostReports(ctx, "") // every device's, in one query
+	if err != nil {
+		return nil, err
+	}
+	lost := map[string]bool{}
+	for _, r := range reps {
+		if !revoked[r.DeviceID] {
+			lost[r.DeviceID] = true
 		}
 	}
 	return lost, nil

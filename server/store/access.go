@@ -120,7 +120,8 @@ type Access interface {
 	// MarkLost records a lost report; ErrNotFound if the device does not
 	// exist. A device may be reported lost more than once.
 	MarkLost(ctx context.Context, r LostReport) error
-	// LostReports returns a device's lost reports, oldest first.
+	// LostReports returns a device's lost reports ("" for every device's),
+	// oldest first.
 	LostReports(ctx context.Context, deviceID string) ([]LostReport, error)
 	// RequestWipe queues a wipe and returns it with its ID; ErrNotFound if
 	// the device does not exist.

@@ -244,14 +244,14 @@ func (s *Store) MarkLost(ctx context.Context, r store.LostReport) error {
 // LostReports returns a device's lost reports, oldest first: by the time
 // they were recorded, then in the order stored.
 func (s *Store) LostReports(ctx context.Context, deviceID string) ([]store.LostReport, error) {
-	if check.Text("device ID", deviceID) != nil {
+	if deviceID != "" && check.Text("device ID", deviceID) != nil {
 		return []store.LostReport{}, nil
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT lost_at, discovered_at, recorded_at, recorded_by, note
-		FROM lost_reports WHERE device_id = $1 ORDER BY recorded_at, id`, deviceID)
+	rows, _ := s.pool.Query(ctx, `SELECT device_id, lost_at, discovered_at, recorded_at, recorded_by, note
+		FROM lost_reports WHERE device_id = $1 OR $1 = '' ORDER BY recorded_at, id`, deviceID)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.LostReport, error) {
-		r := store.LostReport{DeviceID: deviceID}
-		err := row.Scan(&r.LostAt, &r.DiscoveredAt, &r.RecordedAt, &r.By, &r.Note)
+		var r store.LostReport
+		err := row.Scan(&r.DeviceID, &r.LostAt, &r.DiscoveredAt, &r.RecordedAt, &r.By, &r.Note)
 		r.LostAt, r.DiscoveredAt, r.RecordedAt = utc(r.LostAt), utc(r.DiscoveredAt), utc(r.RecordedAt)
 		return r, err
 	})

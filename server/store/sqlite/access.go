@@ -261,19 +261,19 @@ func (s *Store) MarkLost(ctx context.Context, r store.LostReport) error {
 // they were recorded, then in the order stored.
 func (s *Store) LostReports(ctx context.Context, deviceID string) ([]store.LostReport, error) {
 	out := []store.LostReport{}
-	if check.Text("device ID", deviceID) != nil {
+	if deviceID != "" && check.Text("device ID", deviceID) != nil {
 		return out, nil
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT lost_at, discovered_at, recorded_at, recorded_by, note
-		FROM lost_reports WHERE device_id = ? ORDER BY recorded_at, id`, deviceID)
+	rows, err := s.r.QueryContext(ctx, `SELECT device_id, lost_at, discovered_at, recorded_at, recorded_by, note
+		FROM lost_reports WHERE device_id = ? OR ? = '' ORDER BY recorded_at, id`, deviceID, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("lost reports: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		r := store.LostReport{DeviceID: deviceID}
+		var r store.LostReport
 		var lost, discovered, recorded int64
-		if err := rows.Scan(&lost, &discovered, &recorded, &r.By, &r.Note); err != nil {
+		if err := rows.Scan(&r.DeviceID, &lost, &discovered, &recorded, &r.By, &r.Note); err != nil {
 			return nil, fmt.Errorf("lost reports: %w", err)
 		}
 		r.LostAt, r.DiscoveredAt, r.RecordedAt = fromMicros(lost), fromMicros(discovered), fromMicros(recorded)

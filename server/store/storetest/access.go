@@ -471,7 +471,17 @@ func testLostReports(t *testing.T, open Open) {
 		t.Fatalf("LostReports(other) = %+v", got)
 	}
 	sameLost(t, "other's lost report", got[0], ro)
-	for _, id := range []string{"ghost", "", "d\x00"} {
+	// "" lists every device's, oldest recorded first.
+	got, err = s.LostReports(ctx, "")
+	ok(t, err)
+	want = []store.LostReport{ro, r2, r1, r3}
+	if len(got) != len(want) {
+		t.Fatalf("LostReports(\"\") = %+v, want %+v", got, want)
+	}
+	for i := range got {
+		sameLost(t, fmt.Sprintf("every lost report %d", i), got[i], want[i])
+	}
+	for _, id := range []string{"ghost", "d\x00"} {
 		if got, err := s.LostReports(ctx, id); err != nil || got == nil || len(got) != 0 {
 			t.Errorf("LostReports(%q) = %#v, %v; want an empty list", id, got, err)
 		}
