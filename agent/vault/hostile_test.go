@@ -157,9 +157,19 @@ func TestSlowAppendReopening(t *testing.T) {
 		e.v.Notify("log.txt")
 		time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
 	}
+	// Done when the plaintext is gone and the seal that removed it has
+	// tidied its private folder (it is gone from log.txt a moment before).
 	testenv.Eventually(t, "no plaintext left", func() bool {
 		_, err := os.Stat(e.path("log.txt"))
-		return errors.Is(err, os.ErrNotExist)
+		if !errors.Is(err, os.ErrNotExist) {
+			return false
+		}
+		for _, p := range e.files() {
+			if strings.Contains(p, ".casekeep-aside-") || strings.HasSuffix(p, ".casekeep-tmp") {
+				return false
+			}
+		}
+		return true
 	})
 	var sealed strings.Builder
 	for _, p := range e.files() {
