@@ -142,7 +142,7 @@ func Assess(ctx context.Context, src Source, in Input) (*Assessment, error) {
 	}
 	sort.Slice(a.CaseRefs, func(i, j int) bool { return a.CaseRefs[i].Ref < a.CaseRefs[j].Ref })
 	for _, prefix := range []string{"storage.", "sync.", "sweep."} {
-		evs, err := src.SearchEvents(ctx, store.EventFilter{DeviceID: in.DeviceID, Type: prefix, From: a.LostAt.Add(-Window), To: a.LostAt.Add(time.Nanosecond)})
+		evs, err := src.SearchEvents(ctx, store.EventFilter{DeviceID: in.DeviceID, Type: prefix, From: a.LostAt.Add(-Window), To: a.LostAt.Add(time.Microsecond)}) // stores keep microseconds: an event at the loss counts
 		if err != nil {
 			return nil, err
 		}
