@@ -460,7 +460,7 @@ func (a *Agent) findSyncFolders(ctx context.Context, p *policy.Policy) {
 		// agent sweeps it only strictly inside the home that named it and
 		// owned by that home's owner; anything else (another user's home,
 		// the whole home, a system folder) is reported, never swept.
-		sf := SyncFolder{Folder: f, Swept: !f.Approved && !f.Link && strictlyInside(f.Home, f.Path) && sameOwner(f.Home, f.Path)}
+		sf := SyncFolder{Folder: f, Swept: !f.Approved && !f.Link && f.InHome() && sameOwner(f.Home, f.Path)}
 		if sf.Swept {
 			sf.Action = p.Storage.SyncFolders.Action
 		}
@@ -511,15 +511,6 @@ func (a *Agent) refreshSweep() {
 		folders = append(folders, sweep.Folder{Path: vs.MountPoint, Kind: sweep.KindVolume, Action: act, Label: volumeLabel(vs.Volume)})
 	}
 	o.sweeper.SetFolders(folders)
-}
-
-// strictlyInside reports whether p is inside dir, and not dir itself.
-func strictlyInside(dir, p string) bool {
-	if dir == "" {
-		return false
-	}
-	rel, err := filepath.Rel(dir, p)
-	return err == nil && rel != "." && filepath.IsLocal(rel)
 }
 
 func syncLabel(f cloudsync.Folder) string {

@@ -268,8 +268,15 @@ func (f *finder) result() []Folder {
 	return out
 }
 
+// InHome reports whether the folder is strictly inside the home that named
+// it: not the home itself, not another user's home, not elsewhere.
+func (f Folder) InHome() bool { return within(f.Home, f.Path) }
+
 // within reports whether p is strictly inside dir.
 func within(dir, p string) bool {
+	if dir == "" {
+		return false
+	}
 	rel, err := filepath.Rel(dir, p)
 	return err == nil && rel != "." && filepath.IsLocal(rel)
 }

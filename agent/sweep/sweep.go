@@ -560,7 +560,7 @@ func (s *Sweeper) check(ctx context.Context, f Folder, rel string) time.Duration
 		s.log.Debug("sweep: left a file alone", "path", filepath.Join(f.Path, rel), "err", err)
 		return 0
 	}
-	if strings.HasSuffix(base, vault.SealedExt) && isAgeFile(file) {
+	if strings.HasSuffix(base, vault.SealedExt) && vault.LooksSealed(file) {
 		file.Close()
 		s.remember(k, st) // already encrypted
 		return 0
@@ -694,14 +694,6 @@ func (s *Sweeper) excluded(p string) bool {
 // maxLockFile is the largest a file named like an editor's lock file may
 // be and still be left alone as one.
 const maxLockFile = 4096
-
-// isAgeFile reports whether f starts like an age file.
-func isAgeFile(f io.ReaderAt) bool {
-	const magic = "age-encryption.org/v1\n"
-	b := make([]byte, len(magic))
-	n, _ := f.ReadAt(b, 0)
-	return string(b[:n]) == magic
-}
 
 // partialSuffixes are the names browsers and download tools give a file
 // while it downloads. A file with such a name, or with a sibling of its own

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -195,4 +196,13 @@ func OpenRegular(root *os.Root, rel string) (*os.File, fs.FileInfo, error) {
 		return nil, nil, errInUse
 	}
 	return f, st, nil
+}
+
+// LooksSealed reports whether r starts like an age file (a sealed file),
+// without opening it: for telling a real .age file from plaintext with
+// that name.
+func LooksSealed(r io.ReaderAt) bool {
+	b := make([]byte, len(ageMagic))
+	n, _ := r.ReadAt(b, 0)
+	return n == len(b) && string(b) == ageMagic
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/casekeep/casekeep/server"
 	"github.com/casekeep/casekeep/server/access"
 	"github.com/casekeep/casekeep/server/assess"
+	"github.com/casekeep/casekeep/server/internal/present"
 	"github.com/casekeep/casekeep/server/store"
 )
 
@@ -173,7 +174,7 @@ func writeList(w http.ResponseWriter, r *http.Request, name string, v any, t fun
 		cw.Write(tb.header)
 		for _, row := range tb.rows {
 			for i, c := range row {
-				row[i] = csvSafe(c)
+				row[i] = present.CSVCell(c)
 			}
 			cw.Write(row)
 		}
@@ -181,15 +182,6 @@ func writeList(w http.ResponseWriter, r *http.Request, name string, v any, t fun
 		return cw.Error()
 	}
 	return bad("format must be json or csv")
-}
-
-// csvSafe keeps a spreadsheet from reading a cell as a formula (a hostname
-// or event detail is chosen by whoever controls a laptop).
-func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }
 
 // DeviceView is a device and its latest state, as the API shows it.
@@ -282,7 +274,7 @@ func (a *API) devices(w http.ResponseWriter, r *http.Request) error {
 	if v := q.Get("at"); v != "" {
 		// Compliance at a time: each device's state then, from the state
 		// history; liveness is judged at that time too.
-		at, err := parseTime(v)
+		at, err := present.ParseTime(v)
 		if err != nil {
 			return bad("at: %v", err)
 		}
@@ -294,11 +286,8 @@ func (a *API) devices(w http.ResponseWriter, r *http.Request) error {
 		for _, sc := range states {
 			byID[sc.DeviceID] = sc.State
 		}
+		rows = slices.DeleteFunc(rows, func(r store.DeviceRow) bool { return r.EnrolledAt.After(at) }) // not enrolled yet
 		for i := range rows {
-			if rows[i].EnrolledAt.After(at) {
-				rows[i].ID = "" // not enrolled yet
-				continue
-			}
 			rows[i].State = byID[rows[i].ID]
 		}
 		// The history records changes, not every heartbeat: when a
@@ -310,9 +299,6 @@ func (a *API) devices(w http.ResponseWriter, r *http.Request) error {
 	out := []DeviceView{}
 rows:
 	for _, row := range rows {
-		if row.ID == "" {
-			continue
-		}
 		v := a.view(row, p, now)
 		for _, k := range keep {
 			if !k(v) {
@@ -324,19 +310,12 @@ rows:
 	return writeList(w, r, "devices", out, func() table {
 		t := table{header: []string{"id", "hostname", "user", "os", "serial", "last_seen", "liveness", "compliant", "plaintext_files", "sealed_files", "case_refs", "disk_encryption", "policy_version", "agent_version", "revoked"}}
 		for _, d := range out {
-			t.rows = append(t.rows, []string{d.ID, d.Hostname, d.User, d.OS, d.Serial, timeCell(d.LastSeen), d.Liveness,
+			t.rows = append(t.rows, []string{d.ID, d.Hostname, d.User, d.OS, d.Serial, present.Time(d.LastSeen), d.Liveness,
 				strconv.FormatBool(d.Compliant), strconv.FormatInt(d.PlaintextFiles, 10), strconv.FormatInt(d.SealedFiles, 10),
 				strconv.Itoa(d.CaseRefs), d.DiskEncryption, strconv.Itoa(d.PolicyVersion), d.AgentVersion, strconv.FormatBool(d.Revoked)})
 		}
 		return t
 	})
-}
-
-func timeCell(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
 }
 
 // DeviceDetail is one device with the actions taken on it.
@@ -382,7 +361,7 @@ func (a *API) timeRange(r *http.Request) (time.Time, time.Time, error) {
 	to, from := a.cfg.Now().Add(time.Second), time.Time{}
 	q := r.URL.Query()
 	if v := q.Get("to"); v != "" {
-		t, err := parseTime(v)
+		t, err := present.ParseTime(v)
 		if err != nil {
 			return from, to, bad("to: %v", err)
 		}
@@ -390,7 +369,7 @@ func (a *API) timeRange(r *http.Request) (time.Time, time.Time, error) {
 	}
 	from = to.Add(-30 * 24 * time.Hour)
 	if v := q.Get("from"); v != "" {
-		t, err := parseTime(v)
+		t, err := present.ParseTime(v)
 		if err != nil {
 			return from, to, bad("from: %v", err)
 		}
@@ -400,16 +379,6 @@ func (a *API) timeRange(r *http.Request) (time.Time, time.Time, error) {
 		return from, to, bad("from must be before to")
 	}
 	return from, to, nil
-}
-
-// parseTime accepts RFC 3339, with or without seconds ("2026-03-01T09:00Z").
-func parseTime(s string) (time.Time, error) {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04Z07:00"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%q is not a time such as 2026-03-01T09:00Z", s)
 }
 
 func (a *API) timeline(w http.ResponseWriter, r *http.Request) error {
@@ -442,7 +411,7 @@ func (a *API) timeline(w http.ResponseWriter, r *http.Request) error {
 	return writeList(w, r, "timeline-"+id, out, func() table {
 		t := table{header: []string{"time", "kind", "type", "case_ref", "detail", "compliant", "plaintext_files", "sealed_files", "disk_encryption"}}
 		for _, e := range out {
-			row := []string{timeCell(e.Time), e.Kind, e.Type, e.CaseRef, e.Detail, "", "", "", ""}
+			row := []string{present.Time(e.Time), e.Kind, e.Type, e.CaseRef, e.Detail, "", "", "", ""}
 			if e.State != nil {
 				row[5], row[6], row[7], row[8] = strconv.FormatBool(e.State.Compliant), strconv.FormatInt(e.State.PlaintextFiles, 10),
 					strconv.FormatInt(e.State.SealedFiles, 10), e.State.DiskEncryption
@@ -469,7 +438,7 @@ func (a *API) caseRefs(w http.ResponseWriter, r *http.Request) error {
 	return writeList(w, r, "case-refs-"+id, hs, func() table {
 		t := table{header: []string{"case_ref", "first_seen", "last_seen", "files", "held"}}
 		for _, h := range hs {
-			t.rows = append(t.rows, []string{h.Ref, timeCell(h.FirstSeen), timeCell(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)})
+			t.rows = append(t.rows, []string{h.Ref, present.Time(h.FirstSeen), present.Time(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)})
 		}
 		return t
 	})
@@ -506,7 +475,7 @@ func (a *API) markLost(w http.ResponseWriter, r *http.Request) error {
 	if err := a.cfg.Store.MarkLost(r.Context(), rep); err != nil {
 		return err
 	}
-	if err := a.guard.Record(r.Context(), "device.mark_lost", id, "lost at "+timeCell(rep.LostAt)+", discovered at "+timeCell(rep.DiscoveredAt)); err != nil {
+	if err := a.guard.Record(r.Context(), "device.mark_lost", id, "lost at "+present.Time(rep.LostAt)+", discovered at "+present.Time(rep.DiscoveredAt)); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, rep)
@@ -569,7 +538,7 @@ func (a *API) audit(w http.ResponseWriter, r *http.Request) error {
 	return writeList(w, r, "audit", entries, func() table {
 		t := table{header: []string{"id", "time", "actor", "action", "target", "detail"}}
 		for _, e := range entries {
-			t.rows = append(t.rows, []string{strconv.FormatInt(e.ID, 10), timeCell(e.Time), e.Actor, e.Action, e.Target, e.Detail})
+			t.rows = append(t.rows, []string{strconv.FormatInt(e.ID, 10), present.Time(e.Time), e.Actor, e.Action, e.Target, e.Detail})
 		}
 		return t
 	})
@@ -619,7 +588,7 @@ func (a *API) caseDevices(w http.ResponseWriter, r *http.Request) error {
 	return writeList(w, r, "case-"+ref, hs, func() table {
 		t := table{header: []string{"device_id", "case_ref", "first_seen", "last_seen", "files", "held"}}
 		for _, h := range hs {
-			t.rows = append(t.rows, []string{h.DeviceID, h.Ref, timeCell(h.FirstSeen), timeCell(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)})
+			t.rows = append(t.rows, []string{h.DeviceID, h.Ref, present.Time(h.FirstSeen), present.Time(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)})
 		}
 		return t
 	})
@@ -651,7 +620,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) error {
 	return writeList(w, r, "events", evs, func() table {
 		t := table{header: []string{"time", "device_id", "type", "case_ref", "detail"}}
 		for _, e := range evs {
-			t.rows = append(t.rows, []string{timeCell(e.Time), e.DeviceID, e.Type, e.CaseRef, e.Detail})
+			t.rows = append(t.rows, []string{present.Time(e.Time), e.DeviceID, e.Type, e.CaseRef, e.Detail})
 		}
 		return t
 	})
@@ -664,7 +633,7 @@ func (a *API) assessment(w http.ResponseWriter, r *http.Request) error {
 	in := assess.Input{DeviceID: r.PathValue("id"), Now: a.cfg.Now()}
 	for name, dst := range map[string]*time.Time{"lost_at": &in.LostAt, "discovered_at": &in.DiscoveredAt} {
 		if v := q.Get(name); v != "" {
-			t, err := parseTime(v)
+			t, err := present.ParseTime(v)
 			if err != nil {
 				return bad("%s: %v", name, err)
 			}
@@ -678,7 +647,7 @@ func (a *API) assessment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.guard.Record(r.Context(), "report.view", in.DeviceID, "lost-device assessment, lost at "+timeCell(as.LostAt)); err != nil {
+	if err := a.guard.Record(r.Context(), "report.view", in.DeviceID, "lost-device assessment, lost at "+present.Time(as.LostAt)); err != nil {
 		return err
 	}
 	switch q.Get("format") {

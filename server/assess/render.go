@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/casekeep/casekeep/server/internal/present"
 )
 
 //go:embed assessment.html
@@ -32,7 +34,7 @@ func (a *Assessment) WriteHTML(w io.Writer) error {
 // the facts, the case references, the events and the statements.
 func (a *Assessment) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	row := func(section, field, value string) { cw.Write([]string{section, field, csvSafe(value)}) }
+	row := func(section, field, value string) { cw.Write([]string{section, field, present.CSVCell(value)}) }
 	when := func(t time.Time) string {
 		if t.IsZero() {
 			return ""
@@ -74,12 +76,4 @@ func (a *Assessment) WriteCSV(w io.Writer) error {
 	}
 	cw.Flush()
 	return cw.Error()
-}
-
-// csvSafe keeps a spreadsheet from reading a cell as a formula.
-func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }

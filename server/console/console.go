@@ -430,15 +430,3 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 		c.renderError(w, r, s, http.StatusInternalServerError, "Something went wrong; it has been logged.")
 	}
 }
-
-// parseTime reads a time a person typed: RFC 3339, or without seconds
-// ("2026-03-01T09:00Z"), or without a zone (taken as UTC), or a date.
-func parseTime(s string) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04Z07:00", "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%q is not a time such as 2026-03-01T09:00Z", s)
-}

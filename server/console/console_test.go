@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"github.com/casekeep/casekeep/server/internal/present"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -596,14 +597,14 @@ func TestParseTime(t *testing.T) {
 		"2026-03-01":                "2026-03-01T00:00:00Z",
 		"2026-03-01T09:00:00.5333Z": "2026-03-01T09:00:00.5333Z",
 	} {
-		got, err := parseTime(in)
+		got, err := present.ParseTime(in)
 		if err != nil || got.Format(time.RFC3339Nano) != want {
-			t.Errorf("parseTime(%q) = %v, %v; want %s", in, got, err, want)
+			t.Errorf("present.ParseTime(%q) = %v, %v; want %s", in, got, err, want)
 		}
 	}
 	for _, in := range []string{"", "yesterday", "2026-13-01", "09:00"} {
-		if _, err := parseTime(in); err == nil {
-			t.Errorf("parseTime(%q) took it", in)
+		if _, err := present.ParseTime(in); err == nil {
+			t.Errorf("present.ParseTime(%q) took it", in)
 		}
 	}
 }

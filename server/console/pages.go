@@ -17,6 +17,7 @@ import (
 	"github.com/casekeep/casekeep/policy"
 	"github.com/casekeep/casekeep/server"
 	"github.com/casekeep/casekeep/server/assess"
+	"github.com/casekeep/casekeep/server/internal/present"
 	"github.com/casekeep/casekeep/server/store"
 )
 
@@ -266,7 +267,7 @@ func (c *Console) devices(w http.ResponseWriter, r *http.Request, s *session) er
 	if q.Get("format") == "csv" {
 		t := table{header: []string{"id", "hostname", "user", "os", "serial", "last_seen", "liveness", "compliant", "plaintext_files", "sealed_files", "case_refs", "disk_encryption", "policy_version", "agent_version", "revoked"}}
 		for _, v := range d.Devices {
-			t.rows = append(t.rows, []string{v.ID, v.Hostname, v.User, v.OS, v.Serial, timeCell(v.State.ReceivedAt), v.Liveness,
+			t.rows = append(t.rows, []string{v.ID, v.Hostname, v.User, v.OS, v.Serial, present.Time(v.State.ReceivedAt), v.Liveness,
 				strconv.FormatBool(v.State.Compliant), strconv.FormatInt(v.State.PlaintextFiles, 10), strconv.FormatInt(v.State.SealedFiles, 10),
 				strconv.Itoa(v.State.CaseRefs), v.State.DiskEncryption, strconv.Itoa(v.State.PolicyVersion), v.State.AgentVersion, strconv.FormatBool(v.Revoked)})
 		}
@@ -376,13 +377,13 @@ func (c *Console) markLost(w http.ResponseWriter, r *http.Request, s *session) e
 	if strings.TrimSpace(f.Get("lost_at")) == "" {
 		return refuse("Give the time the device was lost.")
 	}
-	lostAt, err := parseTime(f.Get("lost_at"))
+	lostAt, err := present.ParseTime(f.Get("lost_at"))
 	if err != nil {
 		return refuse("Time of loss: " + err.Error())
 	}
 	discoveredAt := now
 	if v := strings.TrimSpace(f.Get("discovered_at")); v != "" {
-		if discoveredAt, err = parseTime(v); err != nil {
+		if discoveredAt, err = present.ParseTime(v); err != nil {
 			return refuse("Time of discovery: " + err.Error())
 		}
 	}
@@ -399,7 +400,7 @@ func (c *Console) markLost(w http.ResponseWriter, r *http.Request, s *session) e
 	if err := c.cfg.Store.MarkLost(r.Context(), rep); err != nil {
 		return err
 	}
-	if err := c.guard.Record(r.Context(), "device.mark_lost", id, "lost at "+timeCell(rep.LostAt)+", discovered at "+timeCell(rep.DiscoveredAt)); err != nil {
+	if err := c.guard.Record(r.Context(), "device.mark_lost", id, "lost at "+present.Time(rep.LostAt)+", discovered at "+present.Time(rep.DiscoveredAt)); err != nil {
 		return err
 	}
 	return c.done(w, r, "lost")
@@ -469,7 +470,7 @@ func (c *Console) assessment(w http.ResponseWriter, r *http.Request, s *session)
 		dst        *time.Time
 	}{{"lost_at", "time of loss", &in.LostAt}, {"discovered_at", "time of discovery", &in.DiscoveredAt}} {
 		if v := strings.TrimSpace(q.Get(p.name)); v != "" {
-			t, err := parseTime(v)
+			t, err := present.ParseTime(v)
 			if err != nil {
 				d.Message = "The " + p.what + ": " + err.Error()
 				c.render(w, r, s, http.StatusBadRequest, "assessment", "Assessment: "+row.Hostname, d)
@@ -491,7 +492,7 @@ func (c *Console) assessment(w http.ResponseWriter, r *http.Request, s *session)
 	if !slices.Contains([]string{"", "print", "json", "csv"}, format) {
 		return bad("format must be print, json or csv")
 	}
-	if err := c.guard.Record(ctx, "report.view", id, "lost-device assessment, lost at "+timeCell(a.LostAt)+viaFormat(format)); err != nil {
+	if err := c.guard.Record(ctx, "report.view", id, "lost-device assessment, lost at "+present.Time(a.LostAt)+viaFormat(format)); err != nil {
 		return err
 	}
 	switch format {
@@ -512,15 +513,15 @@ func (c *Console) assessment(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	d.A = a
 	link := func(format string) string {
-		v := url.Values{"lost_at": {timeCell(a.LostAt)}, "discovered_at": {timeCell(a.DiscoveredAt)}, "format": {format}}
+		v := url.Values{"lost_at": {present.Time(a.LostAt)}, "discovered_at": {present.Time(a.DiscoveredAt)}, "format": {format}}
 		return Prefix + "devices/" + url.PathEscape(id) + "/assessment?" + v.Encode()
 	}
 	d.Print, d.JSON, d.CSV = link("print"), link("json"), link("csv")
 	if d.LostAt == "" {
-		d.LostAt = timeCell(a.LostAt)
+		d.LostAt = present.Time(a.LostAt)
 	}
 	if d.DiscoveredAt == "" {
-		d.DiscoveredAt = timeCell(a.DiscoveredAt)
+		d.DiscoveredAt = present.Time(a.DiscoveredAt)
 	}
 	c.render(w, r, s, http.StatusOK, "assessment", "Assessment: "+row.Hostname, d)
 	return nil
@@ -591,7 +592,7 @@ func (c *Console) cases(w http.ResponseWriter, r *http.Request, s *session) erro
 		if q.Get("format") == "csv" {
 			t := table{header: []string{"device_id", "hostname", "case_ref", "first_seen", "last_seen", "files", "held"}}
 			for _, h := range d.Holders {
-				t.rows = append(t.rows, []string{h.DeviceID, h.Hostname, h.Ref, timeCell(h.FirstSeen), timeCell(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)})
+				t.rows = append(t.rows, []string{h.DeviceID, h.Hostname, h.Ref, present.Time(h.FirstSeen), present.Time(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)})
 			}
 			return writeCSV(w, "case-"+safeName(d.Ref), t)
 		}
@@ -626,7 +627,7 @@ func (c *Console) compliance(w http.ResponseWriter, r *http.Request, s *session)
 		c.render(w, r, s, http.StatusOK, "compliance", "Compliance at a time", d)
 		return nil
 	}
-	at, err := parseTime(d.At)
+	at, err := present.ParseTime(d.At)
 	if err != nil {
 		d.Error = err.Error()
 		c.render(w, r, s, http.StatusBadRequest, "compliance", "Compliance at a time", d)
@@ -683,12 +684,12 @@ func (c *Console) compliance(w http.ResponseWriter, r *http.Request, s *session)
 				t.rows = append(t.rows, []string{cr.ID, cr.Hostname, cr.User, "", "", "", "", "", ""})
 				continue
 			}
-			t.rows = append(t.rows, []string{cr.ID, cr.Hostname, cr.User, timeCell(cr.Since), strconv.FormatBool(cr.State.Compliant),
+			t.rows = append(t.rows, []string{cr.ID, cr.Hostname, cr.User, present.Time(cr.Since), strconv.FormatBool(cr.State.Compliant),
 				strconv.FormatInt(cr.State.PlaintextFiles, 10), strconv.FormatInt(cr.State.SealedFiles, 10), cr.State.DiskEncryption, strconv.Itoa(cr.State.PolicyVersion)})
 		}
 		return writeCSV(w, "compliance-"+at.Format("20060102T1504Z"), t)
 	}
-	d.CSV = Prefix + "compliance?" + url.Values{"at": {timeCell(at)}, "format": {"csv"}}.Encode()
+	d.CSV = Prefix + "compliance?" + url.Values{"at": {present.Time(at)}, "format": {"csv"}}.Encode()
 	c.render(w, r, s, http.StatusOK, "compliance", "Compliance at a time", d)
 	return nil
 }
@@ -710,13 +711,13 @@ type eventsData struct {
 func (c *Console) timeRange(q url.Values) (from, to time.Time, err error) {
 	to = c.cfg.Now().Add(time.Second)
 	if v := strings.TrimSpace(q.Get("to")); v != "" {
-		if to, err = parseTime(v); err != nil {
+		if to, err = present.ParseTime(v); err != nil {
 			return from, to, bad("To: %v", err)
 		}
 	}
 	from = to.Add(-timelineDays * 24 * time.Hour)
 	if v := strings.TrimSpace(q.Get("from")); v != "" {
-		if from, err = parseTime(v); err != nil {
+		if from, err = present.ParseTime(v); err != nil {
 			return from, to, bad("From: %v", err)
 		}
 	}
@@ -732,7 +733,7 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, s *session) err
 	q := r.URL.Query()
 	d := eventsData{Type: strings.TrimSpace(q.Get("type")), Device: strings.TrimSpace(q.Get("device")), CaseRef: strings.TrimSpace(q.Get("case_ref"))}
 	from, to, err := c.timeRange(q)
-	d.From, d.To = timeCell(from), timeCell(to)
+	d.From, d.To = present.Time(from), present.Time(to)
 	if err != nil {
 		d.From, d.To, d.Error = q.Get("from"), q.Get("to"), err.Error()
 		c.render(w, r, s, http.StatusBadRequest, "events", "Event search", d)
@@ -753,7 +754,7 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, s *session) err
 	if q.Get("format") == "csv" {
 		t := table{header: []string{"time", "device_id", "hostname", "type", "case_ref", "detail"}}
 		for _, e := range d.Events {
-			t.rows = append(t.rows, []string{timeCell(e.Time), e.DeviceID, e.Hostname, e.Type, e.CaseRef, e.Detail})
+			t.rows = append(t.rows, []string{present.Time(e.Time), e.DeviceID, e.Hostname, e.Type, e.CaseRef, e.Detail})
 		}
 		return writeCSV(w, "events", t)
 	}
@@ -776,7 +777,7 @@ type auditData struct {
 func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) error {
 	q := r.URL.Query()
 	from, to, err := c.timeRange(q)
-	d := auditData{From: timeCell(from), To: timeCell(to)}
+	d := auditData{From: present.Time(from), To: present.Time(to)}
 	if err != nil {
 		d.From, d.To, d.Error = q.Get("from"), q.Get("to"), err.Error()
 		c.render(w, r, s, http.StatusBadRequest, "audit", "Audit log", d)
@@ -789,7 +790,7 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) erro
 	if q.Get("format") == "csv" {
 		t := table{header: []string{"id", "time", "actor", "action", "target", "detail"}}
 		for _, e := range d.Entries {
-			t.rows = append(t.rows, []string{strconv.FormatInt(e.ID, 10), timeCell(e.Time), e.Actor, e.Action, e.Target, e.Detail})
+			t.rows = append(t.rows, []string{strconv.FormatInt(e.ID, 10), present.Time(e.Time), e.Actor, e.Action, e.Target, e.Detail})
 		}
 		return writeCSV(w, "audit", t)
 	}
@@ -811,26 +812,10 @@ func writeCSV(w http.ResponseWriter, name string, t table) error {
 	cw.Write(t.header)
 	for _, row := range t.rows {
 		for i, cell := range row {
-			row[i] = csvSafe(cell)
+			row[i] = present.CSVCell(cell)
 		}
 		cw.Write(row)
 	}
 	cw.Flush()
 	return cw.Error()
-}
-
-// csvSafe keeps a spreadsheet from reading a cell as a formula (a hostname
-// or event detail is chosen by whoever controls a laptop).
-func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
-
-func timeCell(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
 }
