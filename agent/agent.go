@@ -95,8 +95,16 @@ type Agent struct {
 // ErrNoCachePath means the policy has no cache folder for this OS.
 var ErrNoCachePath = errors.New("the policy has no cache folder for this operating system")
 
-// AgentVersion is the agent's version, as heartbeats report it.
+// version is set by the package builds (installer/build) with
+// -ldflags "-X github.com/casekeep/casekeep/agent.version=V".
+var version string
+
+// AgentVersion is the agent's version, as heartbeats report it: the
+// package's version, else the module's, else "(devel)".
 func AgentVersion() string {
+	if version != "" {
+		return version
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return bi.Main.Version
 	}
@@ -176,6 +184,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // before the Wait: a failure stops the reporter too
+	a.checkPreviousRun()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.aliveLoop(ctx)
+	}()
 	if a.reporter != nil {
 		wg.Add(1)
 		go func() {

@@ -10,7 +10,11 @@
 // far the device is stored (its acked seq) and which policy version is in
 // force, and is signed with the server key the agent pinned at enrollment.
 // Liveness is computed, not stored: online while a device's last heartbeat
-// is within its interval and some slack, then offline, then missing.
+// is within its interval and some slack, then offline, then missing. The
+// store keeps what each agent said about stopping (its last heartbeat's
+// "stopping", and the runs it reported ended without a word); AgentStatusOf
+// names it, and calls a device silent when it is offline or missing and its
+// last heartbeat did not say the agent was stopping.
 //
 // Subpackage store defines what is kept and how; store/sqlite and
 // store/postgres keep it.

@@ -427,6 +427,7 @@ func toStore(h *wire.Heartbeat, body []byte, received time.Time, p *policy.Polic
 		Hash:     mustHex(hash),
 		PrevHash: mustHex(h.PrevHash),
 		Body:     body,
+		Stopping: h.Stopping,
 		State: store.State{
 			Seq: h.Seq, Hash: mustHex(hash), SentAt: h.CreatedAt, ReceivedAt: received,
 			AgentVersion: h.AgentVersion, PolicyVersion: h.Policy.Version, PolicyHash: h.Policy.Hash,

@@ -233,11 +233,13 @@ func (r *Reporter) makeLoop(ctx context.Context) {
 // spooled, since it would block every one after it: nothing is made while
 // the clock reads before 2000, strings are cut to the protocol's limits,
 // and the heartbeat is checked as the server will check it.
-func (r *Reporter) MakeHeartbeat() {
+func (r *Reporter) MakeHeartbeat() { r.makeHeartbeat("") }
+
+func (r *Reporter) makeHeartbeat(stopping string) bool {
 	now := r.cfg.Now().UTC()
 	if now.Year() < 2000 {
 		r.log.Warn("the clock reads before 2000: no heartbeat until it is set", "clock", now)
-		return
+		return false
 	}
 	snap := r.cfg.Snapshot()
 	snap.AgentVersion = wire.Clean(snap.AgentVersion, wire.MaxShortString)
@@ -260,7 +262,7 @@ func (r *Reporter) MakeHeartbeat() {
 			V: wire.Version, DeviceID: r.cfg.Enrollment.DeviceID, Seq: seq, PrevHash: prev, CreatedAt: now,
 			AgentVersion: snap.AgentVersion, Policy: snap.Policy, Recipient: snap.Recipient, Posture: nonNil(snap.Posture),
 			Vault: snap.Vault, Storage: snap.Storage, Lease: snap.Lease, Events: nonNil(events),
-			Coalesced: coalesced, Skipped: skipped,
+			Coalesced: coalesced, Skipped: skipped, Stopping: stopping,
 		})
 		if err != nil {
 			return nil, nil, err
@@ -282,7 +284,7 @@ func (r *Reporter) MakeHeartbeat() {
 			r.foldLocked(e)
 		}
 		r.events = r.events[take:]
-		return
+		return false
 	case full:
 		// Keep counting what happens: the events fold into the coalesced
 		// counts, which the next heartbeat that fits carries.
@@ -291,7 +293,7 @@ func (r *Reporter) MakeHeartbeat() {
 		}
 		r.events = nil
 		r.log.Warn("the heartbeat spool is full; counting events until the server is back", "max", r.cfg.SpoolMax)
-		return
+		return false
 	}
 	r.events = r.events[take:]
 	// Subtract what the heartbeat carried: events counted meanwhile stay.
@@ -309,6 +311,29 @@ func (r *Reporter) MakeHeartbeat() {
 	case r.made <- struct{}{}:
 	default:
 	}
+	return true
+}
+
+// Farewell makes the last heartbeat of this run, saying why the agent
+// stops (wire.StopService, StopShutdown or StopUninstall), and sends what
+// the spool holds until the server acknowledges it or ctx is done. Call it
+// after Run has returned. It reports whether the farewell heartbeat was
+// spooled (it is then sent on the next start, if not now) and returns the
+// error of the last send, if any.
+func (r *Reporter) Farewell(ctx context.Context, reason string) (spooled bool, err error) {
+	if !r.makeHeartbeat(reason) {
+		return false, errors.New("the farewell heartbeat could not be made")
+	}
+	for ctx.Err() == nil {
+		batch, seqs, _, err := r.spool.pending(r.cfg.BatchMax, batchBytes)
+		if err != nil || len(batch) == 0 {
+			return true, err
+		}
+		if err := r.send(ctx, batch, seqs); err != nil {
+			return true, err
+		}
+	}
+	return true, ctx.Err()
 }
 
 func (r *Reporter) foldLocked(e wire.Event) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/casekeep/casekeep/internal/cli"
+	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/server/store"
 )
 
@@ -24,7 +25,9 @@ func demoFleetCommand() *cli.Command {
 of history each, as the store keeps it: a state change every few hours,
 events (files sealed, unapproved USB sticks, case files swept from Downloads,
 disk encryption changes), case references held, some devices offline or
-missing, some holding plaintext or without disk encryption, one marked lost.
+missing (some shut down first), some holding plaintext or without disk
+encryption, one marked lost, one whose agent was removed, and two whose
+agents stopped without saying so.
 It is for a dev store: it refuses a store that holds real devices unless
 --force, and running it again adds nothing (the devices exist).`,
 		Run: demoFleet,
@@ -85,6 +88,8 @@ func simulateFleet(ctx context.Context, st store.Store, devices, days int, now t
 		noDisk       bool
 		refs         []store.CaseCount
 		sealedPerRef int
+		stopping     string // what its last heartbeat says about stopping
+		crashes      int    // runs that ended without a word, reported at its last heartbeat
 	}
 	var sims []*sim
 	for i := range devices {
@@ -97,6 +102,15 @@ func simulateFleet(ctx context.Context, st store.Store, devices, days int, now t
 		}
 		s.plaintext = rng.IntN(100) < 6
 		s.noDisk = rng.IntN(100) < 4
+		switch {
+		case i == 1: // casekeep removed a few hours ago
+			s.stopping = wire.StopUninstall
+			s.stopAt = now.Add(-time.Duration(3+rng.IntN(20)) * time.Hour)
+		case i == 2 || i == 3: // killed or crashed, and said so when it started again
+			s.crashes = i
+		case s.stopAt.Before(now.Add(-time.Hour)) && rng.IntN(2) == 0: // shut down before going offline
+			s.stopping = wire.StopShutdown
+		}
 		for k := range 2 + rng.IntN(10) {
 			s.refs = append(s.refs, store.CaseCount{Ref: fmt.Sprintf("LL-%06d", 100000+rng.IntN(devices*3)+k), Files: 1 + rng.IntN(40)})
 		}
@@ -140,7 +154,15 @@ func simulateFleet(ctx context.Context, st store.Store, devices, days int, now t
 			case r < 8:
 				evs = append(evs, store.Event{Time: at, Type: "vault.sealed", CaseRef: s.refs[rng.IntN(len(s.refs))].Ref})
 			}
-			batch = append(batch, store.Heartbeat{DeviceID: s.id, Seq: s.seq, Hash: sum[:], PrevHash: s.prev, Body: body, State: state, Events: evs, CaseRefs: s.refs})
+			hb := store.Heartbeat{DeviceID: s.id, Seq: s.seq, Hash: sum[:], PrevHash: s.prev, Body: body, State: state, Events: evs, CaseRefs: s.refs}
+			if final {
+				hb.Stopping = s.stopping
+				for k := range s.crashes {
+					hb.Events = append(hb.Events, store.Event{Time: at.Add(-time.Duration(5+24*k) * time.Hour), Type: wire.EventUnannouncedStop,
+						Detail: "the previous run ended without a stopping heartbeat"})
+				}
+			}
+			batch = append(batch, hb)
 			s.prev = sum[:]
 			if len(batch) == 200 {
 				if _, err := st.Ingest(ctx, batch); err != nil {

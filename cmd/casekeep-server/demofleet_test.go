@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/server/store"
 	"github.com/casekeep/casekeep/server/store/sqlite"
 )
@@ -31,8 +32,11 @@ func TestDemoFleet(t *testing.T) {
 	if err != nil || len(rows) != 60 {
 		t.Fatalf("%d devices, %v", len(rows), err)
 	}
-	var plaintext, stale, noDisk int
+	var plaintext, stale, noDisk, shutdown int
 	for _, row := range rows {
+		if row.Agent.Stopping == wire.StopShutdown {
+			shutdown++
+		}
 		if row.State.PlaintextFiles > 0 {
 			plaintext++
 		}
@@ -48,6 +52,18 @@ func TestDemoFleet(t *testing.T) {
 	}
 	if stale == 0 || stale == len(rows) {
 		t.Errorf("%d of %d devices not heard from within the hour: want a mix", stale, len(rows))
+	}
+	// One agent was removed, two stopped without saying so.
+	if a := rows[1].Agent; a.Stopping != wire.StopUninstall || a.StoppingAt.IsZero() || time.Since(a.StoppingAt) < time.Hour {
+		t.Errorf("%s: agent %+v, want removed hours ago", rows[1].ID, a)
+	}
+	for i, n := range map[int]int64{2: 2, 3: 3} {
+		if a := rows[i].Agent; a.Stopping != "" || a.UnannouncedStops != n || a.LastUnannouncedStop.IsZero() {
+			t.Errorf("%s: agent %+v, want %d unannounced stops", rows[i].ID, a, n)
+		}
+	}
+	if shutdown == 0 {
+		t.Error("no device shut down before going offline")
 	}
 	lost, err := st.LostReports(ctx, rows[0].ID)
 	if err != nil || len(lost) != 1 {

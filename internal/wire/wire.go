@@ -103,7 +103,24 @@ type Heartbeat struct {
 	Events       []Event     `json:"events"`
 	Coalesced    []Coalesced `json:"coalesced,omitempty"` // events counted, not listed (the spool was full)
 	Skipped      int         `json:"skipped,omitempty"`   // heartbeats not made while the spool was full
+	// Stopping is set on the last heartbeat an agent makes before it stops:
+	// why it is stopping (one of the Stop constants). A later heartbeat
+	// without it says the agent runs again.
+	Stopping string `json:"stopping,omitempty"`
 }
+
+// Why an agent stopped, in Heartbeat.Stopping.
+const (
+	StopService   = "stop"      // the service was stopped (by an administrator, or an upgrade)
+	StopShutdown  = "shutdown"  // the computer is shutting down
+	StopUninstall = "uninstall" // casekeep is being removed from the computer
+)
+
+// EventUnannouncedStop is the type of the event an agent reports when it
+// starts and finds that its previous run ended without a Stopping heartbeat
+// (killed, crashed, or the power lost). Its time is the last time that run
+// recorded itself alive.
+const EventUnannouncedStop = "agent.unannounced_stop"
 
 // PolicyRef names the policy a device runs.
 type PolicyRef struct {
@@ -360,6 +377,11 @@ func checkHeartbeat(c *checker, h *Heartbeat) {
 	c.str("policy.hash", h.Policy.Hash, maxShortString)
 	c.str("recipient", h.Recipient, 4096)
 	c.str("lease", h.Lease, maxShortString)
+	switch h.Stopping {
+	case "", StopService, StopShutdown, StopUninstall:
+	default:
+		c.fail("stopping is not stop, shutdown or uninstall")
+	}
 	if h.Policy.Version < 0 {
 		c.fail("policy.version is negative")
 	}

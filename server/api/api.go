@@ -186,23 +186,48 @@ func writeList(w http.ResponseWriter, r *http.Request, name string, v any, t fun
 
 // DeviceView is a device and its latest state, as the API shows it.
 type DeviceView struct {
-	ID             string    `json:"id"`
-	Hostname       string    `json:"hostname"`
-	User           string    `json:"user"`
-	OS             string    `json:"os"`
-	Serial         string    `json:"serial,omitempty"`
-	EnrolledAt     time.Time `json:"enrolled_at"`
-	Revoked        bool      `json:"revoked,omitempty"`
-	LastSeen       time.Time `json:"last_seen,omitzero"`
-	Liveness       string    `json:"liveness"`
-	Compliant      bool      `json:"compliant"`
-	PlaintextFiles int64     `json:"plaintext_files"`
-	SealedFiles    int64     `json:"sealed_files"`
-	SealedBytes    int64     `json:"sealed_bytes"`
-	CaseRefs       int       `json:"case_refs"`
-	DiskEncryption string    `json:"disk_encryption"`
-	PolicyVersion  int       `json:"policy_version"`
-	AgentVersion   string    `json:"agent_version"`
+	ID         string    `json:"id"`
+	Hostname   string    `json:"hostname"`
+	User       string    `json:"user"`
+	OS         string    `json:"os"`
+	Serial     string    `json:"serial,omitempty"`
+	EnrolledAt time.Time `json:"enrolled_at"`
+	Revoked    bool      `json:"revoked,omitempty"`
+	LastSeen   time.Time `json:"last_seen,omitzero"`
+	Liveness   string    `json:"liveness"`
+	// Silent: offline or missing, and the last heartbeat did not say the
+	// agent was stopping: the device went quiet without saying so.
+	Silent         bool   `json:"silent"`
+	Compliant      bool   `json:"compliant"`
+	PlaintextFiles int64  `json:"plaintext_files"`
+	SealedFiles    int64  `json:"sealed_files"`
+	SealedBytes    int64  `json:"sealed_bytes"`
+	CaseRefs       int    `json:"case_refs"`
+	DiskEncryption string `json:"disk_encryption"`
+	PolicyVersion  int    `json:"policy_version"`
+	AgentVersion   string `json:"agent_version"`
+	// Agent is what the agent said about stopping; absent from a list
+	// of states at a time (?at=), which the history does not record.
+	Agent *AgentView `json:"agent,omitempty"`
+
+	status server.AgentStatus // for the agent filter
+}
+
+// AgentView is what a device's agent said, or showed, about stopping.
+type AgentView struct {
+	// State is "running" (its last heartbeat did not say it was
+	// stopping), "stopped" (its service was stopped), "shutdown" (the
+	// computer was shutting down), "removed" (casekeep was being
+	// uninstalled), or "never" (it has not reported).
+	State string `json:"state"`
+	// Since is when the agent made the heartbeat that said it was
+	// stopping; absent while it runs.
+	Since time.Time `json:"since,omitzero"`
+	// UnannouncedStops counts the runs that ended without saying so
+	// (killed, crashed, the power lost); LastUnannouncedStop is when the
+	// latest such run was last known alive.
+	UnannouncedStops    int64     `json:"unannounced_stops"`
+	LastUnannouncedStop time.Time `json:"last_unannounced_stop,omitzero"`
 }
 
 func (a *API) view(r store.DeviceRow, p *policy.Policy, now time.Time) DeviceView {
@@ -210,12 +235,16 @@ func (a *API) view(r store.DeviceRow, p *policy.Policy, now time.Time) DeviceVie
 	if p != nil {
 		live = string(server.LivenessOf(r.State.ReceivedAt, now, p))
 	}
+	st := server.AgentStatusOf(r, server.Liveness(live))
 	return DeviceView{
 		ID: r.ID, Hostname: r.Hostname, User: r.User, OS: r.OS, Serial: r.Serial, EnrolledAt: r.EnrolledAt,
-		Revoked: !r.RevokedAt.IsZero(), LastSeen: r.State.ReceivedAt, Liveness: live, Compliant: r.State.Compliant,
-		PlaintextFiles: r.State.PlaintextFiles, SealedFiles: r.State.SealedFiles, SealedBytes: r.State.SealedBytes,
-		CaseRefs: r.State.CaseRefs, DiskEncryption: r.State.DiskEncryption, PolicyVersion: r.State.PolicyVersion,
-		AgentVersion: r.State.AgentVersion,
+		Revoked: !r.RevokedAt.IsZero(), LastSeen: r.State.ReceivedAt, Liveness: live, Silent: st.Silent,
+		Compliant: r.State.Compliant, PlaintextFiles: r.State.PlaintextFiles, SealedFiles: r.State.SealedFiles,
+		SealedBytes: r.State.SealedBytes, CaseRefs: r.State.CaseRefs, DiskEncryption: r.State.DiskEncryption,
+		PolicyVersion: r.State.PolicyVersion, AgentVersion: r.State.AgentVersion,
+		Agent: &AgentView{State: string(st.State), Since: st.Since, UnannouncedStops: st.UnannouncedStops,
+			LastUnannouncedStop: st.LastUnannouncedStop},
+		status: st,
 	}
 }
 
@@ -232,7 +261,8 @@ func (a *API) policy(ctx context.Context) *policy.Policy {
 
 // devices lists the fleet: ?liveness=online|offline|missing|never,
 // ?compliant=true|false, ?plaintext=true (holding plaintext),
-// ?policy_version=N, ?user=NAME.
+// ?policy_version=N, ?user=NAME,
+// ?agent=running|stopped|shutdown|removed|silent|unannounced.
 func (a *API) devices(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	var keep []func(DeviceView) bool
@@ -265,6 +295,16 @@ func (a *API) devices(w http.ResponseWriter, r *http.Request) error {
 	}
 	if v := q.Get("user"); v != "" {
 		keep = append(keep, func(d DeviceView) bool { return strings.EqualFold(d.User, v) })
+	}
+	historic := q.Get("at") != ""
+	if v := q.Get("agent"); v != "" {
+		if !slices.Contains(server.AgentFilters, v) {
+			return bad("agent must be one of %s", strings.Join(server.AgentFilters, ", "))
+		}
+		if historic {
+			return bad("agent cannot be combined with at: the state history does not record what the agent said about stopping")
+		}
+		keep = append(keep, func(d DeviceView) bool { return d.status.Matches(v) })
 	}
 	rows, err := a.cfg.Store.Devices(r.Context())
 	if err != nil {
@@ -300,6 +340,9 @@ func (a *API) devices(w http.ResponseWriter, r *http.Request) error {
 rows:
 	for _, row := range rows {
 		v := a.view(row, p, now)
+		if historic {
+			v.Agent = nil // its stop state then is not known
+		}
 		for _, k := range keep {
 			if !k(v) {
 				continue rows
@@ -308,11 +351,17 @@ rows:
 		out = append(out, v)
 	}
 	return writeList(w, r, "devices", out, func() table {
-		t := table{header: []string{"id", "hostname", "user", "os", "serial", "last_seen", "liveness", "compliant", "plaintext_files", "sealed_files", "case_refs", "disk_encryption", "policy_version", "agent_version", "revoked"}}
+		t := table{header: []string{"id", "hostname", "user", "os", "serial", "last_seen", "liveness", "compliant", "plaintext_files", "sealed_files", "case_refs", "disk_encryption", "policy_version", "agent_version", "revoked",
+			"agent_state", "agent_since", "unannounced_stops", "last_unannounced_stop", "silent"}}
 		for _, d := range out {
-			t.rows = append(t.rows, []string{d.ID, d.Hostname, d.User, d.OS, d.Serial, present.Time(d.LastSeen), d.Liveness,
+			agent := []string{"", "", "", ""}
+			if g := d.Agent; g != nil {
+				agent = []string{g.State, present.Time(g.Since), strconv.FormatInt(g.UnannouncedStops, 10), present.Time(g.LastUnannouncedStop)}
+			}
+			t.rows = append(t.rows, append([]string{d.ID, d.Hostname, d.User, d.OS, d.Serial, present.Time(d.LastSeen), d.Liveness,
 				strconv.FormatBool(d.Compliant), strconv.FormatInt(d.PlaintextFiles, 10), strconv.FormatInt(d.SealedFiles, 10),
-				strconv.Itoa(d.CaseRefs), d.DiskEncryption, strconv.Itoa(d.PolicyVersion), d.AgentVersion, strconv.FormatBool(d.Revoked)})
+				strconv.Itoa(d.CaseRefs), d.DiskEncryption, strconv.Itoa(d.PolicyVersion), d.AgentVersion, strconv.FormatBool(d.Revoked)},
+				append(agent, strconv.FormatBool(d.Silent))...))
 		}
 		return t
 	})

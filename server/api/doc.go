@@ -1,6 +1,7 @@
 // Package api is casekeep-server's JSON API for people, under /api/v1/:
-// the fleet (devices with their latest state, filtered by liveness,
-// compliance, plaintext, policy version and user), one device with its
+// the fleet (devices with their latest state and what their agents said
+// about stopping, filtered by liveness, compliance, plaintext, policy
+// version, user and agent state), one device with its
 // timeline and case references, the audit log, and the actions IT security
 // and the data protection officer take (mark a device lost, request a
 // wipe, record a notification decision, make API tokens). Every request is

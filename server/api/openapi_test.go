@@ -2,12 +2,14 @@ package api_test
 
 import (
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/casekeep/casekeep/server"
 	"github.com/casekeep/casekeep/server/api"
 )
 
@@ -42,5 +44,59 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	slices.Sort(served)
 	if !slices.Equal(documented, served) {
 		t.Errorf("openapi.yaml documents:\n%s\nthe API serves:\n%s", strings.Join(documented, "\n"), strings.Join(served, "\n"))
+	}
+}
+
+// TestOpenAPISchemas: the Device and Agent schemas document exactly the
+// JSON fields of api.DeviceView and api.AgentView, and the devices list
+// documents its agent filter with every value it takes.
+func TestOpenAPISchemas(t *testing.T) {
+	b, err := os.ReadFile("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]any `yaml:"properties"`
+			} `yaml:"schemas"`
+		} `yaml:"components"`
+		Paths map[string]map[string]struct {
+			Parameters []struct {
+				Name   string `yaml:"name"`
+				Schema struct {
+					Enum []string `yaml:"enum"`
+				} `yaml:"schema"`
+			} `yaml:"parameters"`
+		} `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for schema, v := range map[string]any{"Device": api.DeviceView{}, "Agent": api.AgentView{}} {
+		var fields, documented []string
+		rt := reflect.TypeOf(v)
+		for i := range rt.NumField() {
+			if name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+				fields = append(fields, name)
+			}
+		}
+		for name := range doc.Components.Schemas[schema].Properties {
+			documented = append(documented, name)
+		}
+		slices.Sort(fields)
+		slices.Sort(documented)
+		if !slices.Equal(fields, documented) {
+			t.Errorf("schema %s documents %v; the JSON has %v", schema, documented, fields)
+		}
+	}
+	var enum []string
+	for _, p := range doc.Paths["/api/v1/devices"]["get"].Parameters {
+		if p.Name == "agent" {
+			enum = p.Schema.Enum
+		}
+	}
+	if !slices.Equal(enum, server.AgentFilters) {
+		t.Errorf("the agent filter is documented with %v; it takes %v", enum, server.AgentFilters)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/server/store"
 )
 
@@ -71,6 +72,17 @@ type Assessment struct {
 	HasState   bool        `json:"has_state"`
 	State      store.State `json:"state"`
 	StateSince time.Time   `json:"state_since"`
+
+	// AgentStopping is why the agent's last heartbeat said it was
+	// stopping ("stop", "shutdown" or "uninstall", as the agent sent it),
+	// and AgentStoppingAt when the agent made that heartbeat (before or
+	// after the loss); "" if its last heartbeat did not say so.
+	AgentStopping   string    `json:"agent_stopping,omitempty"`
+	AgentStoppingAt time.Time `json:"agent_stopping_at,omitzero"`
+	// UnannouncedStops are the agent's reports, up to the loss, of runs
+	// that ended without saying so (killed, crashed, the power lost),
+	// each at the time that run was last known alive.
+	UnannouncedStops []store.Event `json:"unannounced_stops"`
 
 	CaseRefs       []CaseRef           `json:"case_refs"`
 	StorageEvents  []store.Event       `json:"storage_events"`
@@ -149,6 +161,13 @@ func Assess(ctx context.Context, src Source, in Input) (*Assessment, error) {
 		a.StorageEvents = append(a.StorageEvents, evs...)
 	}
 	sort.SliceStable(a.StorageEvents, func(i, j int) bool { return a.StorageEvents[i].Time.Before(a.StorageEvents[j].Time) })
+	// What the agent said about stopping: the device keeps its newest
+	// heartbeat's word.
+	a.AgentStopping, a.AgentStoppingAt = row.Agent.Stopping, row.Agent.StoppingAt
+	if a.UnannouncedStops, err = src.SearchEvents(ctx, store.EventFilter{DeviceID: in.DeviceID, Type: wire.EventUnannouncedStop,
+		To: a.LostAt.Add(time.Microsecond)}); err != nil {
+		return nil, err
+	}
 	if a.Gaps, err = src.Gaps(ctx, in.DeviceID); err != nil {
 		return nil, err
 	}
@@ -169,6 +188,9 @@ func nonNil(a *Assessment) {
 	}
 	if a.StorageEvents == nil {
 		a.StorageEvents = []store.Event{}
+	}
+	if a.UnannouncedStops == nil {
+		a.UnannouncedStops = []store.Event{}
 	}
 	if a.Gaps == nil {
 		a.Gaps = []store.ChainGap{}
@@ -239,6 +261,28 @@ func (a *Assessment) statements() []string {
 			out = append(out, "Full-disk encryption of the system volume was OFF.")
 		default:
 			out = append(out, "Whether the system volume was encrypted is not known.")
+		}
+	}
+	if a.AgentStopping != "" {
+		said := map[string]string{
+			wire.StopUninstall: "casekeep was being removed from the device",
+			wire.StopShutdown:  "the computer was shutting down",
+		}[a.AgentStopping]
+		if said == "" {
+			said = "the agent's service was being stopped"
+		}
+		rel := "before"
+		if a.AgentStoppingAt.After(a.LostAt) {
+			rel = "after"
+		}
+		out = append(out, fmt.Sprintf("The agent's last heartbeat, made at %s, %s the loss, said %s.", when(a.AgentStoppingAt), rel, said))
+	}
+	if n := int64(len(a.UnannouncedStops)); n > 0 {
+		last := a.UnannouncedStops[n-1].Time
+		if n == 1 {
+			out = append(out, fmt.Sprintf("Before the loss the agent stopped once without saying so (it was killed, crashed or lost power): that run was last known alive at %s.", when(last)))
+		} else {
+			out = append(out, fmt.Sprintf("Before the loss the agent stopped %d times without saying so (it was killed, crashed or lost power): the last such run was last known alive at %s.", n, when(last)))
 		}
 	}
 	var unapproved, outside int64

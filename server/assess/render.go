@@ -58,6 +58,14 @@ func (a *Assessment) WriteCSV(w io.Writer) error {
 		row("state", "disk_encryption", a.State.DiskEncryption)
 		row("state", "policy_version", strconv.Itoa(a.State.PolicyVersion))
 	}
+	if a.AgentStopping != "" {
+		row("agent", "stopping", a.AgentStopping)
+		row("agent", "stopping_at", when(a.AgentStoppingAt))
+	}
+	row("agent", "unannounced_stops", strconv.Itoa(len(a.UnannouncedStops)))
+	for _, e := range a.UnannouncedStops {
+		row("agent_unannounced_stop", when(e.Time), e.Detail)
+	}
 	for _, c := range a.CaseRefs {
 		row("case_ref", c.Ref, strconv.Itoa(c.Files))
 	}

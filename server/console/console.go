@@ -121,6 +121,10 @@ var funcs = template.FuncMap{
 		}
 		return "s"
 	},
+	// times says how many times: "once", "twice", "3 times".
+	"times": times,
+	// agentFilters are the device list's agent filter's choices.
+	"agentFilters": func() any { return agentFilters },
 }
 
 // parsePages parses every page template with the layout.

@@ -39,12 +39,14 @@ func (c *Console) policy(ctx context.Context) *policy.Policy {
 	return p
 }
 
-// deviceView is a device, its latest state and its liveness.
+// deviceView is a device, its latest state, its liveness and what its
+// agent said about stopping.
 type deviceView struct {
 	store.DeviceRow
 	Liveness string
 	Revoked  bool
 	Reported bool // it has sent a heartbeat
+	Status   server.AgentStatus
 }
 
 func viewOf(r store.DeviceRow, p *policy.Policy, now time.Time) deviceView {
@@ -52,12 +54,23 @@ func viewOf(r store.DeviceRow, p *policy.Policy, now time.Time) deviceView {
 	if p != nil {
 		live = string(server.LivenessOf(r.State.ReceivedAt, now, p))
 	}
-	return deviceView{DeviceRow: r, Liveness: live, Revoked: !r.RevokedAt.IsZero(), Reported: !r.State.ReceivedAt.IsZero()}
+	return deviceView{DeviceRow: r, Liveness: live, Revoked: !r.RevokedAt.IsZero(), Reported: !r.State.ReceivedAt.IsZero(),
+		Status: server.AgentStatusOf(r, server.Liveness(live))}
 }
 
 // filter is the device list's form.
 type filter struct {
-	Liveness, Compliant, Plaintext, PolicyVersion, User string
+	Liveness, Compliant, Plaintext, PolicyVersion, User, Agent string
+}
+
+// agentFilters are the agent filter's choices, as the form shows them.
+var agentFilters = []struct{ Value, Label string }{
+	{"running", "running"},
+	{"stopped", "stopped (service stopped)"},
+	{"shutdown", "shut down"},
+	{"removed", "removed"},
+	{"silent", "offline without saying it was stopping"},
+	{"unannounced", "stopped without saying so"},
 }
 
 // keep returns the test of a device the filter makes.
@@ -93,6 +106,12 @@ func (f filter) keep() (func(deviceView) bool, error) {
 	if v := strings.TrimSpace(f.User); v != "" {
 		keep = append(keep, func(d deviceView) bool { return strings.EqualFold(d.User, v) })
 	}
+	if v := f.Agent; v != "" {
+		if !slices.Contains(server.AgentFilters, v) {
+			return nil, bad("agent must be one of %s", strings.Join(server.AgentFilters, ", "))
+		}
+		keep = append(keep, func(d deviceView) bool { return d.Status.Matches(v) })
+	}
 	return func(d deviceView) bool {
 		for _, k := range keep {
 			if !k(d) {
@@ -122,6 +141,7 @@ type fleetData struct {
 	Total, Revoked int
 	Liveness       []count
 	Compliance     []count
+	Agents         []count
 	Attention      []attention
 	More           int
 	PolicyVersion  int
@@ -145,7 +165,7 @@ func (c *Console) fleet(w http.ResponseWriter, r *http.Request, s *session) erro
 	if p != nil {
 		d.PolicyVersion = p.Version
 	}
-	live := map[string]int{}
+	live, agents := map[string]int{}, map[string]int{}
 	var compliant, non, unreported int
 	for _, row := range rows {
 		v := viewOf(row, p, now)
@@ -163,7 +183,12 @@ func (c *Console) fleet(w http.ResponseWriter, r *http.Request, s *session) erro
 		default:
 			non++
 		}
-		a := attention{deviceView: v, rank: 4}
+		for _, f := range server.AgentFilters {
+			if v.Status.Matches(f) {
+				agents[f]++
+			}
+		}
+		a := attention{deviceView: v, rank: 5}
 		reason := func(rank int, why string) {
 			a.Reasons = append(a.Reasons, why)
 			a.rank = min(a.rank, rank)
@@ -177,8 +202,21 @@ func (c *Console) fleet(w http.ResponseWriter, r *http.Request, s *session) erro
 		if v.Liveness == string(server.Missing) {
 			reason(2, "missing")
 		}
+		if v.Status.State == server.AgentRemoved {
+			reason(2, "the agent said it was being removed")
+		}
 		if lost[v.ID] {
 			reason(3, "marked lost")
+		}
+		// Quiet without a word: only once missing. An offline laptop is
+		// usually asleep with its lid shut, which the agent cannot announce.
+		if v.Status.Silent && v.Liveness == string(server.Missing) {
+			reason(4, "went quiet without saying it was stopping")
+		}
+		// Stops without a word in the last 30 days: one long ago is on
+		// the device page, and in the list of devices with ?agent=unannounced.
+		if n := v.Status.UnannouncedStops; n > 0 && v.Status.LastUnannouncedStop.After(now.Add(-timelineDays*24*time.Hour)) {
+			reason(4, "the agent stopped "+times(n)+" without saying so")
 		}
 		if len(a.Reasons) > 0 {
 			d.Attention = append(d.Attention, a)
@@ -189,6 +227,9 @@ func (c *Console) fleet(w http.ResponseWriter, r *http.Request, s *session) erro
 	}
 	if n := live["unknown"]; n > 0 {
 		d.Liveness = append(d.Liveness, count{"unknown", "unknown (no policy)", n, Prefix + "devices?liveness=unknown"})
+	}
+	for _, f := range agentFilters {
+		d.Agents = append(d.Agents, count{f.Value, f.Label, agents[f.Value], Prefix + "devices?agent=" + f.Value})
 	}
 	d.Compliance = []count{
 		{"compliant", "compliant", compliant, Prefix + "devices?compliant=true"},
@@ -204,6 +245,17 @@ func (c *Console) fleet(w http.ResponseWriter, r *http.Request, s *session) erro
 	}
 	c.render(w, r, s, http.StatusOK, "fleet", "Fleet", d)
 	return nil
+}
+
+// times says how many times: "once", "twice", "3 times".
+func times(n int64) string {
+	switch n {
+	case 1:
+		return "once"
+	case 2:
+		return "twice"
+	}
+	return strconv.FormatInt(n, 10) + " times"
 }
 
 func plural(n int64) string {
@@ -244,7 +296,7 @@ type devicesData struct {
 
 func (c *Console) devices(w http.ResponseWriter, r *http.Request, s *session) error {
 	q := r.URL.Query()
-	f := filter{Liveness: q.Get("liveness"), Compliant: q.Get("compliant"), Plaintext: q.Get("plaintext"), PolicyVersion: q.Get("policy_version"), User: q.Get("user")}
+	f := filter{Liveness: q.Get("liveness"), Compliant: q.Get("compliant"), Plaintext: q.Get("plaintext"), PolicyVersion: q.Get("policy_version"), User: q.Get("user"), Agent: q.Get("agent")}
 	keep, err := f.keep()
 	if err != nil {
 		if q.Get("format") == "csv" {
@@ -265,11 +317,14 @@ func (c *Console) devices(w http.ResponseWriter, r *http.Request, s *session) er
 		}
 	}
 	if q.Get("format") == "csv" {
-		t := table{header: []string{"id", "hostname", "user", "os", "serial", "last_seen", "liveness", "compliant", "plaintext_files", "sealed_files", "case_refs", "disk_encryption", "policy_version", "agent_version", "revoked"}}
+		t := table{header: []string{"id", "hostname", "user", "os", "serial", "last_seen", "liveness", "compliant", "plaintext_files", "sealed_files", "case_refs", "disk_encryption", "policy_version", "agent_version", "revoked",
+			"agent_state", "agent_since", "unannounced_stops", "last_unannounced_stop", "silent"}}
 		for _, v := range d.Devices {
+			a := v.Status
 			t.rows = append(t.rows, []string{v.ID, v.Hostname, v.User, v.OS, v.Serial, present.Time(v.State.ReceivedAt), v.Liveness,
 				strconv.FormatBool(v.State.Compliant), strconv.FormatInt(v.State.PlaintextFiles, 10), strconv.FormatInt(v.State.SealedFiles, 10),
-				strconv.Itoa(v.State.CaseRefs), v.State.DiskEncryption, strconv.Itoa(v.State.PolicyVersion), v.State.AgentVersion, strconv.FormatBool(v.Revoked)})
+				strconv.Itoa(v.State.CaseRefs), v.State.DiskEncryption, strconv.Itoa(v.State.PolicyVersion), v.State.AgentVersion, strconv.FormatBool(v.Revoked),
+				string(a.State), present.Time(a.Since), strconv.FormatInt(a.UnannouncedStops, 10), present.Time(a.LastUnannouncedStop), strconv.FormatBool(a.Silent)})
 		}
 		return writeCSV(w, "devices", t)
 	}

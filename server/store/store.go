@@ -100,6 +100,10 @@ type Heartbeat struct {
 	State    State  // Seq, Hash and ReceivedAt match the fields above
 	Events   []Event
 	CaseRefs []CaseCount
+	// Stopping is why the agent said, in this heartbeat, that it was
+	// stopping (wire.StopService, wire.StopShutdown or wire.StopUninstall);
+	// "" in the heartbeats of an agent that runs on.
+	Stopping string
 }
 
 // Result says what Ingest did with a heartbeat.
@@ -123,11 +127,32 @@ type Outcome struct {
 	LastSeq uint64 // the device's last stored seq after this heartbeat
 }
 
-// DeviceRow is a device and its latest state (zero State if it has never
-// sent a heartbeat).
+// DeviceRow is a device and its latest state (zero State and Agent if it
+// has never sent a heartbeat).
 type DeviceRow struct {
 	Device
 	State State
+	Agent Agent
+}
+
+// Agent is what a device's agent has said, or shown, about stopping: kept
+// per device by Ingest, from its newest heartbeat and from the
+// wire.EventUnannouncedStop events it has reported.
+type Agent struct {
+	// Stopping is the newest heartbeat's Stopping: why the agent said it
+	// was stopping ("stop", "shutdown" or "uninstall"), or "" if that
+	// heartbeat did not say so (the agent runs).
+	Stopping string
+	// StoppingAt is when the agent made that heartbeat (its State.SentAt);
+	// zero when Stopping is "".
+	StoppingAt time.Time
+	// UnannouncedStops counts the wire.EventUnannouncedStop events the
+	// device has reported: runs of its agent that ended without a
+	// stopping heartbeat (killed, crashed, the power lost).
+	UnannouncedStops int64
+	// LastUnannouncedStop is the latest Time of those events (when the
+	// run that ended unannounced was last known alive); zero if none.
+	LastUnannouncedStop time.Time
 }
 
 // StateChange is the state a device reported from At on.
@@ -195,9 +220,13 @@ type Store interface {
 	// references it lists as held; one it no longer lists is no longer
 	// held, and keeps as LastSeen the last heartbeat that listed it. (A
 	// heartbeat whose list of references and counts is unchanged writes no
-	// holdings at all: a held reference's LastSeen is its device's.) It is
-	// safe against other Ingests on the same devices, in this or another
-	// process: no seq is ever stored twice.
+	// holdings at all: a held reference's LastSeen is its device's.) The
+	// device's Agent takes Stopping from its newest stored heartbeat (and
+	// that heartbeat's SentAt as StoppingAt, zero when Stopping is ""), and
+	// counts each stored event of type wire.EventUnannouncedStop, keeping
+	// the latest such event's Time. It is safe against other Ingests on the
+	// same devices, in this or another process: no seq is ever stored
+	// twice.
 	Ingest(ctx context.Context, hbs []Heartbeat) ([]Outcome, error)
 
 	// Gaps returns a device's chain gaps, by seq.

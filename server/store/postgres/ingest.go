@@ -17,7 +17,7 @@ import (
 // that waited reads the row as the other left it.
 const lockDevices = `SELECT id, revoked_at, last_seq, last_hash, agent_version, policy_version, policy_hash,
 	recipient, sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease,
-	received_at, holdings_sig
+	received_at, holdings_sig, agent_stopping, agent_stopping_at, unannounced_stops, last_unannounced_stop
 	FROM devices WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`
 
 // The writes that are not plain appends, each taking its rows as arrays.
@@ -32,12 +32,16 @@ const (
 			received_at = u.received_at, agent_version = u.agent_version, policy_version = u.policy_version,
 			policy_hash = u.policy_hash, recipient = u.recipient, sealed_files = u.sealed_files,
 			sealed_bytes = u.sealed_bytes, plaintext_files = u.plaintext_files, case_refs = u.case_refs,
-			disk_encryption = u.disk_encryption, compliant = u.compliant, lease = u.lease, holdings_sig = u.sig
+			disk_encryption = u.disk_encryption, compliant = u.compliant, lease = u.lease, holdings_sig = u.sig,
+			agent_stopping = u.stopping, agent_stopping_at = u.stopping_at, unannounced_stops = u.unannounced,
+			last_unannounced_stop = u.last_unannounced
 		FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::timestamptz[], $5::timestamptz[], $6::text[],
 			$7::bigint[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[],
-			$14::text[], $15::boolean[], $16::text[], $17::bytea[])
+			$14::text[], $15::boolean[], $16::text[], $17::bytea[], $18::text[], $19::timestamptz[], $20::bigint[],
+			$21::timestamptz[])
 			AS u (id, seq, hash, sent_at, received_at, agent_version, policy_version, policy_hash, recipient,
-				sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease, sig)
+				sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease, sig,
+				stopping, stopping_at, unannounced, last_unannounced)
 		WHERE d.id = u.id`
 )
 
@@ -94,18 +98,21 @@ func lock(ctx context.Context, tx pgx.Tx, ids []string) (map[string]*plan.Device
 	devs := make(map[string]*plan.Device, len(ids))
 	for rows.Next() {
 		var (
-			id       string
-			d        plan.Device
-			revoked  *time.Time
-			seq      *int64
-			received *time.Time
+			id                          string
+			d                           plan.Device
+			revoked                     *time.Time
+			seq                         *int64
+			received                    *time.Time
+			stoppingAt, lastUnannounced *time.Time
 		)
 		st := &d.State
 		if err := rows.Scan(&id, &revoked, &seq, &st.Hash, &st.AgentVersion, &st.PolicyVersion, &st.PolicyHash,
 			&st.Recipient, &st.SealedFiles, &st.SealedBytes, &st.PlaintextFiles, &st.CaseRefs, &st.DiskEncryption,
-			&st.Compliant, &st.Lease, &received, &d.HoldingsSig); err != nil {
+			&st.Compliant, &st.Lease, &received, &d.HoldingsSig,
+			&d.Agent.Stopping, &stoppingAt, &d.Agent.UnannouncedStops, &lastUnannounced); err != nil {
 			return nil, err
 		}
+		d.Agent.StoppingAt, d.Agent.LastUnannouncedStop = orZero(stoppingAt), orZero(lastUnannounced)
 		if received != nil {
 			st.ReceivedAt = utc(*received)
 		}
@@ -146,13 +153,18 @@ func writes(p *plan.Plan) *pgx.Batch {
 	{
 		n := len(p.Devices)
 		id, rcv, sig := make([]string, n), make([]time.Time, n), make([][]byte, n)
+		stopping, unannounced := make([]string, n), make([]int64, n)
+		stoppingAt, lastUnannounced := make([]*time.Time, n), make([]*time.Time, n)
 		c := newStates(n)
 		for i := range p.Devices {
-			id[i], rcv[i], sig[i] = p.Devices[i].ID, p.Devices[i].State.ReceivedAt, p.Devices[i].HoldingsSig
-			c.set(i, &p.Devices[i].State)
+			u := &p.Devices[i]
+			id[i], rcv[i], sig[i] = u.ID, u.State.ReceivedAt, u.HoldingsSig
+			c.set(i, &u.State)
+			stopping[i], stoppingAt[i] = u.Agent.Stopping, orNull(u.Agent.StoppingAt)
+			unannounced[i], lastUnannounced[i] = u.Agent.UnannouncedStops, orNull(u.Agent.LastUnannouncedStop)
 		}
 		b.Queue(updateDevices, id, c.seq, c.hash, c.sent, rcv, c.agent, c.pver, c.phash, c.recipient, c.sealed,
-			c.bytes, c.plain, c.refs, c.disk, c.compliant, c.lease, sig)
+			c.bytes, c.plain, c.refs, c.disk, c.compliant, c.lease, sig, stopping, stoppingAt, unannounced, lastUnannounced)
 	}
 	return b
 }
@@ -217,4 +229,20 @@ func copies(ctx context.Context, tx pgx.Tx, p *plan.Plan) error {
 		}
 	}
 	return nil
+}
+
+// orZero reads a nullable time column: NULL is the zero time.
+func orZero(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return utc(*t)
+}
+
+// orNull writes a nullable time column: the zero time is NULL.
+func orNull(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }

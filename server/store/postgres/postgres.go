@@ -170,19 +170,21 @@ func (s *Store) CreateDevice(ctx context.Context, d store.Device) error {
 
 const deviceCols = `id, signing_key, hostname, os, arch, serial, username, enrolled_agent_version, enrolled_at,
 	revoked_at, last_seq, last_hash, sent_at, received_at, agent_version, policy_version, policy_hash, recipient,
-	sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease`
+	sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease,
+	agent_stopping, agent_stopping_at, unannounced_stops, last_unannounced_stop`
 
 func scanDevice(row pgx.Row) (store.DeviceRow, error) {
 	var (
-		r       store.DeviceRow
-		revoked *time.Time
-		seq     *int64
+		r                           store.DeviceRow
+		revoked                     *time.Time
+		seq                         *int64
+		stoppingAt, lastUnannounced *time.Time
 	)
-	st := &r.State
+	st, ag := &r.State, &r.Agent
 	err := row.Scan(&r.ID, &r.SigningKey, &r.Hostname, &r.OS, &r.Arch, &r.Serial, &r.User, &r.AgentVersion,
 		&r.EnrolledAt, &revoked, &seq, &st.Hash, &st.SentAt, &st.ReceivedAt, &st.AgentVersion, &st.PolicyVersion,
 		&st.PolicyHash, &st.Recipient, &st.SealedFiles, &st.SealedBytes, &st.PlaintextFiles, &st.CaseRefs,
-		&st.DiskEncryption, &st.Compliant, &st.Lease)
+		&st.DiskEncryption, &st.Compliant, &st.Lease, &ag.Stopping, &stoppingAt, &ag.UnannouncedStops, &lastUnannounced)
 	if err != nil {
 		return r, err
 	}
@@ -191,8 +193,9 @@ func scanDevice(row pgx.Row) (store.DeviceRow, error) {
 	if revoked != nil {
 		r.RevokedAt = utc(*revoked)
 	}
+	ag.StoppingAt, ag.LastUnannouncedStop = orZero(stoppingAt), orZero(lastUnannounced)
 	if seq == nil {
-		r.State = store.State{}
+		r.State, r.Agent = store.State{}, store.Agent{}
 		return r, nil
 	}
 	st.Seq, st.SentAt, st.ReceivedAt = uint64(*seq), utc(st.SentAt), utc(st.ReceivedAt)

@@ -23,7 +23,7 @@ func (p *stmts) prepare(db *sql.DB) error {
 	}{
 		{&p.device, `SELECT revoked_at, last_seq, last_hash, agent_version, policy_version, policy_hash, recipient,
 			sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease,
-			received_at, holdings_sig
+			received_at, holdings_sig, agent_stopping, agent_stopping_at, unannounced_stops, last_unannounced_stop
 			FROM devices WHERE id = ?`},
 		{&p.heartbeat, `INSERT INTO heartbeats (device_id, seq, received_at, sent_at, hash, prev_hash, body)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`},
@@ -37,7 +37,8 @@ func (p *stmts) prepare(db *sql.DB) error {
 			ON CONFLICT (device_id, ref) DO UPDATE SET last_seen = excluded.last_seen, files = excluded.files, held = 1`},
 		{&p.update, `UPDATE devices SET last_seq = ?, last_hash = ?, sent_at = ?, received_at = ?, agent_version = ?,
 			policy_version = ?, policy_hash = ?, recipient = ?, sealed_files = ?, sealed_bytes = ?, plaintext_files = ?,
-			case_refs = ?, disk_encryption = ?, compliant = ?, lease = ?, holdings_sig = ? WHERE id = ?`},
+			case_refs = ?, disk_encryption = ?, compliant = ?, lease = ?, holdings_sig = ?, agent_stopping = ?,
+			agent_stopping_at = ?, unannounced_stops = ?, last_unannounced_stop = ? WHERE id = ?`},
 	} {
 		st, err := db.Prepare(s.sql)
 		if err != nil {
@@ -91,15 +92,17 @@ func (s *Store) plan(ctx context.Context, tx *sql.Tx, hbs []store.Heartbeat) (*p
 	devs := make(map[string]*plan.Device)
 	for _, id := range plan.IDs(hbs) {
 		var (
-			d        plan.Device
-			revoked  sql.NullInt64
-			seq      sql.NullInt64
-			received sql.NullInt64
+			d                           plan.Device
+			revoked                     sql.NullInt64
+			seq                         sql.NullInt64
+			received                    sql.NullInt64
+			stoppingAt, lastUnannounced sql.NullInt64
 		)
 		st := &d.State
 		err := sel.QueryRowContext(ctx, id).Scan(&revoked, &seq, &st.Hash, &st.AgentVersion, &st.PolicyVersion,
 			&st.PolicyHash, &st.Recipient, &st.SealedFiles, &st.SealedBytes, &st.PlaintextFiles, &st.CaseRefs,
-			&st.DiskEncryption, &st.Compliant, &st.Lease, &received, &d.HoldingsSig)
+			&st.DiskEncryption, &st.Compliant, &st.Lease, &received, &d.HoldingsSig,
+			&d.Agent.Stopping, &stoppingAt, &d.Agent.UnannouncedStops, &lastUnannounced)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
@@ -109,6 +112,7 @@ func (s *Store) plan(ctx context.Context, tx *sql.Tx, hbs []store.Heartbeat) (*p
 		d.RevokedAt = fromNull(revoked)
 		d.HasSeq, st.Seq = seq.Valid, uint64(seq.Int64)
 		st.ReceivedAt = fromNull(received)
+		d.Agent.StoppingAt, d.Agent.LastUnannouncedStop = fromNull(stoppingAt), fromNull(lastUnannounced)
 		devs[id] = &d
 	}
 	return plan.Make(hbs, devs), nil
@@ -176,7 +180,8 @@ func write(ctx context.Context, tx *sql.Tx, ps *stmts, p *plan.Plan) error {
 		s := &u.State
 		if _, err := st.ExecContext(ctx, int64(s.Seq), s.Hash, micros(s.SentAt), micros(s.ReceivedAt),
 			s.AgentVersion, s.PolicyVersion, s.PolicyHash, s.Recipient, s.SealedFiles, s.SealedBytes,
-			s.PlaintextFiles, s.CaseRefs, s.DiskEncryption, s.Compliant, s.Lease, u.HoldingsSig, u.ID); err != nil {
+			s.PlaintextFiles, s.CaseRefs, s.DiskEncryption, s.Compliant, s.Lease, u.HoldingsSig, u.Agent.Stopping,
+			nullMicros(u.Agent.StoppingAt), u.Agent.UnannouncedStops, nullMicros(u.Agent.LastUnannouncedStop), u.ID); err != nil {
 			return err
 		}
 	}

@@ -291,26 +291,30 @@ func (s *Store) CreateDevice(ctx context.Context, d store.Device) error {
 
 const deviceCols = `id, signing_key, hostname, os, arch, serial, username, enrolled_agent_version, enrolled_at,
 	revoked_at, last_seq, last_hash, sent_at, received_at, agent_version, policy_version, policy_hash, recipient,
-	sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease`
+	sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease,
+	agent_stopping, agent_stopping_at, unannounced_stops, last_unannounced_stop`
 
 func scanDevice(sc interface{ Scan(...any) error }) (store.DeviceRow, error) {
 	var (
-		r                  store.DeviceRow
-		enrolled           int64
-		revoked, sent, rcv sql.NullInt64
-		seq                sql.NullInt64
+		r                           store.DeviceRow
+		enrolled                    int64
+		revoked, sent, rcv          sql.NullInt64
+		seq                         sql.NullInt64
+		stoppingAt, lastUnannounced sql.NullInt64
 	)
-	st := &r.State
+	st, ag := &r.State, &r.Agent
 	err := sc.Scan(&r.ID, &r.SigningKey, &r.Hostname, &r.OS, &r.Arch, &r.Serial, &r.User, &r.AgentVersion, &enrolled,
 		&revoked, &seq, &st.Hash, &sent, &rcv, &st.AgentVersion, &st.PolicyVersion, &st.PolicyHash, &st.Recipient,
-		&st.SealedFiles, &st.SealedBytes, &st.PlaintextFiles, &st.CaseRefs, &st.DiskEncryption, &st.Compliant, &st.Lease)
+		&st.SealedFiles, &st.SealedBytes, &st.PlaintextFiles, &st.CaseRefs, &st.DiskEncryption, &st.Compliant, &st.Lease,
+		&ag.Stopping, &stoppingAt, &ag.UnannouncedStops, &lastUnannounced)
 	if err != nil {
 		return r, err
 	}
 	r.SigningKey = check.Bytes(r.SigningKey)
 	r.EnrolledAt, r.RevokedAt = fromMicros(enrolled), fromNull(revoked)
+	ag.StoppingAt, ag.LastUnannouncedStop = fromNull(stoppingAt), fromNull(lastUnannounced)
 	if !seq.Valid {
-		r.State = store.State{}
+		r.State, r.Agent = store.State{}, store.Agent{}
 		return r, nil
 	}
 	st.Seq, st.SentAt, st.ReceivedAt = uint64(seq.Int64), fromNull(sent), fromNull(rcv)

@@ -4,7 +4,8 @@
 // many goroutines at once, replays, chain gaps, unknown and revoked devices,
 // state history, holdings, pruning, forward-only policy, users and API
 // tokens, the audit log appended from many goroutines at once, device
-// actions, the fleet-wide and point-in-time queries on hand-built histories,
+// actions, what agents said about stopping (and the device list's agent
+// filter over it), the fleet-wide and point-in-time queries on hand-built histories,
 // hostile strings, times and bytes kept exactly) and, with two
 // handles on one database, checks that two server processes ingesting the
 // same device's heartbeats never store a sequence number twice nor invent a

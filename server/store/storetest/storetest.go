@@ -96,6 +96,8 @@ func Run(t *testing.T, open Open) {
 		{"SearchEventsLimit", testSearchEventsLimit},
 		{"QueryMetacharacters", testQueryMetacharacters},
 		{"AckWipe", testAckWipe},
+		{"AgentStops", testAgentStops},
+		{"AgentStopsFleet", testAgentStopsFleet},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.f(t, open) })
 	}
@@ -888,6 +890,7 @@ func testInvalid(t *testing.T, open Open) {
 		"NUL in an event":         func(h *store.Heartbeat) { h.Events[1].Detail = "a\x00b" },
 		"NUL in a case reference": func(h *store.Heartbeat) { h.CaseRefs[0].Ref = "\x00" },
 		"invalid UTF-8 in state":  func(h *store.Heartbeat) { h.State.Lease = "\xc3\x28" },
+		"NUL in stopping":         func(h *store.Heartbeat) { h.Stopping = "stop\x00" },
 		"seq above 2^63-1":        func(h *store.Heartbeat) { h.Seq = 1 << 63 },
 		"time in year 0":          func(h *store.Heartbeat) { h.State.ReceivedAt = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC) },
 	} {

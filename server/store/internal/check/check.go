@@ -113,6 +113,7 @@ func heartbeat(h *store.Heartbeat) error {
 		Text("recipient", s.Recipient),
 		Text("disk encryption", s.DiskEncryption),
 		Text("lease", s.Lease),
+		Text("stopping", h.Stopping),
 	); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/server/store"
 	"github.com/casekeep/casekeep/server/store/internal/check"
 )
@@ -20,6 +21,8 @@ type Device struct {
 	// HoldingsSig is the signature of the case references and counts of
 	// its last stored heartbeat (see Sig); nil before its first.
 	HoldingsSig []byte
+	// Agent is what its agent has said about stopping (see store.Agent).
+	Agent store.Agent
 
 	stored bool // in this batch
 }
@@ -33,11 +36,13 @@ type Event struct {
 
 // Update is a device's state after the batch: State.Seq and State.Hash are
 // its last stored seq and hash; HoldingsSig the signature of its last list
-// of case references.
+// of case references; Agent what its agent has said about stopping, with
+// Stopping from its last stored heartbeat.
 type Update struct {
 	ID          string
 	State       store.State
 	HoldingsSig []byte
+	Agent       store.Agent
 }
 
 // HoldingsChange replaces a device's held case references: every one it
@@ -151,6 +156,18 @@ func Make(hbs []store.Heartbeat, devs map[string]*Device) *Plan {
 		for j, e := range h.Events {
 			e.DeviceID, e.Seq, e.Time = h.DeviceID, h.Seq, check.UTC(e.Time)
 			p.Events = append(p.Events, Event{Event: e, Idx: j})
+			if e.Type == wire.EventUnannouncedStop {
+				d.Agent.UnannouncedStops++
+				if e.Time.After(d.Agent.LastUnannouncedStop) {
+					d.Agent.LastUnannouncedStop = e.Time
+				}
+			}
+		}
+		// Heartbeats come in seq order: the last one stored says whether
+		// the agent was stopping.
+		d.Agent.Stopping, d.Agent.StoppingAt = h.Stopping, time.Time{}
+		if h.Stopping != "" {
+			d.Agent.StoppingAt = st.SentAt
 		}
 		if sig := Sig(h.CaseRefs); !bytes.Equal(sig, d.HoldingsSig) {
 			prev := time.Time{}
@@ -168,7 +185,8 @@ func Make(hbs []store.Heartbeat, devs map[string]*Device) *Plan {
 	}
 	sort.Strings(stored)
 	for _, id := range stored {
-		p.Devices = append(p.Devices, Update{ID: id, State: cur[id].State, HoldingsSig: cur[id].HoldingsSig})
+		d := cur[id]
+		p.Devices = append(p.Devices, Update{ID: id, State: d.State, HoldingsSig: d.HoldingsSig, Agent: d.Agent})
 	}
 	return p
 }
