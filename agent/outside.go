@@ -626,3 +626,24 @@ func (a *Agent) storageSummary() wire.Storage {
 	}
 	return s
 }
+
+// WritableFolders returns the folders the agent writes in under policy p:
+// the cache, and the sweep folders of every home it looks after when the
+// sweep does more than report. A service manager that confines the agent
+// (systemd's ProtectHome) must leave these writable.
+func (a *Agent) WritableFolders(p *policy.Policy) []string {
+	var out []string
+	cache := a.cfg.CacheDir
+	if cache == "" {
+		cache, _ = CacheDir(p)
+	}
+	if cache != "" {
+		out = append(out, cache)
+	}
+	if p.Storage.Sweep.Action != policy.ActionAudit {
+		for _, f := range a.sweepBase(p) {
+			out = append(out, f.Path)
+		}
+	}
+	return out
+}

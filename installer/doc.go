@@ -1,7 +1,15 @@
-// Package installer will hold what puts casekeep on a laptop: service
-// definitions for Windows, systemd and launchd, the paths each OS uses for the
-// program, its configuration and its state, and the builds of the packages IT
-// deploys (deb and rpm with nFPM, MSI with wixl, and a macOS payload for
-// pkgbuild). It holds no code yet; the agent runs in the foreground until it
-// lands.
+// Package installer holds what puts casekeep on a laptop and keeps it there:
+// the folders each OS uses for the program, its configuration and its state
+// ([Default]); the service definitions (the systemd unit from [SystemdUnit],
+// the launchd daemon from [LaunchdPlist], and the Windows service's recovery
+// actions in [Recovery]), which `casekeep service install` and the package
+// builds both use, so a laptop gets the same service whichever way it was
+// installed; and the enrollment file IT drops beside the program
+// ([ReadEnrollEnv]), which lets a silent install enroll the device on the
+// service's first start.
+//
+// The packages themselves (deb and rpm with nFPM, the MSI with wixl from
+// casekeep.wxs, and the macOS payload for pkgbuild) are built by the program
+// in installer/build. This package imports no service library: the wiring of
+// kardianos/service stays in cmd/casekeep.
 package installer

@@ -17,6 +17,15 @@ func makePrivate(dir string, _ fs.FileInfo) error {
 		return fmt.Errorf("state folder %s: reading the process user: %w", dir, err)
 	}
 	sddl := fmt.Sprintf("D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;%s)", tu.User.Sid.String())
+	if err := SetProtectedACL(dir, sddl); err != nil {
+		return fmt.Errorf("state folder %s: %w", dir, err)
+	}
+	return nil
+}
+
+// SetProtectedACL gives path the access list of the SDDL string sddl,
+// protected from inheriting its parent's (Windows only).
+func SetProtectedACL(path, sddl string) error {
 	sd, err := windows.SecurityDescriptorFromString(sddl)
 	if err != nil {
 		return err
@@ -25,10 +34,10 @@ func makePrivate(dir string, _ fs.FileInfo) error {
 	if err != nil {
 		return err
 	}
-	err = windows.SetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT,
+	err = windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT,
 		windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, dacl, nil)
 	if err != nil {
-		return fmt.Errorf("state folder %s: setting its ACL: %w", dir, err)
+		return fmt.Errorf("setting its ACL: %w", err)
 	}
 	return nil
 }

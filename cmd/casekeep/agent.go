@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -21,7 +22,9 @@ import (
 	"github.com/casekeep/casekeep/agent/report"
 	"github.com/casekeep/casekeep/agent/state"
 	"github.com/casekeep/casekeep/agent/vault"
+	"github.com/casekeep/casekeep/installer"
 	"github.com/casekeep/casekeep/internal/cli"
+	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/policy"
 )
 
@@ -77,7 +80,7 @@ connection; otherwise the server's certificate must be trusted by this system.`,
 			if err != nil {
 				return err
 			}
-			en, p, err := enroll(dir, *server, *token)
+			en, p, err := enroll(context.Background(), dir, *server, *token)
 			if err != nil {
 				return err
 			}
@@ -87,11 +90,11 @@ connection; otherwise the server's certificate must be trusted by this system.`,
 	}
 }
 
-func enroll(stateDir, server, token string) (*report.Enrollment, *policy.Policy, error) {
+func enroll(ctx context.Context, stateDir, server, token string) (*report.Enrollment, *policy.Policy, error) {
 	if err := state.Prepare(stateDir); err != nil {
 		return nil, nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	return report.Enroll(ctx, server, token, hostInfo(), stateDir)
 }
@@ -171,6 +174,7 @@ func runAgent(e *cli.Env, args []string) error {
 	f := addAgentFlags(e, true)
 	server := e.Flags.String("server", "", "enroll with the server at `URL` on first start")
 	token := e.Flags.String("token", "", "the enrollment `TOKEN` for --server (or set CASEKEEP_ENROLL_TOKEN)")
+	config := e.Flags.String("config", installer.Default().Config, "the configuration `DIR`, where "+installer.EnrollEnvFile+" may name the server and token to enroll with")
 	debug := e.Flags.Bool("debug", false, "log every file sealed")
 	var homes []string
 	e.Flags.Func("home", "look after this home `DIR`'s sweep and cloud folders only (repeatable; default: every user's as root, else your own)", func(s string) error {
@@ -190,52 +194,176 @@ func runAgent(e *cli.Env, args []string) error {
 	}
 	prog := newProgress(os.Stderr)
 	log := newLogger(e, prog, *debug)
-	cfg := agent.Config{StateDir: stateDir, Logger: log, Homes: homes}
 	en, err := report.LoadEnrollment(stateDir)
 	switch {
 	case err == nil:
-		if *f.policy != "" || *server != "" {
-			return cli.Usagef("this device is enrolled with %s: it takes its policy from there (no --policy or --server)", en.Server)
+		if *f.policy != "" {
+			return cli.Usagef("this device is enrolled with %s: it takes its policy from there (no --policy)", en.Server)
 		}
-	case errors.Is(err, report.ErrNotEnrolled) && *server != "":
-		if *token == "" {
-			return cli.Usagef("--server needs --token")
+		if *server != "" && !interactive() {
+			// The installer's arguments, used already: make sure the token
+			// is gone from the service's command line (Windows).
+			if *token != "" {
+				if err := installer.ForgetServiceToken(serviceName); err != nil {
+					log.Warn("could not remove the used token from the service's command line", "err", err)
+				}
+			}
+			*server, *token = "", ""
+		} else if *server != "" {
+			return cli.Usagef("this device is enrolled with %s: it takes its policy from there (no --server)", en.Server)
 		}
-		var p *policy.Policy
-		if en, p, err = enroll(stateDir, *server, *token); err != nil {
-			return err
-		}
-		log.Info("enrolled", "device", en.DeviceID, "server", en.Server, "policy_version", p.Version)
 	case errors.Is(err, report.ErrNotEnrolled):
 		en = nil
+		if *server != "" && *token == "" {
+			return cli.Usagef("--server needs --token")
+		}
+		if *server != "" {
+			if err := installer.CheckServerURL(*server); err != nil {
+				return cli.Usagef("--server: %v", err)
+			}
+		}
 	default:
 		return err
 	}
-	if en != nil {
-		if cfg.Policy, err = en.LoadPolicy(stateDir); err != nil {
-			return fmt.Errorf("the policy in force does not load: %w", err)
+	enrollEnv := filepath.Join(*config, installer.EnrollEnvFile)
+	if en == nil && *server == "" && *f.policy == "" {
+		if _, err := os.Lstat(enrollEnv); err != nil && interactive() {
+			return cli.Usagef("this device is not enrolled: give --server and --token, put them in %s, or give --policy to try casekeep out", enrollEnv)
 		}
-		if cfg.SigningKey, err = report.LoadSigningKey(stateDir); err != nil {
-			return err
-		}
-		cfg.Enrollment = en
-	} else if cfg.Policy, err = f.loadPolicy(); err != nil {
-		return err
 	}
-	if *f.cache != "" {
-		if cfg.CacheDir, err = filepath.Abs(*f.cache); err != nil {
+	var pol *policy.Policy
+	if en == nil && *f.policy != "" {
+		if pol, err = f.loadPolicy(); err != nil {
 			return err
 		}
 	}
-	a, err := agent.Open(cfg)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	return runAsService(func(ctx context.Context) error {
+	os.Remove(filepath.Join(stateDir, stopReasonFile)) // a reason given for an earlier stop
+	return runAsService(func(ctx context.Context, stop func() stopInfo) error {
+		cfg := agent.Config{StateDir: stateDir, Logger: log, Homes: homes, Policy: pol}
+		if en == nil && pol == nil {
+			var err error
+			if en, err = enrollWhenAsked(ctx, log, stateDir, *server, *token, enrollEnv); err != nil {
+				if ctx.Err() != nil {
+					return nil // stopped while waiting
+				}
+				return err
+			}
+		}
+		if en != nil {
+			var err error
+			if cfg.Policy, err = en.LoadPolicy(stateDir); err != nil {
+				return fmt.Errorf("the policy in force does not load: %w", err)
+			}
+			if cfg.SigningKey, err = report.LoadSigningKey(stateDir); err != nil {
+				return err
+			}
+			cfg.Enrollment = en
+		}
+		if *f.cache != "" {
+			var err error
+			if cfg.CacheDir, err = filepath.Abs(*f.cache); err != nil {
+				return err
+			}
+		}
+		a, err := agent.Open(cfg)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		if ensureWritable(a.WritableFolders(a.Policy()), log) {
+			<-ctx.Done() // systemd restarts the service with the folders writable
+			return nil
+		}
 		go showSealProgress(ctx, a.Vault, prog)
-		return a.Run(ctx)
-	}, log)
+		err = a.Run(ctx)
+		if ctx.Err() == nil {
+			return err // failed: no farewell, so the next start reports it
+		}
+		si := stop()
+		if si.reason == "" {
+			si = stopInfo{reason: wire.StopService, deadline: time.Now().Add(stopTimeout)}
+		}
+		deadline := si.deadline
+		if d := time.Now().Add(farewellMax); d.Before(deadline) {
+			deadline = d
+		}
+		fctx, cancel := context.WithDeadline(context.Background(), deadline)
+		defer cancel()
+		if ferr := a.Farewell(fctx, si.reason); ferr != nil && cfg.Enrollment != nil {
+			log.Warn("could not tell the server the agent is stopping; it goes with the next heartbeats", "reason", si.reason, "err", ferr)
+		} else if cfg.Enrollment != nil {
+			log.Info("told the server the agent is stopping", "reason", si.reason)
+		}
+		return err
+	}, stateDir, log)
+}
+
+// enrollPoll is how often a service waiting for enrollment looks at the
+// enrollment file.
+var enrollPoll = 30 * time.Second
+
+// enrollWhenAsked enrolls the device with server and token, or with what
+// the enrollment file names, retrying with backoff while the server cannot
+// be reached, and waiting (checking the file every 30 s) while nothing
+// names a server. Once enrolled, the token is removed from the file.
+func enrollWhenAsked(ctx context.Context, log *slog.Logger, stateDir, server, token, enrollEnv string) (*report.Enrollment, error) {
+	if !interactive() {
+		// Protect the folder before trusting what is in it (on Windows,
+		// ProgramData lets users create files).
+		if err := installer.PrepareConfig(filepath.Dir(enrollEnv)); err != nil {
+			log.Error("the configuration folder is not protected", "err", err)
+		}
+	}
+	backoff, waiting, lastErr := 10*time.Second, false, ""
+	for {
+		s, t, from := server, token, "the command line"
+		if s == "" {
+			env, err := installer.ReadEnrollEnv(enrollEnv)
+			switch {
+			case err == nil && env.Server != "" && env.Token != "":
+				s, t, from = env.Server, env.Token, enrollEnv
+			case err == nil || errors.Is(err, fs.ErrNotExist):
+				if !waiting {
+					log.Warn("not enrolled: waiting for a server URL and token in "+enrollEnv, "file", enrollEnv)
+					waiting = true
+				}
+			default:
+				if err.Error() != lastErr { // once, not every look
+					log.Error("the enrollment file cannot be used", "err", err)
+					lastErr = err.Error()
+				}
+			}
+		}
+		if s != "" {
+			en, p, err := enroll(ctx, stateDir, s, t)
+			if err == nil {
+				log.Info("enrolled", "device", en.DeviceID, "server", en.Server, "policy_version", p.Version, "from", from)
+				if err := installer.ForgetToken(enrollEnv); err != nil {
+					log.Warn("could not remove the used token from the enrollment file", "err", err)
+				}
+				if from == "the command line" && !interactive() {
+					// The MSI put it in the service's command line.
+					if err := installer.ForgetServiceToken(serviceName); err != nil {
+						log.Warn("could not remove the used token from the service's command line", "err", err)
+					}
+				}
+				return en, nil
+			}
+			if from == "the command line" && interactive() {
+				return nil, err
+			}
+			log.Warn("could not enroll; will retry", "server", s, "err", err, "retry_in", backoff)
+		}
+		wait := enrollPoll
+		if s != "" {
+			wait, backoff = backoff, min(2*backoff, 10*time.Minute)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // hostInfo describes this machine for enrollment.

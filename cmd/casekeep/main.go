@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"runtime/debug"
 
+	"github.com/casekeep/casekeep/agent"
 	"github.com/casekeep/casekeep/internal/cli"
 )
 
@@ -21,7 +21,7 @@ func rootCommand() *cli.Command {
 		Help: `casekeep keeps the case files cached on this laptop encrypted, watches for
 case files copied to USB drives, personal cloud folders or Downloads, and
 reports this laptop's compliance to the council's casekeep server.`,
-		Sub: []*cli.Command{runCommand(), enrollCommand(), statusCommand(), lsCommand(), verifyCommand(), sealCommand(), versionCommand()},
+		Sub: []*cli.Command{runCommand(), enrollCommand(), statusCommand(), doctorCommand(), serviceCommand(), lsCommand(), verifyCommand(), sealCommand(), versionCommand()},
 	}
 }
 
@@ -34,11 +34,7 @@ func versionCommand() *cli.Command {
 			if _, err := e.Parse(args, 0, 0); err != nil {
 				return err
 			}
-			v := "(devel)"
-			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-				v = bi.Main.Version
-			}
-			fmt.Fprintf(e.Stdout, "casekeep %s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintf(e.Stdout, "casekeep %s %s %s/%s\n", agent.AgentVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return nil
 		},
 	}

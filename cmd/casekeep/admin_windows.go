@@ -1,0 +1,6 @@
+package main
+
+import "golang.org/x/sys/windows"
+
+// isAdmin reports whether the process runs elevated.
+func isAdmin() bool { return windows.GetCurrentProcessToken().IsElevated() }
