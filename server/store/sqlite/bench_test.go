@@ -102,7 +102,7 @@ func BenchmarkRawInsert(b *testing.B) {
 			}
 			must(up.Exec(int64(h.Seq), h.Hash, micros(st.SentAt), micros(st.ReceivedAt), st.AgentVersion,
 				st.PolicyVersion, st.PolicyHash, st.Recipient, st.SealedFiles, st.SealedBytes, st.PlaintextFiles,
-				st.CaseRefs, st.DiskEncryption, st.Compliant, st.Lease, []byte(nil), h.DeviceID))
+				st.CaseRefs, st.DiskEncryption, st.Compliant, st.Lease, []byte(nil), "", nil, 0, nil, h.DeviceID))
 		}
 		if err := tx.Commit(); err != nil {
 			b.Fatal(err)
