@@ -183,8 +183,14 @@ Ctrl-C stops the server and the agent; running dev again picks up where it left 
 	err = <-agentDone
 	if err != nil {
 		log.Error("the agent stopped", "err", err)
+		return err
 	}
-	return err
+	// Say goodbye: the server is stopping too, so the farewell is spooled
+	// and sent at the next start, not counted as an unannounced stop.
+	fctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	a.Farewell(fctx, wire.StopService)
+	return nil
 }
 
 type devSetup struct {
