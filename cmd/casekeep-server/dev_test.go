@@ -153,6 +153,11 @@ func TestDevMode(t *testing.T) {
 	}
 	checkAPI(t, printed, db, id)
 	d.stop(t)
+	// The agent said goodbye (its farewell sent or spooled): the next run
+	// does not count this stop as unannounced.
+	if _, err := os.Stat(filepath.Join(dir, "agent", "alive")); !os.IsNotExist(err) {
+		t.Errorf("after Ctrl-C the agent's alive file is still there (%v): the next run would report an unannounced stop", err)
+	}
 
 	again := startDev(t, dir)
 	if id2 := again.deviceID(t); id2 != id {

@@ -40,6 +40,10 @@ type deviceView struct {
 	CaseRefs      int       `json:"case_refs"`
 	PolicyVersion int       `json:"policy_version"`
 	Revoked       bool      `json:"revoked,omitempty"`
+	// Agent is the agent's state (running, stopped, shutdown, removed or
+	// never); UnannouncedStops counts its runs that ended without saying so.
+	Agent            string `json:"agent"`
+	UnannouncedStops int64  `json:"unannounced_stops"`
 }
 
 func listDevices(e *cli.Env, args []string) error {
@@ -75,10 +79,12 @@ func listDevices(e *cli.Env, args []string) error {
 		if p != nil {
 			live = string(server.LivenessOf(r.State.ReceivedAt, now, p))
 		}
+		agent := server.AgentStatusOf(r, server.Liveness(live))
 		views[i] = deviceView{
 			ID: r.ID, Hostname: r.Hostname, User: r.User, OS: r.OS, Serial: r.Serial, LastSeen: r.State.ReceivedAt,
 			Liveness: live, Compliant: r.State.Compliant, Plaintext: r.State.PlaintextFiles, Sealed: r.State.SealedFiles,
 			CaseRefs: r.State.CaseRefs, PolicyVersion: r.State.PolicyVersion, Revoked: !r.RevokedAt.IsZero(),
+			Agent: string(agent.State), UnannouncedStops: agent.UnannouncedStops,
 		}
 	}
 	if *asJSON {
@@ -87,7 +93,7 @@ func listDevices(e *cli.Env, args []string) error {
 		return enc.Encode(views)
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tHOSTNAME\tUSER\tLAST SEEN\tLIVENESS\tPLAINTEXT\tSEALED\tPOLICY")
+	fmt.Fprintln(tw, "ID\tHOSTNAME\tUSER\tLAST SEEN\tLIVENESS\tAGENT\tPLAINTEXT\tSEALED\tPOLICY")
 	for _, v := range views {
 		seen := "never"
 		if !v.LastSeen.IsZero() {
@@ -96,7 +102,11 @@ func listDevices(e *cli.Env, args []string) error {
 		if v.Revoked {
 			v.Liveness += " (revoked)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\tv%d\n", v.ID, v.Hostname, v.User, seen, v.Liveness, v.Plaintext, v.Sealed, v.PolicyVersion)
+		agent := v.Agent
+		if v.UnannouncedStops > 0 {
+			agent += fmt.Sprintf(" (%d unannounced stops)", v.UnannouncedStops)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\tv%d\n", v.ID, v.Hostname, v.User, seen, v.Liveness, agent, v.Plaintext, v.Sealed, v.PolicyVersion)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

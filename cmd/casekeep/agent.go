@@ -163,11 +163,14 @@ func (f agentFlags) cacheDir(p *policy.Policy) (string, error) {
 }
 
 func newLogger(e *cli.Env, w *progress, debug bool) *slog.Logger {
-	level := slog.LevelInfo
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: logLevel(debug)}))
+}
+
+func logLevel(debug bool) slog.Level {
 	if debug {
-		level = slog.LevelDebug
+		return slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	return slog.LevelInfo
 }
 
 func runAgent(e *cli.Env, args []string) error {
@@ -295,7 +298,7 @@ func runAgent(e *cli.Env, args []string) error {
 			log.Info("told the server the agent is stopping", "reason", si.reason)
 		}
 		return err
-	}, stateDir, log)
+	}, stateDir, log, logLevel(*debug))
 }
 
 // enrollPoll is how often a service waiting for enrollment looks at the

@@ -173,7 +173,7 @@ func serviceDef(name string, l installer.Layout, args []string) (*service.Config
 // code path either way. Under the Windows service manager, log goes to
 // the Event Log; elsewhere standard error reaches the journal or launchd's
 // log file.
-func runAsService(run func(ctx context.Context, stop func() stopInfo) error, stateDir string, log *slog.Logger) error {
+func runAsService(run func(ctx context.Context, stop func() stopInfo) error, stateDir string, log *slog.Logger, level slog.Level) error {
 	p := &program{run: run, stateDir: stateDir, log: log, done: make(chan error, 1), failed: make(chan struct{})}
 	s, err := service.New(p, &service.Config{
 		Name:        serviceName,
@@ -198,7 +198,7 @@ func runAsService(run func(ctx context.Context, stop func() stopInfo) error, sta
 	}
 	if runtime.GOOS == "windows" && !service.Interactive() {
 		if sl, err := s.SystemLogger(nil); err == nil {
-			*log = *slog.New(eventLogHandler{l: sl, level: slog.LevelInfo})
+			*log = *slog.New(eventLogHandler{l: sl, level: level})
 		}
 	}
 	err = s.Run()
