@@ -10,11 +10,24 @@ import (
 
 // makePrivate gives dir a protected ACL (no inheritance from its parent):
 // full control for SYSTEM, Administrators and the user running the agent,
-// inherited by everything inside it.
+// inherited by everything inside it. A folder someone else owns is refused,
+// as on Unix: its owner could change the ACL back and read the keys (in
+// ProgramData, users may create folders).
 func makePrivate(dir string, _ fs.FileInfo) error {
 	tu, err := windows.GetCurrentProcessToken().GetTokenUser()
 	if err != nil {
 		return fmt.Errorf("state folder %s: reading the process user: %w", dir, err)
+	}
+	sd, err := windows.GetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT, windows.OWNER_SECURITY_INFORMATION)
+	if err != nil {
+		return fmt.Errorf("state folder %s: reading its owner: %w", dir, err)
+	}
+	owner, _, err := sd.Owner()
+	if err != nil || owner == nil {
+		return fmt.Errorf("state folder %s has no owner: refusing it", dir)
+	}
+	if !owner.Equals(tu.User.Sid) && !owner.IsWellKnown(windows.WinBuiltinAdministratorsSid) && !owner.IsWellKnown(windows.WinLocalSystemSid) {
+		return fmt.Errorf("state folder %s is owned by %s, not by this user or Administrators: refusing it, since its owner could read the device keys (delete it)", dir, owner.String())
 	}
 	sddl := fmt.Sprintf("D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;%s)", tu.User.Sid.String())
 	if err := SetProtectedACL(dir, sddl); err != nil {

@@ -384,6 +384,16 @@ func TestMSI(t *testing.T) {
 		t.Errorf("File casekeep.exe: %v", f)
 	}
 
+	// The configuration and state folders are made by the installer,
+	// before a user could make them in ProgramData.
+	dirs := index(msiTable(t, msiinfo, msi, "Directory"), "Directory")
+	folders := index(msiTable(t, msiinfo, msi, "CreateFolder"), "Directory_")
+	for id, name := range map[string]string{"CONFIGDIR": "config", "STATEDIR": "state"} {
+		if _, ok := folders[id]; !ok || dirs[id]["DefaultDir"] != name || dirs[dirs[id]["Directory_Parent"]]["Directory_Parent"] != "CommonAppDataFolder" {
+			t.Errorf("the MSI does not create ProgramData\\casekeep\\%s: CreateFolder %v, Directory %v", name, folders, dirs[id])
+		}
+	}
+
 	actions := index(msiTable(t, msiinfo, msi, "CustomAction"), "Action")
 	for _, a := range []string{"SetServiceArgs", "SetRecovery", "SayUninstall"} {
 		if _, ok := actions[a]; !ok {
