@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -154,32 +153,14 @@ func readJSON(r *http.Request, v any) error {
 	return nil
 }
 
-// table is a list as rows, for CSV.
-type table struct {
-	header []string
-	rows   [][]string
-}
-
 // writeList answers a list as JSON (v) or, with ?format=csv, as CSV (t).
-func writeList(w http.ResponseWriter, r *http.Request, name string, v any, t func() table) error {
+func writeList(w http.ResponseWriter, r *http.Request, name string, v any, t func() present.Table) error {
 	switch r.URL.Query().Get("format") {
 	case "", "json":
 		writeJSON(w, http.StatusOK, v)
 		return nil
 	case "csv":
-		tb := t()
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.csv"`)
-		cw := csv.NewWriter(w)
-		cw.Write(tb.header)
-		for _, row := range tb.rows {
-			for i, c := range row {
-				row[i] = present.CSVCell(c)
-			}
-			cw.Write(row)
-		}
-		cw.Flush()
-		return cw.Error()
+		return t().WriteCSV(w, name)
 	}
 	return bad("format must be json or csv")
 }
@@ -350,15 +331,15 @@ rows:
 		}
 		out = append(out, v)
 	}
-	return writeList(w, r, "devices", out, func() table {
-		t := table{header: []string{"id", "hostname", "user", "os", "serial", "last_seen", "liveness", "compliant", "plaintext_files", "sealed_files", "case_refs", "disk_encryption", "policy_version", "agent_version", "revoked",
+	return writeList(w, r, "devices", out, func() present.Table {
+		t := present.Table{Header: []string{"id", "hostname", "user", "os", "serial", "last_seen", "liveness", "compliant", "plaintext_files", "sealed_files", "case_refs", "disk_encryption", "policy_version", "agent_version", "revoked",
 			"agent_state", "agent_since", "unannounced_stops", "last_unannounced_stop", "silent"}}
 		for _, d := range out {
 			agent := []string{"", "", "", ""}
 			if g := d.Agent; g != nil {
 				agent = []string{g.State, present.Time(g.Since), strconv.FormatInt(g.UnannouncedStops, 10), present.Time(g.LastUnannouncedStop)}
 			}
-			t.rows = append(t.rows, append([]string{d.ID, d.Hostname, d.User, d.OS, d.Serial, present.Time(d.LastSeen), d.Liveness,
+			t.Rows = append(t.Rows, append([]string{d.ID, d.Hostname, d.User, d.OS, d.Serial, present.Time(d.LastSeen), d.Liveness,
 				strconv.FormatBool(d.Compliant), strconv.FormatInt(d.PlaintextFiles, 10), strconv.FormatInt(d.SealedFiles, 10),
 				strconv.Itoa(d.CaseRefs), d.DiskEncryption, strconv.Itoa(d.PolicyVersion), d.AgentVersion, strconv.FormatBool(d.Revoked)},
 				append(agent, strconv.FormatBool(d.Silent))...))
@@ -457,15 +438,15 @@ func (a *API) timeline(w http.ResponseWriter, r *http.Request) error {
 		out = append(out, TimelineEntry{Time: e.Time, Kind: "event", Type: e.Type, CaseRef: e.CaseRef, Detail: e.Detail})
 	}
 	slices.SortStableFunc(out, func(x, y TimelineEntry) int { return x.Time.Compare(y.Time) })
-	return writeList(w, r, "timeline-"+id, out, func() table {
-		t := table{header: []string{"time", "kind", "type", "case_ref", "detail", "compliant", "plaintext_files", "sealed_files", "disk_encryption"}}
+	return writeList(w, r, "timeline-"+id, out, func() present.Table {
+		t := present.Table{Header: []string{"time", "kind", "type", "case_ref", "detail", "compliant", "plaintext_files", "sealed_files", "disk_encryption"}}
 		for _, e := range out {
 			row := []string{present.Time(e.Time), e.Kind, e.Type, e.CaseRef, e.Detail, "", "", "", ""}
 			if e.State != nil {
 				row[5], row[6], row[7], row[8] = strconv.FormatBool(e.State.Compliant), strconv.FormatInt(e.State.PlaintextFiles, 10),
 					strconv.FormatInt(e.State.SealedFiles, 10), e.State.DiskEncryption
 			}
-			t.rows = append(t.rows, row)
+			t.Rows = append(t.Rows, row)
 		}
 		return t
 	})
@@ -484,10 +465,10 @@ func (a *API) caseRefs(w http.ResponseWriter, r *http.Request) error {
 	if hs == nil {
 		hs = []store.Holding{}
 	}
-	return writeList(w, r, "case-refs-"+id, hs, func() table {
-		t := table{header: []string{"case_ref", "first_seen", "last_seen", "files", "held"}}
+	return writeList(w, r, "case-refs-"+id, hs, func() present.Table {
+		t := present.Table{Header: []string{"case_ref", "first_seen", "last_seen", "files", "held"}}
 		for _, h := range hs {
-			t.rows = append(t.rows, []string{h.Ref, present.Time(h.FirstSeen), present.Time(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)})
+			t.Rows = append(t.Rows, []string{h.Ref, present.Time(h.FirstSeen), present.Time(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)})
 		}
 		return t
 	})
@@ -584,10 +565,10 @@ func (a *API) audit(w http.ResponseWriter, r *http.Request) error {
 	if entries == nil {
 		entries = []store.AuditEntry{}
 	}
-	return writeList(w, r, "audit", entries, func() table {
-		t := table{header: []string{"id", "time", "actor", "action", "target", "detail"}}
+	return writeList(w, r, "audit", entries, func() present.Table {
+		t := present.Table{Header: []string{"id", "time", "actor", "action", "target", "detail"}}
 		for _, e := range entries {
-			t.rows = append(t.rows, []string{strconv.FormatInt(e.ID, 10), present.Time(e.Time), e.Actor, e.Action, e.Target, e.Detail})
+			t.Rows = append(t.Rows, []string{strconv.FormatInt(e.ID, 10), present.Time(e.Time), e.Actor, e.Action, e.Target, e.Detail})
 		}
 		return t
 	})
@@ -634,10 +615,10 @@ func (a *API) caseDevices(w http.ResponseWriter, r *http.Request) error {
 	if hs == nil {
 		hs = []store.Holding{}
 	}
-	return writeList(w, r, "case-"+ref, hs, func() table {
-		t := table{header: []string{"device_id", "case_ref", "first_seen", "last_seen", "files", "held"}}
+	return writeList(w, r, "case-"+ref, hs, func() present.Table {
+		t := present.Table{Header: []string{"device_id", "case_ref", "first_seen", "last_seen", "files", "held"}}
 		for _, h := range hs {
-			t.rows = append(t.rows, []string{h.DeviceID, h.Ref, present.Time(h.FirstSeen), present.Time(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)})
+			t.Rows = append(t.Rows, []string{h.DeviceID, h.Ref, present.Time(h.FirstSeen), present.Time(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)})
 		}
 		return t
 	})
@@ -666,10 +647,10 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) error {
 	if evs == nil {
 		evs = []store.Event{}
 	}
-	return writeList(w, r, "events", evs, func() table {
-		t := table{header: []string{"time", "device_id", "type", "case_ref", "detail"}}
+	return writeList(w, r, "events", evs, func() present.Table {
+		t := present.Table{Header: []string{"time", "device_id", "type", "case_ref", "detail"}}
 		for _, e := range evs {
-			t.rows = append(t.rows, []string{present.Time(e.Time), e.DeviceID, e.Type, e.CaseRef, e.Detail})
+			t.Rows = append(t.Rows, []string{present.Time(e.Time), e.DeviceID, e.Type, e.CaseRef, e.Detail})
 		}
 		return t
 	})
@@ -705,7 +686,7 @@ func (a *API) assessment(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	case "csv":
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("Content-Disposition", `attachment; filename="assessment-`+in.DeviceID+`.csv"`)
+		w.Header().Set("Content-Disposition", `attachment; filename="assessment-`+present.FileName(in.DeviceID)+`.csv"`)
 		return as.WriteCSV(w)
 	case "html":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

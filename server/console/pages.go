@@ -3,7 +3,6 @@ package console
 import (
 	"cmp"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -317,16 +316,16 @@ func (c *Console) devices(w http.ResponseWriter, r *http.Request, s *session) er
 		}
 	}
 	if q.Get("format") == "csv" {
-		t := table{header: []string{"id", "hostname", "user", "os", "serial", "last_seen", "liveness", "compliant", "plaintext_files", "sealed_files", "case_refs", "disk_encryption", "policy_version", "agent_version", "revoked",
+		t := present.Table{Header: []string{"id", "hostname", "user", "os", "serial", "last_seen", "liveness", "compliant", "plaintext_files", "sealed_files", "case_refs", "disk_encryption", "policy_version", "agent_version", "revoked",
 			"agent_state", "agent_since", "unannounced_stops", "last_unannounced_stop", "silent"}}
 		for _, v := range d.Devices {
 			a := v.Status
-			t.rows = append(t.rows, []string{v.ID, v.Hostname, v.User, v.OS, v.Serial, present.Time(v.State.ReceivedAt), v.Liveness,
+			t.Rows = append(t.Rows, []string{v.ID, v.Hostname, v.User, v.OS, v.Serial, present.Time(v.State.ReceivedAt), v.Liveness,
 				strconv.FormatBool(v.State.Compliant), strconv.FormatInt(v.State.PlaintextFiles, 10), strconv.FormatInt(v.State.SealedFiles, 10),
 				strconv.Itoa(v.State.CaseRefs), v.State.DiskEncryption, strconv.Itoa(v.State.PolicyVersion), v.State.AgentVersion, strconv.FormatBool(v.Revoked),
 				string(a.State), present.Time(a.Since), strconv.FormatInt(a.UnannouncedStops, 10), present.Time(a.LastUnannouncedStop), strconv.FormatBool(a.Silent)})
 		}
-		return writeCSV(w, "devices", t)
+		return t.WriteCSV(w, "devices")
 	}
 	q.Set("format", "csv")
 	d.CSV = Prefix + "devices?" + q.Encode()
@@ -557,13 +556,13 @@ func (c *Console) assessment(w http.ResponseWriter, r *http.Request, s *session)
 		return a.WriteHTML(w)
 	case "json":
 		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Disposition", `attachment; filename="assessment-`+safeName(id)+`.json"`)
+		w.Header().Set("Content-Disposition", `attachment; filename="assessment-`+present.FileName(id)+`.json"`)
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(a)
 	case "csv":
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("Content-Disposition", `attachment; filename="assessment-`+safeName(id)+`.csv"`)
+		w.Header().Set("Content-Disposition", `attachment; filename="assessment-`+present.FileName(id)+`.csv"`)
 		return a.WriteCSV(w)
 	}
 	d.A = a
@@ -587,16 +586,6 @@ func viaFormat(f string) string {
 		return ""
 	}
 	return " (" + f + ")"
-}
-
-// safeName keeps a file name in a header to plain characters.
-func safeName(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '-' || r == '_' || r == '.' || ('0' <= r && r <= '9') || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') {
-			return r
-		}
-		return '_'
-	}, s)
 }
 
 // hostnames maps device IDs to hostnames.
@@ -645,11 +634,11 @@ func (c *Console) cases(w http.ResponseWriter, r *http.Request, s *session) erro
 			}
 		}
 		if q.Get("format") == "csv" {
-			t := table{header: []string{"device_id", "hostname", "case_ref", "first_seen", "last_seen", "files", "held"}}
+			t := present.Table{Header: []string{"device_id", "hostname", "case_ref", "first_seen", "last_seen", "files", "held"}}
 			for _, h := range d.Holders {
-				t.rows = append(t.rows, []string{h.DeviceID, h.Hostname, h.Ref, present.Time(h.FirstSeen), present.Time(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)})
+				t.Rows = append(t.Rows, []string{h.DeviceID, h.Hostname, h.Ref, present.Time(h.FirstSeen), present.Time(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)})
 			}
-			return writeCSV(w, "case-"+safeName(d.Ref), t)
+			return t.WriteCSV(w, "case-"+d.Ref)
 		}
 		d.CSV = Prefix + "cases?" + url.Values{"ref": {d.Ref}, "format": {"csv"}}.Encode()
 	}
@@ -733,16 +722,16 @@ func (c *Console) compliance(w http.ResponseWriter, r *http.Request, s *session)
 		return cmp.Or(cmp.Compare(rank(x), rank(y)), strings.Compare(x.Hostname, y.Hostname))
 	})
 	if q.Get("format") == "csv" {
-		t := table{header: []string{"device_id", "hostname", "user", "state_since", "compliant", "plaintext_files", "sealed_files", "disk_encryption", "policy_version"}}
+		t := present.Table{Header: []string{"device_id", "hostname", "user", "state_since", "compliant", "plaintext_files", "sealed_files", "disk_encryption", "policy_version"}}
 		for _, cr := range d.Rows {
 			if !cr.HasState {
-				t.rows = append(t.rows, []string{cr.ID, cr.Hostname, cr.User, "", "", "", "", "", ""})
+				t.Rows = append(t.Rows, []string{cr.ID, cr.Hostname, cr.User, "", "", "", "", "", ""})
 				continue
 			}
-			t.rows = append(t.rows, []string{cr.ID, cr.Hostname, cr.User, present.Time(cr.Since), strconv.FormatBool(cr.State.Compliant),
+			t.Rows = append(t.Rows, []string{cr.ID, cr.Hostname, cr.User, present.Time(cr.Since), strconv.FormatBool(cr.State.Compliant),
 				strconv.FormatInt(cr.State.PlaintextFiles, 10), strconv.FormatInt(cr.State.SealedFiles, 10), cr.State.DiskEncryption, strconv.Itoa(cr.State.PolicyVersion)})
 		}
-		return writeCSV(w, "compliance-"+at.Format("20060102T1504Z"), t)
+		return t.WriteCSV(w, "compliance-"+at.Format("20060102T1504Z"))
 	}
 	d.CSV = Prefix + "compliance?" + url.Values{"at": {present.Time(at)}, "format": {"csv"}}.Encode()
 	c.render(w, r, s, http.StatusOK, "compliance", "Compliance at a time", d)
@@ -807,11 +796,11 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, s *session) err
 		d.Events = append(d.Events, eventRow{e, names[e.DeviceID]})
 	}
 	if q.Get("format") == "csv" {
-		t := table{header: []string{"time", "device_id", "hostname", "type", "case_ref", "detail"}}
+		t := present.Table{Header: []string{"time", "device_id", "hostname", "type", "case_ref", "detail"}}
 		for _, e := range d.Events {
-			t.rows = append(t.rows, []string{present.Time(e.Time), e.DeviceID, e.Hostname, e.Type, e.CaseRef, e.Detail})
+			t.Rows = append(t.Rows, []string{present.Time(e.Time), e.DeviceID, e.Hostname, e.Type, e.CaseRef, e.Detail})
 		}
-		return writeCSV(w, "events", t)
+		return t.WriteCSV(w, "events")
 	}
 	q.Set("from", d.From)
 	q.Set("to", d.To)
@@ -843,34 +832,13 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) erro
 	}
 	d.Full = len(d.Entries) >= listLimit
 	if q.Get("format") == "csv" {
-		t := table{header: []string{"id", "time", "actor", "action", "target", "detail"}}
+		t := present.Table{Header: []string{"id", "time", "actor", "action", "target", "detail"}}
 		for _, e := range d.Entries {
-			t.rows = append(t.rows, []string{strconv.FormatInt(e.ID, 10), present.Time(e.Time), e.Actor, e.Action, e.Target, e.Detail})
+			t.Rows = append(t.Rows, []string{strconv.FormatInt(e.ID, 10), present.Time(e.Time), e.Actor, e.Action, e.Target, e.Detail})
 		}
-		return writeCSV(w, "audit", t)
+		return t.WriteCSV(w, "audit")
 	}
 	d.CSV = Prefix + "audit?" + url.Values{"from": {d.From}, "to": {d.To}, "format": {"csv"}}.Encode()
 	c.render(w, r, s, http.StatusOK, "audit", "Audit log", d)
 	return nil
-}
-
-// table is a list as rows, for CSV.
-type table struct {
-	header []string
-	rows   [][]string
-}
-
-func writeCSV(w http.ResponseWriter, name string, t table) error {
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+safeName(name)+`.csv"`)
-	cw := csv.NewWriter(w)
-	cw.Write(t.header)
-	for _, row := range t.rows {
-		for i, cell := range row {
-			row[i] = present.CSVCell(cell)
-		}
-		cw.Write(row)
-	}
-	cw.Flush()
-	return cw.Error()
 }
