@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/casekeep/casekeep/agent/internal/sysfs"
 	"github.com/casekeep/casekeep/agent/storage"
 )
 
@@ -19,7 +20,6 @@ import (
 const (
 	maxDepth      = 16
 	maxNodes      = 64
-	maxAttr       = 4096
 	maxMountTable = 64 << 20
 )
 
@@ -124,7 +124,7 @@ func checkSwap(ctx context.Context, o Options, dev string) Check {
 		return Check{Result: Unknown, Evidence: fmt.Sprintf("swap %s: cannot read sysfs: %v", dev, err)}
 	}
 	name := filepath.Base(dev)
-	p, ok := resolveIn(sys, filepath.Join(sys, "class", "block", name))
+	p, ok := sysfs.ResolveIn(sys, filepath.Join(sys, "class", "block", name))
 	if !ok || !validSwapName(name) {
 		return Check{Result: Unknown, Evidence: fmt.Sprintf("swap %s: no block device in sysfs", dev)}
 	}
@@ -213,7 +213,7 @@ func checkMount(ctx context.Context, o Options, what string, root *storage.Mount
 // source's name.
 func rootDevice(sys string, m storage.Mount) (string, bool) {
 	if m.Major != 0 {
-		return resolveIn(sys, filepath.Join(sys, "dev", "block", fmt.Sprintf("%d:%d", m.Major, m.Minor)))
+		return sysfs.ResolveIn(sys, filepath.Join(sys, "dev", "block", fmt.Sprintf("%d:%d", m.Major, m.Minor)))
 	}
 	src, ok := strings.CutPrefix(m.Source, "/dev/")
 	if !ok {
@@ -222,7 +222,7 @@ func rootDevice(sys string, m storage.Mount) (string, bool) {
 	if name, ok := strings.CutPrefix(src, "mapper/"); ok {
 		entries, _ := os.ReadDir(filepath.Join(sys, "block"))
 		for _, e := range entries {
-			if p, ok := resolveIn(sys, filepath.Join(sys, "block", e.Name())); ok && readAttr(filepath.Join(p, "dm", "name")) == name {
+			if p, ok := sysfs.ResolveIn(sys, filepath.Join(sys, "block", e.Name())); ok && sysfs.Attr(filepath.Join(p, "dm", "name")) == name {
 				return p, true
 			}
 		}
@@ -231,7 +231,7 @@ func rootDevice(sys string, m storage.Mount) (string, bool) {
 	if strings.ContainsAny(src, "/\x00") || src == "" || src == "." || src == ".." {
 		return "", false
 	}
-	return resolveIn(sys, filepath.Join(sys, "class", "block", src))
+	return sysfs.ResolveIn(sys, filepath.Join(sys, "class", "block", src))
 }
 
 // btrfsMembers lists the devices of the btrfs filesystem that has dev
@@ -252,38 +252,6 @@ func btrfsMembers(sys, dev string) []string {
 		}
 	}
 	return nil
-}
-
-// resolveIn resolves the links in p, which must lead to a folder inside
-// root.
-func resolveIn(root, p string) (string, bool) {
-	rp, err := filepath.EvalSymlinks(p)
-	if err != nil || !strings.HasPrefix(rp, root+string(filepath.Separator)) {
-		return "", false
-	}
-	if fi, err := os.Stat(rp); err != nil || !fi.IsDir() {
-		return "", false
-	}
-	return rp, true
-}
-
-// readAttr reads a sysfs attribute, trimmed; "" if it cannot be read.
-func readAttr(p string) string {
-	s, _ := readAttrErr(p)
-	return s
-}
-
-func readAttrErr(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxAttr))
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(b)), nil
 }
 
 // walker walks down a block device's slaves.
@@ -315,10 +283,10 @@ func (w *walker) walk(ctx context.Context, p string, depth int) (Result, string)
 	defer delete(w.onPath, p)
 
 	desc := name
-	isDM := dirExists(filepath.Join(p, "dm"))
+	isDM := sysfs.IsDir(filepath.Join(p, "dm"))
 	if isDM {
-		dmName := storage.CleanText(readAttr(filepath.Join(p, "dm", "name")), 64)
-		uuid, err := readAttrErr(filepath.Join(p, "dm", "uuid"))
+		dmName := storage.CleanText(sysfs.Attr(filepath.Join(p, "dm", "name")), 64)
+		uuid, err := sysfs.AttrErr(filepath.Join(p, "dm", "uuid"))
 		if err != nil {
 			return Unknown, fmt.Sprintf("%s, a device-mapper device whose dm/uuid cannot be read, so whether it is dm-crypt cannot be told", name)
 		}
@@ -338,7 +306,7 @@ func (w *walker) walk(ctx context.Context, p string, depth int) (Result, string)
 			layer += " " + dmName
 		}
 		desc = fmt.Sprintf("%s (%s)", name, strings.TrimSpace(layer))
-	} else if md := readAttr(filepath.Join(p, "md", "level")); md != "" {
+	} else if md := sysfs.Attr(filepath.Join(p, "md", "level")); md != "" {
 		desc = fmt.Sprintf("%s (software RAID %s)", name, storage.CleanText(md, 16))
 	}
 
@@ -350,10 +318,10 @@ func (w *walker) walk(ctx context.Context, p string, depth int) (Result, string)
 		switch {
 		case isDM:
 			return Fail, desc + ", with no device under it"
-		case dirExists(filepath.Join(p, "loop")):
-			backing := storage.CleanText(readAttr(filepath.Join(p, "loop", "backing_file")), 200)
+		case sysfs.IsDir(filepath.Join(p, "loop")):
+			backing := storage.CleanText(sysfs.Attr(filepath.Join(p, "loop", "backing_file")), 200)
 			return Unknown, fmt.Sprintf("%s, a loop device backed by the file %q, whose own disk is not checked", name, backing)
-		case fileExists(filepath.Join(p, "partition")):
+		case sysfs.IsFile(filepath.Join(p, "partition")):
 			return Fail, fmt.Sprintf("%s, a partition of %s", name, filepath.Base(filepath.Dir(p)))
 		}
 		return Fail, name + ", a whole disk"
@@ -407,7 +375,7 @@ func (w *walker) slaves(p string) (out []string, lost int) {
 		return nil, 0
 	}
 	for _, e := range entries {
-		if rp, ok := resolveIn(w.sys, filepath.Join(p, "slaves", e.Name())); ok {
+		if rp, ok := sysfs.ResolveIn(w.sys, filepath.Join(p, "slaves", e.Name())); ok {
 			out = append(out, rp)
 		} else {
 			lost++
@@ -423,14 +391,4 @@ func (w *walker) slaveNames(p string) []string {
 		names = append(names, filepath.Base(s))
 	}
 	return names
-}
-
-func dirExists(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.IsDir()
-}
-
-func fileExists(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular()
 }

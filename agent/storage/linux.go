@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/casekeep/casekeep/agent/internal/sysfs"
 )
 
 // LinuxPaths are where a Linux source reads. Zero fields take the defaults.
@@ -63,7 +65,6 @@ func (s *linuxSource) Notify(ctx context.Context) (<-chan struct{}, error) {
 // Bounds on what is read.
 const (
 	maxMountInfoBytes = 64 << 20 // the whole mount table
-	maxAttrBytes      = 4096     // one sysfs attribute
 	maxLabels         = 4096     // links in /dev/disk/by-label
 	maxSlaveDepth     = 8        // dm over dm over md ...
 	maxUpLevels       = 64       // folders walked up to a USB device
@@ -170,7 +171,7 @@ type blockDev struct {
 func findBlock(sys string, m Mount) (blockDev, bool) {
 	if sys != "" && m.Major != 0 {
 		p := filepath.Join(sys, "dev", "block", fmt.Sprintf("%d:%d", m.Major, m.Minor))
-		if rp, ok := resolveIn(sys, p); ok {
+		if rp, ok := sysfs.ResolveIn(sys, p); ok {
 			name := filepath.Base(rp)
 			return blockDev{name: name, path: rp, dev: "/dev/" + name}, true
 		}
@@ -190,7 +191,7 @@ func findBlock(sys string, m Mount) (blockDev, bool) {
 				return d, true
 			}
 		} else if name := filepath.Base(src); validName(name) && name == src {
-			if rp, ok := resolveIn(sys, filepath.Join(sys, "class", "block", name)); ok {
+			if rp, ok := sysfs.ResolveIn(sys, filepath.Join(sys, "class", "block", name)); ok {
 				return blockDev{name: name, path: rp, dev: "/dev/" + name}, true
 			}
 		}
@@ -208,8 +209,8 @@ func findDMByName(sys, name string) (blockDev, bool) {
 		if !strings.HasPrefix(e.Name(), "dm-") {
 			continue
 		}
-		rp, ok := resolveIn(sys, filepath.Join(sys, "block", e.Name()))
-		if !ok || readAttr(filepath.Join(rp, "dm", "name")) != name {
+		rp, ok := sysfs.ResolveIn(sys, filepath.Join(sys, "block", e.Name()))
+		if !ok || sysfs.Attr(filepath.Join(rp, "dm", "name")) != name {
 			continue
 		}
 		return blockDev{name: e.Name(), path: rp, dev: "/dev/" + e.Name()}, true
@@ -220,19 +221,6 @@ func findDMByName(sys, name string) (blockDev, bool) {
 // validName reports whether name can be one folder name.
 func validName(name string) bool {
 	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
-}
-
-// resolveIn resolves the links in p, which must lead to a folder inside
-// root (root itself resolved).
-func resolveIn(root, p string) (string, bool) {
-	rp, err := filepath.EvalSymlinks(p)
-	if err != nil || !strings.HasPrefix(rp, root+string(filepath.Separator)) {
-		return "", false
-	}
-	if fi, err := os.Stat(rp); err != nil || !fi.IsDir() {
-		return "", false
-	}
-	return rp, true
 }
 
 // describe fills in a Volume from sysfs.
@@ -249,28 +237,28 @@ func describe(sys string, dev blockDev, m Mount, labels map[string]string) Volum
 	}
 	v.Size = readSectors(filepath.Join(dev.path, "size"))
 	disk := dev.path
-	if fileExists(filepath.Join(dev.path, "partition")) {
+	if sysfs.IsFile(filepath.Join(dev.path, "partition")) {
 		disk = filepath.Dir(dev.path)
 	}
 	phys := physicalDisk(sys, disk, 0, map[string]bool{})
 	rel := strings.TrimPrefix(phys, sys)
 	v.Bus = busOf(rel)
-	v.Removable = readAttr(filepath.Join(phys, "removable")) == "1"
+	v.Removable = sysfs.Attr(filepath.Join(phys, "removable")) == "1"
 	switch v.Bus {
 	case BusUSB:
 		v.Removable = true
 	case BusMMC:
-		if readAttr(filepath.Join(phys, "device", "type")) == "SD" {
+		if sysfs.Attr(filepath.Join(phys, "device", "type")) == "SD" {
 			v.Removable = true
 		}
 	}
 	if usb := findUSB(sys, phys); usb != "" {
-		v.VendorID = hexID(readAttr(filepath.Join(usb, "idVendor")))
-		v.ProductID = hexID(readAttr(filepath.Join(usb, "idProduct")))
-		v.Serial = CleanText(readAttr(filepath.Join(usb, "serial")), MaxSerialLen)
-		v.Model = joinWords(readAttr(filepath.Join(usb, "manufacturer")), readAttr(filepath.Join(usb, "product")))
+		v.VendorID = hexID(sysfs.Attr(filepath.Join(usb, "idVendor")))
+		v.ProductID = hexID(sysfs.Attr(filepath.Join(usb, "idProduct")))
+		v.Serial = CleanText(sysfs.Attr(filepath.Join(usb, "serial")), MaxSerialLen)
+		v.Model = joinWords(sysfs.Attr(filepath.Join(usb, "manufacturer")), sysfs.Attr(filepath.Join(usb, "product")))
 	} else {
-		v.Model = joinWords(readAttr(filepath.Join(phys, "device", "vendor")), readAttr(filepath.Join(phys, "device", "model")))
+		v.Model = joinWords(sysfs.Attr(filepath.Join(phys, "device", "vendor")), sysfs.Attr(filepath.Join(phys, "device", "model")))
 	}
 	return v
 }
@@ -289,11 +277,11 @@ func physicalDisk(sys, disk string, depth int, seen map[string]bool) string {
 	}
 	var first string
 	for _, e := range entries {
-		rp, ok := resolveIn(sys, filepath.Join(disk, "slaves", e.Name()))
+		rp, ok := sysfs.ResolveIn(sys, filepath.Join(disk, "slaves", e.Name()))
 		if !ok {
 			continue
 		}
-		if fileExists(filepath.Join(rp, "partition")) {
+		if sysfs.IsFile(filepath.Join(rp, "partition")) {
 			rp = filepath.Dir(rp)
 		}
 		p := physicalDisk(sys, rp, depth+1, seen)
@@ -339,7 +327,7 @@ func findUSB(sys, disk string) string {
 		if !strings.HasPrefix(dir, top+string(filepath.Separator)) {
 			return ""
 		}
-		if fileExists(filepath.Join(dir, "idVendor")) && fileExists(filepath.Join(dir, "idProduct")) {
+		if sysfs.IsFile(filepath.Join(dir, "idVendor")) && sysfs.IsFile(filepath.Join(dir, "idProduct")) {
 			return dir
 		}
 		dir = filepath.Dir(dir)
@@ -347,36 +335,14 @@ func findUSB(sys, disk string) string {
 	return ""
 }
 
-// readAttr reads a sysfs attribute, trimmed; "" if it cannot be read.
-func readAttr(p string) string {
-	f, err := os.Open(p)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return ""
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxAttrBytes))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
-
 // readSectors reads a size attribute in 512-byte sectors as bytes; 0 if it
 // is missing, not a number or would overflow.
 func readSectors(p string) int64 {
-	n, err := strconv.ParseInt(readAttr(p), 10, 64)
+	n, err := strconv.ParseInt(sysfs.Attr(p), 10, 64)
 	if err != nil || n <= 0 || n > (1<<63-1)/512 {
 		return 0
 	}
 	return n * 512
-}
-
-func fileExists(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular()
 }
 
 // joinWords joins a vendor and a model name, cleaned, without repeating a
