@@ -1,6 +1,6 @@
 // Package present holds how the server shows values to people and reads
 // what they type, the same way in the API, the console and the lost-device
-// assessment: CSV cells a spreadsheet will not run as formulas and CSV
-// downloads (Table), times
-// written in RFC 3339 UTC, and times read in the forms people type them.
+// assessment: CSV cells a spreadsheet will not run as formulas, CSV
+// downloads (Table) with safe file names, times written in RFC 3339 UTC,
+// and times read in the forms people type them.
 package present
