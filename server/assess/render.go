@@ -12,17 +12,27 @@ import (
 	"github.com/casekeep/casekeep/server/internal/present"
 )
 
-//go:embed assessment.html
+//go:embed assessment.html body.html
 var pageFS embed.FS
 
-var page = template.Must(template.New("assessment.html").Funcs(template.FuncMap{
-	"when": func(t time.Time) string {
-		if t.IsZero() {
-			return "—"
-		}
-		return t.UTC().Format("2006-01-02 15:04 UTC")
-	},
-}).ParseFS(pageFS, "assessment.html"))
+// Body defines the html/template "assessment-body": an Assessment's facts,
+// statements and evidence, shared by the printable page and the console's
+// assessment page. It calls the function "when" (When).
+//
+//go:embed body.html
+var Body string
+
+// When writes a time as the assessment pages show it: UTC to the minute,
+// or "—" for none.
+func When(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+var page = template.Must(template.New("assessment.html").Funcs(template.FuncMap{"when": When}).
+	ParseFS(pageFS, "assessment.html", "body.html"))
 
 // WriteHTML writes the assessment as a printable HTML page. Everything
 // the device reported is escaped: a hostname or event detail is text.

@@ -84,12 +84,7 @@ func New(cfg Config) (*Console, error) {
 }
 
 var funcs = template.FuncMap{
-	"when": func(t time.Time) string {
-		if t.IsZero() {
-			return "—"
-		}
-		return t.UTC().Format("2006-01-02 15:04 UTC")
-	},
+	"when": assess.When,
 	"input": func(t time.Time) string {
 		if t.IsZero() {
 			return ""
@@ -131,6 +126,9 @@ var funcs = template.FuncMap{
 func parsePages() (map[string]*template.Template, error) {
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html")
 	if err != nil {
+		return nil, err
+	}
+	if _, err := layout.Parse(assess.Body); err != nil { // "assessment-body"
 		return nil, err
 	}
 	names, err := fs.Glob(files, "templates/*.html")
