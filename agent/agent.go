@@ -413,7 +413,7 @@ func (s *eventSink) Event(e vault.Event) {
 		s.a.cfg.Events.Event(e)
 	}
 	s.a.statusChanged()
-	s.a.event(wire.Event{Time: e.Time.UTC(), Type: "vault." + string(e.Kind), CaseRef: e.CaseRef, Detail: e.Reason})
+	s.a.event(wire.Event{Time: e.Time.UTC(), Type: wire.PrefixVault + string(e.Kind), CaseRef: e.CaseRef, Detail: e.Reason})
 	if e.Kind == vault.EventPlaintextFound {
 		s.a.notable()
 	}

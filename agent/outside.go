@@ -281,7 +281,7 @@ func (a *Agent) volumeChange(ctx context.Context, p *policy.Policy, ch storage.C
 		delete(o.volumes, v.MountPoint)
 		o.mu.Unlock()
 		if known && old.Removable {
-			a.event(wire.Event{Time: ch.Time, Type: "storage.volume_removed", Detail: volumeDetail(v)})
+			a.event(wire.Event{Time: ch.Time, Type: wire.EventVolumeRemoved, Detail: volumeDetail(v)})
 		}
 		a.refreshSweep()
 		a.statusChanged()
@@ -322,9 +322,9 @@ func (a *Agent) volumeChange(ctx context.Context, p *policy.Policy, ch storage.C
 	o.mu.Unlock()
 	if !known && v.Removable {
 		if approved {
-			a.event(wire.Event{Time: ch.Time, Type: "storage.volume_approved", Detail: volumeDetail(v) + " allowed as " + fmt.Sprintf("%q", entry.Description)})
+			a.event(wire.Event{Time: ch.Time, Type: wire.EventVolumeApproved, Detail: volumeDetail(v) + " allowed as " + fmt.Sprintf("%q", entry.Description)})
 		} else {
-			a.event(wire.Event{Time: ch.Time, Type: "storage.volume_unapproved", Detail: volumeDetail(v)})
+			a.event(wire.Event{Time: ch.Time, Type: wire.EventVolumeUnapproved, Detail: volumeDetail(v)})
 			a.notable()
 		}
 	}
@@ -357,11 +357,11 @@ func (a *Agent) applyVolumes(ctx context.Context, p *policy.Policy) {
 				o.mu.Lock()
 				vs.blocked = true
 				o.mu.Unlock()
-				a.event(wire.Event{Time: time.Now().UTC(), Type: "storage.volume_blocked", Detail: volumeDetail(vs.Volume)})
+				a.event(wire.Event{Time: time.Now().UTC(), Type: wire.EventVolumeBlocked, Detail: volumeDetail(vs.Volume)})
 				a.notify("USB drive blocked", label+" is not approved by your council: it was made read-only. Ask IT for an approved drive.")
 			case errors.Is(err, storage.ErrBlockDeferred):
 				what = "will be read-only from the next time it is plugged in (it is in use now)"
-				a.event(wire.Event{Time: time.Now().UTC(), Type: "storage.volume_blocked", Detail: volumeDetail(vs.Volume) + " (deferred: " + err.Error() + ")"})
+				a.event(wire.Event{Time: time.Now().UTC(), Type: wire.EventVolumeBlocked, Detail: volumeDetail(vs.Volume) + " (deferred: " + err.Error() + ")"})
 				a.notify("Unapproved USB drive", label+" is not approved by your council: do not copy case files to it. It will be read-only once plugged in again.")
 			default:
 				what = "should be made read-only, but could not be"
@@ -369,7 +369,7 @@ func (a *Agent) applyVolumes(ctx context.Context, p *policy.Policy) {
 				if errors.Is(err, storage.ErrBlockUnsupported) {
 					problem = "this system cannot block it: " + err.Error()
 				}
-				a.event(wire.Event{Time: time.Now().UTC(), Type: "storage.block_failed", Detail: volumeDetail(vs.Volume) + ": " + problem})
+				a.event(wire.Event{Time: time.Now().UTC(), Type: wire.EventBlockFailed, Detail: volumeDetail(vs.Volume) + ": " + problem})
 				a.notify("Unapproved USB drive", label+" is not approved by your council. Do not copy case files to it.")
 				o.mu.Lock()
 				vs.tries++
@@ -475,9 +475,9 @@ func (a *Agent) findSyncFolders(ctx context.Context, p *policy.Policy) {
 	o.mu.Unlock()
 	for _, sf := range fresh {
 		kind := orUnknown(string(sf.Kind))
-		typ := "sync.folder_found"
+		typ := wire.EventSyncFolderFound
 		if sf.Approved {
-			typ = "sync.folder_approved"
+			typ = wire.EventSyncFolderApproved
 		}
 		a.event(wire.Event{Time: time.Now().UTC(), Type: typ, Detail: fmt.Sprintf("%s %s account %s", sf.Provider, kind, orUnknown(sf.Account))})
 	}
@@ -531,7 +531,7 @@ func syncLabel(f cloudsync.Folder) string {
 // heartbeat (kind, folder label, rule, case reference: never a file name)
 // and to the person at the laptop.
 func (a *Agent) sweepEvent(e sweep.Event) {
-	prefix := map[sweep.Kind]string{sweep.KindSweep: "sweep.", sweep.KindSync: "sync.", sweep.KindVolume: "storage."}[e.Folder.Kind]
+	prefix := map[sweep.Kind]string{sweep.KindSweep: wire.PrefixSweep, sweep.KindSync: wire.PrefixSync, sweep.KindVolume: wire.PrefixStorage}[e.Folder.Kind]
 	detail := fmt.Sprintf("in %s (rule: %s)", e.Folder.Label, orUnknown(e.Rule))
 	name := filepath.Base(e.Path)
 	switch e.Kind {

@@ -71,7 +71,7 @@ func (a *Agent) checkPosture(ctx context.Context) {
 		was = "was " + prev.Result
 	}
 	a.log.Info("disk encryption", "result", c.Result, "evidence", c.Evidence, "before", was)
-	a.event(wire.Event{Time: time.Now().UTC(), Type: "posture.disk_encryption", Detail: fmt.Sprintf("%s (%s): %s", c.Result, was, c.Evidence)})
+	a.event(wire.Event{Time: time.Now().UTC(), Type: wire.PostureEvent(c.Name), Detail: fmt.Sprintf("%s (%s): %s", c.Result, was, c.Evidence)})
 	if had {
 		a.notable()
 	}

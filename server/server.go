@@ -441,10 +441,10 @@ func toStore(h *wire.Heartbeat, body []byte, received time.Time, p *policy.Polic
 	}
 	for _, k := range h.Coalesced {
 		detail, _ := json.Marshal(k)
-		hb.Events = append(hb.Events, store.Event{DeviceID: h.DeviceID, Seq: h.Seq, Time: k.Last, Type: "agent.coalesced", Detail: string(detail)})
+		hb.Events = append(hb.Events, store.Event{DeviceID: h.DeviceID, Seq: h.Seq, Time: k.Last, Type: wire.EventCoalesced, Detail: string(detail)})
 	}
 	if h.Skipped > 0 {
-		hb.Events = append(hb.Events, store.Event{DeviceID: h.DeviceID, Seq: h.Seq, Time: h.CreatedAt, Type: "agent.spool_full",
+		hb.Events = append(hb.Events, store.Event{DeviceID: h.DeviceID, Seq: h.Seq, Time: h.CreatedAt, Type: wire.EventSpoolFull,
 			Detail: fmt.Sprintf("%d heartbeats were not made while the agent's spool was full", h.Skipped)})
 	}
 	for _, c := range h.Vault.CaseRefs {

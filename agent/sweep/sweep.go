@@ -16,6 +16,7 @@ import (
 
 	"github.com/casekeep/casekeep/agent/vault"
 	"github.com/casekeep/casekeep/agent/watch"
+	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/policy"
 )
 
@@ -72,14 +73,14 @@ type EventKind string
 // The sweeper's events.
 const (
 	// EventFound: a case file was found where policy says only to report it.
-	EventFound EventKind = "case_file_found"
+	EventFound EventKind = wire.OutsideCaseFileFound
 	// EventQuarantined: a case file was moved into the vault, sealed.
-	EventQuarantined EventKind = "quarantined"
+	EventQuarantined EventKind = wire.OutsideQuarantined
 	// EventSealed: a case file was sealed where it was found.
-	EventSealed EventKind = "sealed_in_place"
+	EventSealed EventKind = wire.OutsideSealedInPlace
 	// EventFailed: a case file was found but the action failed; it is
 	// retried a few times, then reported again at the next change.
-	EventFailed EventKind = "action_failed"
+	EventFailed EventKind = wire.OutsideActionFailed
 )
 
 // Event is something the sweeper found or did. Path and Dest are for the

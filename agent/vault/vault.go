@@ -15,6 +15,7 @@ import (
 
 	"github.com/casekeep/casekeep/agent/keys"
 	"github.com/casekeep/casekeep/agent/state"
+	"github.com/casekeep/casekeep/internal/wire"
 )
 
 // Errors returned when a file is not sealed (yet). They are causes, found
@@ -37,11 +38,11 @@ type EventKind string
 
 // The vault's events.
 const (
-	EventSealed         EventKind = "sealed"          // a plaintext file was sealed and removed
-	EventPlaintextFound EventKind = "plaintext_found" // plaintext is in the cache (sealed soon)
-	EventSealFailed     EventKind = "seal_failed"     // sealing failed; Reason says why
-	EventRefused        EventKind = "refused"         // a path the vault will not touch; reported once
-	EventIndexRepaired  EventKind = "index_repaired"  // the scan corrected the index; Reason counts
+	EventSealed         EventKind = wire.VaultSealed         // a plaintext file was sealed and removed
+	EventPlaintextFound EventKind = wire.VaultPlaintextFound // plaintext is in the cache (sealed soon)
+	EventSealFailed     EventKind = wire.VaultSealFailed     // sealing failed; Reason says why
+	EventRefused        EventKind = wire.VaultRefused        // a path the vault will not touch; reported once
+	EventIndexRepaired  EventKind = wire.VaultIndexRepaired  // the scan corrected the index; Reason counts
 )
 
 // Event is something the vault did or found. Path is relative to the cache

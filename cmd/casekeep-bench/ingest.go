@@ -338,9 +338,9 @@ func (a *simAgent) send(ctx context.Context, base string) error {
 			{Name: "os_updates", Result: "pass", Evidence: strings.Repeat("security updates applied within 14 days; ", 8)}},
 		Vault:   wire.Vault{Files: 120, Bytes: 48 << 20, Plaintext: plaintext, CaseRefs: refs},
 		Storage: wire.Storage{Volumes: 2}, Lease: "none",
-		Events: []wire.Event{{Time: now, Type: "vault.sealed", CaseRef: refs[0].Ref, Detail: ""},
-			{Time: now, Type: "vault.plaintext_found", CaseRef: refs[1].Ref, Detail: "a file saved into the cache, sealed at once"},
-			{Time: now, Type: "storage.volume_seen", Detail: "USB mass storage SanDisk Extreme (vendor 0781, product 5581, serial 4C530001120512103151), approved; mounted at /media/ann/SANDISK"}},
+		Events: []wire.Event{{Time: now, Type: wire.EventVaultSealed, CaseRef: refs[0].Ref, Detail: ""},
+			{Time: now, Type: wire.EventVaultPlaintextFound, CaseRef: refs[1].Ref, Detail: "a file saved into the cache, sealed at once"},
+			{Time: now, Type: wire.EventVolumeApproved, Detail: `usb 0781:5581 serial "4C530001120512103151" label "SANDISK" vfat (SanDisk Extreme) allowed as "Council encrypted USB"`}},
 	}
 	body, err := wire.Marshal(h)
 	if err != nil {

@@ -147,12 +147,12 @@ func simulateFleet(ctx context.Context, st store.Store, devices, days int, now t
 			}
 			switch r := rng.IntN(40); {
 			case r == 0:
-				evs = append(evs, store.Event{Time: at, Type: "storage.volume_unapproved", Detail: fmt.Sprintf(`usb 0951:1666 serial "DEMO%04d" label "KINGSTON" vfat`, rng.IntN(10000))})
+				evs = append(evs, store.Event{Time: at, Type: wire.EventVolumeUnapproved, Detail: fmt.Sprintf(`usb 0951:1666 serial "DEMO%04d" label "KINGSTON" vfat`, rng.IntN(10000))})
 			case r == 1:
 				ref := s.refs[rng.IntN(len(s.refs))].Ref
-				evs = append(evs, store.Event{Time: at, Type: "sweep.quarantined", CaseRef: ref, Detail: "in Downloads (rule: name)"})
+				evs = append(evs, store.Event{Time: at, Type: wire.PrefixSweep + wire.OutsideQuarantined, CaseRef: ref, Detail: "in Downloads (rule: name)"})
 			case r < 8:
-				evs = append(evs, store.Event{Time: at, Type: "vault.sealed", CaseRef: s.refs[rng.IntN(len(s.refs))].Ref})
+				evs = append(evs, store.Event{Time: at, Type: wire.EventVaultSealed, CaseRef: s.refs[rng.IntN(len(s.refs))].Ref})
 			}
 			hb := store.Heartbeat{DeviceID: s.id, Seq: s.seq, Hash: sum[:], PrevHash: s.prev, Body: body, State: state, Events: evs, CaseRefs: s.refs}
 			if final {

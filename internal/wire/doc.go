@@ -10,4 +10,8 @@
 // agent pinned at enrollment. Every signature is over a domain prefix and the
 // body, so no signature can be reused for another kind of message. Decoders
 // refuse unknown fields, oversized messages and control characters.
+//
+// The event types a heartbeat carries ("storage.volume_unapproved") are
+// constants here, the one place they are spelled: the agent's packages
+// derive their event kinds from them and the server matches on them.
 package wire

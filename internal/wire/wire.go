@@ -116,12 +116,6 @@ const (
 	StopUninstall = "uninstall" // casekeep is being removed from the computer
 )
 
-// EventUnannouncedStop is the type of the event an agent reports when it
-// starts and finds that its previous run ended without a Stopping heartbeat
-// (killed, crashed, or the power lost). Its time is the last time that run
-// recorded itself alive.
-const EventUnannouncedStop = "agent.unannounced_stop"
-
 // PolicyRef names the policy a device runs.
 type PolicyRef struct {
 	Version int    `json:"version"`

@@ -285,3 +285,53 @@ func FuzzDecodeEnroll(f *testing.F) {
 		wire.ParseToken(string(b))
 	})
 }
+
+// TestEventTypes pins the event types on the wire: servers store them and
+// councils' queries name them, so renaming one is a protocol change.
+func TestEventTypes(t *testing.T) {
+	for got, want := range map[string]string{
+		wire.EventVaultSealed:                          "vault.sealed",
+		wire.EventVaultPlaintextFound:                  "vault.plaintext_found",
+		wire.EventVaultSealFailed:                      "vault.seal_failed",
+		wire.EventVaultRefused:                         "vault.refused",
+		wire.EventVaultIndexRepaired:                   "vault.index_repaired",
+		wire.EventVolumeApproved:                       "storage.volume_approved",
+		wire.EventVolumeUnapproved:                     "storage.volume_unapproved",
+		wire.EventVolumeRemoved:                        "storage.volume_removed",
+		wire.EventVolumeBlocked:                        "storage.volume_blocked",
+		wire.EventBlockFailed:                          "storage.block_failed",
+		wire.EventSyncFolderFound:                      "sync.folder_found",
+		wire.EventSyncFolderApproved:                   "sync.folder_approved",
+		wire.EventUnannouncedStop:                      "agent.unannounced_stop",
+		wire.EventCoalesced:                            "agent.coalesced",
+		wire.EventSpoolFull:                            "agent.spool_full",
+		wire.PostureEvent("disk_encryption"):           "posture.disk_encryption",
+		wire.PrefixSweep + wire.OutsideQuarantined:     "sweep.quarantined",
+		wire.PrefixSync + wire.OutsideCaseFileFound:    "sync.case_file_found",
+		wire.PrefixStorage + wire.OutsideSealedInPlace: "storage.sealed_in_place",
+		wire.PrefixSweep + wire.OutsideActionFailed:    "sweep.action_failed",
+	} {
+		if got != want {
+			t.Errorf("%q, want %q", got, want)
+		}
+	}
+}
+
+func TestIsCaseFileOutside(t *testing.T) {
+	for typ, want := range map[string]bool{
+		"sweep.case_file_found":   true,
+		"sync.quarantined":        true,
+		"storage.sealed_in_place": true,
+		"sweep.action_failed":     false, // found, but nothing was done: not counted as moved or sealed
+		"vault.sealed":            false,
+		"storage.volume_blocked":  false,
+		"posture.quarantined":     false, // not a place outside the vault
+		"quarantined":             false,
+		"sweep.":                  false,
+		"":                        false,
+	} {
+		if got := wire.IsCaseFileOutside(typ); got != want {
+			t.Errorf("IsCaseFileOutside(%q) = %v, want %v", typ, got, want)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/casekeep/casekeep/internal/wire"
@@ -153,7 +152,7 @@ func Assess(ctx context.Context, src Source, in Input) (*Assessment, error) {
 		}
 	}
 	sort.Slice(a.CaseRefs, func(i, j int) bool { return a.CaseRefs[i].Ref < a.CaseRefs[j].Ref })
-	for _, prefix := range []string{"storage.", "sync.", "sweep."} {
+	for _, prefix := range wire.OutsidePrefixes {
 		evs, err := src.SearchEvents(ctx, store.EventFilter{DeviceID: in.DeviceID, Type: prefix, From: a.LostAt.Add(-Window), To: a.LostAt.Add(time.Microsecond)}) // stores keep microseconds: an event at the loss counts
 		if err != nil {
 			return nil, err
@@ -288,9 +287,9 @@ func (a *Assessment) statements() []string {
 	var unapproved, outside int64
 	for _, e := range a.StorageEvents {
 		switch {
-		case e.Type == "storage.volume_unapproved":
+		case e.Type == wire.EventVolumeUnapproved:
 			unapproved++
-		case strings.HasSuffix(e.Type, ".case_file_found"), strings.HasSuffix(e.Type, ".quarantined"), strings.HasSuffix(e.Type, ".sealed_in_place"):
+		case wire.IsCaseFileOutside(e.Type):
 			outside++
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/server/store"
 )
 
@@ -52,11 +53,11 @@ type histDevice struct {
 // historySlot is how often a device reports.
 const historySlot = 5 * time.Minute
 
-// histEventTypes are the event types devices report, "storage." and
-// "sync." ones among them, as a lost-device assessment searches.
+// histEventTypes are the event types devices report, those about storage
+// outside the vault among them, as a lost-device assessment searches.
 var histEventTypes = []string{
-	"storage.usb.mounted", "storage.cloud.detected", "sync.onedrive.started", "sweep.completed",
-	"sealed", "opened", "policy.applied", "lease.renewed",
+	wire.EventVolumeApproved, wire.EventVolumeUnapproved, wire.EventSyncFolderFound, wire.PrefixSweep + wire.OutsideQuarantined,
+	wire.EventVaultSealed, wire.EventVaultPlaintextFound, wire.PostureEvent("disk_encryption"), wire.EventUnannouncedStop,
 }
 
 // NewHistory returns the history of devices devices over the year to end.
@@ -368,17 +369,17 @@ func BenchQuery(b *testing.B, s store.Store, devices int, idle func() error) {
 		// As an assessment asks: one device, a type prefix, 30 days.
 		{"SearchEvents/DeviceTypeMonth", func() store.EventFilter {
 			t := anyTime()
-			return store.EventFilter{DeviceID: anyDevice(), Type: "storage.", From: t.Add(-30 * 24 * time.Hour), To: t}
+			return store.EventFilter{DeviceID: anyDevice(), Type: wire.PrefixStorage, From: t.Add(-30 * 24 * time.Hour), To: t}
 		}},
 		// Across the fleet: a type prefix over a day.
 		{"SearchEvents/TypeDay", func() store.EventFilter {
 			t := anyTime()
-			return store.EventFilter{Type: "storage.", From: t.Add(-24 * time.Hour), To: t}
+			return store.EventFilter{Type: wire.PrefixStorage, From: t.Add(-24 * time.Hour), To: t}
 		}},
 		// Across the fleet: an exact type over a week, the first 100.
 		{"SearchEvents/TypeWeek100", func() store.EventFilter {
 			t := anyTime()
-			return store.EventFilter{Type: "sweep.completed", From: t.Add(-7 * 24 * time.Hour), To: t, Limit: 100}
+			return store.EventFilter{Type: wire.PrefixSweep + wire.OutsideQuarantined, From: t.Add(-7 * 24 * time.Hour), To: t, Limit: 100}
 		}},
 		// Across the fleet: every event of a case reference, all year.
 		{"SearchEvents/CaseRef", func() store.EventFilter { return store.EventFilter{CaseRef: h.Ref(rng)} }},
@@ -412,7 +413,7 @@ func BenchQuery(b *testing.B, s store.Store, devices int, idle func() error) {
 			fatal(b, err)
 			_, err = s.Holdings(ctx, id)
 			fatal(b, err)
-			for _, prefix := range []string{"storage.", "sync.", "sweep."} {
+			for _, prefix := range wire.OutsidePrefixes {
 				_, err := s.SearchEvents(ctx, store.EventFilter{DeviceID: id, Type: prefix,
 					From: lost.Add(-30 * 24 * time.Hour), To: lost.Add(time.Microsecond)})
 				fatal(b, err)

@@ -1,0 +1,97 @@
+package wire
+
+import "strings"
+
+// Event types. Every type an agent puts in Event.Type, and every type the
+// server adds for a heartbeat, is spelled here and nowhere else: the agent
+// derives its packages' event kinds from these constants, and the server
+// matches on them. A type is a prefix naming where it happened and a kind
+// naming what happened ("storage." + "volume_unapproved").
+
+// The prefixes of event types, by where the event happened.
+const (
+	PrefixVault   = "vault."   // the encrypted case-file cache
+	PrefixStorage = "storage." // removable media (and what was found on it)
+	PrefixSync    = "sync."    // cloud-sync folders (and what was found in them)
+	PrefixSweep   = "sweep."   // the swept folders: Downloads, Desktop
+	PrefixPosture = "posture." // posture checks; the kind is the check's name
+	PrefixAgent   = "agent."   // the agent itself
+)
+
+// OutsidePrefixes are the prefixes of events about storage outside the
+// vault: removable media, sync folders and swept folders.
+var OutsidePrefixes = []string{PrefixStorage, PrefixSync, PrefixSweep}
+
+// The vault's kinds, and their event types.
+const (
+	VaultSealed         = "sealed"          // a plaintext file was sealed and removed
+	VaultPlaintextFound = "plaintext_found" // plaintext is in the cache (sealed soon)
+	VaultSealFailed     = "seal_failed"     // sealing failed; the detail says why
+	VaultRefused        = "refused"         // a path the vault will not touch
+	VaultIndexRepaired  = "index_repaired"  // the scan corrected the index
+
+	EventVaultSealed         = PrefixVault + VaultSealed
+	EventVaultPlaintextFound = PrefixVault + VaultPlaintextFound
+	EventVaultSealFailed     = PrefixVault + VaultSealFailed
+	EventVaultRefused        = PrefixVault + VaultRefused
+	EventVaultIndexRepaired  = PrefixVault + VaultIndexRepaired
+)
+
+// What the sweeper did with a case file found outside the vault. These
+// kinds follow the prefix of where the file was: PrefixSweep, PrefixSync
+// or PrefixStorage ("sync.quarantined").
+const (
+	OutsideCaseFileFound = "case_file_found" // found where policy says only to report it
+	OutsideQuarantined   = "quarantined"     // moved into the vault, sealed
+	OutsideSealedInPlace = "sealed_in_place" // sealed where it was found
+	OutsideActionFailed  = "action_failed"   // found, but the policy's action failed
+)
+
+// Removable media.
+const (
+	EventVolumeApproved   = PrefixStorage + "volume_approved"   // an allow-listed removable volume arrived
+	EventVolumeUnapproved = PrefixStorage + "volume_unapproved" // a removable volume not on the allow-list arrived
+	EventVolumeRemoved    = PrefixStorage + "volume_removed"    // a removable volume left
+	EventVolumeBlocked    = PrefixStorage + "volume_blocked"    // an unapproved volume was made read-only
+	EventBlockFailed      = PrefixStorage + "block_failed"      // an unapproved volume could not be made read-only
+)
+
+// Cloud-sync folders.
+const (
+	EventSyncFolderFound    = PrefixSync + "folder_found"    // a sync folder not approved by policy
+	EventSyncFolderApproved = PrefixSync + "folder_approved" // a sync folder of an approved account
+)
+
+// The agent itself, and what the server adds for a heartbeat.
+const (
+	// EventUnannouncedStop is the type of the event an agent reports when
+	// it starts and finds that its previous run ended without a Stopping
+	// heartbeat (killed, crashed, or the power lost). Its time is the last
+	// time that run recorded itself alive.
+	EventUnannouncedStop = PrefixAgent + "unannounced_stop"
+	// EventCoalesced is stored by the server for each Heartbeat.Coalesced
+	// entry: events counted, not listed.
+	EventCoalesced = PrefixAgent + "coalesced"
+	// EventSpoolFull is stored by the server for a heartbeat whose Skipped
+	// count is not zero.
+	EventSpoolFull = PrefixAgent + "spool_full"
+)
+
+// PostureEvent is the type of the event that reports a change in the
+// result of the posture check named check ("posture.disk_encryption").
+func PostureEvent(check string) string { return PrefixPosture + check }
+
+// IsCaseFileOutside reports whether an event type says a case file was
+// found outside the vault (reported, moved into it, or sealed in place),
+// wherever it was found.
+func IsCaseFileOutside(typ string) bool {
+	for _, p := range OutsidePrefixes {
+		if kind, ok := strings.CutPrefix(typ, p); ok {
+			switch kind {
+			case OutsideCaseFileFound, OutsideQuarantined, OutsideSealedInPlace:
+				return true
+			}
+		}
+	}
+	return false
+}
