@@ -25,6 +25,7 @@ const (
 	PathEnroll     = "/api/agent/v1/enroll"
 	PathHeartbeats = "/api/agent/v1/heartbeats"
 	PathPolicy     = "/api/agent/v1/policy"
+	PathLease      = "/api/agent/v1/lease"
 )
 
 // SignatureHeader carries the base64 Ed25519 signature of a request or reply
@@ -41,6 +42,7 @@ const (
 	maxString        = 1024      // bytes in any string field
 	maxShortString   = 256
 	maxCoalescedKind = 64
+	maxAcks          = 64 // commands in a reply, acknowledgements in a heartbeat
 )
 
 // Domain-separation prefixes for signatures: a signature made for one kind
@@ -50,6 +52,8 @@ const (
 	domainEnrollReply = "casekeep enroll reply v1\n"
 	domainHeartbeat   = "casekeep heartbeat v1\n"
 	domainReply       = "casekeep reply v1\n"
+	domainLease       = "casekeep lease v1\n"
+	domainLeaseReply  = "casekeep lease reply v1\n"
 )
 
 // Errors, to be told apart with errors.Is.
@@ -82,27 +86,38 @@ type EnrollReply struct {
 	ServerKey []byte `json:"server_key"` // Ed25519: signs replies and commands
 	PolicyKey []byte `json:"policy_key"` // Ed25519: signs policy bundles
 	Policy    []byte `json:"policy"`     // the current signed policy bundle
+	// Lease is the device's first lease: the key its vault identity is
+	// wrapped with from the start, so the identity is never written in
+	// plaintext.
+	Lease *LeaseGrant `json:"lease,omitempty"`
 }
 
 // Heartbeat is what an agent reports. Its exact JSON bytes are signed, sent,
 // stored and hashed: the next heartbeat carries that hash as PrevHash, so a
 // missing or altered heartbeat breaks the chain.
 type Heartbeat struct {
-	V            int         `json:"v"`
-	DeviceID     string      `json:"device_id"`
-	Seq          uint64      `json:"seq"`                 // 1, 2, 3, ... per device
-	PrevHash     string      `json:"prev_hash,omitempty"` // hex SHA-256 of heartbeat Seq-1
-	CreatedAt    time.Time   `json:"created_at"`          // when the agent made it
-	AgentVersion string      `json:"agent_version"`
-	Policy       PolicyRef   `json:"policy"`
-	Recipient    string      `json:"recipient,omitempty"` // the device's age recipient
-	Posture      []Check     `json:"posture"`
-	Vault        Vault       `json:"vault"`
-	Storage      Storage     `json:"storage"`
-	Lease        string      `json:"lease"`
-	Events       []Event     `json:"events"`
-	Coalesced    []Coalesced `json:"coalesced,omitempty"` // events counted, not listed (the spool was full)
-	Skipped      int         `json:"skipped,omitempty"`   // heartbeats not made while the spool was full
+	V            int       `json:"v"`
+	DeviceID     string    `json:"device_id"`
+	Seq          uint64    `json:"seq"`                 // 1, 2, 3, ... per device
+	PrevHash     string    `json:"prev_hash,omitempty"` // hex SHA-256 of heartbeat Seq-1
+	CreatedAt    time.Time `json:"created_at"`          // when the agent made it
+	AgentVersion string    `json:"agent_version"`
+	Policy       PolicyRef `json:"policy"`
+	Recipient    string    `json:"recipient,omitempty"` // the device's age recipient
+	Posture      []Check   `json:"posture"`
+	Vault        Vault     `json:"vault"`
+	Storage      Storage   `json:"storage"`
+	// Lease is the state of the vault key (one of the Lease constants);
+	// OfflineCopy says how the local copy of the lease for the offline
+	// window is held (one of the Offline constants).
+	Lease       string  `json:"lease"`
+	OfflineCopy string  `json:"offline_copy,omitempty"`
+	Events      []Event `json:"events"`
+	// Acks acknowledges the server's commands the agent has carried out,
+	// failed or refused since the last heartbeat.
+	Acks      []CommandAck `json:"acks,omitempty"`
+	Coalesced []Coalesced  `json:"coalesced,omitempty"` // events counted, not listed (the spool was full)
+	Skipped   int          `json:"skipped,omitempty"`   // heartbeats not made while the spool was full
 	// Stopping is set on the last heartbeat an agent makes before it stops:
 	// why it is stopping (one of the Stop constants). A later heartbeat
 	// without it says the agent runs again.
@@ -179,6 +194,10 @@ type SignedHeartbeat struct {
 type Batch struct {
 	V          int               `json:"v"`
 	Heartbeats []SignedHeartbeat `json:"heartbeats"`
+	// Nonce is fresh for each request (base64 of 16 random bytes); the
+	// reply echoes it, and the agent takes commands only from a reply
+	// that does, so no recorded reply can be played to it again.
+	Nonce string `json:"nonce,omitempty"`
 }
 
 // Reply is the server's answer to a batch, signed with the server key.
@@ -188,13 +207,20 @@ type Reply struct {
 	AckedSeq      uint64    `json:"acked_seq"` // every heartbeat up to this seq is stored
 	PolicyVersion int       `json:"policy_version"`
 	ServerTime    time.Time `json:"server_time"`
+	Nonce         string    `json:"nonce,omitempty"` // the request's Batch.Nonce
 	Commands      []Command `json:"commands,omitempty"`
 }
 
-// Command is an instruction from the server, such as "wipe" or "rescan".
+// Command is an instruction from the server to one device: lock, unlock
+// or wipe (the Command constants). It travels in a signed Reply, is bound
+// to its device and ID, and is acknowledged by a CommandAck in a later
+// heartbeat.
 type Command struct {
-	ID   string `json:"id"`
-	Type string `json:"type"`
+	ID       string    `json:"id"`
+	Type     string    `json:"type"`
+	DeviceID string    `json:"device_id"`
+	Issued   time.Time `json:"issued"`  // when it was requested, by the server's clock
+	Expires  time.Time `json:"expires"` // not to be carried out after this, by the server's clock
 }
 
 // Hash returns the hex SHA-256 of a heartbeat's bytes, as the next
@@ -333,6 +359,12 @@ func DecodeBatch(b []byte) (*Batch, error) {
 	case n > MaxBatch:
 		return nil, fmt.Errorf("%w: %d heartbeats, over %d", ErrTooLarge, n, MaxBatch)
 	}
+	if batch.Nonce != "" {
+		c := &checker{}
+		if c.nonce("nonce", batch.Nonce); c.err != nil {
+			return nil, c.err
+		}
+	}
 	for i, h := range batch.Heartbeats {
 		if len(h.Body) > MaxHeartbeat {
 			return nil, fmt.Errorf("%w: heartbeat %d is %d bytes, over %d", ErrTooLarge, i, len(h.Body), MaxHeartbeat)
@@ -371,6 +403,17 @@ func checkHeartbeat(c *checker, h *Heartbeat) {
 	c.str("policy.hash", h.Policy.Hash, maxShortString)
 	c.str("recipient", h.Recipient, 4096)
 	c.str("lease", h.Lease, maxShortString)
+	switch h.OfflineCopy {
+	case "", OfflineTPM, OfflineOS, OfflineNone:
+	default:
+		c.fail("offline_copy is not tpm, os or none")
+	}
+	if len(h.Acks) > maxAcks {
+		c.fail("too many command acknowledgements")
+	}
+	for _, a := range h.Acks {
+		c.ack("acks", a)
+	}
 	switch h.Stopping {
 	case "", StopService, StopShutdown, StopUninstall:
 	default:
@@ -461,6 +504,9 @@ func DecodeEnrollReply(b []byte) (*EnrollReply, error) {
 		if len(r.ServerKey) != ed25519.PublicKeySize || len(r.PolicyKey) != ed25519.PublicKeySize {
 			c.fail("server_key and policy_key must be Ed25519 public keys")
 		}
+		if r.Lease != nil {
+			c.grant("lease", r.Lease)
+		}
 	})
 }
 
@@ -468,9 +514,14 @@ func DecodeEnrollReply(b []byte) (*EnrollReply, error) {
 func DecodeReply(b []byte) (*Reply, error) {
 	return decodeChecked(b, func(r *Reply) int { return r.V }, func(c *checker, r *Reply) {
 		c.id("device_id", r.DeviceID)
+		if r.Nonce != "" {
+			c.nonce("nonce", r.Nonce)
+		}
+		if len(r.Commands) > maxAcks {
+			c.fail("too many commands")
+		}
 		for _, cmd := range r.Commands {
-			c.str("commands.id", cmd.ID, maxShortString)
-			c.str("commands.type", cmd.Type, maxShortString)
+			c.command("commands", cmd)
 		}
 	})
 }
