@@ -9,96 +9,38 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/casekeep/casekeep/agent/internal/agenttest"
 	"github.com/casekeep/casekeep/agent/posture"
 )
 
-// fakeSys builds a fake sysfs and mount table, with links as the kernel
-// lays them out.
-type fakeSys struct {
-	t    *testing.T
-	root string
-}
+// fakeSys is the kit's fake sysfs and mount table, with the shorthands the
+// disk-encryption cases use: every device has a size of 1000 sectors.
+type fakeSys struct{ *agenttest.Sys }
 
-func newFakeSys(t *testing.T) *fakeSys {
-	f := &fakeSys{t: t, root: t.TempDir()}
-	for _, d := range []string{"sys/devices", "sys/block", "sys/dev/block", "sys/class/block"} {
-		if err := os.MkdirAll(filepath.Join(f.root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return f
-}
-
-func (f *fakeSys) file(rel, content string) {
-	f.t.Helper()
-	p := filepath.Join(f.root, rel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		f.t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		f.t.Fatal(err)
-	}
-}
-
-func (f *fakeSys) link(rel, target string) {
-	f.t.Helper()
-	p := filepath.Join(f.root, rel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		f.t.Fatal(err)
-	}
-	r, err := filepath.Rel(filepath.Dir(p), filepath.Join(f.root, target))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	if err := os.Symlink(r, p); err != nil {
-		f.t.Fatal(err)
-	}
-}
+func newFakeSys(t *testing.T) *fakeSys { return &fakeSys{agenttest.NewSys(t)} }
 
 // dev makes a block device folder at sys/devices/<dir> with its links, and
 // returns its path below the root. A device inside another device's folder
 // is a partition.
 func (f *fakeSys) dev(dir, majmin string) string {
-	f.t.Helper()
-	name := filepath.Base(dir)
-	p := filepath.Join("sys", "devices", dir)
-	f.file(filepath.Join(p, "dev"), majmin+"\n")
-	f.file(filepath.Join(p, "size"), "1000\n")
-	if _, err := os.Stat(filepath.Join(f.root, "sys", "devices", filepath.Dir(dir), "dev")); err == nil {
-		f.file(filepath.Join(p, "partition"), "1\n")
-	} else {
-		f.link(filepath.Join("sys", "block", name), p)
+	if _, err := os.Stat(filepath.Join(f.SysRoot, "devices", filepath.Dir(dir), "dev")); err == nil {
+		return f.Part(filepath.Join("sys", "devices", filepath.Dir(dir)), filepath.Base(dir), majmin, "1000")
 	}
-	f.link(filepath.Join("sys", "dev", "block", majmin), p)
-	f.link(filepath.Join("sys", "class", "block", name), p)
-	return p
+	return f.Disk(dir, majmin, map[string]string{"size": "1000"})
 }
 
 // dm makes a device-mapper device dm-N with a name and uuid (uuid "\x00"
 // leaves the file out) over the given devices (paths below the root).
 func (f *fakeSys) dm(n int, name, uuid string, slaves ...string) string {
-	f.t.Helper()
-	p := f.dev(fmt.Sprintf("virtual/block/dm-%d", n), fmt.Sprintf("254:%d", n))
-	f.file(filepath.Join(p, "dm", "name"), name+"\n")
-	if uuid != "\x00" {
-		f.file(filepath.Join(p, "dm", "uuid"), uuid+"\n")
-	}
-	if err := os.MkdirAll(filepath.Join(f.root, p, "slaves"), 0o755); err != nil {
-		f.t.Fatal(err)
-	}
-	for _, s := range slaves {
-		f.link(filepath.Join(p, "slaves", filepath.Base(s)), s)
-	}
-	return p
+	return f.DM(n, name, uuid, map[string]string{"size": "1000"}, slaves...)
 }
 
 func (f *fakeSys) mountRoot(line string) {
-	f.file("mountinfo", "22 1 0:21 / /proc rw - proc proc rw\n"+line+"\n23 1 0:22 / /sys rw - sysfs sysfs rw\n")
+	f.Mounts("22 1 0:21 / /proc rw - proc proc rw", line, "23 1 0:22 / /sys rw - sysfs sysfs rw")
 }
 
 func (f *fakeSys) check() posture.Check {
-	return posture.DiskEncryption(context.Background(), posture.Options{OS: "linux",
-		MountInfo: filepath.Join(f.root, "mountinfo"), SysRoot: filepath.Join(f.root, "sys")})
+	return posture.DiskEncryption(context.Background(), posture.Options{OS: "linux", MountInfo: f.MountInfo, SysRoot: f.SysRoot})
 }
 
 const (
@@ -183,9 +125,9 @@ func TestDiskEncryptionLinux(t *testing.T) {
 			a := f.dm(0, "ca", "CRYPT-LUKS2-a-ca", f.dev(sata+"/sda2", "8:2"))
 			b := f.dm(1, "cb", "CRYPT-LUKS2-b-cb", f.dev(sdb+"/sdb2", "8:18"))
 			md := f.dev("virtual/block/md0", "9:0")
-			f.file(filepath.Join(md, "md", "level"), "raid1\n")
-			f.link(filepath.Join(md, "slaves", "dm-0"), a)
-			f.link(filepath.Join(md, "slaves", "dm-1"), b)
+			f.File(filepath.Join(md, "md", "level"), "raid1\n")
+			f.Link(filepath.Join(md, "slaves", "dm-0"), a)
+			f.Link(filepath.Join(md, "slaves", "dm-1"), b)
 			f.mountRoot("1 0 9:0 / / rw - ext4 /dev/md0 rw")
 		}, posture.Pass, "root filesystem / (ext4 from /dev/md0) is on md0 (software RAID raid1) over dm-0, a LUKS2 dm-crypt mapping (ca) of sda2 and dm-1, a LUKS2 dm-crypt mapping (cb) of sdb2"},
 
@@ -201,14 +143,14 @@ func TestDiskEncryptionLinux(t *testing.T) {
 		{"loop in slaves", func(f *fakeSys) {
 			a := f.dm(0, "a", "LVM-a")
 			b := f.dm(1, "b", "LVM-b", a)
-			f.link(filepath.Join(a, "slaves", "dm-1"), b)
+			f.Link(filepath.Join(a, "slaves", "dm-1"), b)
 			f.mountRoot("1 0 254:0 / / rw - ext4 /dev/mapper/a rw")
 		}, posture.Unknown, "root filesystem / (ext4 from /dev/mapper/a) is on dm-0 (LVM a) over dm-1 (LVM b) over dm-0 again (its slaves form a loop)"},
 
 		{"a slave outside sysfs", func(f *fakeSys) {
 			a := f.dm(0, "a", "LVM-a")
-			f.file("elsewhere/sdz/dm/uuid", "CRYPT-LUKS2-fake\n")
-			if err := os.Symlink(filepath.Join(f.root, "elsewhere", "sdz"), filepath.Join(f.root, a, "slaves", "sdz")); err != nil {
+			f.File("elsewhere/sdz/dm/uuid", "CRYPT-LUKS2-fake\n")
+			if err := os.Symlink(filepath.Join(f.Root, "elsewhere", "sdz"), filepath.Join(f.Root, a, "slaves", "sdz")); err != nil {
 				t.Fatal(err)
 			}
 			f.mountRoot("1 0 254:0 / / rw - ext4 /dev/mapper/a rw")
@@ -230,7 +172,7 @@ func TestDiskEncryptionLinux(t *testing.T) {
 			f.dev(nvme, "259:0")
 			p := f.dev(nvme+"/nvme0n1p3", "259:3")
 			f.dm(0, "luks-abc", "CRYPT-LUKS2-abc-luks-abc", p)
-			f.link("sys/fs/btrfs/1111-2222/devices/dm-0", "sys/devices/virtual/block/dm-0")
+			f.Link("sys/fs/btrfs/1111-2222/devices/dm-0", "sys/devices/virtual/block/dm-0")
 			f.mountRoot("1 0 0:33 /root / rw,relatime - btrfs /dev/mapper/luks-abc rw,compress=zstd:1,subvol=/root")
 		}, posture.Pass, "root filesystem / (btrfs from /dev/mapper/luks-abc) is on dm-0, a LUKS2 dm-crypt mapping (luks-abc) of nvme0n1p3"},
 
@@ -239,14 +181,14 @@ func TestDiskEncryptionLinux(t *testing.T) {
 			f.dev(sdb, "8:16")
 			f.dev(sata+"/sda2", "8:2")
 			f.dev(sdb+"/sdb2", "8:18")
-			f.link("sys/fs/btrfs/9999/devices/sda2", "sys/devices/"+sata+"/sda2")
-			f.link("sys/fs/btrfs/9999/devices/sdb2", "sys/devices/"+sdb+"/sdb2")
+			f.Link("sys/fs/btrfs/9999/devices/sda2", "sys/devices/"+sata+"/sda2")
+			f.Link("sys/fs/btrfs/9999/devices/sdb2", "sys/devices/"+sdb+"/sdb2")
 			f.mountRoot("1 0 0:33 / / rw - btrfs /dev/sda2 rw")
 		}, posture.Unknown, "root filesystem / (btrfs from /dev/sda2) is btrfs over 2 devices (sda2, sdb2); multi-device btrfs is not checked"},
 
 		{"root on a loop device", func(f *fakeSys) {
 			p := f.dev("virtual/block/loop0", "7:0")
-			f.file(filepath.Join(p, "loop", "backing_file"), "/host/disk.img\n")
+			f.File(filepath.Join(p, "loop", "backing_file"), "/host/disk.img\n")
 			f.mountRoot("1 0 7:0 / / rw - ext4 /dev/loop0 rw")
 		}, posture.Unknown, `root filesystem / (ext4 from /dev/loop0) is on loop0, a loop device backed by the file "/host/disk.img", whose own disk is not checked`},
 
@@ -255,7 +197,7 @@ func TestDiskEncryptionLinux(t *testing.T) {
 		}, posture.Unknown, "root filesystem / (ext4 from /dev/sdq1): no block device for 8:99 in sysfs"},
 
 		{"nothing at /", func(f *fakeSys) {
-			f.file("mountinfo", "22 1 0:21 / /proc rw - proc proc rw\n")
+			f.File("mountinfo", "22 1 0:21 / /proc rw - proc proc rw\n")
 		}, posture.Unknown, "~nothing is mounted at /"},
 
 		{"mount table unreadable", func(f *fakeSys) {}, posture.Unknown, "~cannot read the mount table"},
@@ -271,7 +213,7 @@ func TestDiskEncryptionLinux(t *testing.T) {
 		{"the top mount at / counts", func(f *fakeSys) {
 			f.dev(nvme, "259:0")
 			f.dm(0, "cryptroot", "CRYPT-LUKS2-x-cryptroot", "sys/devices/"+nvme)
-			f.file("mountinfo", "1 0 0:2 / / rw - rootfs rootfs rw\n2 1 254:0 / / rw - ext4 /dev/mapper/cryptroot rw\n")
+			f.File("mountinfo", "1 0 0:2 / / rw - rootfs rootfs rw\n2 1 254:0 / / rw - ext4 /dev/mapper/cryptroot rw\n")
 		}, posture.Pass, "~LUKS2 dm-crypt mapping"},
 	}
 	for _, tt := range tests {
@@ -342,10 +284,10 @@ func TestDiskEncryptionHomeVarSwap(t *testing.T) {
 		f.dev(sata+"/sda5", "8:5")
 	}
 	run := func(f *fakeSys, swaps string) posture.Check {
-		o := posture.Options{OS: "linux", MountInfo: filepath.Join(f.root, "mountinfo"), SysRoot: filepath.Join(f.root, "sys")}
+		o := posture.Options{OS: "linux", MountInfo: f.MountInfo, SysRoot: f.SysRoot}
 		if swaps != "" {
-			f.file("swaps", swaps)
-			o.Swaps = filepath.Join(f.root, "swaps")
+			f.File("swaps", swaps)
+			o.Swaps = filepath.Join(f.Root, "swaps")
 		}
 		return posture.DiskEncryption(context.Background(), o)
 	}
@@ -364,7 +306,7 @@ func TestDiskEncryptionHomeVarSwap(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFakeSys(t)
 			luksRoot(f)
-			f.file("mountinfo", c.mounts+"\n")
+			f.File("mountinfo", c.mounts+"\n")
 			got := run(f, c.swaps)
 			if got.Result != c.want || !strings.Contains(got.Evidence, c.ev) {
 				t.Errorf("got %s: %q\nwant %s containing %q", got.Result, got.Evidence, c.want, c.ev)

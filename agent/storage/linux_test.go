@@ -29,48 +29,46 @@ const (
 func laptop(t *testing.T) *fakeSys {
 	f := newFakeSys(t)
 
-	nvme := f.disk(nvmeDisk, "nvme0n1", "259:0", map[string]string{"removable": "0", "size": "1000215216"})
-	f.file("sys/devices/"+nvmeDisk+"/model", "SAMSUNG MZVL21T0HCLR-00BL2              \n")
-	f.link("sys/"+nvme+"/device", "sys/devices/"+nvmeDisk)
-	f.part(nvme, "nvme0n1p1", "259:1", "1048576")
-	f.part(nvme, "nvme0n1p2", "259:2", "999164592")
+	nvme := f.Disk(nvmeDisk+"/block/nvme0n1", "259:0", map[string]string{"removable": "0", "size": "1000215216"})
+	f.File("sys/devices/"+nvmeDisk+"/model", "SAMSUNG MZVL21T0HCLR-00BL2              \n")
+	f.Link(nvme+"/device", "sys/devices/"+nvmeDisk)
+	f.Part(nvme, "nvme0n1p1", "259:1", "1048576")
+	f.Part(nvme, "nvme0n1p2", "259:2", "999164592")
 
-	sata := f.disk(sataDisk, "sda", "8:0", map[string]string{"removable": "0", "size": "1953525168"})
-	f.file("sys/devices/"+sataDisk+"/vendor", "ATA     \n")
-	f.file("sys/devices/"+sataDisk+"/model", "WDC WD10EZEX-08W\n")
-	f.link("sys/"+sata+"/device", "sys/devices/"+sataDisk)
-	f.part(sata, "sda2", "8:2", "1953000000")
+	sata := f.Disk(sataDisk+"/block/sda", "8:0", map[string]string{"removable": "0", "size": "1953525168"})
+	f.File("sys/devices/"+sataDisk+"/vendor", "ATA     \n")
+	f.File("sys/devices/"+sataDisk+"/model", "WDC WD10EZEX-08W\n")
+	f.Link(sata+"/device", "sys/devices/"+sataDisk)
+	f.Part(sata, "sda2", "8:2", "1953000000")
 
-	f.attrs("devices/pci0000:00/0000:00:14.0/usb2", map[string]string{"idVendor": "1d6b", "idProduct": "0003"}) // the root hub
-	f.attrs("devices/pci0000:00/0000:00:14.0/usb2/2-1", map[string]string{
+	f.Attrs("sys/devices/pci0000:00/0000:00:14.0/usb2", map[string]string{"idVendor": "1d6b", "idProduct": "0003"}) // the root hub
+	f.Attrs("sys/devices/pci0000:00/0000:00:14.0/usb2/2-1", map[string]string{
 		"idVendor": "0781", "idProduct": "5581", "serial": "4C530001230101113424",
 		"manufacturer": "SanDisk", "product": "Ultra",
 	})
-	stick := f.disk(usbStick, "sdb", "8:16", map[string]string{"removable": "0", "size": "60063744"})
-	f.part(stick, "sdb1", "8:17", "60061696")
+	stick := f.Disk(usbStick+"/block/sdb", "8:16", map[string]string{"removable": "0", "size": "60063744"})
+	f.Part(stick, "sdb1", "8:17", "60061696")
 
-	f.attrs("devices/pci0000:00/0000:00:14.0/usb2/2-2", map[string]string{
+	f.Attrs("sys/devices/pci0000:00/0000:00:14.0/usb2/2-2", map[string]string{
 		"idVendor": "090C", "idProduct": "1000", "serial": "AA00000000000489",
 		"manufacturer": "Samsung", "product": "Flash Drive FIT",
 	})
-	luksStick := f.disk(usbDisk2, "sdc", "8:32", map[string]string{"removable": "1", "size": "125313024"})
-	f.part(luksStick, "sdc1", "8:33", "125311000")
-	dm := f.disk(virtual, "dm-0", "254:0", map[string]string{"removable": "0", "size": "125278232"})
-	f.attrs(filepath.Join(dm, "dm"), map[string]string{"name": "luks-stick", "uuid": "CRYPT-LUKS2-0f1e2d3c4b5a69788796a5b4c3d2e1f0-luks-stick"})
-	f.link("sys/"+dm+"/slaves/sdc1", "sys/"+luksStick+"/sdc1")
+	luksStick := f.Disk(usbDisk2+"/block/sdc", "8:32", map[string]string{"removable": "1", "size": "125313024"})
+	sdc1 := f.Part(luksStick, "sdc1", "8:33", "125311000")
+	f.DM(0, "luks-stick", "CRYPT-LUKS2-0f1e2d3c4b5a69788796a5b4c3d2e1f0-luks-stick", map[string]string{"removable": "0", "size": "125278232"}, sdc1)
 
-	sd := f.disk(sdCard, "mmcblk0", "179:0", map[string]string{"removable": "0", "size": "62333952"})
-	f.file("sys/devices/"+sdCard+"/type", "SD\n")
-	f.link("sys/"+sd+"/device", "sys/devices/"+sdCard)
-	f.part(sd, "mmcblk0p1", "179:1", "62325760")
+	sd := f.Disk(sdCard+"/block/mmcblk0", "179:0", map[string]string{"removable": "0", "size": "62333952"})
+	f.File("sys/devices/"+sdCard+"/type", "SD\n")
+	f.Link(sd+"/device", "sys/devices/"+sdCard)
+	f.Part(sd, "mmcblk0p1", "179:1", "62325760")
 
-	f.disk(virtual, "loop0", "7:0", map[string]string{"removable": "0", "size": "32768"})
-	f.disk(virtual, "loop1", "7:1", map[string]string{"removable": "0", "size": "113000"})
+	f.Disk(virtual+"/block/loop0", "7:0", map[string]string{"removable": "0", "size": "32768"})
+	f.Disk(virtual+"/block/loop1", "7:1", map[string]string{"removable": "0", "size": "113000"})
 
-	f.link("dev/disk/by-label/Case\\x20Files", "dev/sdb1")
-	f.link("dev/disk/by-label/EFI", "dev/nvme0n1p1")
+	f.Link("dev/disk/by-label/Case\\x20Files", "dev/sdb1")
+	f.Link("dev/disk/by-label/EFI", "dev/nvme0n1p1")
 
-	f.mountinfo(
+	f.Mounts(
 		"22 1 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:5 - proc proc rw",
 		"23 1 0:22 / /sys rw,nosuid,nodev,noexec,relatime shared:6 - sysfs sysfs rw",
 		"24 1 0:5 / /dev rw,nosuid,relatime shared:2 - devtmpfs udev rw,size=8000000k,nr_inodes=2000000,mode=755",
@@ -130,10 +128,10 @@ func formatVolume(v storage.Volume) string { return fmt.Sprintf("%#v", v) }
 // whose disk has no size or removable attribute, is still a USB stick.
 func TestLinuxSourceMissingAttributesGivePartialInfo(t *testing.T) {
 	f := newFakeSys(t)
-	f.attrs("devices/pci0000:00/0000:00:14.0/usb2/2-1", map[string]string{"idVendor": "abcd", "idProduct": "EF01"})
-	stick := f.disk(usbStick, "sdb", "8:16", nil)
-	f.part(stick, "sdb1", "8:17", "")
-	f.mountinfo(`36 31 8:17 / /media/x rw,nosuid - vfat /dev/sdb1 rw`)
+	f.Attrs("sys/devices/pci0000:00/0000:00:14.0/usb2/2-1", map[string]string{"idVendor": "abcd", "idProduct": "EF01"})
+	stick := f.Disk(usbStick+"/block/sdb", "8:16", nil)
+	f.Part(stick, "sdb1", "8:17", "")
+	f.Mounts(`36 31 8:17 / /media/x rw,nosuid - vfat /dev/sdb1 rw`)
 	got, err := storage.NewLinuxSource(f.paths()).Volumes(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +148,7 @@ func TestLinuxSourceMissingAttributesGivePartialInfo(t *testing.T) {
 func TestLinuxSourceVanishedDeviceIsPartial(t *testing.T) {
 	f := laptop(t)
 	// sdb1's folder is gone but its links remain, as happens mid-removal.
-	if err := os.RemoveAll(filepath.Join(f.sys, "devices", usbStick)); err != nil {
+	if err := os.RemoveAll(filepath.Join(f.SysRoot, "devices", usbStick)); err != nil {
 		t.Fatal(err)
 	}
 	got, err := storage.NewLinuxSource(f.paths()).Volumes(context.Background())
@@ -177,7 +175,7 @@ func TestLinuxSourceVanishedDeviceIsPartial(t *testing.T) {
 func TestLinuxSourceWithoutSysfs(t *testing.T) {
 	f := laptop(t)
 	p := f.paths()
-	p.SysRoot = filepath.Join(f.root, "no-sysfs")
+	p.SysRoot = filepath.Join(f.Root, "no-sysfs")
 	got, err := storage.NewLinuxSource(p).Volumes(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -201,19 +199,19 @@ func TestLinuxSourceWithoutSysfs(t *testing.T) {
 func TestLinuxSourceHostileSysfs(t *testing.T) {
 	f := newFakeSys(t)
 	long := strings.Repeat("X", 10_000)
-	f.attrs("devices/pci0000:00/0000:00:14.0/usb2/2-1", map[string]string{
+	f.Attrs("sys/devices/pci0000:00/0000:00:14.0/usb2/2-1", map[string]string{
 		"idVendor": "07g1", "idProduct": "55811", "serial": "AB\x01C\xff\xfeD\x1b[31m" + long,
 		"manufacturer": "\x00\x00", "product": "Stick\u202e\u200bname",
 	})
-	stick := f.disk(usbStick, "sdb", "8:16", map[string]string{"size": "99999999999999999999999"})
-	f.part(stick, "sdb1", "8:17", "-5")
+	stick := f.Disk(usbStick+"/block/sdb", "8:16", map[string]string{"size": "99999999999999999999999"})
+	f.Part(stick, "sdb1", "8:17", "-5")
 	// A device number whose link leads out of sysfs, to a folder that
 	// looks like a USB disk.
-	f.attrs("outside/usb9/9-1", map[string]string{"idVendor": "dead", "idProduct": "beef", "size": "100"})
-	if err := os.Symlink(filepath.Join(f.root, "outside", "usb9", "9-1"), filepath.Join(f.sys, "dev", "block", "8:48")); err != nil {
+	f.Attrs("outside/usb9/9-1", map[string]string{"idVendor": "dead", "idProduct": "beef", "size": "100"})
+	if err := os.Symlink(filepath.Join(f.Root, "outside", "usb9", "9-1"), filepath.Join(f.SysRoot, "dev", "block", "8:48")); err != nil {
 		t.Fatal(err)
 	}
-	f.mountinfo(
+	f.Mounts(
 		`36 31 8:17 / /media/hostile rw - vfat /dev/sdb1 rw`,
 		`37 31 8:48 / /media/escape rw - vfat /dev/../../outside rw`,
 	)
@@ -248,11 +246,11 @@ func TestLinuxSourceHostileSysfs(t *testing.T) {
 func TestLinuxSourceMountTable(t *testing.T) {
 	f := laptop(t)
 	p := f.paths()
-	p.MountInfo = filepath.Join(f.root, "missing")
+	p.MountInfo = filepath.Join(f.Root, "missing")
 	if _, err := storage.NewLinuxSource(p).Volumes(context.Background()); err == nil {
 		t.Error("a missing mount table gave no error")
 	}
-	f.file("mountinfo", "garbage\n\x00\x01\n34 1 8:2 / /mnt/data rw - ext4 /dev/sda2 rw\n1 2 3\n")
+	f.File("mountinfo", "garbage\n\x00\x01\n34 1 8:2 / /mnt/data rw - ext4 /dev/sda2 rw\n1 2 3\n")
 	got, err := storage.NewLinuxSource(f.paths()).Volumes(context.Background())
 	if err != nil || len(got) != 1 || got[0].Device != "/dev/sda2" {
 		t.Errorf("got %s, %v", dump(got), err)

@@ -298,7 +298,7 @@ func TestLinuxSourceNotifies(t *testing.T) {
 	}
 
 	f := newFakeSys(t)
-	f.mountinfo("27 1 254:0 / / rw - ext4 /dev/vda rw")
+	f.Mounts("27 1 254:0 / / rw - ext4 /dev/vda rw")
 	if _, err := storage.NewLinuxSource(f.paths()).(storage.Notifier).Notify(context.Background()); err == nil {
 		t.Error("a plain file mount table offered notifications")
 	}

@@ -3,46 +3,24 @@ package sweep_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	mrand "math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"filippo.io/age"
-
-	"github.com/casekeep/casekeep/agent/keys"
-	"github.com/casekeep/casekeep/agent/state"
+	"github.com/casekeep/casekeep/agent/internal/agenttest"
 	"github.com/casekeep/casekeep/agent/sweep"
-	"github.com/casekeep/casekeep/agent/vault"
 	"github.com/casekeep/casekeep/policy"
 )
 
 // TestCrashHelperProcess is the quarantining process TestCrash kills.
 func TestCrashHelperProcess(t *testing.T) {
-	if os.Getenv("CASEKEEP_SWEEP_CRASH") != "1" {
-		t.Skip("run by TestCrash")
-	}
-	stateDir := os.Getenv("CASEKEEP_STATE")
-	escrow, err := age.ParseX25519Recipient(os.Getenv("CASEKEEP_ESCROW"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	device, err := keys.Load(stateDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.Open(vault.Config{
-		Dir: os.Getenv("CASEKEEP_CACHE"), Device: device, Escrow: []age.Recipient{escrow},
-		Store: state.OpenStore(stateDir, 10*time.Second), Quiet: time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := agenttest.CrashVault(t)
 	s, err := sweep.New(sweep.Config{Classify: markerClassifier, Vault: v, Settle: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -60,20 +38,10 @@ func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	base := t.TempDir()
-	stateDir, cache, dl := filepath.Join(base, "state"), filepath.Join(base, "cache"), filepath.Join(base, "Downloads")
+	cache, dl := filepath.Join(base, "cache"), filepath.Join(base, "Downloads")
 	os.MkdirAll(dl, 0o755)
-	if err := state.Prepare(stateDir); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := keys.LoadOrCreate(stateDir, false, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	escrow, _ := age.GenerateX25519Identity()
+	device := agenttest.NewDevice(t, false)
 	originals := map[string][]byte{}
 	for i := range 200 {
 		size := mrand.IntN(32 << 10)
@@ -87,15 +55,7 @@ func TestCrash(t *testing.T) {
 		write(t, filepath.Join(dl, name), string(content), time.Minute)
 		originals[name] = content
 	}
-	start := func() *exec.Cmd {
-		cmd := exec.Command(exe, "-test.run=^TestCrashHelperProcess$", "-test.v")
-		cmd.Env = append(os.Environ(), "CASEKEEP_SWEEP_CRASH=1", "CASEKEEP_STATE="+stateDir, "CASEKEEP_CACHE="+cache,
-			"CASEKEEP_DOWNLOADS="+dl, "CASEKEEP_ESCROW="+escrow.Recipient().String())
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
+	crash := &agenttest.Crash{Helper: "TestCrashHelperProcess", Device: device, Cache: cache, Env: []string{"CASEKEEP_DOWNLOADS=" + dl}}
 	decrypted := map[string]string{} // sealed file → the original it holds (sealed files never change)
 	both := 0                        // files seen in both places after a kill: caught between seal and removal
 	check := func(final bool) (inCache int) {
@@ -109,19 +69,12 @@ func TestCrash(t *testing.T) {
 				sealed[name]++
 				return nil
 			}
-			f, err := os.Open(p)
-			if err != nil {
+			b, err := agenttest.DecryptErr(p, device.Escrow)
+			if errors.Is(err, fs.ErrNotExist) {
 				return nil
 			}
-			defer f.Close()
-			r, err := age.Decrypt(f, escrow)
 			if err != nil {
 				t.Errorf("%s does not decrypt: %v", p, err)
-				return nil
-			}
-			b, err := io.ReadAll(r)
-			if err != nil {
-				t.Errorf("%s: %v", p, err)
 				return nil
 			}
 			for name, want := range originals {
@@ -156,23 +109,17 @@ func TestCrash(t *testing.T) {
 		}
 		return inCache
 	}
-	kills := 0
-	for kill := range 40 {
-		cmd := start()
-		kills++
-		time.Sleep(time.Duration(30+mrand.IntN(120)) * time.Millisecond)
-		cmd.Process.Kill()
-		cmd.Wait()
+	crash.Wait = func(int) { time.Sleep(time.Duration(30+mrand.IntN(120)) * time.Millisecond) }
+	crash.After = func(kill int) bool {
 		n := check(false)
 		if t.Failed() {
 			t.Fatalf("after kill %d", kill+1)
 		}
-		if n == len(originals) {
-			break
-		}
+		return n != len(originals)
 	}
+	kills := crash.Run(t, 40)
 	t.Logf("%d kills; %d times a file was caught sealed but not yet removed", kills, both)
-	cmd := start()
+	child := crash.Start(t)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		entries, _ := os.ReadDir(dl)
@@ -182,8 +129,7 @@ func TestCrash(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond)
-	cmd.Process.Kill()
-	cmd.Wait()
+	child.Kill()
 	if n := check(true); n != len(originals) {
 		t.Errorf("%d of %d in the cache", n, len(originals))
 	}

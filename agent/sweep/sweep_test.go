@@ -15,7 +15,7 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/casekeep/casekeep/agent/keys"
+	"github.com/casekeep/casekeep/agent/internal/agenttest"
 	"github.com/casekeep/casekeep/agent/state"
 	"github.com/casekeep/casekeep/agent/sweep"
 	"github.com/casekeep/casekeep/agent/vault"
@@ -47,7 +47,7 @@ type env struct {
 	t      *testing.T
 	v      *vault.Vault
 	cache  string
-	escrow *age.X25519Identity
+	escrow age.Identity
 	s      *sweep.Sweeper
 	mu     sync.Mutex
 	events []sweep.Event
@@ -55,19 +55,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	stateDir := filepath.Join(t.TempDir(), "state")
-	if err := state.Prepare(stateDir); err != nil {
-		t.Fatal(err)
-	}
-	device, err := keys.LoadOrCreate(stateDir, false, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	escrow, _ := age.GenerateX25519Identity()
-	e := &env{t: t, cache: filepath.Join(t.TempDir(), "cache"), escrow: escrow}
+	d := agenttest.NewDevice(t, false)
+	e := &env{t: t, cache: filepath.Join(t.TempDir(), "cache"), escrow: d.Escrow}
+	var err error
 	e.v, err = vault.Open(vault.Config{
-		Dir: e.cache, Device: device, Escrow: []age.Recipient{escrow.Recipient()},
-		Store: state.OpenStore(stateDir, 5*time.Second), Quiet: 10 * time.Millisecond,
+		Dir: e.cache, Device: d.Keys, Escrow: []age.Recipient{d.EscrowRecipient},
+		Store: state.OpenStore(d.State, 5*time.Second), Quiet: 10 * time.Millisecond,
 		CaseRef: func(rel string) string { ref, _, _ := strings.Cut(rel, "/"); return ref },
 	})
 	if err != nil {
@@ -122,17 +115,7 @@ func (e *env) waitFor(what string, cond func() bool) {
 
 func (e *env) openSealed(rel string) string {
 	e.t.Helper()
-	f, err := os.Open(filepath.Join(e.cache, filepath.FromSlash(rel)))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := age.Decrypt(f, e.escrow)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	b, _ := io.ReadAll(r)
-	return string(b)
+	return agenttest.Decrypt(e.t, filepath.Join(e.cache, filepath.FromSlash(rel)), e.escrow)
 }
 
 func write(t *testing.T, p, content string, age time.Duration) {
@@ -256,14 +239,7 @@ func TestSealOnVolume(t *testing.T) {
 	if ev.Dest != filepath.Join(usb, "cases", "LL-654321 chronology.xlsx.age") || exists(filepath.Join(usb, "cases", "LL-654321 chronology.xlsx")) {
 		t.Errorf("event %+v", ev)
 	}
-	f, _ := os.Open(ev.Dest)
-	r, err := age.Decrypt(f, e.escrow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(r)
-	f.Close()
-	if string(b) != marker+" rows" || !exists(filepath.Join(usb, "music.mp3")) {
+	if b := agenttest.Decrypt(t, ev.Dest, e.escrow); b != marker+" rows" || !exists(filepath.Join(usb, "music.mp3")) {
 		t.Errorf("sealed %q", b)
 	}
 	time.Sleep(700 * time.Millisecond)
@@ -345,20 +321,6 @@ func TestHugeFile(t *testing.T) {
 	e.waitFor("found", func() bool { return len(e.eventsOf(sweep.EventFound)) == 1 })
 }
 
-// userLink makes a symlink owned by an ordinary user (a test running as
-// root would otherwise make root's, which the agent trusts).
-func userLink(t *testing.T, target, link string) {
-	t.Helper()
-	if err := os.Symlink(target, link); err != nil {
-		t.Fatal(err)
-	}
-	if os.Geteuid() == 0 {
-		if err := os.Lchown(link, 12345, 12345); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // TestFolderSwappedForLink: while a file waits to settle, the user swaps
 // their Downloads folder for a link to someone else's folder holding a
 // file of the same name. The agent must not move or read the other file.
@@ -372,7 +334,7 @@ func TestFolderSwappedForLink(t *testing.T) {
 	e.run(sweep.Folder{Path: dl, Kind: sweep.KindSweep, Action: policy.ActionQuarantine, Label: "Downloads"})
 	time.Sleep(50 * time.Millisecond)
 	os.Rename(dl, filepath.Join(home, "old"))
-	userLink(t, other, dl)
+	agenttest.UserLink(t, other, dl)
 	time.Sleep(time.Second)
 	if n := len(e.eventsOf(sweep.EventQuarantined)); n != 0 {
 		t.Fatalf("quarantined through a link: %+v", e.eventsOf(sweep.EventQuarantined))

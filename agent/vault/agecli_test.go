@@ -11,7 +11,7 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/casekeep/casekeep/agent/keys"
+	"github.com/casekeep/casekeep/agent/internal/agenttest"
 	"github.com/casekeep/casekeep/agent/state"
 	"github.com/casekeep/casekeep/agent/vault"
 	"github.com/casekeep/casekeep/internal/testenv"
@@ -47,26 +47,12 @@ func TestStockAgeDecrypts(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cli := ageCLI(t, pq)
 			dir := t.TempDir()
-			stateDir := filepath.Join(dir, "state")
-			state.Prepare(stateDir)
-			device, err := keys.LoadOrCreate(stateDir, pq, time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			var escrowRecipient age.Recipient
-			var escrowIdentity string
-			if pq {
-				id, _ := age.GenerateHybridIdentity()
-				escrowRecipient, escrowIdentity = id.Recipient(), id.String()
-			} else {
-				id, _ := age.GenerateX25519Identity()
-				escrowRecipient, escrowIdentity = id.Recipient(), id.String()
-			}
+			d := agenttest.NewDevice(t, pq)
 			idFile := filepath.Join(dir, "escrow.txt")
-			os.WriteFile(idFile, []byte(escrowIdentity+"\n"), 0o600)
+			d.WriteEscrow(t, idFile)
 			v, err := vault.Open(vault.Config{
-				Dir: filepath.Join(dir, "cache"), Device: device, Escrow: []age.Recipient{escrowRecipient},
-				Store: state.OpenStore(stateDir, time.Second),
+				Dir: filepath.Join(dir, "cache"), Device: d.Keys, Escrow: []age.Recipient{d.EscrowRecipient},
+				Store: state.OpenStore(d.State, time.Second),
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -41,7 +41,7 @@ func BenchmarkAgeEncrypt(b *testing.B) {
 			content := strings.Repeat("x", size)
 			b.SetBytes(int64(size))
 			for b.Loop() {
-				w, err := age.Encrypt(io.Discard, e.device.Recipient(), e.escrow.Recipient())
+				w, err := age.Encrypt(io.Discard, e.Keys.Recipient(), e.EscrowRecipient)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -59,7 +59,7 @@ func BenchmarkAgeEncrypt(b *testing.B) {
 func BenchmarkScan(b *testing.B) {
 	e := newEnv(b)
 	var sealed strings.Builder
-	w, _ := age.Encrypt(&sealed, e.device.Recipient(), e.escrow.Recipient())
+	w, _ := age.Encrypt(&sealed, e.Keys.Recipient(), e.EscrowRecipient)
 	io.WriteString(w, "note")
 	w.Close()
 	for i := range 10_000 {
@@ -70,7 +70,7 @@ func BenchmarkScan(b *testing.B) {
 	b.Run("first", func(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
-			os.Remove(filepath.Join(e.state, "state.db"))
+			os.Remove(filepath.Join(e.State, "state.db"))
 			b.StartTimer()
 			rep, err := e.v.Scan(context.Background())
 			if err != nil || rep.Sealed != 10_000 || rep.Repaired != 10_000 {

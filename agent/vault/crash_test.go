@@ -4,49 +4,21 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"flag"
 	"fmt"
-	"io"
 	mrand "math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"filippo.io/age"
-
-	"github.com/casekeep/casekeep/agent/keys"
-	"github.com/casekeep/casekeep/agent/state"
-	"github.com/casekeep/casekeep/agent/vault"
+	"github.com/casekeep/casekeep/agent/internal/agenttest"
 )
-
-var crashKills = flag.Int("crash.kills", 200, "how many times TestCrash kills the sealing process")
 
 // TestCrashHelperProcess is the sealing process TestCrash kills; it does
 // nothing unless started by TestCrash.
 func TestCrashHelperProcess(t *testing.T) {
-	if os.Getenv("CASEKEEP_CRASH_HELPER") != "1" {
-		t.Skip("run by TestCrash")
-	}
-	cache, stateDir := os.Getenv("CASEKEEP_CACHE"), os.Getenv("CASEKEEP_STATE")
-	escrow, err := age.ParseX25519Recipient(os.Getenv("CASEKEEP_ESCROW"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	device, err := keys.Load(stateDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.Open(vault.Config{
-		Dir: cache, Device: device, Escrow: []age.Recipient{escrow},
-		Store: state.OpenStore(stateDir, 10*time.Second), Quiet: time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.Run(context.Background()) // until killed
+	agenttest.CrashVault(t).Run(context.Background()) // until killed
 }
 
 // TestCrash kills a real sealing process with SIGKILL at random moments,
@@ -78,42 +50,40 @@ func TestCrash(t *testing.T) {
 		}
 	}
 	addFiles(10)
-	for i := range *crashKills {
-		if i%2 == 0 {
-			addFiles(1 + mrand.IntN(3))
-		}
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelperProcess$")
-		cmd.Env = append(os.Environ(), "CASEKEEP_CRASH_HELPER=1", "CASEKEEP_CACHE="+e.cache,
-			"CASEKEEP_STATE="+e.state, "CASEKEEP_ESCROW="+e.escrow.Recipient().String())
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if i%2 == 0 {
-			// Aim: wait for a seal to be under way, then kill within moments.
-			for deadline := time.Now().Add(time.Second); !inProgress(t, e.cache) && time.Now().Before(deadline); {
-				time.Sleep(200 * time.Microsecond)
+	crash := &agenttest.Crash{Helper: "TestCrashHelperProcess", Device: e.Device, Cache: e.cache,
+		Before: func(i int) {
+			if i%2 == 0 {
+				addFiles(1 + mrand.IntN(3))
 			}
-			time.Sleep(time.Duration(mrand.IntN(3000)) * time.Microsecond)
-		} else {
-			time.Sleep(time.Duration(mrand.IntN(80_000)) * time.Microsecond)
-		}
-		if inProgress(t, e.cache) {
-			stats.midSeal++
-		}
-		cmd.Process.Kill()
-		cmd.Wait()
-		stats.kills++
-
-		// The restart's scan, then the invariants.
-		rep, err := e.reopen().Scan(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		stats.temps += rep.TempsRemoved
-		stats.finished += rep.Finished
-		stats.restored += rep.Restored
-		checkCrashInvariants(t, e, originals, checked, i)
+		},
+		Wait: func(i int) {
+			if i%2 == 0 {
+				// Aim: wait for a seal to be under way, then kill within moments.
+				for deadline := time.Now().Add(time.Second); !inProgress(t, e.cache) && time.Now().Before(deadline); {
+					time.Sleep(200 * time.Microsecond)
+				}
+				time.Sleep(time.Duration(mrand.IntN(3000)) * time.Microsecond)
+			} else {
+				time.Sleep(time.Duration(mrand.IntN(80_000)) * time.Microsecond)
+			}
+			if inProgress(t, e.cache) {
+				stats.midSeal++
+			}
+		},
+		After: func(i int) bool {
+			// The restart's scan, then the invariants.
+			rep, err := e.reopen().Scan(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			stats.temps += rep.TempsRemoved
+			stats.finished += rep.Finished
+			stats.restored += rep.Restored
+			checkCrashInvariants(t, e, originals, checked, i)
+			return true
+		},
 	}
+	stats.kills = crash.Run(t, agenttest.Kills())
 	// Finally let a process finish the job.
 	v := e.reopen()
 	rep, _ := v.Scan(context.Background())
@@ -173,15 +143,7 @@ func checkCrashInvariants(t *testing.T, e *env, originals map[string][]byte, che
 		}
 		var content []byte
 		if strings.HasSuffix(p, ".age") {
-			f, err := os.Open(e.path(p))
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := age.Decrypt(f, e.escrow)
-			if err == nil {
-				content, err = io.ReadAll(r)
-			}
-			f.Close()
+			content, err = agenttest.DecryptErr(e.path(p), e.Escrow)
 			if err != nil {
 				t.Fatalf("round %d: %s does not decrypt: %v", round, p, err)
 			}

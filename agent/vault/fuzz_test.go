@@ -35,7 +35,7 @@ func FuzzScanSealedFile(f *testing.F) {
 	f.Add([]byte("age-encryption.org/v1\n"))
 	f.Add([]byte("plain text that only looks like a case file"))
 
-	ids, err := e.device.Identities()
+	ids, err := e.Keys.Identities()
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package vault_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,20 +13,18 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/casekeep/casekeep/agent/keys"
+	"github.com/casekeep/casekeep/agent/internal/agenttest"
 	"github.com/casekeep/casekeep/agent/state"
 	"github.com/casekeep/casekeep/agent/vault"
 )
 
-// env is a vault on a temporary cache folder, with an X25519 device
+// env is a vault on a temporary cache folder, for an X25519 device: its
 // identity and one escrow identity whose private half the test keeps.
 type env struct {
+	*agenttest.Device
 	t      testing.TB
 	cache  string
-	state  string
 	v      *vault.Vault
-	device *keys.File
-	escrow *age.X25519Identity
 	events *eventLog
 	store  *state.Store
 	opts   []option
@@ -42,20 +39,8 @@ func newEnv(t testing.TB, opts ...option) *env {
 
 func newEnvIn(t testing.TB, cache string, opts ...option) *env {
 	t.Helper()
-	stateDir := filepath.Join(t.TempDir(), "state")
-	if err := state.Prepare(stateDir); err != nil {
-		t.Fatal(err)
-	}
-	device, err := keys.LoadOrCreate(stateDir, false, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	escrow, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, cache: cache, state: stateDir, device: device, escrow: escrow, events: &eventLog{}, opts: opts}
-	e.store = state.OpenStore(stateDir, 5*time.Second)
+	e := &env{Device: agenttest.NewDevice(t, false), t: t, cache: cache, events: &eventLog{}, opts: opts}
+	e.store = state.OpenStore(e.State, 5*time.Second)
 	e.v = e.reopen()
 	return e
 }
@@ -64,8 +49,8 @@ func newEnvIn(t testing.TB, cache string, opts ...option) *env {
 func (e *env) config() vault.Config {
 	cfg := vault.Config{
 		Dir:     e.cache,
-		Device:  e.device,
-		Escrow:  []age.Recipient{e.escrow.Recipient()},
+		Device:  e.Keys,
+		Escrow:  []age.Recipient{e.EscrowRecipient},
 		CaseRef: func(rel string) string { ref, _, _ := strings.Cut(rel, "/"); return ref },
 		Store:   e.store,
 		Events:  e.events,
@@ -109,28 +94,16 @@ func (e *env) write(rel, content string, old bool) {
 	}
 }
 
-// open decrypts a sealed file with the escrow identity.
-func (e *env) open(rel string) (string, error) {
-	f, err := os.Open(e.path(rel))
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	r, err := age.Decrypt(f, e.escrow)
-	if err != nil {
-		return "", err
-	}
-	b, err := io.ReadAll(r)
-	return string(b), err
+// open decrypts a sealed file with the escrow identity; an error fails
+// the test.
+func (e *env) open(rel string) string {
+	e.t.Helper()
+	return agenttest.Decrypt(e.t, e.path(rel), e.Escrow)
 }
 
 func (e *env) mustOpen(rel, want string) {
 	e.t.Helper()
-	got, err := e.open(rel)
-	if err != nil {
-		e.t.Fatalf("%s: %v", rel, err)
-	}
-	if got != want {
+	if got := e.open(rel); got != want {
 		e.t.Fatalf("%s decrypts to %q, want %q", rel, trunc(got), trunc(want))
 	}
 }

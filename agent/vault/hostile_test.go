@@ -173,10 +173,7 @@ func TestSlowAppendReopening(t *testing.T) {
 	})
 	var sealed strings.Builder
 	for _, p := range e.files() {
-		s, err := e.open(p)
-		if err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
+		s := e.open(p)
 		if s == "" || !strings.Contains(all, s) || !strings.HasSuffix(s, "\n") {
 			t.Errorf("%s holds %q, not a run of lines as written", p, s)
 		}
@@ -219,10 +216,7 @@ func TestEditorSavePattern(t *testing.T) {
 	last := versions[len(versions)-1]
 	found := false
 	for _, p := range e.files() {
-		s, err := e.open(p)
-		if err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
+		s := e.open(p)
 		if !contains(versions, s) {
 			t.Errorf("%s holds something that was never written", p)
 		}

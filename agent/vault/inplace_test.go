@@ -12,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
-
+	"github.com/casekeep/casekeep/agent/internal/agenttest"
 	"github.com/casekeep/casekeep/agent/vault"
 )
 
@@ -33,24 +32,6 @@ func usbFolder(t *testing.T, files map[string]string) string {
 		os.Chtimes(p, past, past)
 	}
 	return dir
-}
-
-func decryptFile(t *testing.T, p string, id age.Identity) string {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := age.Decrypt(f, id)
-	if err != nil {
-		t.Fatalf("%s: %v", p, err)
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 func listDir(t *testing.T, dir string) []string {
@@ -91,11 +72,11 @@ func TestSealInPlace(t *testing.T) {
 		t.Errorf("folder holds %v, want %v", listDir(t, dir), want)
 	}
 	// Only the council (escrow) and this device can read it.
-	if s := decryptFile(t, filepath.Join(dir, filepath.FromSlash(got)), e.escrow); s != "case file body" {
+	if s := agenttest.Decrypt(t, filepath.Join(dir, filepath.FromSlash(got)), e.Escrow); s != "case file body" {
 		t.Errorf("escrow decrypts %q", s)
 	}
-	ids, _ := e.device.Identities()
-	if s := decryptFile(t, filepath.Join(dir, filepath.FromSlash(got)), ids[0]); s != "case file body" {
+	ids, _ := e.Keys.Identities()
+	if s := agenttest.Decrypt(t, filepath.Join(dir, filepath.FromSlash(got)), ids[0]); s != "case file body" {
 		t.Errorf("device decrypts %q", s)
 	}
 	if len(e.events.of(vault.EventSealed)) != 0 {
@@ -189,7 +170,7 @@ func TestSealInPlaceTidiesCrashLeftovers(t *testing.T) {
 	if _, err := sealInPlace(ctx, e, dir, "lost.txt"); err != nil {
 		t.Fatal(err)
 	}
-	if s := decryptFile(t, filepath.Join(dir, "lost.txt.age"), e.escrow); s != "lost body" {
+	if s := agenttest.Decrypt(t, filepath.Join(dir, "lost.txt.age"), e.Escrow); s != "lost body" {
 		t.Errorf("lost.txt sealed as %q", s)
 	}
 }
@@ -223,29 +204,14 @@ func TestOpenRegular(t *testing.T) {
 	}
 }
 
-// userLink makes a symlink owned by an ordinary user, as one a user makes
-// in their own folders is (when the test runs as root, its links would be
-// root's, which OpenFolder trusts).
-func userLink(t *testing.T, target, link string) {
-	t.Helper()
-	if err := os.Symlink(target, link); err != nil {
-		t.Fatal(err)
-	}
-	if os.Geteuid() == 0 {
-		if err := os.Lchown(link, 12345, 12345); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // TestOpenFolderRefusesLinks: a user swaps their Downloads folder (or a
 // folder above it) for a symlink to someone else's; the agent must not
 // open it.
 func TestOpenFolderRefusesLinks(t *testing.T) {
 	other := usbFolder(t, map[string]string{"theirs.docx": "someone else's"})
 	home := t.TempDir()
-	userLink(t, other, filepath.Join(home, "Downloads"))
-	userLink(t, filepath.Dir(other), filepath.Join(home, "Library"))
+	agenttest.UserLink(t, other, filepath.Join(home, "Downloads"))
+	agenttest.UserLink(t, filepath.Dir(other), filepath.Join(home, "Library"))
 	for _, dir := range []string{filepath.Join(home, "Downloads"), filepath.Join(home, "Library", filepath.Base(other))} {
 		if r, err := vault.OpenFolder(dir); err == nil {
 			r.Close()
@@ -272,7 +238,7 @@ func TestNoHardLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := decryptFile(t, filepath.Join(dir, got), e.escrow); s != "on a FAT stick" {
+	if s := agenttest.Decrypt(t, filepath.Join(dir, got), e.Escrow); s != "on a FAT stick" {
 		t.Errorf("sealed %q", s)
 	}
 	if want := []string{"a.txt.age"}; !slices.Equal(listDir(t, dir), want) {

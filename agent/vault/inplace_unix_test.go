@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/casekeep/casekeep/agent/internal/agenttest"
 	"github.com/casekeep/casekeep/agent/vault"
 )
 
@@ -28,7 +29,7 @@ func TestSealInPlaceSwap(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "a.txt")); string(b) != "version 2" {
 		t.Errorf("the new version holds %q", b)
 	}
-	if s := decryptFile(t, filepath.Join(dir, "a.txt.age"), e.escrow); s != "version 1" {
+	if s := agenttest.Decrypt(t, filepath.Join(dir, "a.txt.age"), e.Escrow); s != "version 1" {
 		t.Errorf("sealed %q", s)
 	}
 }

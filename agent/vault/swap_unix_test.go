@@ -13,6 +13,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/casekeep/casekeep/agent/internal/agenttest"
 	"github.com/casekeep/casekeep/agent/vault"
 )
 
@@ -122,7 +123,7 @@ func TestSwapOtherSealedFileIn(t *testing.T) {
 	e.write("a.txt", "original", true)
 	swapAt(t, "linked", func(rel string) {
 		f, _ := os.Create(e.path(rel + ".new"))
-		w, _ := age.Encrypt(f, e.device.Recipient())
+		w, _ := age.Encrypt(f, e.Keys.Recipient())
 		io.WriteString(w, "something else")
 		w.Close()
 		f.Close()
@@ -132,15 +133,9 @@ func TestSwapOtherSealedFileIn(t *testing.T) {
 		t.Fatal("SealFile succeeded although its sealed file was replaced")
 	}
 	sameBytes(t, e.path("a.txt"), []byte("original"))
-	f, _ := os.Open(e.path("a.txt.age"))
-	defer f.Close()
-	ids, _ := e.device.Identities()
-	r, err := age.Decrypt(f, ids...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := io.ReadAll(r); string(b) != "something else" {
-		t.Errorf("the user's file was replaced: %q", b)
+	ids, _ := e.Keys.Identities()
+	if s := agenttest.Decrypt(t, e.path("a.txt.age"), ids...); s != "something else" {
+		t.Errorf("the user's file was replaced: %q", s)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/casekeep/casekeep/agent/internal/agenttest"
 	"github.com/casekeep/casekeep/agent/vault"
 )
 
@@ -30,10 +31,8 @@ func TestSealFile(t *testing.T) {
 	e.mustOpen("LL-123456/court report.docx.age", "the report")
 
 	// The device identity opens it too.
-	f, _ := os.Open(e.path(entry.Path))
-	defer f.Close()
-	ids, _ := e.device.Identities()
-	if _, err := age.Decrypt(f, ids...); err != nil {
+	ids, _ := e.Keys.Identities()
+	if _, err := agenttest.DecryptErr(e.path(entry.Path), ids...); err != nil {
 		t.Errorf("device identity: %v", err)
 	}
 	fi, _ := os.Stat(e.path(entry.Path))
@@ -182,7 +181,7 @@ func TestScanRepairsIndex(t *testing.T) {
 	// by someone else to this device.
 	os.Remove(e.path("b.age"))
 	f, _ := os.Create(e.path("c.pdf.age"))
-	w, _ := age.Encrypt(f, e.device.Recipient())
+	w, _ := age.Encrypt(f, e.Keys.Recipient())
 	w.Write([]byte("from elsewhere"))
 	w.Close()
 	f.Close()
