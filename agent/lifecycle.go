@@ -1,5 +1,35 @@
 package agent
 
+// How the server learns that the agent stopped
+//
+// This file is the whole answer; the server's side is server.AgentStateOf.
+//
+// A stop it is asked for. When the service manager stops the agent (or the
+// computer shuts down, or casekeep is removed), Run returns and the agent's
+// last heartbeat, its farewell, says why: [Agent.SayFarewell] makes it with
+// wire.Heartbeat.Stopping set to wire.StopService, StopShutdown or
+// StopUninstall, and sends what waits in the spool, within the stop's
+// deadline and at most [FarewellMax]. The reason is the service manager's:
+// a shutdown is one when Windows says so or systemd is stopping the system
+// ([StopReason]); an uninstall is one when `casekeep service stop --reason
+// uninstall` (the package scripts) or `casekeep service uninstall` recorded
+// it in the state folder first ([RecordStopReason]). The server then shows
+// the agent as stopped, shut down or removed, since that heartbeat's time.
+//
+// A stop it is not asked for. While Run runs, the alive file in the state
+// folder holds when the agent last knew itself alive (written at start and
+// every five minutes). The farewell removes it once the farewell heartbeat
+// is spooled. So when a run ends without one (killed, crashed, the power
+// lost, or a farewell that could not even be spooled), the next start finds
+// the file and reports a wire.EventUnannouncedStop event, timed when that
+// run was last alive; the server counts these per device.
+//
+// A server that is away. The farewell is spooled before it is sent, like
+// every heartbeat: if the server cannot be reached by the deadline, the
+// heartbeat waits in the spool and goes, in order, with the next start's
+// heartbeats. The server shows the stop late, but it learns it, and no
+// unannounced stop is reported for a run that said farewell.
+
 import (
 	"context"
 	"errors"
@@ -13,6 +43,17 @@ import (
 	"github.com/casekeep/casekeep/internal/wire"
 )
 
+// How long a stop may take: the agent's own deadline (a seal in progress is
+// rolled back by then), within what the service managers allow (systemd's
+// TimeoutStopSec and launchd's ExitTimeOut are set 5 s above StopTimeout;
+// Windows gives services about 5 s at shutdown, hence ShutdownTimeout). The
+// farewell takes at most FarewellMax of it.
+const (
+	StopTimeout     = 20 * time.Second
+	ShutdownTimeout = 4 * time.Second
+	FarewellMax     = 8 * time.Second
+)
+
 // aliveFile, in the state folder, exists while the agent runs and holds
 // the last time it recorded itself alive. It is removed once the agent has
 // spooled its farewell heartbeat; found at start, it means the previous run
@@ -21,6 +62,86 @@ const aliveFile = "alive"
 
 // aliveEvery is how often the alive file is brought up to date.
 const aliveEvery = 5 * time.Minute
+
+// stopReasonFile, in the state folder, says why the next stop happens when
+// casekeep service stop --reason or uninstall asked for it.
+const stopReasonFile = "stop-reason"
+
+// A Stop is why the agent stops and by when it must be gone.
+type Stop struct {
+	Reason   string // wire.StopService, StopShutdown or StopUninstall
+	Deadline time.Time
+}
+
+// RecordStopReason records in the state folder stateDir why the service
+// is about to be stopped, for [StopReason] to find, before the service
+// manager is asked to stop it. wire.StopService, the reason a stop has
+// anyway, is not recorded.
+func RecordStopReason(stateDir, reason string) error {
+	if reason == wire.StopService {
+		return nil
+	}
+	return atomicfile.WriteFile(filepath.Join(stateDir, stopReasonFile), []byte(reason+"\n"), 0o600)
+}
+
+// ClearStopReason removes a reason recorded in stateDir: at start (one
+// given for an earlier stop), or when the stop it was recorded for could
+// not be asked for.
+func ClearStopReason(stateDir string) {
+	os.Remove(filepath.Join(stateDir, stopReasonFile))
+}
+
+// StopReason says why the service manager is stopping the agent, whose
+// state folder is stateDir: wire.StopUninstall if that was recorded there
+// (the record is read once, and removed), else wire.StopShutdown if the
+// computer is shutting down, else wire.StopService.
+func StopReason(stateDir string) string { return stopReason(stateDir, systemStopping) }
+
+func stopReason(stateDir string, stopping func() bool) string {
+	reason := wire.StopService
+	if stopping() {
+		reason = wire.StopShutdown
+	}
+	path := filepath.Join(stateDir, stopReasonFile)
+	if b, err := os.ReadFile(path); err == nil {
+		os.Remove(path)
+		if r := strings.TrimSpace(string(b)); r == wire.StopUninstall {
+			reason = r
+		}
+	}
+	return reason
+}
+
+// farewellBy is when the farewell for the stop s must be done, from now:
+// FarewellMax from now, or s's deadline if that is sooner. A Stop with no
+// reason is a service stop with StopTimeout.
+func farewellBy(s Stop, now time.Time) Stop {
+	if s.Reason == "" {
+		s = Stop{Reason: wire.StopService, Deadline: now.Add(StopTimeout)}
+	}
+	if d := now.Add(FarewellMax); d.Before(s.Deadline) {
+		s.Deadline = d
+	}
+	return s
+}
+
+// SayFarewell says the agent's farewell for the stop s (see [Agent.Farewell])
+// by s's deadline, or within FarewellMax if that is sooner, and logs
+// whether the server heard it. Call it after Run has returned because it
+// was asked to stop.
+func (a *Agent) SayFarewell(s Stop) {
+	s = farewellBy(s, time.Now())
+	ctx, cancel := context.WithDeadline(context.Background(), s.Deadline)
+	defer cancel()
+	err := a.Farewell(ctx, s.Reason)
+	switch {
+	case a.cfg.Enrollment == nil:
+	case err != nil:
+		a.log.Warn("could not tell the server the agent is stopping; it goes with the next heartbeats", "reason", s.Reason, "err", err)
+	default:
+		a.log.Info("told the server the agent is stopping", "reason", s.Reason)
+	}
+}
 
 // checkPreviousRun reports an unannounced stop if the previous run left
 // its alive file, and starts this run's.

@@ -4,9 +4,10 @@
 // the launchd daemon from [LaunchdPlist], and the Windows service's recovery
 // actions in [Recovery]), which `casekeep service install` and the package
 // builds both use, so a laptop gets the same service whichever way it was
-// installed; and the enrollment file IT drops beside the program
-// ([ReadEnrollEnv]), which lets a silent install enroll the device on the
-// service's first start.
+// installed; the systemd drop-in with which the running agent makes the
+// folders its policy needs in users' homes writable ([EnsureWritable]); and
+// the enrollment file IT drops beside the program ([ReadEnrollEnv]), which
+// lets a silent install enroll the device on the service's first start.
 //
 // The packages themselves (deb and rpm with nFPM, the MSI with wixl from
 // casekeep.wxs, and the macOS payload for pkgbuild) are built by the program

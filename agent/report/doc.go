@@ -2,6 +2,13 @@
 // (a new Ed25519 signing key, an enrollment token, and the server's TLS key,
 // server key and policy key pinned from then on), and heartbeats.
 //
+// [Enroll] enrolls once; [EnrollWhenAsked] is how the service enrolls: with
+// the server and token from its command line or from the installer's
+// enrollment file, retrying with backoff while the server is away or
+// refuses, waiting for the file while nothing names a server, and removing
+// the used token afterwards. [LocalHost] describes the computer to the
+// server.
+//
 // A heartbeat says what the device is: its policy, posture, vault (sealed
 // files, plaintext waiting, case references with counts, never file names)
 // and storage, with the events since the last one. Each is signed over its
@@ -12,5 +19,6 @@
 // jitter while the server is away; a heartbeat leaves the spool only when the
 // server's signed reply acknowledges its seq. When the spool is full, no new
 // heartbeats are made and events are counted by type instead, and the next
-// heartbeat says so: nothing is dropped silently.
+// heartbeat says so: nothing is dropped silently. The last heartbeat of a
+// run, its farewell ([Reporter.Farewell]), says why the agent stops.
 package report

@@ -111,13 +111,16 @@ func pinnedClient(pin []byte) *http.Client {
 	}
 }
 
+// enrollTimeout is how long one enrollment attempt may take.
+const enrollTimeout = time.Minute
+
 // Enroll enrolls this device with the server at serverURL using token, and
-// keeps the result in the state folder dir (which must be private): the
-// device signing key, the enrollment (device ID and pinned keys) and the
-// signed policy, verified against the policy key the server names. If the
-// token carries a certificate pin the server must match it from the first
-// connection; otherwise the server's certificate must be trusted by the
-// system, and its key is pinned from then on.
+// keeps the result in the state folder dir, which it prepares (creates and
+// makes private, as state.Prepare does): the device signing key, the
+// enrollment (device ID and pinned keys) and the signed policy, verified
+// against the policy key the server names. The token must carry the
+// server's certificate pin, and the server must match it from the first
+// connection; its key is pinned from then on. It gives up after a minute.
 func Enroll(ctx context.Context, serverURL, token string, info HostInfo, dir string) (*Enrollment, *policy.Policy, error) {
 	if _, err := LoadEnrollment(dir); err == nil {
 		return nil, nil, fmt.Errorf("this device is already enrolled (%s in %s); remove it to enroll again", EnrollmentFile, dir)
@@ -136,6 +139,11 @@ func Enroll(ctx context.Context, serverURL, token string, info HostInfo, dir str
 		// policy key, and so the escrow keys, from it.
 		return nil, nil, fmt.Errorf("%w: it carries no certificate pin (make one with casekeep-server token create)", wire.ErrToken)
 	}
+	if err := state.Prepare(dir); err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, enrollTimeout)
+	defer cancel()
 	priv, err := signingKey(dir)
 	if err != nil {
 		return nil, nil, err

@@ -3,28 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
-	"os/signal"
-	"os/user"
 	"path/filepath"
-	"runtime"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/casekeep/casekeep/agent"
-	"github.com/casekeep/casekeep/agent/keys"
 	"github.com/casekeep/casekeep/agent/report"
-	"github.com/casekeep/casekeep/agent/state"
 	"github.com/casekeep/casekeep/agent/vault"
 	"github.com/casekeep/casekeep/installer"
 	"github.com/casekeep/casekeep/internal/cli"
-	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/policy"
 )
 
@@ -80,7 +70,7 @@ connection; otherwise the server's certificate must be trusted by this system.`,
 			if err != nil {
 				return err
 			}
-			en, p, err := enroll(context.Background(), dir, *server, *token)
+			en, p, err := report.Enroll(context.Background(), *server, *token, report.LocalHost(agent.AgentVersion()), dir)
 			if err != nil {
 				return err
 			}
@@ -88,15 +78,6 @@ connection; otherwise the server's certificate must be trusted by this system.`,
 			return nil
 		},
 	}
-}
-
-func enroll(ctx context.Context, stateDir, server, token string) (*report.Enrollment, *policy.Policy, error) {
-	if err := state.Prepare(stateDir); err != nil {
-		return nil, nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	return report.Enroll(ctx, server, token, hostInfo(), stateDir)
 }
 
 type agentFlags struct {
@@ -240,12 +221,16 @@ func runAgent(e *cli.Env, args []string) error {
 			return err
 		}
 	}
-	os.Remove(filepath.Join(stateDir, stopReasonFile)) // a reason given for an earlier stop
-	return runAsService(func(ctx context.Context, stop func() stopInfo) error {
+	agent.ClearStopReason(stateDir) // a reason given for an earlier stop
+	return runAsService(func(ctx context.Context, stop func() agent.Stop) error {
 		cfg := agent.Config{StateDir: stateDir, Logger: log, Homes: homes, Policy: pol}
 		if en == nil && pol == nil {
 			var err error
-			if en, err = enrollWhenAsked(ctx, log, stateDir, *server, *token, enrollEnv); err != nil {
+			if en, err = report.EnrollWhenAsked(ctx, report.EnrollOptions{
+				StateDir: stateDir, Server: *server, Token: *token, EnvFile: enrollEnv,
+				Host: report.LocalHost(agent.AgentVersion()), Interactive: interactive(), Log: log,
+				ForgetServiceToken: func() error { return installer.ForgetServiceToken(serviceName) },
+			}); err != nil {
 				if ctx.Err() != nil {
 					return nil // stopped while waiting
 				}
@@ -273,7 +258,7 @@ func runAgent(e *cli.Env, args []string) error {
 			return err
 		}
 		defer a.Close()
-		if ensureWritable(a.WritableFolders(a.Policy()), log) {
+		if installer.EnsureWritable(a.WritableFolders(a.Policy()), log) {
 			<-ctx.Done() // systemd restarts the service with the folders writable
 			return nil
 		}
@@ -282,103 +267,9 @@ func runAgent(e *cli.Env, args []string) error {
 		if ctx.Err() == nil {
 			return err // failed: no farewell, so the next start reports it
 		}
-		si := stop()
-		if si.reason == "" {
-			si = stopInfo{reason: wire.StopService, deadline: time.Now().Add(stopTimeout)}
-		}
-		deadline := si.deadline
-		if d := time.Now().Add(farewellMax); d.Before(deadline) {
-			deadline = d
-		}
-		fctx, cancel := context.WithDeadline(context.Background(), deadline)
-		defer cancel()
-		if ferr := a.Farewell(fctx, si.reason); ferr != nil && cfg.Enrollment != nil {
-			log.Warn("could not tell the server the agent is stopping; it goes with the next heartbeats", "reason", si.reason, "err", ferr)
-		} else if cfg.Enrollment != nil {
-			log.Info("told the server the agent is stopping", "reason", si.reason)
-		}
+		a.SayFarewell(stop())
 		return err
 	}, stateDir, log, logLevel(*debug))
-}
-
-// enrollPoll is how often a service waiting for enrollment looks at the
-// enrollment file.
-var enrollPoll = 30 * time.Second
-
-// enrollWhenAsked enrolls the device with server and token, or with what
-// the enrollment file names, retrying with backoff while the server cannot
-// be reached, and waiting (checking the file every 30 s) while nothing
-// names a server. Once enrolled, the token is removed from the file.
-func enrollWhenAsked(ctx context.Context, log *slog.Logger, stateDir, server, token, enrollEnv string) (*report.Enrollment, error) {
-	if !interactive() {
-		// Protect the folder before trusting what is in it (on Windows,
-		// ProgramData lets users create files).
-		if err := installer.PrepareConfig(filepath.Dir(enrollEnv)); err != nil {
-			log.Error("the configuration folder is not protected", "err", err)
-		}
-	}
-	backoff, waiting, lastErr := 10*time.Second, false, ""
-	for {
-		s, t, from := server, token, "the command line"
-		if s == "" {
-			env, err := installer.ReadEnrollEnv(enrollEnv)
-			switch {
-			case err == nil && env.Server != "" && env.Token != "":
-				s, t, from = env.Server, env.Token, enrollEnv
-			case err == nil || errors.Is(err, fs.ErrNotExist):
-				if !waiting {
-					log.Warn("not enrolled: waiting for a server URL and token in "+enrollEnv, "file", enrollEnv)
-					waiting = true
-				}
-			default:
-				if err.Error() != lastErr { // once, not every look
-					log.Error("the enrollment file cannot be used", "err", err)
-					lastErr = err.Error()
-				}
-			}
-		}
-		if s != "" {
-			en, p, err := enroll(ctx, stateDir, s, t)
-			if err == nil {
-				log.Info("enrolled", "device", en.DeviceID, "server", en.Server, "policy_version", p.Version, "from", from)
-				if err := installer.ForgetToken(enrollEnv); err != nil {
-					log.Warn("could not remove the used token from the enrollment file", "err", err)
-				}
-				if from == "the command line" && !interactive() {
-					// The MSI put it in the service's command line.
-					if err := installer.ForgetServiceToken(serviceName); err != nil {
-						log.Warn("could not remove the used token from the service's command line", "err", err)
-					}
-				}
-				return en, nil
-			}
-			if from == "the command line" && interactive() {
-				return nil, err
-			}
-			log.Warn("could not enroll; will retry", "server", s, "err", err, "retry_in", backoff)
-		}
-		wait := enrollPoll
-		if s != "" {
-			wait, backoff = backoff, min(2*backoff, 10*time.Minute)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(wait):
-		}
-	}
-}
-
-// hostInfo describes this machine for enrollment.
-func hostInfo() report.HostInfo {
-	h, _ := os.Hostname()
-	info := report.HostInfo{Hostname: h, OS: runtime.GOOS, Arch: runtime.GOARCH, Serial: hardwareSerial(), AgentVersion: agent.AgentVersion()}
-	if u := os.Getenv("SUDO_USER"); u != "" {
-		info.User = u
-	} else if u, err := user.Current(); err == nil {
-		info.User = u.Username
-	}
-	return info
 }
 
 // showSealProgress shows, on a terminal, how the sealing of what the agent
@@ -410,205 +301,4 @@ func showSealProgress(ctx context.Context, vault func() *vault.Vault, prog *prog
 			shown = false
 		}
 	}
-}
-
-func lsCommand() *cli.Command {
-	return &cli.Command{
-		Name: "ls", Args: "[--state DIR] [--json]",
-		Summary: "list sealed case files",
-		Help: `Ls lists the sealed files in the cache's index: case reference, size,
-when it was sealed, and path in the cache. It reads the agent's state and works
-while the agent runs.`,
-		Run: func(e *cli.Env, args []string) error {
-			f := addAgentFlags(e, false)
-			asJSON := e.Flags.Bool("json", false, "print JSON, one array of objects")
-			if _, err := e.Parse(args, 0, 0); err != nil {
-				return err
-			}
-			dir, err := f.stateDir()
-			if err != nil {
-				return err
-			}
-			if _, err := os.Stat(filepath.Join(dir, state.DBName)); err != nil {
-				return fmt.Errorf("no agent state in %s (has the agent run? is --state right?)", dir)
-			}
-			entries, err := vault.ReadIndex(state.OpenStore(dir, 10*time.Second))
-			if err != nil {
-				return err
-			}
-			if *asJSON {
-				type jsonEntry struct {
-					Path     string    `json:"path"`
-					CaseRef  string    `json:"case_ref"`
-					Size     int64     `json:"size"`
-					SealedAt time.Time `json:"sealed_at"`
-				}
-				out := make([]jsonEntry, len(entries))
-				for i, en := range entries {
-					out[i] = jsonEntry(en)
-				}
-				enc := json.NewEncoder(e.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
-			}
-			tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CASE REF\tSIZE\tSEALED AT\tPATH")
-			for _, en := range entries {
-				ref := en.CaseRef
-				if ref == "" {
-					ref = "-"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ref, humanSize(en.Size), en.SealedAt.Local().Format("2006-01-02 15:04"), en.Path)
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			fmt.Fprintf(e.Stdout, "%d sealed files\n", len(entries))
-			return nil
-		},
-	}
-}
-
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-// openVault opens the cache for a command that runs beside the agent. It
-// takes no agent lock and never scans.
-func openVault(f agentFlags, create bool) (*vault.Vault, error) {
-	p, err := f.loadPolicy()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := f.stateDir()
-	if err != nil {
-		return nil, err
-	}
-	cache, err := f.cacheDir(p)
-	if err != nil {
-		return nil, err
-	}
-	var device *keys.File
-	if create {
-		if err := state.Prepare(dir); err != nil {
-			return nil, err
-		}
-		device, err = keys.LoadOrCreate(dir, p.Vault.PostQuantum(), time.Now())
-	} else {
-		device, err = keys.Load(dir)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return vault.Open(vault.Config{
-		Dir: cache, Device: device, Escrow: p.Vault.EscrowRecipients, CaseRef: p.Vault.CaseRef,
-		Store: state.OpenStore(dir, 10*time.Second),
-	})
-}
-
-func verifyCommand() *cli.Command {
-	return &cli.Command{
-		Name: "verify", Args: "--policy FILE [--policy-key FILE] [--state DIR] [--cache DIR]",
-		Summary: "check every sealed file decrypts end to end",
-		Help: `Verify decrypts every sealed file in the index with the device identity,
-end to end, discarding the plaintext, and lists any that fail: missing,
-changed, truncated or corrupt. It exits 1 if any fail. It shows progress on a
-terminal and works while the agent runs.
-
-` + policyHelp,
-		Run: func(e *cli.Env, args []string) error {
-			f := addAgentFlags(e, true)
-			if _, err := e.Parse(args, 0, 0); err != nil {
-				return err
-			}
-			v, err := openVault(f, false)
-			if err != nil {
-				return err
-			}
-			defer v.Close()
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-			defer stop()
-			prog := newProgress(os.Stderr)
-			var total int
-			problems, err := v.Verify(ctx, func(done, n int) {
-				total = n
-				prog.Set("verifying: %d of %d", done, n)
-			})
-			if err != nil {
-				return err
-			}
-			prog.Done("verified %d sealed files", total)
-			for _, p := range problems {
-				fmt.Fprintf(e.Stdout, "FAILED %s: %v\n", p.Path, p.Err)
-			}
-			if len(problems) > 0 {
-				return fmt.Errorf("%d of %d sealed files do not decrypt", len(problems), total)
-			}
-			fmt.Fprintf(e.Stdout, "all %d sealed files decrypt\n", total)
-			return nil
-		},
-	}
-}
-
-func sealCommand() *cli.Command {
-	return &cli.Command{
-		Name: "seal", Args: "--policy FILE [--policy-key FILE] [--state DIR] [--cache DIR] [--case REF] PATH...",
-		Summary: "move case files saved elsewhere into the cache, sealed",
-		Help: `Seal moves each file into the cache, sealed: it is encrypted into the cache
-(into the folder --case names, if given), checked, and only then removed from
-where it was. A file another program has open, a symlink and a file with more
-than one hard link are refused.
-
-` + policyHelp,
-		Run: func(e *cli.Env, args []string) error {
-			f := addAgentFlags(e, true)
-			caseRef := e.Flags.String("case", "", "put the files in the cache folder `REF` (a case reference)")
-			paths, err := e.Parse(args, 1, -1)
-			if err != nil {
-				return err
-			}
-			if strings.ContainsAny(*caseRef, `/\`) || *caseRef == "." || *caseRef == ".." {
-				return cli.Usagef("--case %q must be a single folder name", *caseRef)
-			}
-			v, err := openVault(f, true)
-			if err != nil {
-				return err
-			}
-			defer v.Close()
-			failed := 0
-			for _, p := range paths {
-				en, err := v.Import(context.Background(), p, *caseRef)
-				if err != nil {
-					fmt.Fprintf(e.Stderr, "%s: not sealed: %v\n", p, err)
-					failed++
-					continue
-				}
-				ref := en.CaseRef
-				if ref == "" {
-					ref = "none"
-				}
-				fmt.Fprintf(e.Stdout, "sealed %s -> %s (case %s, %s)\n", p, filepath.Join(v.Dir(), filepath.FromSlash(en.Path)), ref, humanSize(en.Size))
-			}
-			if failed > 0 {
-				return errors.New(plural(failed, "file was", "files were") + " not sealed")
-			}
-			return nil
-		},
-	}
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }

@@ -3,7 +3,10 @@
 // enroll, status and doctor (what the laptop's casekeep sees and whether it
 // is healthy, in plain words), service (install, start, stop and remove the
 // service through kardianos/service, all of it in service.go), and ls,
-// verify and seal for the sealed cache. The agent itself is package agent;
-// this command parses flags, finds the folders of the OS, enrolls on first
-// start and hands the agent to the service manager.
+// verify and seal for the sealed cache (vaultcmd.go). It parses flags,
+// finds the folders of the OS, prints, and hands the work to the packages
+// that own it: the agent and its stop and farewell to package agent
+// (lifecycle.go tells how the server learns the agent stopped), enrolling
+// on first start to agent/report, the service definitions and the systemd
+// drop-in to installer.
 package main

@@ -117,8 +117,6 @@ func TestEnrollFromFileThenDoctor(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	defer func(p time.Duration) { enrollPoll = p }(enrollPoll)
-	enrollPoll = 200 * time.Millisecond
 
 	type result struct {
 		en  *report.Enrollment
@@ -128,7 +126,8 @@ func TestEnrollFromFileThenDoctor(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	go func() {
-		en, err := enrollWhenAsked(ctx, log, l.State, "", "", l.EnrollEnv())
+		en, err := report.EnrollWhenAsked(ctx, report.EnrollOptions{StateDir: l.State, EnvFile: l.EnrollEnv(),
+			Host: report.LocalHost(agent.AgentVersion()), Interactive: interactive(), Log: log, Poll: 200 * time.Millisecond})
 		got <- result{en, err}
 	}()
 	select {

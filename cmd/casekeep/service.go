@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/kardianos/service"
 
+	"github.com/casekeep/casekeep/agent"
 	"github.com/casekeep/casekeep/installer"
 	"github.com/casekeep/casekeep/internal/wire"
 )
@@ -23,34 +23,14 @@ import (
 // All of casekeep's use of kardianos/service is in this file, so that it
 // can be replaced.
 
-// How long a stop may take: the agent's own deadline (a seal in progress is
-// rolled back by then), within what the service managers allow (systemd's
-// TimeoutStopSec and launchd's ExitTimeOut are set 5 s above it; Windows
-// gives services about 5 s at shutdown).
-const (
-	stopTimeout     = 20 * time.Second
-	shutdownTimeout = 4 * time.Second
-	farewellMax     = 8 * time.Second
-)
-
 // serviceName is the service's name in every service manager (launchd's
 // label is made from it).
 const serviceName = "casekeep"
 
-// stopReasonFile, in the state folder, says why the next stop happens when
-// casekeep service stop --reason or uninstall asked for it.
-const stopReasonFile = "stop-reason"
-
-// stopInfo is why and by when the agent must stop.
-type stopInfo struct {
-	reason   string
-	deadline time.Time
-}
-
 // program adapts a run function to kardianos/service: Start returns at
 // once, Stop cancels and waits (with a deadline) for run to return.
 type program struct {
-	run      func(ctx context.Context, stop func() stopInfo) error
+	run      func(ctx context.Context, stop func() agent.Stop) error
 	stateDir string
 	log      *slog.Logger
 	cancel   context.CancelFunc
@@ -58,7 +38,7 @@ type program struct {
 	failed   chan struct{} // closed if run fails on its own
 
 	mu   sync.Mutex
-	stop stopInfo
+	stop agent.Stop
 }
 
 func (p *program) Start(s service.Service) error {
@@ -71,7 +51,7 @@ func (p *program) Start(s service.Service) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	go func() {
-		err := p.run(ctx, p.stopInfo)
+		err := p.run(ctx, p.stopped)
 		if ctx.Err() == nil { // it stopped without being asked to
 			if err == nil {
 				err = errors.New("the agent stopped on its own")
@@ -89,7 +69,9 @@ func (p *program) Start(s service.Service) error {
 	return nil
 }
 
-func (p *program) stopInfo() stopInfo {
+// stopped is why and by when the agent must stop, once Stop or Shutdown
+// has asked it to.
+func (p *program) stopped() agent.Stop {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.stop
@@ -101,25 +83,18 @@ func (p *program) Stop(service.Service) error {
 		return <-p.done
 	default:
 	}
-	reason := wire.StopService
-	if systemStopping() {
-		reason = wire.StopShutdown
-	}
-	if b, err := os.ReadFile(filepath.Join(p.stateDir, stopReasonFile)); err == nil {
-		if r := strings.TrimSpace(string(b)); r == wire.StopUninstall {
-			reason = r
-		}
-	}
-	return p.halt(reason, stopTimeout)
+	return p.halt(agent.StopReason(p.stateDir), agent.StopTimeout)
 }
 
 // Shutdown is Stop when the computer shuts down (Windows tells them apart).
-func (p *program) Shutdown(service.Service) error { return p.halt(wire.StopShutdown, shutdownTimeout) }
+func (p *program) Shutdown(service.Service) error {
+	return p.halt(wire.StopShutdown, agent.ShutdownTimeout)
+}
 
 func (p *program) halt(reason string, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	p.mu.Lock()
-	p.stop = stopInfo{reason: reason, deadline: deadline}
+	p.stop = agent.Stop{Reason: reason, Deadline: deadline}
 	p.mu.Unlock()
 	p.log.Info("stopping", "reason", reason)
 	p.cancel()
@@ -138,7 +113,7 @@ func (p *program) halt(reason string, within time.Duration) error {
 
 // serviceDef is the casekeep service as this OS's service manager sees it.
 func serviceDef(name string, l installer.Layout, args []string) (*service.Config, error) {
-	def := installer.Service{Name: name, Exec: l.Program, Args: args, State: l.State, Config: l.Config, StopTimeout: stopTimeout + 5*time.Second}
+	def := installer.Service{Name: name, Exec: l.Program, Args: args, State: l.State, Config: l.Config, StopTimeout: agent.StopTimeout + 5*time.Second}
 	cfg := &service.Config{
 		Name: name, DisplayName: "casekeep", Description: installer.Description,
 		Executable: l.Program, Arguments: args, Option: service.KeyValue{},
@@ -173,7 +148,7 @@ func serviceDef(name string, l installer.Layout, args []string) (*service.Config
 // code path either way. Under the Windows service manager, log goes to
 // the Event Log; elsewhere standard error reaches the journal or launchd's
 // log file.
-func runAsService(run func(ctx context.Context, stop func() stopInfo) error, stateDir string, log *slog.Logger, level slog.Level) error {
+func runAsService(run func(ctx context.Context, stop func() agent.Stop) error, stateDir string, log *slog.Logger, level slog.Level) error {
 	p := &program{run: run, stateDir: stateDir, log: log, done: make(chan error, 1), failed: make(chan struct{})}
 	s, err := service.New(p, &service.Config{
 		Name:        serviceName,

@@ -247,14 +247,11 @@ For a casekeep installed from the deb, rpm or MSI, remove the package instead
 // stopService stops the service, first recording why, so the agent's last
 // heartbeat can say it.
 func stopService(name string, l installer.Layout, runArgs []string, reason string) error {
-	path := filepath.Join(l.State, stopReasonFile)
-	if reason != wire.StopService {
-		if err := atomicfile.WriteFile(path, []byte(reason+"\n"), 0o600); err != nil {
-			return fmt.Errorf("recording why the service stops: %w", err)
-		}
+	if err := agent.RecordStopReason(l.State, reason); err != nil {
+		return fmt.Errorf("recording why the service stops: %w", err)
 	}
 	if err := control(name, l, runArgs, "stop"); err != nil {
-		os.Remove(path)
+		agent.ClearStopReason(l.State)
 		return fmt.Errorf("stopping the service: %w", err)
 	}
 	return nil

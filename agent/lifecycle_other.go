@@ -1,6 +1,6 @@
 //go:build !linux
 
-package main
+package agent
 
 // systemStopping reports whether the computer is shutting down, where the
 // service manager does not say so itself (Windows does: Shutdown).

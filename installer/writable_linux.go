@@ -1,4 +1,4 @@
-package main
+package installer
 
 import (
 	"bufio"
@@ -14,19 +14,20 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/casekeep/casekeep/installer"
 	"github.com/casekeep/casekeep/internal/atomicfile"
 )
 
 // protectedRoots are what systemd's ProtectHome=read-only makes read-only.
 var protectedRoots = []string{"/home", "/root", "/run/user"}
 
-// ensureWritable makes sure that, under systemd, the agent can write the
-// folders it needs in users' homes. If some cannot be written, it writes a
-// drop-in naming them (the nearest existing folder of each), reloads
-// systemd and asks for its own restart, and returns true: the caller then
-// waits to be stopped. It never asks twice for the same drop-in.
-func ensureWritable(folders []string, log *slog.Logger) bool {
+// EnsureWritable makes sure that, under systemd, the agent can write the
+// folders it needs in users' homes, which the unit's ProtectHome=read-only
+// makes read-only. If some cannot be written, it writes a drop-in naming
+// them ([WritableDropIn], with the nearest existing folder of each) under
+// /run/systemd/system, reloads systemd and asks for its own restart, and
+// returns true: the caller then waits to be stopped. It never asks twice
+// for the same drop-in; what goes wrong is logged to log.
+func EnsureWritable(folders []string, log *slog.Logger) bool {
 	unit := systemdUnit()
 	if unit == "" || os.Getenv("INVOCATION_ID") == "" {
 		return false
@@ -49,7 +50,7 @@ func ensureWritable(folders []string, log *slog.Logger) bool {
 	if !blocked {
 		return false
 	}
-	content := installer.WritableDropIn(want)
+	content := WritableDropIn(want)
 	path := filepath.Join("/run/systemd/system", unit+".d", "50-casekeep-writable.conf")
 	if old, err := os.ReadFile(path); err == nil && string(old) == content {
 		log.Error("folders the policy needs are read-only although the service's drop-in names them", "drop_in", path, "folders", want)
