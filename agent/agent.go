@@ -48,7 +48,8 @@ type Config struct {
 	// Store, Enrollment, Key, Snapshot, Interval and OnPolicy are set here.
 	Reporter report.Config
 
-	// Storage lists the volumes mounted (default: this OS's).
+	// Storage lists the volumes mounted and blocks them (default: this
+	// OS's).
 	Storage storage.Source
 	// Homes are the home folders whose sweep and sync folders the agent
 	// looks after. Nil means every user's when running as root or SYSTEM,

@@ -233,7 +233,7 @@ func (a *Agent) runOutside(ctx context.Context, p *policy.Policy, v *vault.Vault
 		}()
 	}
 	run(func() { sw.Run(ctx) })
-	mon := storage.NewMonitor(storage.Options{Source: a.cfg.Storage, Logger: a.log})
+	mon := storage.NewMonitor(storage.Options{Source: a.storage(), Logger: a.log})
 	run(func() {
 		if err := mon.Run(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn("the removable-media monitor stopped", "err", err)
@@ -350,7 +350,7 @@ func (a *Agent) applyVolumes(ctx context.Context, p *policy.Policy) {
 		label := volumeLabel(vs.Volume)
 		switch action {
 		case policy.ActionBlock:
-			err := blockVolume(ctx, vs.Volume)
+			err := blockVolume(ctx, a.storage(), vs.Volume)
 			switch {
 			case err == nil:
 				what = "made read-only: nothing can be copied to it"
@@ -410,14 +410,22 @@ const (
 	blockTimeout  = 30 * time.Second
 )
 
-// blockVolume runs storage.Block with a deadline: a filesystem that hangs
+// storage returns the storage source: the configured one, else this OS's.
+func (a *Agent) storage() storage.Source {
+	if a.cfg.Storage != nil {
+		return a.cfg.Storage
+	}
+	return storage.OSSource()
+}
+
+// blockVolume runs src's Block with a deadline: a filesystem that hangs
 // (a stalled FUSE daemon under the mount point) must not stop the agent
 // handling other volumes. The call itself may linger until it returns.
-func blockVolume(ctx context.Context, v storage.Volume) error {
+func blockVolume(ctx context.Context, src storage.Source, v storage.Volume) error {
 	ctx, cancel := context.WithTimeout(ctx, blockTimeout)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- storage.Block(ctx, v) }()
+	go func() { done <- src.Block(ctx, v) }()
 	select {
 	case err := <-done:
 		return err
