@@ -15,6 +15,7 @@ import (
 
 	"github.com/casekeep/casekeep/agent/keys"
 	"github.com/casekeep/casekeep/agent/notify"
+	"github.com/casekeep/casekeep/agent/outside"
 	"github.com/casekeep/casekeep/agent/report"
 	"github.com/casekeep/casekeep/agent/state"
 	"github.com/casekeep/casekeep/agent/storage"
@@ -48,7 +49,8 @@ type Config struct {
 	// Store, Enrollment, Key, Snapshot, Interval and OnPolicy are set here.
 	Reporter report.Config
 
-	// Storage lists the volumes mounted (default: this OS's).
+	// Storage lists the volumes mounted and blocks them (default: this
+	// OS's).
 	Storage storage.Source
 	// Homes are the home folders whose sweep and sync folders the agent
 	// looks after. Nil means every user's when running as root or SYSTEM,
@@ -87,7 +89,7 @@ type Agent struct {
 	disk       wire.Check // the last disk-encryption result
 	diskLoaded bool       // disk holds a result (from this run or the last)
 
-	out        outside
+	out        *outside.Watcher // storage outside the vault
 	notifier   notify.Notifier
 	statusKick chan struct{}
 }
@@ -143,6 +145,10 @@ func Open(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, lock: lock, store: state.OpenStore(cfg.StateDir, 10*time.Second),
 		policy: cfg.Policy, newPol: make(chan struct{}, 1), notifier: cfg.Notifier, statusKick: make(chan struct{}, 1)}
+	a.out = outside.New(outside.Config{
+		Storage: cfg.Storage, Homes: cfg.Homes, Settle: cfg.Settle, Rescan: cfg.Rescan, Logger: cfg.Logger,
+		Sink: outside.Sink{Event: a.event, Notable: a.notable, Notify: a.notify, Changed: a.statusChanged},
+	})
 	a.loadPosture()
 	if cfg.Enrollment != nil {
 		rc := cfg.Reporter
@@ -275,7 +281,7 @@ func (a *Agent) runPolicy(ctx context.Context, p *policy.Policy) (*policy.Policy
 	vaultDone := make(chan error, 1)
 	go func() { vaultDone <- v.Run(inner) }()
 	outsideDone := make(chan error, 1)
-	go func() { outsideDone <- a.runOutside(inner, p, v) }()
+	go func() { outsideDone <- a.out.Run(inner, p, v) }()
 	watchDone := make(chan error, 1)
 	go func() { watchDone <- w.Run(inner) }()
 	var next *policy.Policy
@@ -315,6 +321,22 @@ func (a *Agent) runPolicy(ctx context.Context, p *policy.Policy) (*policy.Policy
 		return nil, verr
 	}
 	return next, verr
+}
+
+// WritableFolders returns the folders the agent writes in under policy p:
+// the cache, and the sweep folders of every home it looks after when the
+// sweep does more than report. A service manager that confines the agent
+// (systemd's ProtectHome) must leave these writable.
+func (a *Agent) WritableFolders(p *policy.Policy) []string {
+	var out []string
+	cache := a.cfg.CacheDir
+	if cache == "" {
+		cache, _ = CacheDir(p)
+	}
+	if cache != "" {
+		out = append(out, cache)
+	}
+	return append(out, a.out.WritableFolders(p)...)
 }
 
 // Close releases the agent lock.
@@ -361,7 +383,7 @@ func (a *Agent) snapshot() report.Snapshot {
 		Policy:       wire.PolicyRef{Version: p.Version, Hash: p.Hash()},
 		Posture:      []wire.Check{},
 		Vault:        wire.Vault{CaseRefs: []wire.CaseCount{}},
-		Storage:      a.storageSummary(),
+		Storage:      a.out.Summary(),
 		Lease:        "none",
 	}
 	if c := a.diskEncryption(); c.Result != "" {
@@ -417,4 +439,35 @@ func (s *eventSink) Event(e vault.Event) {
 	if e.Kind == vault.EventPlaintextFound {
 		s.a.notable()
 	}
+}
+
+// event queues a heartbeat event, if the agent reports.
+func (a *Agent) event(e wire.Event) {
+	if r := a.reporter; r != nil {
+		r.Event(e)
+	}
+	if a.cfg.OnEvent != nil {
+		a.cfg.OnEvent(e)
+	}
+}
+
+// notable asks for a heartbeat soon.
+func (a *Agent) notable() {
+	if r := a.reporter; r != nil {
+		r.Notable()
+	}
+}
+
+// notify tells the person at the laptop, without waiting.
+func (a *Agent) notify(title, body string) {
+	if a.notifier == nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := a.notifier.Notify(ctx, title, body); err != nil {
+			a.log.Debug("no desktop notification", "err", err)
+		}
+	}()
 }

@@ -1,13 +1,48 @@
 // Package agent is everything that runs on a laptop, put together. [Open]
-// takes the state folder's lock, loads the device identity and opens the
-// encrypted cache; [Agent.Run] keeps the cache sealed, feeding the vault
-// the watcher's hints until it is stopped.
+// takes the state folder's lock and, for an enrolled device, makes the
+// reporter; [Agent.Run] then runs, under the policy in force, the encrypted
+// cache with the watcher feeding it hints, the watch over storage outside
+// the vault, the posture checks and the heartbeats, until it is stopped. A
+// newer policy from the server is verified, saved and put in force at once:
+// the cache and the outside watch are reopened under it. The agent writes a
+// status file for `casekeep status`, keeps an alive file so the next start
+// can tell an unannounced stop, and says farewell to the server when it is
+// stopped ([Agent.Farewell]).
 //
-// Its subpackages each own one concern: the encrypted case-file cache
-// (vault), recursive folder watching (watch), the device's keys (keys) and
-// the state folder and store (state); removable media, stray case files,
-// posture checks and heartbeats are to come. They take their dependencies
-// (clock, folder, store) as arguments so each can be tested against real
-// folders and fakes; cmd/casekeep parses flags and runs the agent as a
+// The agent package itself only orchestrates: it creates the parts for each
+// policy, passes each a small sink for its events (queued for the next
+// heartbeat, with a heartbeat asked for soon when one is notable, and a
+// desktop notification for the person at the laptop), and builds the
+// heartbeat's snapshot and the status from what the parts report. Each
+// concern has its own subpackage:
+//
+//   - vault keeps the case-file cache sealed with age, to the device's key
+//     and the escrow recipients, and indexes it;
+//   - watch tells the vault which paths under the cache may have changed;
+//   - keys holds the device's age identity in the state folder;
+//   - state owns the state folder: its permissions, the agent lock and the
+//     bbolt store;
+//   - outside watches storage outside the vault: removable volumes
+//     (approved or not, blocked, sealed or reported as policy says),
+//     cloud-sync folders and the sweep folders, through storage, cloudsync
+//     and sweep;
+//   - storage lists the mounted volumes, tells when one arrives or leaves,
+//     matches them against the allow-list and makes one read-only
+//     (storage/storagetest is its fake source, for tests);
+//   - cloudsync finds Dropbox, Google Drive, OneDrive, iCloud Drive and Box
+//     folders and tells the council's accounts from personal ones;
+//   - sweep watches the folders outside the vault and moves, seals or
+//     reports the case files that appear in them;
+//   - classify decides whether a file is a case file, from its path, its
+//     name or a marker in its content;
+//   - posture checks whether the system disk is encrypted;
+//   - report enrolls the device and sends signed, chained heartbeats from
+//     a durable spool;
+//   - notify shows desktop notifications, rate-limited;
+//   - internal/sysfs reads Linux's /sys carefully, for storage and posture.
+//
+// They take their dependencies (clock, folders, store, operating-system
+// seams such as a storage source) as arguments, so each is tested against
+// real folders and fakes; cmd/casekeep parses flags and runs the agent as a
 // service or in the foreground.
 package agent

@@ -30,7 +30,7 @@ func TestFailureNamesNoFile(t *testing.T) {
   removable_media: {action: seal}
   sweep: {action: audit, folders: []}
 `)
-	w.vols.set(usb(dir, "RO1"))
+	w.vols.Set(t, usb(dir, "RO1"))
 	e := w.waitEvent("storage.action_failed", 1)[0]
 	if strings.Contains(e.Detail, "Jane") || strings.Contains(e.Detail, "chronology") || !strings.Contains(e.Detail, "read-only volume") {
 		t.Errorf("event detail %q", e.Detail)

@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,27 +14,10 @@ import (
 
 	"github.com/casekeep/casekeep/agent"
 	"github.com/casekeep/casekeep/agent/storage"
+	"github.com/casekeep/casekeep/agent/storage/storagetest"
 	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/policy"
 )
-
-// fakeVolumes is a storage source whose volumes the test sets.
-type fakeVolumes struct {
-	mu  sync.Mutex
-	vol []storage.Volume
-}
-
-func (f *fakeVolumes) Volumes(context.Context) ([]storage.Volume, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.vol), nil
-}
-
-func (f *fakeVolumes) set(v ...storage.Volume) {
-	f.mu.Lock()
-	f.vol = v
-	f.mu.Unlock()
-}
 
 type notes struct {
 	mu  sync.Mutex
@@ -55,7 +37,7 @@ type world struct {
 	home   string
 	cache  string
 	state  string
-	vols   *fakeVolumes
+	vols   *storagetest.Source
 	escrow *age.X25519Identity
 	notes  *notes
 
@@ -92,7 +74,9 @@ classify:
 	}
 	base := t.TempDir()
 	w := &world{t: t, home: filepath.Join(base, "home", "sam"), cache: filepath.Join(base, "cache"), state: filepath.Join(base, "state"),
-		vols: &fakeVolumes{}, escrow: escrow, notes: &notes{}, disk: wire.Check{Name: "disk_encryption", Result: "pass", Evidence: "LUKS2 under /"}}
+		vols: storagetest.New(true), escrow: escrow, notes: &notes{}, disk: wire.Check{Name: "disk_encryption", Result: "pass", Evidence: "LUKS2 under /"}}
+	// The volumes are the test's; blocking one is the system's.
+	w.vols.BlockWith(storage.OSSource().Block)
 	os.MkdirAll(filepath.Join(w.home, "Downloads"), 0o755)
 	homes := []string{w.home}
 	if setup != nil {
@@ -211,7 +195,7 @@ func TestQuarantineAndUnapprovedVolume(t *testing.T) {
 	writeOld(t, filepath.Join(bad, "song.mp3"), "la la")
 	good := filepath.Join(t.TempDir(), "GOODSTICK")
 	writeOld(t, filepath.Join(good, "LL-000001 plan.docx"), "OFFICIAL-SENSITIVE plan")
-	w.vols.set(usb(bad, "BAD01"), usb(good, "GOOD42"))
+	w.vols.Set(t, usb(bad, "BAD01"), usb(good, "GOOD42"))
 	ue := w.waitEvent("storage.volume_unapproved", 1)[0]
 	if !strings.Contains(ue.Detail, `usb 0781:5581 serial "BAD01"`) {
 		t.Errorf("unapproved event %+v", ue)
@@ -261,7 +245,7 @@ func TestQuarantineAndUnapprovedVolume(t *testing.T) {
 	}
 
 	// The stick is removed.
-	w.vols.set(usb(good, "GOOD42"))
+	w.vols.Set(t, usb(good, "GOOD42"))
 	w.waitEvent("storage.volume_removed", 1)
 }
 
@@ -274,7 +258,7 @@ func TestBlockWhereImpossible(t *testing.T) {
 	// the failure is reported, and case files on it are reported.
 	dir := filepath.Join(t.TempDir(), "NOTAMOUNT")
 	writeOld(t, filepath.Join(dir, "LL-222222 assessment.pdf"), "x")
-	w.vols.set(usb(dir, "S1"))
+	w.vols.Set(t, usb(dir, "S1"))
 	e := w.waitEvent("storage.block_failed", 1)[0]
 	if !strings.Contains(e.Detail, `serial "S1"`) {
 		t.Errorf("event %+v", e)

@@ -8,11 +8,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/casekeep/casekeep/agent/sweep"
+	"github.com/casekeep/casekeep/agent/outside"
 	"github.com/casekeep/casekeep/internal/atomicfile"
 	"github.com/casekeep/casekeep/internal/wire"
 )
@@ -40,19 +39,19 @@ const maxStatusSize = 4 << 20
 // heartbeat the server acknowledged, and what they should do. File paths
 // in it are for this laptop only; none of it leaves the device.
 type Status struct {
-	UpdatedAt      time.Time      `json:"updated_at"`
-	PID            int            `json:"pid"`
-	AgentVersion   string         `json:"agent_version"`
-	PolicyVersion  int            `json:"policy_version"`
-	PolicyName     string         `json:"policy_name"`
-	Vault          VaultStatus    `json:"vault"`
-	Volumes        []VolumeStatus `json:"volumes"`
-	SyncFolders    []SyncFolder   `json:"sync_folders"`
-	SweepFolders   []string       `json:"sweep_folders"`
-	DiskEncryption wire.Check     `json:"disk_encryption"`
-	Recent         []Action       `json:"recent"`
-	Heartbeat      *HeartbeatInfo `json:"heartbeat,omitempty"` // nil when not enrolled
-	Advice         []string       `json:"advice"`
+	UpdatedAt      time.Time              `json:"updated_at"`
+	PID            int                    `json:"pid"`
+	AgentVersion   string                 `json:"agent_version"`
+	PolicyVersion  int                    `json:"policy_version"`
+	PolicyName     string                 `json:"policy_name"`
+	Vault          VaultStatus            `json:"vault"`
+	Volumes        []outside.VolumeStatus `json:"volumes"`
+	SyncFolders    []outside.SyncFolder   `json:"sync_folders"`
+	SweepFolders   []string               `json:"sweep_folders"`
+	DiskEncryption wire.Check             `json:"disk_encryption"`
+	Recent         []outside.Action       `json:"recent"`
+	Heartbeat      *HeartbeatInfo         `json:"heartbeat,omitempty"` // nil when not enrolled
+	Advice         []string               `json:"advice"`
 }
 
 // VaultStatus summarises the cache.
@@ -62,12 +61,6 @@ type VaultStatus struct {
 	Bytes     int64  `json:"bytes"`
 	Plaintext int64  `json:"plaintext"`
 	CaseRefs  int    `json:"case_refs"`
-}
-
-// Action is something the agent did with a file outside the vault.
-type Action struct {
-	Time time.Time `json:"time"`
-	What string    `json:"what"` // in plain words
 }
 
 // HeartbeatInfo is the state of reporting to the server.
@@ -111,8 +104,7 @@ func (a *Agent) Status() Status {
 	p := a.Policy()
 	s := Status{
 		UpdatedAt: time.Now().UTC(), PID: os.Getpid(), AgentVersion: AgentVersion(),
-		PolicyVersion: p.Version, PolicyName: p.Name,
-		Volumes: []VolumeStatus{}, SyncFolders: []SyncFolder{}, SweepFolders: []string{}, Recent: []Action{}, Advice: []string{},
+		PolicyVersion: p.Version, PolicyName: p.Name, Advice: []string{},
 	}
 	snap := a.snapshot()
 	s.Vault = VaultStatus{Files: snap.Vault.Files, Bytes: snap.Vault.Bytes, Plaintext: snap.Vault.Plaintext, CaseRefs: len(snap.Vault.CaseRefs)}
@@ -120,46 +112,14 @@ func (a *Agent) Status() Status {
 		s.Vault.Dir = v.Dir()
 	}
 	s.DiskEncryption = a.diskEncryption()
-
-	o := &a.out
-	o.mu.Lock()
-	for _, vs := range o.volumes {
-		s.Volumes = append(s.Volumes, vs.VolumeStatus)
-	}
-	s.SyncFolders = append(s.SyncFolders, o.syncs...)
-	sw := o.sweeper
-	o.mu.Unlock()
-	slices.SortFunc(s.Volumes, func(x, y VolumeStatus) int { return strings.Compare(x.MountPoint, y.MountPoint) })
-	if sw != nil {
-		for _, f := range sw.Folders() {
-			s.SweepFolders = append(s.SweepFolders, f.Path)
-		}
-		for _, e := range sw.Recent() {
-			s.Recent = append(s.Recent, Action{Time: e.Time.UTC(), What: describeSweep(e)})
-		}
-	}
+	out := a.out.Status()
+	s.Volumes, s.SyncFolders, s.SweepFolders, s.Recent = out.Volumes, out.SyncFolders, out.SweepFolders, out.Recent
 	if r := a.reporter; r != nil {
 		rs := r.Status()
 		s.Heartbeat = &HeartbeatInfo{Server: a.cfg.Enrollment.Server, LastAck: rs.LastAck, Waiting: rs.Spooled, LastError: rs.LastError}
 	}
 	s.Advice = advise(&s, time.Now())
 	return s
-}
-
-// describeSweep says in plain words what the sweeper did.
-func describeSweep(e sweep.Event) string {
-	name := filepath.Base(e.Path)
-	switch e.Kind {
-	case sweep.EventQuarantined:
-		return fmt.Sprintf("moved %q from %s into the vault, as %s", name, e.Folder.Label, e.Dest)
-	case sweep.EventSealed:
-		return fmt.Sprintf("encrypted %q on %s (now %s)", name, e.Folder.Label, filepath.Base(e.Dest))
-	case sweep.EventFound:
-		return fmt.Sprintf("found the case file %q in %s (%s) and reported it", name, e.Folder.Label, e.Path)
-	case sweep.EventFailed:
-		return fmt.Sprintf("could not deal with the case file %q in %s: %s", name, e.Folder.Label, e.Reason)
-	}
-	return string(e.Kind) + " " + name
 }
 
 // advise says what the person at the laptop should do, in plain words.
@@ -176,12 +136,12 @@ func advise(s *Status, now time.Time) []string {
 	}
 	for _, v := range s.Volumes {
 		if v.Removable && !v.Approved {
-			out = append(out, fmt.Sprintf("%s is not an approved drive: do not copy case files to it (%s).", volumeLabel(v.Volume), v.Action))
+			out = append(out, fmt.Sprintf("%s is not an approved drive: do not copy case files to it (%s).", outside.VolumeLabel(v.Volume), v.Action))
 		}
 	}
 	for _, f := range s.SyncFolders {
 		if f.Swept {
-			out = append(out, fmt.Sprintf("%s at %s is a personal cloud folder: keep case files out of it.", syncLabel(f.Folder), f.Path))
+			out = append(out, fmt.Sprintf("%s at %s is a personal cloud folder: keep case files out of it.", outside.SyncLabel(f.Folder), f.Path))
 		}
 	}
 	for _, e := range s.Recent {

@@ -11,7 +11,7 @@ import (
 // stays as it was and the error says so; if the read-only mount fails, the
 // volume is left unmounted, which also keeps data off it. Only BSD device
 // names such as "disk4s1" are accepted.
-func Block(ctx context.Context, v Volume) error {
+func (s *darwinSource) Block(ctx context.Context, v Volume) error {
 	if !validDiskName(v.Device) {
 		return fmt.Errorf("%w: %q is not a disk device", ErrBlockUnsupported, v.Device)
 	}

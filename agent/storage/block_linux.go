@@ -26,9 +26,10 @@ import (
 // remount then goes through the opened folder (/proc/self/fd), so nothing
 // can be swapped in between the check and the remount. Someone with root
 // can remount the volume writable again; the monitor then reports it as
-// [Changed] with ReadOnly false.
-func Block(ctx context.Context, v Volume) error {
-	return blockLinux(ctx, v, LinuxPaths{}.withDefaults())
+// [Changed] with ReadOnly false. The mount table read is the source's
+// MountInfo.
+func (s *linuxSource) Block(ctx context.Context, v Volume) error {
+	return blockLinux(ctx, v, s.p)
 }
 
 func blockLinux(ctx context.Context, v Volume, p LinuxPaths) error {

@@ -6,4 +6,4 @@ import "context"
 
 // Block returns [ErrBlockUnsupported] on systems other than Linux, Windows
 // and macOS.
-func Block(ctx context.Context, v Volume) error { return ErrBlockUnsupported }
+func (unsupportedSource) Block(context.Context, Volume) error { return ErrBlockUnsupported }

@@ -31,7 +31,7 @@ const denyWriteKey = `SOFTWARE\Policies\Microsoft\Windows\RemovableStorageDevice
 // that are on USB can be blocked; anything else is
 // [ErrBlockUnsupported]. Group Policy may overwrite the value on its next
 // refresh if a domain policy sets it otherwise.
-func Block(ctx context.Context, v Volume) error {
+func (s *windowsSource) Block(ctx context.Context, v Volume) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -14,8 +14,9 @@
 // is given the difference between what it was last told and the current set,
 // so it always converges on the truth but never hears of a volume that came
 // and went while it was not listening. [Approved] matches a volume against
-// the allow-list, and [Block] makes a volume read-only where the operating
-// system allows it.
+// the allow-list, and a Source's Block ([Source.Block]) makes a volume
+// read-only where the operating system allows it; package storagetest has a
+// fake Source that lists what a test sets and scripts what Block returns.
 //
 // What is listed. The monitor is about storage a person plugs in, but it
 // also lists local disks, so the agent can report every volume it has seen;

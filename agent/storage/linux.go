@@ -39,9 +39,11 @@ func (p LinuxPaths) withDefaults() LinuxPaths {
 }
 
 // NewLinuxSource returns a [Source] that reads a Linux mount table and
-// sysfs at the given paths. It only reads files, so it works (on a fake
-// tree) on any operating system; on Linux it is also a [Notifier] when
-// MountInfo is a file in /proc.
+// sysfs at the given paths. Its listing only reads files, so it works (on a
+// fake tree) on any operating system; on Linux it is also a [Notifier] when
+// MountInfo is a file in /proc. Its Block remounts a volume read-only on
+// Linux, checking the mount against MountInfo, and returns
+// [ErrBlockUnsupported] elsewhere.
 //
 // A volume whose sysfs entry is missing or disappears while it is read is
 // listed with what could be read, never failing the whole listing; only a

@@ -133,7 +133,7 @@ func TestMonitorSeesRealLoopMount(t *testing.T) {
 
 	// Block: the remount goes through, a write then fails with EROFS, and
 	// the monitor reports the volume as changed to read-only.
-	if err := storage.Block(context.Background(), v); err != nil {
+	if err := storage.OSSource().Block(context.Background(), v); err != nil {
 		t.Fatalf("Block: %v", err)
 	}
 	err := os.WriteFile(filepath.Join(mp, "case-note.txt"), []byte("x"), 0o600)
@@ -165,7 +165,7 @@ func TestBlockKeepsMountFlags(t *testing.T) {
 		testenv.Unavailable(t, "cannot mount here: %v: %s", err, out)
 	}
 	lv.mount = mp
-	if err := storage.Block(context.Background(), storage.Volume{MountPoint: mp, Device: lv.device}); err != nil {
+	if err := storage.OSSource().Block(context.Background(), storage.Volume{MountPoint: mp, Device: lv.device}); err != nil {
 		t.Fatal(err)
 	}
 	m := mountOf(t, mp)
@@ -213,12 +213,12 @@ func TestBlockRefusesWrongOrLinkedMountPoint(t *testing.T) {
 	}
 	viaLink := v
 	viaLink.MountPoint = link
-	if err := storage.Block(context.Background(), viaLink); !errors.Is(err, storage.ErrNotMounted) {
+	if err := storage.OSSource().Block(context.Background(), viaLink); !errors.Is(err, storage.ErrNotMounted) {
 		t.Errorf("Block through a link: %v, want ErrNotMounted", err)
 	}
 	other := v
 	other.Device = "/dev/sdz1"
-	if err := storage.Block(context.Background(), other); !errors.Is(err, storage.ErrNotMounted) {
+	if err := storage.OSSource().Block(context.Background(), other); !errors.Is(err, storage.ErrNotMounted) {
 		t.Errorf("Block of another device: %v, want ErrNotMounted", err)
 	}
 	unclean := v
@@ -226,7 +226,7 @@ func TestBlockRefusesWrongOrLinkedMountPoint(t *testing.T) {
 	if _, err := os.Stat(unclean.MountPoint); err != nil {
 		t.Fatal(err)
 	}
-	if err := storage.Block(context.Background(), unclean); !errors.Is(err, storage.ErrNotMounted) {
+	if err := storage.OSSource().Block(context.Background(), unclean); !errors.Is(err, storage.ErrNotMounted) {
 		t.Errorf("Block of an unclean path: %v, want ErrNotMounted", err)
 	}
 
@@ -239,7 +239,7 @@ func TestBlockRefusesWrongOrLinkedMountPoint(t *testing.T) {
 	if err := os.Symlink(filepath.Join(base, "b"), filepath.Join(base, "a")); err != nil {
 		t.Fatal(err)
 	}
-	if err := storage.Block(context.Background(), v); err == nil {
+	if err := storage.OSSource().Block(context.Background(), v); err == nil {
 		t.Error("Block followed a link swapped into the mount point's path")
 	}
 	// A filesystem mounted over the folder above hides the volume, and in
@@ -256,7 +256,7 @@ func TestBlockRefusesWrongOrLinkedMountPoint(t *testing.T) {
 	}
 	hidden := v
 	hidden.MountPoint = lv.mount
-	err := storage.Block(context.Background(), hidden)
+	err := storage.OSSource().Block(context.Background(), hidden)
 	t.Logf("Block through a covering link: %v", err)
 	if err == nil || !strings.Contains(err.Error(), "symbolic link") {
 		t.Errorf("Block through a link in a covering mount: %v, want a refusal of the link", err)
@@ -372,7 +372,7 @@ func TestBlockRefusesACoverNamedAfterTheStick(t *testing.T) {
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", lv.device, mp).CombinedOutput(); err != nil {
 		testenv.Unavailable(t, "cannot mount tmpfs: %v: %s", err, out)
 	}
-	err := storage.Block(context.Background(), storage.Volume{MountPoint: mp, Device: lv.device})
+	err := storage.OSSource().Block(context.Background(), storage.Volume{MountPoint: mp, Device: lv.device})
 	exec.Command("umount", mp).Run() // the cover
 	if !errors.Is(err, storage.ErrNotMounted) {
 		t.Fatalf("Block through a cover: %v, want ErrNotMounted", err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/casekeep/casekeep/agent/storage"
+	"github.com/casekeep/casekeep/agent/storage/storagetest"
 )
 
 var (
@@ -46,7 +47,7 @@ func expect(t *testing.T, m *storage.Monitor, want ...storage.Change) {
 }
 
 func TestMonitorReportsPresentVolumesThenChanges(t *testing.T) {
-	src := newFakeSource(true, stickA, sysDisk)
+	src := storagetest.New(true, stickA, sysDisk)
 	m := storage.NewMonitor(storage.Options{Source: src, Interval: time.Hour})
 	runMonitor(t, m)
 	expect(t, m,
@@ -56,10 +57,10 @@ func TestMonitorReportsPresentVolumesThenChanges(t *testing.T) {
 		t.Errorf("Volumes = %v", got)
 	}
 
-	src.set(t, sysDisk, stickA, stickB)
+	src.Set(t, sysDisk, stickA, stickB)
 	expect(t, m, storage.Change{Kind: storage.Arrived, Volume: stickB})
 
-	src.set(t, sysDisk, stickB)
+	src.Set(t, sysDisk, stickB)
 	expect(t, m, storage.Change{Kind: storage.Left, Volume: stickA})
 	if got := m.Volumes(); !reflect.DeepEqual(got, []storage.Volume{sysDisk, stickB}) {
 		t.Errorf("Volumes = %v", got)
@@ -68,46 +69,42 @@ func TestMonitorReportsPresentVolumesThenChanges(t *testing.T) {
 	// Remounted read-only: same device at the same place.
 	roB := stickB
 	roB.ReadOnly = true
-	src.set(t, sysDisk, roB)
+	src.Set(t, sysDisk, roB)
 	expect(t, m, storage.Change{Kind: storage.Changed, Volume: roB})
 
 	// Another device at the same mount point: one left, another arrived.
 	swapped := roB
 	swapped.Device = "/dev/sdd1"
-	src.set(t, sysDisk, swapped)
+	src.Set(t, sysDisk, swapped)
 	expect(t, m,
 		storage.Change{Kind: storage.Left, Volume: roB},
 		storage.Change{Kind: storage.Arrived, Volume: swapped})
 }
 
 func TestMonitorPollsWithoutNotifications(t *testing.T) {
-	src := newFakeSource(false, sysDisk)
+	src := storagetest.New(false, sysDisk)
 	m := storage.NewMonitor(storage.Options{Source: src, Interval: 5 * time.Millisecond})
 	runMonitor(t, m)
 	expect(t, m, storage.Change{Kind: storage.Arrived, Volume: sysDisk})
-	src.set(t, sysDisk, stickA)
+	src.Set(t, sysDisk, stickA)
 	expect(t, m, storage.Change{Kind: storage.Arrived, Volume: stickA})
 }
 
 // A listing that fails keeps the last good listing: nothing is reported
 // as having left.
 func TestMonitorKeepsLastListingOnError(t *testing.T) {
-	src := newFakeSource(true, sysDisk, stickA)
+	src := storagetest.New(true, sysDisk, stickA)
 	m := storage.NewMonitor(storage.Options{Source: src, Interval: time.Hour})
 	runMonitor(t, m)
 	expect(t, m,
 		storage.Change{Kind: storage.Arrived, Volume: sysDisk},
 		storage.Change{Kind: storage.Arrived, Volume: stickA})
 
-	src.setErr(t, errors.New("mountinfo: input/output error"))
+	src.SetErr(t, errors.New("mountinfo: input/output error"))
 	if got := m.Volumes(); !reflect.DeepEqual(got, []storage.Volume{sysDisk, stickA}) {
 		t.Errorf("after a failed listing Volumes = %v", got)
 	}
-	src.mu.Lock()
-	src.err = nil
-	src.vols = []storage.Volume{sysDisk, stickA, marker}
-	src.mu.Unlock()
-	src.sync(t)
+	src.Set(t, sysDisk, stickA, marker) // and listing works again
 	expect(t, m, storage.Change{Kind: storage.Arrived, Volume: marker})
 }
 
@@ -118,7 +115,7 @@ func TestMonitorCoalescesForSlowConsumer(t *testing.T) {
 	for i := range storage.ChangesBuffer + 36 {
 		many = append(many, storage.Volume{MountPoint: fmt.Sprintf("/media/v%03d", i), Device: fmt.Sprintf("/dev/v%03d", i)})
 	}
-	src := newFakeSource(true, many...)
+	src := storagetest.New(true, many...)
 	m := storage.NewMonitor(storage.Options{Source: src, Interval: time.Hour})
 	runMonitor(t, m)
 	// Nobody reads. The first volumes fill the buffer; then the last ones
@@ -127,8 +124,8 @@ func TestMonitorCoalescesForSlowConsumer(t *testing.T) {
 	now := append([]storage.Volume(nil), many[:storage.ChangesBuffer+10]...)
 	now = slices.Delete(now, 3, 4)
 	now = append(now, stickA)
-	src.set(t, now...)
-	src.set(t, append(now, marker)...)
+	src.Set(t, now...)
+	src.Set(t, append(now, marker)...)
 
 	known := map[storage.Volume]bool{}
 	for {
@@ -163,7 +160,7 @@ func TestMonitorCoalescesForSlowConsumer(t *testing.T) {
 }
 
 func TestMonitorRunOnceAndCloses(t *testing.T) {
-	src := newFakeSource(true, sysDisk)
+	src := storagetest.New(true, sysDisk)
 	m := storage.NewMonitor(storage.Options{Source: src, Interval: time.Hour})
 	cancel := runMonitor(t, m)
 	expect(t, m, storage.Change{Kind: storage.Arrived, Volume: sysDisk})
@@ -190,7 +187,7 @@ func TestMonitorStopsWithFullBuffer(t *testing.T) {
 	for i := range storage.ChangesBuffer * 2 {
 		many = append(many, storage.Volume{MountPoint: fmt.Sprintf("/m/%d", i), Device: fmt.Sprint(i)})
 	}
-	src := newFakeSource(true, many...)
+	src := storagetest.New(true, many...)
 	m := storage.NewMonitor(storage.Options{Source: src, Interval: time.Millisecond})
 	cancel := runMonitor(t, m)
 	deadline := time.Now().Add(eventually)
@@ -200,7 +197,7 @@ func TestMonitorStopsWithFullBuffer(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	src.sync(t) // the monitor goes on listing with the buffer full
+	src.Sync(t) // the monitor goes on listing with the buffer full
 	if err := cancel(); err != nil {
 		t.Fatal(err)
 	}

@@ -63,13 +63,20 @@ type Volume struct {
 	Label string
 }
 
-// Source lists the volumes mounted now. [OSSource] is the operating
-// system's; tests pass a fake.
+// Source lists the volumes mounted now and makes one read-only. [OSSource]
+// is the operating system's; tests pass a fake (see package storagetest).
 type Source interface {
 	// Volumes lists the volumes mounted now, in any order. A volume that
 	// cannot be described fully is listed with what is known; an error
 	// means nothing could be listed.
 	Volumes(ctx context.Context) ([]Volume, error)
+	// Block makes a volume it listed read-only, where the operating system
+	// allows it: [ErrBlockUnsupported] if it cannot, [ErrBlockDeferred] if
+	// the volume becomes read-only only when it is next mounted, and
+	// [ErrNotMounted] if the volume is not (or no longer) mounted where it
+	// says. It may take as long as the filesystem does: a caller that must
+	// not hang puts a deadline on it.
+	Block(ctx context.Context, v Volume) error
 }
 
 // Notifier is implemented by a [Source] that can tell when the set of
@@ -124,14 +131,14 @@ type Change struct {
 
 var (
 	// ErrBlockUnsupported means this operating system, or this volume,
-	// cannot be made read-only by [Block].
+	// cannot be made read-only by [Source.Block].
 	ErrBlockUnsupported = errors.New("storage: cannot make this volume read-only here")
-	// ErrBlockDeferred means [Block] has set what it can, but the volume
-	// only becomes read-only when it is next mounted (Windows, when the
-	// volume could not be dismounted because files on it are open).
+	// ErrBlockDeferred means [Source.Block] has set what it can, but the
+	// volume only becomes read-only when it is next mounted (Windows, when
+	// the volume could not be dismounted because files on it are open).
 	ErrBlockDeferred = errors.New("storage: the volume becomes read-only when it is next mounted")
-	// ErrNotMounted means the volume given to [Block] is not mounted (any
-	// more) where it says, or something else is mounted there.
+	// ErrNotMounted means the volume given to [Source.Block] is not
+	// mounted (any more) where it says, or something else is mounted there.
 	ErrNotMounted = errors.New("storage: volume is not mounted there")
 	// ErrUnsupported means this operating system has no volume source.
 	ErrUnsupported = errors.New("storage: not supported on this operating system")

@@ -1,4 +1,4 @@
-package agent
+package outside
 
 // sameOwner is not checked on Windows (owners there are security
 // descriptors; the profile a folder is in is what counts): a folder strictly
