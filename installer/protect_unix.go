@@ -6,20 +6,25 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"syscall"
+
+	"github.com/casekeep/casekeep/internal/fileowner"
 )
+
+// selfMayOwn: on Unix a file of the user running the installer (root, when
+// it installs) is as trusted as root's.
+const selfMayOwn = true
 
 // protectConfig refuses a folder owned by another user and takes group and
 // world write permission away.
 func protectConfig(dir string, fi fs.FileInfo) error {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
+	o, err := fileowner.Of(dir, fi)
+	if err != nil {
 		return fmt.Errorf("configuration folder %s: cannot read its owner", dir)
 	}
-	if int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("configuration folder %s is owned by uid %d, not uid %d: %w", dir, st.Uid, os.Geteuid(), ErrNotProtected)
+	if me, _ := fileowner.Current(); !o.Equal(me) {
+		return fmt.Errorf("configuration folder %s is owned by %s, not %s: %w", dir, o, me, ErrNotProtected)
 	}
-	if fi.Mode().Perm()&0o022 != 0 {
+	if who, _ := fileowner.WritableByOthers(dir, fi); who != "" {
 		return os.Chmod(dir, fi.Mode().Perm()&^0o022)
 	}
 	return nil
@@ -27,15 +32,3 @@ func protectConfig(dir string, fi fs.FileInfo) error {
 
 // protectSecret makes a file that holds a secret readable by its owner only.
 func protectSecret(path string) error { return os.Chmod(path, 0o600) }
-
-// checkOwner refuses a file another user owns.
-func checkOwner(path string, fi fs.FileInfo) error {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fmt.Errorf("cannot read its owner: %w", ErrNotProtected)
-	}
-	if st.Uid != 0 && int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("it belongs to uid %d: %w", st.Uid, ErrNotProtected)
-	}
-	return nil
-}

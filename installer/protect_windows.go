@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"io/fs"
 
-	"golang.org/x/sys/windows"
-
 	"github.com/casekeep/casekeep/agent/state"
 )
+
+// selfMayOwn: on Windows only SYSTEM or Administrators may own what the
+// installer trusts; the user running it, even an administrator, may not.
+const selfMayOwn = false
 
 // Protected ACLs (nothing inherited from ProgramData, where users may
 // create files): SYSTEM and Administrators have full control; Users may list
@@ -24,23 +26,6 @@ func protectConfig(dir string, fi fs.FileInfo) error {
 		return fmt.Errorf("configuration folder %s: %w (delete it and reinstall)", dir, err)
 	}
 	return setACL(dir, configSDDL)
-}
-
-// checkOwner refuses a file or folder not owned by SYSTEM or
-// Administrators.
-func checkOwner(path string, _ fs.FileInfo) error {
-	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, windows.OWNER_SECURITY_INFORMATION)
-	if err != nil {
-		return fmt.Errorf("reading its owner: %w", err)
-	}
-	owner, _, err := sd.Owner()
-	if err != nil || owner == nil {
-		return fmt.Errorf("it has no owner: %w", ErrNotProtected)
-	}
-	if owner.IsWellKnown(windows.WinLocalSystemSid) || owner.IsWellKnown(windows.WinBuiltinAdministratorsSid) {
-		return nil
-	}
-	return fmt.Errorf("it belongs to %s: %w", owner.String(), ErrNotProtected)
 }
 
 func protectSecret(path string) error { return setACL(path, secretSDDL) }

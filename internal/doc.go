@@ -1,6 +1,8 @@
-// Package internal is the root of small pieces shared by the agent and the
-// server that are not part of casekeep's public surface: atomic file writes
-// now, and later the wire protocol, the clock and test helpers. Each lives
-// in a subpackage of its own with a single concern; this package itself holds
-// no code.
+// Package internal is the root of small pieces shared by the agent, the
+// server and their commands that are not part of casekeep's public surface:
+// the wire protocol between agent and server, atomic file writes, the
+// cleaning of untrusted text for display (printable), the questions asked
+// of a file's owner and permissions before it is trusted (fileowner), the
+// command-line helpers and the test kits. Each lives in a subpackage of its
+// own with a single concern; this package itself holds no code.
 package internal

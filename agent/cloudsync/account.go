@@ -5,7 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"unicode"
-	"unicode/utf8"
+
+	"github.com/casekeep/casekeep/internal/printable"
 )
 
 // maxPath bounds a path taken from a configuration file or the registry;
@@ -132,23 +133,13 @@ func tenantID(s string) string {
 	return s
 }
 
-// cleanName returns a tenant or team name fit to report: valid UTF-8,
-// without control characters, trimmed, at most maxName runes; "" if
-// nothing is left.
+// cleanName returns a tenant or team name fit to report and compare:
+// trimmed, what may not be shown (invalid UTF-8, control and format
+// characters) replaced with U+FFFD, so that a name with hidden characters
+// never passes for another, and at most maxName characters, the last an
+// ellipsis when it was cut (see [printable.Text]); "" if nothing is left.
 func cleanName(s string) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range strings.TrimSpace(s) {
-		if r == utf8.RuneError || unicode.IsControl(r) {
-			continue
-		}
-		if n == maxName {
-			break
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return strings.TrimSpace(b.String())
+	return printable.Text(s, printable.Options{MaxRunes: maxName, Trim: true})
 }
 
 // orgName returns a tenant or team name taken from a folder's name or a

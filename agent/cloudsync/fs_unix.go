@@ -14,11 +14,3 @@ const (
 
 // dirLink reports junctions, which exist only on Windows.
 func dirLink(fs.FileInfo) bool { return false }
-
-// linkCount is a file's number of hard links.
-func linkCount(fi fs.FileInfo) uint64 {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return uint64(st.Nlink)
-	}
-	return 1
-}

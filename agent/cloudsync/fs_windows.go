@@ -25,8 +25,3 @@ func dirLink(fi fs.FileInfo) bool {
 	const want = syscall.FILE_ATTRIBUTE_REPARSE_POINT | syscall.FILE_ATTRIBUTE_DIRECTORY
 	return d.FileAttributes&want == want
 }
-
-// linkCount is 1 on Windows: hard links to another user's files need
-// write access to them there, so a user cannot make one to a file they may
-// not read.
-func linkCount(fs.FileInfo) uint64 { return 1 }

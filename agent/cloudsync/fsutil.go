@@ -9,6 +9,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/casekeep/casekeep/internal/fileowner"
 )
 
 // maxConfig bounds a configuration file: a larger one is not read.
@@ -94,9 +96,11 @@ func (h *home) readConfig(rel string) ([]byte, error) {
 	if err := configType(name, st); err != nil {
 		return nil, err
 	}
-	if n := linkCount(st); n > 1 {
+	if n := fileowner.Links(st); n > 1 {
 		// A hard link to a file the user may not read (root's, say) must
-		// not be read as root on their behalf.
+		// not be read as root on their behalf. (Windows does not tell,
+		// and needs no telling: a hard link to another user's file needs
+		// write access to it there.)
 		return nil, fmt.Errorf("%w: %s: has %d hard links", ErrRefused, name, n)
 	}
 	if !os.SameFile(fi, st) {

@@ -237,3 +237,22 @@ func TestRegistryHostile(t *testing.T) {
 		t.Errorf("a name with 1000 more letters matched: %+v", f)
 	}
 }
+
+// A tenant or team name with hidden characters (controls, bidirectional
+// overrides, zero-width spaces) keeps a mark where each was, so it never
+// passes for the name it shows; an overlong one ends in an ellipsis.
+func TestAccountNameHiddenCharacters(t *testing.T) {
+	for name, want := range map[string]string{
+		"OneDrive-Kent\u202eCouncil":           "Kent\uFFFDCouncil",
+		"OneDrive-Ke\u200bnt":                  "Ke\uFFFDnt",
+		"OneDrive-Kent\x00":                    "Kent\uFFFD",
+		"Dropbox-Team \x1b[31m":                "Team \uFFFD[31m",
+		"OneDrive- Kent County Council ":       "Kent County Council",
+		"OneDrive-" + strings.Repeat("x", 300): strings.Repeat("x", 255) + "…",
+	} {
+		n, ok := cloudsync.CloudStorageName(name)
+		if !ok || n.Account != want {
+			t.Errorf("CloudStorageName(%q) = %+q, %v; want account %q", name, n, ok, want)
+		}
+	}
+}

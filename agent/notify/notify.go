@@ -8,7 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
+
+	"github.com/casekeep/casekeep/internal/printable"
 )
 
 // ErrUnavailable means this OS or session offers no way to notify.
@@ -39,23 +40,12 @@ func runCommand(ctx context.Context, name string, args ...string) error {
 	return nil
 }
 
-// clean makes s safe to put in a notification: printable, one line, at
-// most n characters.
+// clean makes s safe to put in a notification: what may not be shown
+// (control and format characters, line breaks, bidirectional overrides)
+// becomes a space, and a text longer than n characters is cut to n, the
+// last an ellipsis (see [printable.Text]).
 func clean(s string, n int) string {
-	var b strings.Builder
-	count := 0
-	for _, r := range s {
-		if count >= n {
-			b.WriteString("…")
-			break
-		}
-		if !unicode.IsPrint(r) {
-			r = ' '
-		}
-		b.WriteRune(r)
-		count++
-	}
-	return b.String()
+	return printable.Text(s, printable.Options{Replacement: ' ', MaxRunes: n})
 }
 
 // Limited passes at most one notification per interval to n. Those that

@@ -51,9 +51,9 @@ func TestLimited(t *testing.T) {
 	}
 	// Control characters and overlong texts are cleaned.
 	now = now.Add(time.Hour)
-	l.Notify(ctx, "a\x1b[31mb", strings.Repeat("x", 1000)+"\n")
+	l.Notify(ctx, "a\x1b[31mb\u202eexe.pdf", strings.Repeat("x", 1000)+"\n")
 	last := rec.got[2]
-	if strings.ContainsRune(last[0], '\x1b') || len([]rune(last[1])) > 301 {
+	if strings.ContainsAny(last[0], "\x1b\u202e") || len([]rune(last[1])) > 300 || !strings.HasSuffix(last[1], "x…") {
 		t.Errorf("not cleaned: %q / %d runes", last[0], len([]rune(last[1])))
 	}
 }

@@ -6,18 +6,21 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/casekeep/casekeep/internal/fileowner"
 )
 
+// makePrivate refuses a folder another user owns (its owner could read the
+// device keys) and makes it the owner's alone.
 func makePrivate(dir string, fi fs.FileInfo) error {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
+	o, err := fileowner.Of(dir, fi)
+	if err != nil {
 		return fmt.Errorf("state folder %s: cannot read its owner", dir)
 	}
-	if int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("state folder %s is owned by uid %d, not by this user (uid %d): refusing it, since its owner could read the device keys", dir, st.Uid, os.Geteuid())
+	if me, _ := fileowner.Current(); !o.Equal(me) {
+		return fmt.Errorf("state folder %s is owned by %s, not by this user (%s): refusing it, since its owner could read the device keys", dir, o, me)
 	}
 	if fi.Mode().Perm() != 0o700 {
 		return os.Chmod(dir, 0o700)

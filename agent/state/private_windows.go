@@ -1,11 +1,14 @@
 package state
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/casekeep/casekeep/internal/fileowner"
 )
 
 // makePrivate gives dir a protected ACL (no inheritance from its parent):
@@ -13,23 +16,22 @@ import (
 // inherited by everything inside it. A folder someone else owns is refused,
 // as on Unix: its owner could change the ACL back and read the keys (in
 // ProgramData, users may create folders).
-func makePrivate(dir string, _ fs.FileInfo) error {
-	tu, err := windows.GetCurrentProcessToken().GetTokenUser()
+func makePrivate(dir string, fi fs.FileInfo) error {
+	me, err := fileowner.Current()
 	if err != nil {
-		return fmt.Errorf("state folder %s: reading the process user: %w", dir, err)
+		return fmt.Errorf("state folder %s: %w", dir, err)
 	}
-	sd, err := windows.GetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT, windows.OWNER_SECURITY_INFORMATION)
+	o, err := fileowner.Of(dir, fi)
+	if errors.Is(err, fileowner.ErrNoOwner) {
+		return fmt.Errorf("state folder %s has no owner: refusing it", dir)
+	}
 	if err != nil {
 		return fmt.Errorf("state folder %s: reading its owner: %w", dir, err)
 	}
-	owner, _, err := sd.Owner()
-	if err != nil || owner == nil {
-		return fmt.Errorf("state folder %s has no owner: refusing it", dir)
+	if !o.Equal(me) && !o.IsSystem() {
+		return fmt.Errorf("state folder %s is owned by %s, not by this user or Administrators: refusing it, since its owner could read the device keys (delete it)", dir, o)
 	}
-	if !owner.Equals(tu.User.Sid) && !owner.IsWellKnown(windows.WinBuiltinAdministratorsSid) && !owner.IsWellKnown(windows.WinLocalSystemSid) {
-		return fmt.Errorf("state folder %s is owned by %s, not by this user or Administrators: refusing it, since its owner could read the device keys (delete it)", dir, owner.String())
-	}
-	sddl := fmt.Sprintf("D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;%s)", tu.User.Sid.String())
+	sddl := fmt.Sprintf("D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;%s)", me)
 	if err := SetProtectedACL(dir, sddl); err != nil {
 		return fmt.Errorf("state folder %s: %w", dir, err)
 	}

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/casekeep/casekeep/internal/printable"
 )
 
 // Bus says how a volume's disk is attached.
@@ -157,36 +157,16 @@ const (
 )
 
 // CleanText makes text read from a device or the operating system safe to
-// show and compare: it trims surrounding white space, replaces invalid UTF-8,
-// control characters and other unprintable runes with U+FFFD, and cuts the
-// result to at most max bytes on a rune boundary.
+// show and compare: it trims surrounding white space, replaces invalid UTF-8
+// and what may not be shown (control and format characters, bidirectional
+// overrides, white space other than the space) with U+FFFD, and cuts the
+// result to at most max bytes on a rune boundary (see [printable.Text]). It
+// reads no more of a long s than it needs.
 func CleanText(s string, max int) string {
 	if max <= 0 {
 		return ""
 	}
-	// Look at a bounded prefix only: a hostile device may send megabytes.
-	if len(s) > 4*max+16 {
-		s = s[:4*max+16]
-	}
-	s = strings.TrimSpace(s)
-	var b strings.Builder
-	for len(s) > 0 {
-		r, size := utf8.DecodeRuneInString(s)
-		s = s[size:]
-		if r == utf8.RuneError && size <= 1 || !unicode.IsPrint(r) && r != ' ' {
-			r = utf8.RuneError
-		}
-		b.WriteRune(r)
-	}
-	out := strings.TrimSpace(b.String())
-	if len(out) > max {
-		cut := max
-		for cut > 0 && !utf8.RuneStart(out[cut]) {
-			cut--
-		}
-		out = strings.TrimSpace(out[:cut])
-	}
-	return out
+	return printable.Text(s, printable.Options{MaxBytes: max, Trim: true})
 }
 
 // hexID returns s as a four-digit lower-case hex id, or "" if it is not one.

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/casekeep/casekeep/internal/fileowner"
 )
 
 const (
@@ -26,12 +28,8 @@ func openDir(r *os.Root, rel string) (*os.File, error) {
 	return r.OpenFile(filepath.FromSlash(rel), os.O_RDONLY|syscall.O_DIRECTORY|nonBlock, 0)
 }
 
-func linkCount(_ *os.File, fi fs.FileInfo) (uint64, error) {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return uint64(st.Nlink), nil
-	}
-	return 1, nil
-}
+// linkCount is the number of hard links to the file fi describes.
+func linkCount(_ *os.File, fi fs.FileInfo) (uint64, error) { return fileowner.Links(fi), nil }
 
 // chownLike gives f the owner and group of fi, so a sealed file belongs to
 // the user whose plaintext it was. Nothing to do when they are already ours.
@@ -96,9 +94,10 @@ func linkUnsupported(err error) bool {
 	return errors.Is(err, errors.ErrUnsupported) || errors.Is(err, syscall.EPERM)
 }
 
-// ownedBySystem reports whether fi belongs to root, whom no user can
-// impersonate: a symlink root made (such as /var on macOS) is trusted.
-func ownedBySystem(fi fs.FileInfo) bool {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return ok && st.Uid == 0
+// ownedBySystem reports whether the file at path, which fi describes,
+// belongs to root, whom no user can impersonate: a symlink root made (such
+// as /var on macOS) is trusted.
+func ownedBySystem(path string, fi fs.FileInfo) bool {
+	o, err := fileowner.Of(path, fi)
+	return err == nil && o.IsSystem()
 }

@@ -141,4 +141,4 @@ func linkUnsupported(err error) bool {
 
 // ownedBySystem is false on Windows: no junction or symlink on the way to a
 // folder is trusted.
-func ownedBySystem(fs.FileInfo) bool { return false }
+func ownedBySystem(string, fs.FileInfo) bool { return false }

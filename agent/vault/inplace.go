@@ -98,7 +98,7 @@ func checkFolderPath(dir string, root *os.Root) error {
 		if err != nil {
 			return err
 		}
-		if fi.Mode()&fs.ModeSymlink != 0 && ownedBySystem(fi) && p != dir {
+		if fi.Mode()&fs.ModeSymlink != 0 && ownedBySystem(p, fi) && p != dir {
 			continue
 		}
 		if !fi.IsDir() {

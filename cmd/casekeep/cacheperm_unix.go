@@ -5,27 +5,19 @@ package main
 import (
 	"fmt"
 	"io/fs"
-	"os/user"
-	"strconv"
-	"syscall"
+
+	"github.com/casekeep/casekeep/internal/fileowner"
 )
 
 // cacheWritableByOthers says what is wrong with who can write the cache
-// folder dir: others or its group able to write it, or no known owner.
+// folder dir: others or its group able to write it, or an owner who is no
+// user of this computer (whoever is next given that uid would own it).
 func cacheWritableByOthers(dir string, fi fs.FileInfo) string {
-	perm := fi.Mode().Perm()
-	if perm&0o002 != 0 {
-		return fmt.Sprintf("anyone can write it (mode %04o): chmod o-w", perm)
+	if who, _ := fileowner.WritableByOthers(dir, fi); who != "" {
+		return fmt.Sprintf("%s can write it (mode %04o): chmod go-w", who, fi.Mode().Perm())
 	}
-	if perm&0o020 != 0 {
-		return fmt.Sprintf("its group can write it (mode %04o): chmod g-w", perm)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return ""
-	}
-	if _, err := user.LookupId(strconv.FormatUint(uint64(st.Uid), 10)); err != nil {
-		return fmt.Sprintf("its owner, uid %d, is no user of this computer", st.Uid)
+	if o, err := fileowner.Of(dir, fi); err == nil && !o.Known() {
+		return fmt.Sprintf("its owner, %s, is no user of this computer", o)
 	}
 	return ""
 }

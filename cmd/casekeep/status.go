@@ -6,10 +6,10 @@ import (
 	"io"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/casekeep/casekeep/agent"
 	"github.com/casekeep/casekeep/internal/cli"
+	"github.com/casekeep/casekeep/internal/printable"
 )
 
 // stale is how old a status may be before the agent is taken to be stopped.
@@ -56,16 +56,12 @@ do, in plain words. It exits 1 if the agent is not running.`,
 	}
 }
 
-// termSafe replaces what a terminal would act on (control characters,
-// escape sequences, bidirectional overrides) in text that came from files,
-// volume labels or configuration users control.
+// termSafe replaces with '?' what a terminal would act on (control
+// characters, escape sequences, bidirectional overrides and other format
+// characters, invalid UTF-8) in text that came from files, volume labels or
+// configuration users control; it keeps line feeds (see [printable.Text]).
 func termSafe(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\n' || (unicode.IsPrint(r) && !unicode.Is(unicode.Bidi_Control, r)) {
-			return r
-		}
-		return '?'
-	}, s)
+	return printable.Text(s, printable.Options{Replacement: '?', Newlines: true})
 }
 
 // safeWriter passes text through termSafe.

@@ -71,10 +71,13 @@ func TestStatus(t *testing.T) {
 
 func TestStatusIsTerminalSafe(t *testing.T) {
 	for in, want := range map[string]string{
-		"plain ü text":          "plain ü text",
-		"\x1b]0;owned\x07label": "?]0;owned?label",
-		"a\u202eevil":           "a?evil",
-		"two\nlines\r":          "two\nlines?",
+		"plain ü text":           "plain ü text",
+		"\x1b]0;owned\x07label":  "?]0;owned?label",
+		"a\u202eevil":            "a?evil",
+		"two\nlines\r":           "two\nlines?",
+		"\u2066iso\u2069 \u200b": "?iso? ?",
+		"bad \xff byte":          "bad ? byte",
+		"tab\there":              "tab?here",
 	} {
 		if got := termSafe(in); got != want {
 			t.Errorf("termSafe(%q) = %q, want %q", in, got, want)

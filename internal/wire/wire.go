@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/casekeep/casekeep/internal/printable"
 )
 
 // Version is the protocol version this code speaks. A server reads every
@@ -277,24 +279,16 @@ func VerifyEnrollReply(pub ed25519.PublicKey, body, sig []byte) error {
 	return verify(pub, domainEnrollReply, body, sig)
 }
 
-// Clean makes s fit a heartbeat string field of at most n bytes: invalid
-// UTF-8 and control characters become spaces, and it is cut to n bytes on
-// a character boundary.
+// Clean makes s fit a heartbeat string field of at most n bytes: what may
+// not be shown (invalid UTF-8, control and format characters, bidirectional
+// overrides among them) becomes a space, and it is cut to n bytes on a
+// character boundary (see [printable.Text]). What it returns passes the
+// decoders' checks of a field of n bytes.
 func Clean(s string, n int) string {
-	s = strings.ToValidUTF8(s, " ")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > n {
-		s = s[:n]
-		for !utf8.ValidString(s) { // s was valid: only a cut character is left
-			s = s[:len(s)-1]
-		}
+	if n <= 0 {
+		return ""
 	}
-	return s
+	return printable.Text(s, printable.Options{Replacement: ' ', MaxBytes: n})
 }
 
 // Field size limits for the strings of a heartbeat, for Clean.

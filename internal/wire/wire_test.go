@@ -181,6 +181,34 @@ func TestClean(t *testing.T) {
 	}
 }
 
+// FuzzClean checks that whatever Clean returns passes the decoder's checks
+// of the field it was cleaned for: a heartbeat whose strings were cleaned
+// always decodes, and what decodes is what was cleaned.
+func FuzzClean(f *testing.F) {
+	f.Add("plain", "\x1b[31mLL-1\u202e", "bad \xff utf8\x00")
+	f.Add(strings.Repeat("é", 200), strings.Repeat("\u2066", 100), strings.Repeat("x\n", 600))
+	f.Fuzz(func(t *testing.T, short, ref, long string) {
+		h := sampleHeartbeat(t)
+		h.AgentVersion = wire.Clean(short, wire.MaxShortString)
+		h.Lease = wire.Clean(short, wire.MaxShortString)
+		h.Vault.CaseRefs[0].Ref = wire.Clean(ref, wire.MaxShortString)
+		h.Posture[0].Evidence = wire.Clean(long, wire.MaxString)
+		h.Events[0].CaseRef = wire.Clean(ref, wire.MaxShortString)
+		h.Events[0].Detail = wire.Clean(long, wire.MaxString)
+		body, err := wire.Marshal(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := wire.DecodeHeartbeat(body)
+		if err != nil {
+			t.Fatalf("cleaned strings refused: %v", err)
+		}
+		if got.AgentVersion != h.AgentVersion || got.Vault.CaseRefs[0].Ref != h.Vault.CaseRefs[0].Ref || got.Events[0].Detail != h.Events[0].Detail {
+			t.Fatalf("decoded %+v, want %+v", got, h)
+		}
+	})
+}
+
 func TestTokens(t *testing.T) {
 	pin := bytes.Repeat([]byte{7}, 32)
 	for _, p := range [][]byte{nil, pin} {
