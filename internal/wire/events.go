@@ -37,6 +37,15 @@ const (
 	EventVaultIndexRepaired  = PrefixVault + VaultIndexRepaired
 )
 
+// The vault key (see the Lease constants).
+const (
+	EventVaultUnlocked        = PrefixVault + "unlocked"         // the vault key was opened: the detail says from a lease or the offline copy
+	EventVaultLocked          = PrefixVault + "locked"           // the vault key was dropped: the detail says why (refused, a lock command, the offline window passed)
+	EventVaultIdentityWrapped = PrefixVault + "identity_wrapped" // the plaintext identity of an older agent was wrapped and removed
+	EventVaultRewrapped       = PrefixVault + "rewrapped"        // the identity was wrapped with a new lease key (rotation)
+	EventVaultWiped           = PrefixVault + "wiped"            // crypto-shred done: the detail counts the sealed files removed
+)
+
 // What the sweeper did with a case file found outside the vault. These
 // kinds follow the prefix of where the file was: PrefixSweep, PrefixSync
 // or PrefixStorage ("sync.quarantined").
@@ -75,6 +84,10 @@ const (
 	// EventSpoolFull is stored by the server for a heartbeat whose Skipped
 	// count is not zero.
 	EventSpoolFull = PrefixAgent + "spool_full"
+	// EventCommandRefused: a command that did not verify (another
+	// device's, a replayed reply, expired, an unknown action) was refused;
+	// the detail says why.
+	EventCommandRefused = PrefixAgent + "command_refused"
 )
 
 // PostureEvent is the type of the event that reports a change in the
