@@ -3,23 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/casekeep/casekeep/internal/cli"
-	"github.com/casekeep/casekeep/server/access"
+	"github.com/casekeep/casekeep/server/actions"
 	"github.com/casekeep/casekeep/server/store"
 )
-
-func roleNames() string {
-	var names []string
-	for _, r := range store.Roles {
-		names = append(names, string(r))
-	}
-	return strings.Join(names, ", ")
-}
 
 func userCommand() *cli.Command {
 	return &cli.Command{
@@ -43,17 +35,10 @@ dpo (read everything, run reports, record notification decisions) or auditor
 
 func userAdd(e *cli.Env, args []string) error {
 	dsn := e.Flags.String("db", "", dbHelp)
-	role := e.Flags.String("role", "", "the `ROLE`: "+roleNames())
+	role := e.Flags.String("role", "", "the `ROLE`: "+actions.RoleNames())
 	rest, err := e.Parse(args, 1, 1)
 	if err != nil {
 		return err
-	}
-	name := rest[0]
-	if !store.Role(*role).Valid() {
-		return cli.Usagef("--role must be one of %s", roleNames())
-	}
-	if strings.TrimSpace(name) == "" || len(name) > 100 || strings.ContainsAny(name, "\x00\r\n\t") {
-		return cli.Usagef("the name must be 1 to 100 printable characters")
 	}
 	ctx := context.Background()
 	st, _, err := openStore(ctx, *dsn)
@@ -61,15 +46,28 @@ func userAdd(e *cli.Env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	now := time.Now().UTC()
-	if err := st.CreateUser(ctx, store.User{Name: name, Role: store.Role(*role), CreatedAt: now}); err != nil {
-		return fmt.Errorf("adding %s: %w", name, err)
+	u, err := (&actions.Actions{Store: st}).AddUser(ctx, actions.CommandLine, rest[0], store.Role(*role))
+	if err != nil {
+		return refusal(err, map[string]string{"name": "the name", "role": "--role"}, "adding "+rest[0])
 	}
-	if _, err := st.Audit(ctx, store.AuditEntry{Time: now, Actor: "casekeep-server (command line)", Action: "user.add", Target: name, Detail: "role " + *role}); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.Stdout, "added %s (%s)\n", name, *role)
+	fmt.Fprintf(e.Stdout, "added %s (%s)\n", u.Name, u.Role)
 	return nil
+}
+
+// refusal says what was wrong with a command's input: for a field an
+// action refused, a usage error naming the flag or argument it came from
+// (names maps the action's field names to those, else --FIELD); else err,
+// after what was being done.
+func refusal(err error, names map[string]string, doing string) error {
+	var fe *actions.FieldError
+	if !errors.As(err, &fe) {
+		return fmt.Errorf("%s: %w", doing, err)
+	}
+	name, ok := names[fe.Field]
+	if !ok {
+		name = "--" + fe.Field
+	}
+	return cli.Usagef("%s %s", name, fe.Problem)
 }
 
 func userList(e *cli.Env, args []string) error {
@@ -123,19 +121,15 @@ func apiTokenCreate(e *cli.Env, dsn, user, note string) error {
 		return err
 	}
 	defer st.Close()
-	now := time.Now().UTC()
-	tok, rec, err := access.NewToken(user, note, now)
-	if err != nil {
-		return err
-	}
-	if err := st.CreateAPIToken(ctx, rec); err != nil {
+	tok, rec, err := (&actions.Actions{Store: st}).CreateToken(ctx, actions.CommandLine, user, note)
+	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("a token for %s: %w (add the person first: casekeep-server user add)", user, err)
 	}
-	if _, err := st.Audit(ctx, store.AuditEntry{Time: now, Actor: "casekeep-server (command line)", Action: "token.create", Target: user, Detail: "token " + rec.ID}); err != nil {
-		return err
+	if err != nil {
+		return refusal(err, nil, "a token for "+user)
 	}
 	fmt.Fprintln(e.Stdout, tok)
-	fmt.Fprintf(e.Stderr, "API token %s for %s; shown once, stored only as a hash (send it as Authorization: Bearer <token>)\n", rec.ID, user)
+	fmt.Fprintf(e.Stderr, "API token %s for %s; shown once, stored only as a hash (send it as Authorization: Bearer <token>)\n", rec.ID, rec.User)
 	return nil
 }
 
@@ -151,12 +145,8 @@ func tokenRevoke(e *cli.Env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	now := time.Now().UTC()
-	if err := st.RevokeAPIToken(ctx, rest[0], now); err != nil {
-		return fmt.Errorf("revoking %s: %w", rest[0], err)
-	}
-	if _, err := st.Audit(ctx, store.AuditEntry{Time: now, Actor: "casekeep-server (command line)", Action: "token.revoke", Target: rest[0]}); err != nil {
-		return err
+	if err := (&actions.Actions{Store: st}).RevokeToken(ctx, actions.CommandLine, rest[0]); err != nil {
+		return refusal(err, map[string]string{"id": "the token ID"}, "revoking "+rest[0])
 	}
 	fmt.Fprintf(e.Stdout, "revoked %s\n", rest[0])
 	return nil

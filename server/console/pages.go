@@ -15,6 +15,7 @@ import (
 
 	"github.com/casekeep/casekeep/policy"
 	"github.com/casekeep/casekeep/server"
+	"github.com/casekeep/casekeep/server/actions"
 	"github.com/casekeep/casekeep/server/assess"
 	"github.com/casekeep/casekeep/server/internal/present"
 	"github.com/casekeep/casekeep/server/store"
@@ -426,36 +427,21 @@ func (c *Console) done(w http.ResponseWriter, r *http.Request, what string) erro
 // markLost records a lost report from the device page's form.
 func (c *Console) markLost(w http.ResponseWriter, r *http.Request, s *session) error {
 	f := r.PostForm
-	now := c.cfg.Now().UTC()
-	refuse := func(msg string) error { return c.showDevice(w, r, s, http.StatusBadRequest, "", msg, f) }
-	if strings.TrimSpace(f.Get("lost_at")) == "" {
-		return refuse("Give the time the device was lost.")
-	}
-	lostAt, err := present.ParseTime(f.Get("lost_at"))
-	if err != nil {
-		return refuse("Time of loss: " + err.Error())
-	}
-	discoveredAt := now
-	if v := strings.TrimSpace(f.Get("discovered_at")); v != "" {
-		if discoveredAt, err = present.ParseTime(v); err != nil {
-			return refuse("Time of discovery: " + err.Error())
+	in := actions.Lost{Note: f.Get("note")}
+	for _, p := range []struct {
+		name, what string
+		dst        *time.Time
+	}{{"lost_at", "Time of loss", &in.LostAt}, {"discovered_at", "Time of discovery", &in.DiscoveredAt}} {
+		if v := strings.TrimSpace(f.Get(p.name)); v != "" {
+			t, err := present.ParseTime(v)
+			if err != nil {
+				return c.showDevice(w, r, s, http.StatusBadRequest, "", p.what+": "+err.Error(), f)
+			}
+			*p.dst = t
 		}
 	}
-	switch {
-	case lostAt.After(now.Add(time.Minute)), discoveredAt.After(now.Add(time.Minute)):
-		return refuse("The times of loss and discovery must not be in the future.")
-	case discoveredAt.Before(lostAt):
-		return refuse("The loss cannot have been discovered before it happened.")
-	case len(f.Get("note")) > 4000:
-		return refuse("The note is too long (4,000 characters at most).")
-	}
-	id := r.PathValue("id")
-	rep := store.LostReport{DeviceID: id, LostAt: lostAt, DiscoveredAt: discoveredAt, RecordedAt: now, By: s.who.User.Name, Note: strings.TrimSpace(f.Get("note"))}
-	if err := c.cfg.Store.MarkLost(r.Context(), rep); err != nil {
-		return err
-	}
-	if err := c.guard.Record(r.Context(), "device.mark_lost", id, "lost at "+present.Time(rep.LostAt)+", discovered at "+present.Time(rep.DiscoveredAt)); err != nil {
-		return err
+	if _, err := c.act.MarkLost(r.Context(), s.who.User.Name, r.PathValue("id"), in); err != nil {
+		return c.refused(w, r, s, err)
 	}
 	return c.done(w, r, "lost")
 }
@@ -464,38 +450,58 @@ func (c *Console) wipe(w http.ResponseWriter, r *http.Request, s *session) error
 	if r.PostForm.Get("confirm") != "yes" {
 		return c.showDevice(w, r, s, http.StatusBadRequest, "", "Tick the box to confirm the wipe.", r.PostForm)
 	}
-	id := r.PathValue("id")
-	if _, err := c.cfg.Store.RequestWipe(r.Context(), store.WipeRequest{DeviceID: id, RequestedAt: c.cfg.Now().UTC(), By: s.who.User.Name}); err != nil {
-		return err
-	}
-	if err := c.guard.Record(r.Context(), "device.wipe_request", id, "pending until the agent acknowledges"); err != nil {
-		return err
+	if _, err := c.act.RequestWipe(r.Context(), s.who.User.Name, r.PathValue("id")); err != nil {
+		return c.refused(w, r, s, err)
 	}
 	return c.done(w, r, "wipe")
 }
 
 func (c *Console) decision(w http.ResponseWriter, r *http.Request, s *session) error {
 	f := r.PostForm
-	var notify bool
-	switch f.Get("notify") {
-	case "yes":
-		notify = true
-	case "no":
-	default:
-		return c.showDevice(w, r, s, http.StatusBadRequest, "", "Choose whether the ICO is to be notified.", f)
+	in := actions.Decision{Reasons: f.Get("reasons")}
+	if v, ok := map[string]bool{"yes": true, "no": false}[f.Get("notify")]; ok {
+		in.Notify = &v
 	}
-	reasons := strings.TrimSpace(f.Get("reasons"))
-	if reasons == "" || len(reasons) > 8000 {
-		return c.showDevice(w, r, s, http.StatusBadRequest, "", "Give the reasons for the decision (8,000 characters at most).", f)
-	}
-	id := r.PathValue("id")
-	if err := c.cfg.Store.RecordDecision(r.Context(), store.Decision{DeviceID: id, At: c.cfg.Now().UTC(), By: s.who.User.Name, Notify: notify, Reasons: reasons}); err != nil {
-		return err
-	}
-	if err := c.guard.Record(r.Context(), "device.decision", id, fmt.Sprintf("notify the ICO: %v", notify)); err != nil {
-		return err
+	if _, err := c.act.RecordDecision(r.Context(), s.who.User.Name, r.PathValue("id"), in); err != nil {
+		return c.refused(w, r, s, err)
 	}
 	return c.done(w, r, "decision")
+}
+
+// refused shows the device page again with what a form sent and why the
+// action refused it, or returns err if it is not about the form.
+func (c *Console) refused(w http.ResponseWriter, r *http.Request, s *session, err error) error {
+	var fe *actions.FieldError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	return c.showDevice(w, r, s, http.StatusBadRequest, "", formText(fe), r.PostForm)
+}
+
+// formTexts say in the console's words what is wrong with a device page's
+// form, by the field and the kind of problem (nil: any).
+var formTexts = []struct {
+	field string
+	kind  error
+	text  string
+}{
+	{"lost_at", actions.ErrRequired, "Give the time the device was lost."},
+	{"lost_at", actions.ErrFuture, "The times of loss and discovery must not be in the future."},
+	{"discovered_at", actions.ErrFuture, "The times of loss and discovery must not be in the future."},
+	{"discovered_at", actions.ErrOutOfOrder, "The loss cannot have been discovered before it happened."},
+	{"note", actions.ErrTooLong, "The note is too long (" + present.Thousands(actions.MaxNote) + " characters at most)."},
+	{"notify", nil, "Choose whether the ICO is to be notified."},
+	{"reasons", actions.ErrNotText, "The reasons must be text, without control characters."},
+	{"reasons", nil, "Give the reasons for the decision (" + present.Thousands(actions.MaxReasons) + " characters at most)."},
+}
+
+func formText(fe *actions.FieldError) string {
+	for _, t := range formTexts {
+		if t.field == fe.Field && (t.kind == nil || errors.Is(fe, t.kind)) {
+			return t.text
+		}
+	}
+	return "The " + strings.ReplaceAll(fe.Field, "_", " ") + " " + fe.Problem + "."
 }
 
 type assessmentData struct {
@@ -518,7 +524,7 @@ func (c *Console) assessment(w http.ResponseWriter, r *http.Request, s *session)
 		return err
 	}
 	d := assessmentData{D: row.Device, LostAt: q.Get("lost_at"), DiscoveredAt: q.Get("discovered_at")}
-	in := assess.Input{DeviceID: id, Now: c.cfg.Now()}
+	in := assess.Input{DeviceID: id}
 	for _, p := range []struct {
 		name, what string
 		dst        *time.Time
@@ -533,20 +539,17 @@ func (c *Console) assessment(w http.ResponseWriter, r *http.Request, s *session)
 			*p.dst = t
 		}
 	}
-	a, err := assess.Assess(ctx, c.cfg.Store, in)
+	format := q.Get("format")
+	if !slices.Contains([]string{"", "print", "json", "csv"}, format) {
+		return bad("format must be print, json or csv")
+	}
+	a, err := c.act.ViewAssessment(ctx, s.who.User.Name, in, format)
 	if errors.Is(err, assess.ErrNoLossTime) {
 		d.Message = "The device has not been marked lost: give the time of loss to assess."
 		c.render(w, r, s, http.StatusOK, "assessment", "Assessment: "+row.Hostname, d)
 		return nil
 	}
 	if err != nil {
-		return err
-	}
-	format := q.Get("format")
-	if !slices.Contains([]string{"", "print", "json", "csv"}, format) {
-		return bad("format must be print, json or csv")
-	}
-	if err := c.guard.Record(ctx, "report.view", id, "lost-device assessment, lost at "+present.Time(a.LostAt)+viaFormat(format)); err != nil {
 		return err
 	}
 	switch format {
@@ -579,13 +582,6 @@ func (c *Console) assessment(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	c.render(w, r, s, http.StatusOK, "assessment", "Assessment: "+row.Hostname, d)
 	return nil
-}
-
-func viaFormat(f string) string {
-	if f == "" {
-		return ""
-	}
-	return " (" + f + ")"
 }
 
 // hostnames maps device IDs to hostnames.
