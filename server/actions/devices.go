@@ -89,7 +89,7 @@ type Decision struct {
 	Reasons string
 }
 
-var reasonsRule = textRule{field: "reasons", max: MaxReasons, required: true, multiline: true}
+var reasonsRule = textRule{field: "reasons", max: MaxReasons, required: "are required: why the ICO is, or is not, to be notified", multiline: true}
 
 // RecordDecision records who's decision on notifying the ICO about a
 // device, and returns the decision stored.

@@ -51,9 +51,11 @@ func refuse(field string, kind error, problem string) *FieldError {
 // be valid UTF-8 without control characters (but, where multiline, line
 // breaks and tabs), of at most max characters.
 type textRule struct {
-	field     string
-	max       int
-	required  bool
+	field string
+	max   int
+	// required, if not "", is said when the text is missing: "is
+	// required".
+	required  string
 	multiline bool
 	// problem is said for any fault, if set: "must be 1 to 100 printable
 	// characters".
@@ -70,8 +72,8 @@ func (r textRule) check(s string) (string, error) {
 		return "", refuse(r.field, kind, problem)
 	}
 	switch {
-	case s == "" && r.required:
-		return fail(ErrRequired, "is required")
+	case s == "" && r.required != "":
+		return fail(ErrRequired, r.required)
 	case !isText(s, r.multiline):
 		return fail(ErrNotText, "must be text, without control characters")
 	case utf8.RuneCountInString(s) > r.max:

@@ -15,7 +15,7 @@ const MaxName = 100
 // nameRule is a person's name: whoever adds a person types it, and so
 // does whoever makes their token.
 func nameRule(field string) textRule {
-	return textRule{field: field, max: MaxName, required: true, problem: "must be 1 to " + strconv.Itoa(MaxName) + " printable characters"}
+	return textRule{field: field, max: MaxName, required: "is required", problem: "must be 1 to " + strconv.Itoa(MaxName) + " printable characters"}
 }
 
 var tokenNoteRule = textRule{field: "note", max: 200}
@@ -73,7 +73,7 @@ func (a *Actions) CreateToken(ctx context.Context, who, user, note string) (stri
 	return tok, rec, a.record(ctx, now, who, AuditTokenCreate, user, "token "+rec.ID)
 }
 
-var tokenIDRule = textRule{field: "id", max: 100, required: true, problem: "must be a token's ID (casekeep-server user list shows them)"}
+var tokenIDRule = textRule{field: "id", max: 100, required: "is required", problem: "must be a token's ID (casekeep-server user list shows them)"}
 
 // RevokeToken revokes an API token by its ID; store.ErrNotFound if there
 // is none. Revoking a revoked token keeps the first time.
