@@ -120,13 +120,7 @@ func (r *rig) post(path string, body []byte, headers map[string]string) httpResu
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := r.Client().Do(req)
-	if err != nil {
-		r.T.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return httpResult{resp.StatusCode, string(b), resp.Header}
+	return r.send(req)
 }
 
 // postStream sends a body of unknown length (chunked), pinned.
@@ -134,6 +128,11 @@ func (r *rig) postStream(path string, body io.Reader) httpResult {
 	r.T.Helper()
 	req, _ := http.NewRequest(http.MethodPost, r.URL+path, body)
 	req.ContentLength = -1
+	return r.send(req)
+}
+
+func (r *rig) send(req *http.Request) httpResult {
+	r.T.Helper()
 	resp, err := r.Client().Do(req)
 	if err != nil {
 		r.T.Fatal(err)

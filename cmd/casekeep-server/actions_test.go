@@ -35,13 +35,16 @@ func newActionsRig(t *testing.T) *servertest.Rig {
 	}})
 }
 
-// addDevice adds an enrolled device that has not reported.
-func addDevice(t *testing.T, r *servertest.Rig, id string) {
+// deviceOf adds a device for a front end to act on (enrolled, not
+// reporting), and returns its ID.
+func deviceOf(t *testing.T, r *servertest.Rig, fe frontEnd) string {
 	t.Helper()
+	id := "dev-" + strings.ReplaceAll(fe.name, " ", "-")
 	d := store.Device{ID: id, SigningKey: make([]byte, 32), Hostname: "laptop-" + id, OS: "linux", User: "sam", EnrolledAt: time.Now().UTC().Add(-48 * time.Hour)}
 	if err := r.Store.CreateDevice(context.Background(), d); err != nil {
 		t.Fatal(err)
 	}
+	return id
 }
 
 // outcome is what a person was told: the HTTP status (after a form, the
@@ -370,8 +373,7 @@ func TestActionMarkLost(t *testing.T) {
 		if fe.markLost == nil {
 			continue
 		}
-		id := "dev-" + strings.ReplaceAll(fe.name, " ", "-")
-		addDevice(t, r, id)
+		id := deviceOf(t, r, fe)
 		for _, c := range []struct {
 			in   lostInput
 			what string
@@ -426,8 +428,7 @@ func TestActionWipe(t *testing.T) {
 		if fe.wipe == nil {
 			continue
 		}
-		id := "dev-" + strings.ReplaceAll(fe.name, " ", "-")
-		addDevice(t, r, id)
+		id := deviceOf(t, r, fe)
 		if out := fe.wipe(t, "nope"); out.code != 404 {
 			t.Errorf("wiping an unknown device through the %s: %+v", fe.name, out)
 		}
@@ -453,8 +454,7 @@ func TestActionDecision(t *testing.T) {
 		if fe.decide == nil {
 			continue
 		}
-		id := "dev-" + strings.ReplaceAll(fe.name, " ", "-")
-		addDevice(t, r, id)
+		id := deviceOf(t, r, fe)
 		for _, c := range []struct {
 			notify  *bool
 			reasons string
@@ -498,8 +498,7 @@ func TestActionAssessmentViewed(t *testing.T) {
 		if fe.assess == nil {
 			continue
 		}
-		id := "dev-" + strings.ReplaceAll(fe.name, " ", "-")
-		addDevice(t, r, id)
+		id := deviceOf(t, r, fe)
 		// Not marked lost and no time given: nothing to view, nothing
 		// recorded.
 		out := fe.assess(t, id, time.Time{})

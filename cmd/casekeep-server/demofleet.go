@@ -45,32 +45,28 @@ func demoFleet(e *cli.Env, args []string) error {
 	if *devices < 1 || *devices > 100_000 || *days < 1 || *days > 400 {
 		return cli.Usagef("--devices must be 1 to 100000 and --days 1 to 400")
 	}
-	ctx := context.Background()
-	st, _, err := openStore(ctx, *dsn)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	rows, err := st.Devices(ctx)
-	if err != nil {
-		return err
-	}
-	for _, r := range rows {
-		if !strings.HasPrefix(r.ID, demoPrefix) && !*force {
-			return fmt.Errorf("the store holds real devices (such as %s): demo-fleet is for a dev store (--force to add anyway)", r.ID)
+	return withStore(*dsn, func(ctx context.Context, st store.Store) error {
+		rows, err := st.Devices(ctx)
+		if err != nil {
+			return err
 		}
-		if strings.HasPrefix(r.ID, demoPrefix) {
-			fmt.Fprintf(e.Stdout, "the store already has a demo fleet (%s, ...): nothing added\n", r.ID)
-			return nil
+		for _, r := range rows {
+			if !strings.HasPrefix(r.ID, demoPrefix) && !*force {
+				return fmt.Errorf("the store holds real devices (such as %s): demo-fleet is for a dev store (--force to add anyway)", r.ID)
+			}
+			if strings.HasPrefix(r.ID, demoPrefix) {
+				fmt.Fprintf(e.Stdout, "the store already has a demo fleet (%s, ...): nothing added\n", r.ID)
+				return nil
+			}
 		}
-	}
-	start := time.Now()
-	n, hbs, err := simulateFleet(ctx, st, *devices, *days, time.Now().UTC())
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.Stdout, "added %d simulated devices with %d days of history (%d state changes) in %s\n", n, *days, hbs, time.Since(start).Round(time.Millisecond))
-	return nil
+		start := time.Now()
+		n, hbs, err := simulateFleet(ctx, st, *devices, *days, time.Now().UTC())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Stdout, "added %d simulated devices with %d days of history (%d state changes) in %s\n", n, *days, hbs, time.Since(start).Round(time.Millisecond))
+		return nil
+	})
 }
 
 // demoEvents are the events the demo devices report, the commoner more

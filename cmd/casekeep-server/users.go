@@ -40,18 +40,14 @@ func userAdd(e *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	st, _, err := openStore(ctx, *dsn)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	u, err := (&actions.Actions{Store: st}).AddUser(ctx, actions.CommandLine, rest[0], store.Role(*role))
-	if err != nil {
-		return refusal(err, map[string]string{"name": "the name", "role": "--role"}, "adding "+rest[0])
-	}
-	fmt.Fprintf(e.Stdout, "added %s (%s)\n", u.Name, u.Role)
-	return nil
+	return withStore(*dsn, func(ctx context.Context, st store.Store) error {
+		u, err := (&actions.Actions{Store: st}).AddUser(ctx, actions.CommandLine, rest[0], store.Role(*role))
+		if err != nil {
+			return refusal(err, map[string]string{"name": "the name", "role": "--role"}, "adding "+rest[0])
+		}
+		fmt.Fprintf(e.Stdout, "added %s (%s)\n", u.Name, u.Role)
+		return nil
+	})
 }
 
 // refusal says what was wrong with a command's input: for a field an
@@ -76,61 +72,53 @@ func userList(e *cli.Env, args []string) error {
 	if _, err := e.Parse(args, 0, 0); err != nil {
 		return err
 	}
-	ctx := context.Background()
-	st, _, err := openStore(ctx, *dsn)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	users, err := st.Users(ctx)
-	if err != nil {
-		return err
-	}
-	tokens, err := st.APITokens(ctx, "")
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		enc := json.NewEncoder(e.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"users": users, "tokens": tokens})
-	}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tROLE\tTOKENS (ID, REVOKED)")
-	for _, u := range users {
-		var ts []string
-		for _, t := range tokens {
-			if t.User == u.Name {
-				s := t.ID
-				if !t.RevokedAt.IsZero() {
-					s += " (revoked)"
-				}
-				ts = append(ts, s)
-			}
+	return withStore(*dsn, func(ctx context.Context, st store.Store) error {
+		users, err := st.Users(ctx)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, u.Role, strings.Join(ts, ", "))
-	}
-	return tw.Flush()
+		tokens, err := st.APITokens(ctx, "")
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			enc := json.NewEncoder(e.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(map[string]any{"users": users, "tokens": tokens})
+		}
+		tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tROLE\tTOKENS (ID, REVOKED)")
+		for _, u := range users {
+			var ts []string
+			for _, t := range tokens {
+				if t.User == u.Name {
+					s := t.ID
+					if !t.RevokedAt.IsZero() {
+						s += " (revoked)"
+					}
+					ts = append(ts, s)
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, u.Role, strings.Join(ts, ", "))
+		}
+		return tw.Flush()
+	})
 }
 
 // apiTokenCreate makes a person's API token (token create --user).
 func apiTokenCreate(e *cli.Env, dsn, user, note string) error {
-	ctx := context.Background()
-	st, _, err := openStore(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	tok, rec, err := (&actions.Actions{Store: st}).CreateToken(ctx, actions.CommandLine, user, note)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("a token for %s: %w (add the person first: casekeep-server user add)", user, err)
-	}
-	if err != nil {
-		return refusal(err, nil, "a token for "+user)
-	}
-	fmt.Fprintln(e.Stdout, tok)
-	fmt.Fprintf(e.Stderr, "API token %s for %s; shown once, stored only as a hash (send it as Authorization: Bearer <token>)\n", rec.ID, rec.User)
-	return nil
+	return withStore(dsn, func(ctx context.Context, st store.Store) error {
+		tok, rec, err := (&actions.Actions{Store: st}).CreateToken(ctx, actions.CommandLine, user, note)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("a token for %s: %w (add the person first: casekeep-server user add)", user, err)
+		}
+		if err != nil {
+			return refusal(err, nil, "a token for "+user)
+		}
+		fmt.Fprintln(e.Stdout, tok)
+		fmt.Fprintf(e.Stderr, "API token %s for %s; shown once, stored only as a hash (send it as Authorization: Bearer <token>)\n", rec.ID, rec.User)
+		return nil
+	})
 }
 
 func tokenRevoke(e *cli.Env, args []string) error {
@@ -139,15 +127,11 @@ func tokenRevoke(e *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	st, _, err := openStore(ctx, *dsn)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := (&actions.Actions{Store: st}).RevokeToken(ctx, actions.CommandLine, rest[0]); err != nil {
-		return refusal(err, map[string]string{"id": "the token ID"}, "revoking "+rest[0])
-	}
-	fmt.Fprintf(e.Stdout, "revoked %s\n", rest[0])
-	return nil
+	return withStore(*dsn, func(ctx context.Context, st store.Store) error {
+		if err := (&actions.Actions{Store: st}).RevokeToken(ctx, actions.CommandLine, rest[0]); err != nil {
+			return refusal(err, map[string]string{"id": "the token ID"}, "revoking "+rest[0])
+		}
+		fmt.Fprintf(e.Stdout, "revoked %s\n", rest[0])
+		return nil
+	})
 }

@@ -3,7 +3,6 @@ package actions_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,8 +10,8 @@ import (
 	"github.com/casekeep/casekeep/server/access"
 	"github.com/casekeep/casekeep/server/actions"
 	"github.com/casekeep/casekeep/server/assess"
+	"github.com/casekeep/casekeep/server/servertest"
 	"github.com/casekeep/casekeep/server/store"
-	"github.com/casekeep/casekeep/server/store/sqlite"
 )
 
 var now = time.Date(2026, 11, 22, 14, 0, 0, 0, time.UTC)
@@ -26,11 +25,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st, _ := servertest.Store(t)
 	ctx := context.Background()
 	if err := st.CreateDevice(ctx, store.Device{ID: "dev-a", SigningKey: make([]byte, 32), Hostname: "laptop-1", EnrolledAt: now.Add(-24 * time.Hour)}); err != nil {
 		t.Fatal(err)

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
-	"time"
 
 	"github.com/casekeep/casekeep/server/assess"
 	"github.com/casekeep/casekeep/server/internal/present"
@@ -35,19 +33,10 @@ func (c *Console) assessment(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	d := assessmentData{D: row.Device, LostAt: q.Get("lost_at"), DiscoveredAt: q.Get("discovered_at")}
 	in := assess.Input{DeviceID: id}
-	for _, p := range []struct {
-		name, what string
-		dst        *time.Time
-	}{{"lost_at", "time of loss", &in.LostAt}, {"discovered_at", "time of discovery", &in.DiscoveredAt}} {
-		if v := strings.TrimSpace(q.Get(p.name)); v != "" {
-			t, err := present.ParseTime(v)
-			if err != nil {
-				d.Message = "The " + p.what + ": " + err.Error()
-				c.render(w, r, s, http.StatusBadRequest, "assessment", "Assessment: "+row.Hostname, d)
-				return nil
-			}
-			*p.dst = t
-		}
+	if what, err := lossTimes(q, &in.LostAt, &in.DiscoveredAt); err != nil {
+		d.Message = "The time of " + what + ": " + err.Error()
+		c.render(w, r, s, http.StatusBadRequest, "assessment", "Assessment: "+row.Hostname, d)
+		return nil
 	}
 	format := q.Get("format")
 	if !slices.Contains([]string{"", "print", "json", "csv"}, format) {

@@ -107,17 +107,8 @@ func (c *Console) done(w http.ResponseWriter, r *http.Request, what string) erro
 func (c *Console) markLost(w http.ResponseWriter, r *http.Request, s *session) error {
 	f := r.PostForm
 	in := actions.Lost{Note: f.Get("note")}
-	for _, p := range []struct {
-		name, what string
-		dst        *time.Time
-	}{{"lost_at", "Time of loss", &in.LostAt}, {"discovered_at", "Time of discovery", &in.DiscoveredAt}} {
-		if v := strings.TrimSpace(f.Get(p.name)); v != "" {
-			t, err := present.ParseTime(v)
-			if err != nil {
-				return c.showDevice(w, r, s, http.StatusBadRequest, "", p.what+": "+err.Error(), f)
-			}
-			*p.dst = t
-		}
+	if what, err := lossTimes(f, &in.LostAt, &in.DiscoveredAt); err != nil {
+		return c.showDevice(w, r, s, http.StatusBadRequest, "", "Time of "+what+": "+err.Error(), f)
 	}
 	if _, err := c.act.MarkLost(r.Context(), s.who.User.Name, r.PathValue("id"), in); err != nil {
 		return c.refused(w, r, s, err)

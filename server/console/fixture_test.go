@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/casekeep/casekeep/server/access"
 	"github.com/casekeep/casekeep/server/servertest"
 	"github.com/casekeep/casekeep/server/store"
-	"github.com/casekeep/casekeep/server/store/sqlite"
 )
 
 // The hostile strings a device may report.
@@ -56,15 +54,12 @@ func newFixture(t testing.TB) *fixture {
 
 func newEmptyFixture(t testing.TB) *fixture {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st, _ := servertest.Store(t)
 	f := &fixture{t: t, st: st, now: time.Now().UTC().Truncate(time.Minute)}
 	f.pol, _ = servertest.Policy(t, servertest.PolicyYAML(3))
 	f.tokens = servertest.People(t, st, f.now)
 	secret := sha256.Sum256([]byte("console test secret"))
+	var err error
 	f.c, err = New(Config{Store: st, Secret: secret[:], Now: func() time.Time { return f.now },
 		Policy: func(context.Context) (*policy.Policy, error) { return f.pol, nil }})
 	if err != nil {

@@ -62,6 +62,25 @@ func (c *Console) hostnames(ctx context.Context) (map[string]string, error) {
 	return m, nil
 }
 
+// lossTimes reads the times of loss and discovery a form or a query
+// gives (lost_at, discovered_at; either may be empty), and for one it
+// cannot read, says which ("loss" or "discovery") and why.
+func lossTimes(v url.Values, lostAt, discoveredAt *time.Time) (string, error) {
+	for _, p := range []struct {
+		name, what string
+		dst        *time.Time
+	}{{"lost_at", "loss", lostAt}, {"discovered_at", "discovery", discoveredAt}} {
+		if s := strings.TrimSpace(v.Get(p.name)); s != "" {
+			t, err := present.ParseTime(s)
+			if err != nil {
+				return p.what, err
+			}
+			*p.dst = t
+		}
+	}
+	return "", nil
+}
+
 // timeRange reads ?from= and ?to= (default: the last 30 days).
 func (c *Console) timeRange(q url.Values) (from, to time.Time, err error) {
 	to = c.cfg.Now().Add(time.Second)

@@ -10,6 +10,7 @@
 // handle, as several servers share one database.
 //
 // The parts are there on their own too, for tests that serve a handler
-// directly: [Policy] makes a policy with a fresh escrow key, and [People]
-// adds the people and their tokens to a store.
+// directly: [Store] opens a new SQLite store, [Policy] makes a policy with
+// a fresh escrow key, and [People] adds the people and their tokens to a
+// store.
 package servertest

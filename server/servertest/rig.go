@@ -85,14 +85,10 @@ func New(t testing.TB, opts Options) *Rig {
 		r.Now = time.Now
 	}
 	if r.Store == nil {
-		path := filepath.Join(r.Dir, "server.db")
-		st, err := sqlite.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Store, r.DB = st, "sqlite:"+path
+		r.Store, r.DB = storeIn(t, r.Dir)
+	} else {
+		t.Cleanup(func() { r.Store.Close() })
 	}
-	t.Cleanup(func() { r.Store.Close() })
 	yaml := opts.Policy
 	if yaml == "" {
 		yaml = PolicyYAML(1)
@@ -121,6 +117,24 @@ func New(t testing.TB, opts Options) *Rig {
 	r.Start()
 	t.Cleanup(r.Stop)
 	return r
+}
+
+// Store opens a new SQLite store in a folder of the test's, closed when
+// the test ends, and returns it with its --db ("sqlite:PATH").
+func Store(t testing.TB) (store.Store, string) {
+	t.Helper()
+	return storeIn(t, t.TempDir())
+}
+
+func storeIn(t testing.TB, dir string) (store.Store, string) {
+	t.Helper()
+	path := filepath.Join(dir, "server.db")
+	st, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, "sqlite:" + path
 }
 
 // Twin makes and starts a second server on r's keys, certificate and

@@ -4,16 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/casekeep/casekeep/internal/wire"
+	"github.com/casekeep/casekeep/server/servertest"
 	"github.com/casekeep/casekeep/server/simfleet"
 	"github.com/casekeep/casekeep/server/store"
-	"github.com/casekeep/casekeep/server/store/sqlite"
 )
 
 var end = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
@@ -141,11 +140,7 @@ func TestShaped(t *testing.T) {
 // TestLoad: a history loads into a store, every heartbeat accepted, and
 // the store then holds each device's last state.
 func TestLoad(t *testing.T) {
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, _ := servertest.Store(t)
 	ctx := context.Background()
 	h := simfleet.New(simfleet.Options{Devices: 5, End: end, Span: 100 * 24 * time.Hour})
 	for _, d := range h.Devices() {
