@@ -325,7 +325,7 @@ func TestAuditFailure(t *testing.T) {
 func TestFieldError(t *testing.T) {
 	_, err := (&actions.Actions{}).MarkLost(context.Background(), "ann", "dev-a", actions.Lost{})
 	var fe *actions.FieldError
-	if !errors.As(err, &fe) || err.Error() != "lost_at is required: when the device was lost" ||
+	if !errors.As(err, &fe) || fe.Kind != actions.ErrRequired || err.Error() != "lost_at is required: when the device was lost" ||
 		!errors.Is(err, actions.ErrInvalid) || !errors.Is(err, actions.ErrRequired) || errors.Is(err, actions.ErrTooLong) || errors.Is(err, store.ErrInvalid) {
 		t.Errorf("%#v: %q", err, err)
 	}

@@ -13,15 +13,20 @@ import (
 // nothing was done.
 var ErrInvalid = errors.New("invalid input")
 
-// The kinds of problem a [*FieldError] has, to be told apart with
-// errors.Is.
-var (
-	ErrRequired   = errors.New("required")
-	ErrTooLong    = errors.New("too long")
-	ErrNotText    = errors.New("not text")
-	ErrFuture     = errors.New("in the future")
-	ErrOutOfOrder = errors.New("out of order")
-	ErrChoice     = errors.New("not one of the choices")
+// Kind is a kind of problem a [*FieldError] has; each is an error, so
+// that errors.Is tells them apart.
+type Kind string
+
+func (k Kind) Error() string { return string(k) }
+
+// The kinds of problem.
+const (
+	ErrRequired   Kind = "required"
+	ErrTooLong    Kind = "too long"
+	ErrNotText    Kind = "not text"
+	ErrFuture     Kind = "in the future"
+	ErrOutOfOrder Kind = "out of order"
+	ErrChoice     Kind = "not one of the choices"
 )
 
 // FieldError is input an action refused: which field, and what is wrong
@@ -35,7 +40,7 @@ type FieldError struct {
 	Problem string
 	// Kind is the kind of problem: ErrRequired, ErrTooLong, ErrNotText,
 	// ErrFuture, ErrOutOfOrder or ErrChoice.
-	Kind error
+	Kind Kind
 }
 
 func (e *FieldError) Error() string { return e.Field + " " + e.Problem }
@@ -43,7 +48,7 @@ func (e *FieldError) Error() string { return e.Field + " " + e.Problem }
 // Unwrap makes a FieldError match [ErrInvalid] and its Kind.
 func (e *FieldError) Unwrap() []error { return []error{ErrInvalid, e.Kind} }
 
-func refuse(field string, kind error, problem string) *FieldError {
+func refuse(field string, kind Kind, problem string) *FieldError {
 	return &FieldError{Field: field, Problem: problem, Kind: kind}
 }
 
@@ -65,7 +70,7 @@ type textRule struct {
 // check returns s trimmed, or the [*FieldError] saying why it is refused.
 func (r textRule) check(s string) (string, error) {
 	s = strings.TrimSpace(s)
-	fail := func(kind error, problem string) (string, error) {
+	fail := func(kind Kind, problem string) (string, error) {
 		if r.problem != "" {
 			problem = r.problem
 		}

@@ -149,10 +149,10 @@ func (c *Console) refused(w http.ResponseWriter, r *http.Request, s *session, er
 }
 
 // formTexts say in the console's words what is wrong with a device page's
-// form, by the field and the kind of problem (nil: any).
+// form, by the field and the kind of problem ("": any).
 var formTexts = []struct {
 	field string
-	kind  error
+	kind  actions.Kind
 	text  string
 }{
 	{"lost_at", actions.ErrRequired, "Give the time the device was lost."},
@@ -160,14 +160,14 @@ var formTexts = []struct {
 	{"discovered_at", actions.ErrFuture, "The times of loss and discovery must not be in the future."},
 	{"discovered_at", actions.ErrOutOfOrder, "The loss cannot have been discovered before it happened."},
 	{"note", actions.ErrTooLong, "The note is too long (" + present.Thousands(actions.MaxNote) + " characters at most)."},
-	{"notify", nil, "Choose whether the ICO is to be notified."},
+	{"notify", "", "Choose whether the ICO is to be notified."},
 	{"reasons", actions.ErrNotText, "The reasons must be text, without control characters."},
-	{"reasons", nil, "Give the reasons for the decision (" + present.Thousands(actions.MaxReasons) + " characters at most)."},
+	{"reasons", "", "Give the reasons for the decision (" + present.Thousands(actions.MaxReasons) + " characters at most)."},
 }
 
 func formText(fe *actions.FieldError) string {
 	for _, t := range formTexts {
-		if t.field == fe.Field && (t.kind == nil || errors.Is(fe, t.kind)) {
+		if t.field == fe.Field && (t.kind == "" || t.kind == fe.Kind) {
 			return t.text
 		}
 	}
