@@ -39,19 +39,19 @@ func TestAgentTakesNewPolicy(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	testenv.Eventually(t, "the agent reporting", func() bool { return r.lastSeq(d.en.DeviceID) >= 1 })
+	testenv.Eventually(t, "the agent reporting", func() bool { return r.LastSeq(d.en.DeviceID) >= 1 })
 
-	p2 := *r.policy
+	p2 := *r.Policy
 	p2.Version, p2.Name = 2, "tightened"
-	bundle, err := policy.Sign(&p2, r.policyKey)
+	bundle, err := policy.Sign(&p2, r.PolicyKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.store.SetPolicy(context.Background(), 2, bundle); err != nil {
+	if err := r.Store.SetPolicy(context.Background(), 2, bundle); err != nil {
 		t.Fatal(err)
 	}
-	r.stop() // a fresh server: no cached policy
-	r.start()
+	r.Stop() // a fresh server: no cached policy
+	r.Start()
 	testenv.Eventually(t, "version 2 in force", func() bool {
 		a.Reporter().Notable()
 		return a.Policy().Version == 2
@@ -68,7 +68,7 @@ func TestAgentTakesNewPolicy(t *testing.T) {
 	})
 	testenv.Eventually(t, "reported under version 2", func() bool {
 		a.Reporter().Notable()
-		row, err := r.store.Device(context.Background(), d.en.DeviceID)
+		row, err := r.Store.Device(context.Background(), d.en.DeviceID)
 		return err == nil && row.State.PolicyVersion == 2 && row.State.SealedFiles == 1
 	})
 }

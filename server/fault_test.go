@@ -20,15 +20,15 @@ import (
 // a chain without a gap.
 func (r *rig) checkChain(t *testing.T, id string, n uint64) {
 	t.Helper()
-	if got := r.lastSeq(id); got != n {
+	if got := r.LastSeq(id); got != n {
 		t.Fatalf("last seq %d, want %d", got, n)
 	}
 	for seq := uint64(1); seq <= n; seq++ {
-		if _, err := r.store.Heartbeat(context.Background(), id, seq); err != nil {
+		if _, err := r.Store.Heartbeat(context.Background(), id, seq); err != nil {
 			t.Fatalf("heartbeat %d: %v", seq, err)
 		}
 	}
-	gaps, err := r.store.Gaps(context.Background(), id)
+	gaps, err := r.Store.Gaps(context.Background(), id)
 	if err != nil || len(gaps) != 0 {
 		t.Fatalf("gaps %+v %v", gaps, err)
 	}
@@ -46,10 +46,10 @@ func TestServerDown(t *testing.T) {
 	})
 	runReporter(t, rep)
 	testenv.Eventually(t, "the first heartbeat stored and acknowledged", func() bool {
-		return r.lastSeq(d.en.DeviceID) == 1 && rep.Status().AckedSeq == 1
+		return r.LastSeq(d.en.DeviceID) == 1 && rep.Status().AckedSeq == 1
 	})
 
-	r.stop()
+	r.Stop()
 	for i := range 60 { // offline: events keep happening, heartbeats keep being made
 		rep.Event(wire.Event{Time: time.Now().UTC(), Type: "vault.sealed", CaseRef: "LL-" + strconv.Itoa(i)})
 		rep.MakeHeartbeat()
@@ -61,10 +61,10 @@ func TestServerDown(t *testing.T) {
 	r.mu.Lock()
 	r.requests = nil
 	r.mu.Unlock()
-	r.start()
+	r.Start()
 	testenv.Eventually(t, "the backlog drained", func() bool { return rep.Status().Spooled == 0 })
 	r.checkChain(t, d.en.DeviceID, 61)
-	events, _ := r.store.Events(context.Background(), d.en.DeviceID, time.Time{}, time.Now().Add(time.Hour))
+	events, _ := r.Store.Events(context.Background(), d.en.DeviceID, time.Time{}, time.Now().Add(time.Hour))
 	if len(events) != 60 {
 		t.Errorf("%d events stored, want 60", len(events))
 	}
@@ -132,8 +132,8 @@ func TestAgentKilled(t *testing.T) {
 		cmd.Wait()
 		if i%10 == 9 {
 			// Now and then the server goes away too, mid-stream.
-			r.stop()
-			r.start()
+			r.Stop()
+			r.Start()
 		}
 	}
 	// Let the spool drain: one last run, stopped cleanly once it is empty.
@@ -142,7 +142,7 @@ func TestAgentKilled(t *testing.T) {
 	var made uint64
 	testenv.Eventually(t, "the spool drained", func() bool {
 		made = spoolNext(t, d.dir) - 1
-		return rep.Status().Spooled == 0 && r.lastSeq(d.en.DeviceID) == made
+		return rep.Status().Spooled == 0 && r.LastSeq(d.en.DeviceID) == made
 	})
 	if made < 50 {
 		t.Fatalf("only %d heartbeats made in 50 runs", made)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/casekeep/casekeep/internal/wire"
+	"github.com/casekeep/casekeep/server/servertest"
 	"github.com/casekeep/casekeep/server/store"
 	"github.com/casekeep/casekeep/server/store/sqlite"
 )
@@ -38,17 +39,16 @@ func (s *refusingStore) Ingest(ctx context.Context, hbs []store.Heartbeat) ([]st
 // TestInvalidRequestFailsAlone: when the store refuses one request's values,
 // the other requests gathered into the same transaction are stored anyway.
 func TestInvalidRequestFailsAlone(t *testing.T) {
-	dir := t.TempDir()
-	st, err := sqlite.Open(filepath.Join(dir, "s.db"))
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "s.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newRigWith(t, dir, st)
+	r := newRigWith(t, servertest.Options{Store: st})
 	good, bad := r.enroll("good"), r.enroll("bad")
-	r.stop()
+	r.Stop()
 	refusing := &refusingStore{Store: st, bad: bad.en.DeviceID}
-	r.cfg.Store, r.cfg.BatchWait = refusing, 200*time.Millisecond
-	r.start()
+	r.Config.Store, r.Config.BatchWait = refusing, 200*time.Millisecond
+	r.Start()
 	var wg sync.WaitGroup
 	statuses := map[string]int{}
 	var mu sync.Mutex
@@ -66,8 +66,8 @@ func TestInvalidRequestFailsAlone(t *testing.T) {
 	if statuses["good"] != http.StatusOK || statuses["bad"] != http.StatusBadRequest {
 		t.Errorf("statuses %v: want good 200, bad 400", statuses)
 	}
-	if r.lastSeq(good.en.DeviceID) != 1 || r.lastSeq(bad.en.DeviceID) != 0 {
-		t.Errorf("last seqs %d and %d", r.lastSeq(good.en.DeviceID), r.lastSeq(bad.en.DeviceID))
+	if r.LastSeq(good.en.DeviceID) != 1 || r.LastSeq(bad.en.DeviceID) != 0 {
+		t.Errorf("last seqs %d and %d", r.LastSeq(good.en.DeviceID), r.LastSeq(bad.en.DeviceID))
 	}
 	// The point: both were gathered into one transaction, which failed,
 	// and then were stored one by one.

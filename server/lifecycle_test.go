@@ -35,7 +35,7 @@ func TestAgentSaysItStops(t *testing.T) {
 		return a
 	}
 	device := func() store.DeviceRow {
-		row, err := r.store.Device(context.Background(), d.en.DeviceID)
+		row, err := r.Store.Device(context.Background(), d.en.DeviceID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +45,7 @@ func TestAgentSaysItStops(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- a.Run(ctx) }()
-		testenv.Eventually(t, "a heartbeat acknowledged", func() bool { return r.lastSeq(d.en.DeviceID) >= seq })
+		testenv.Eventually(t, "a heartbeat acknowledged", func() bool { return r.LastSeq(d.en.DeviceID) >= seq })
 		return func() {
 			cancel()
 			if err := <-done; err != nil {
@@ -71,7 +71,7 @@ func TestAgentSaysItStops(t *testing.T) {
 
 	// 2. Runs again (the server sees it running), then is killed: no farewell.
 	a = open()
-	seq := r.lastSeq(d.en.DeviceID)
+	seq := r.LastSeq(d.en.DeviceID)
 	stop = runUntilReported(a, seq+1)
 	if got := device().Agent; got.Stopping != "" {
 		t.Errorf("running again, the server still holds stopping %q", got.Stopping)
@@ -87,7 +87,7 @@ func TestAgentSaysItStops(t *testing.T) {
 	// 3. The next start reports it.
 	a = open()
 	defer a.Close()
-	seq = r.lastSeq(d.en.DeviceID)
+	seq = r.LastSeq(d.en.DeviceID)
 	stop = runUntilReported(a, seq+1)
 	defer stop()
 	testenv.Eventually(t, "the unannounced stop on the server", func() bool {
@@ -117,10 +117,10 @@ func TestFarewellWhileServerAway(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	testenv.Eventually(t, "a heartbeat acknowledged", func() bool { return r.lastSeq(d.en.DeviceID) >= 1 })
+	testenv.Eventually(t, "a heartbeat acknowledged", func() bool { return r.LastSeq(d.en.DeviceID) >= 1 })
 	cancel()
 	<-done
-	r.stop()
+	r.Stop()
 	fctx, fcancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer fcancel()
 	if err := a.Farewell(fctx, wire.StopShutdown); err == nil {
@@ -131,7 +131,7 @@ func TestFarewellWhileServerAway(t *testing.T) {
 		t.Errorf("the farewell was spooled, yet the alive file is still there: %v", err)
 	}
 
-	r.start()
+	r.Start()
 	a, err = agent.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -141,10 +141,10 @@ func TestFarewellWhileServerAway(t *testing.T) {
 	go func() { done <- a.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	testenv.Eventually(t, "the spooled farewell and a new heartbeat on the server", func() bool {
-		row, err := r.store.Device(context.Background(), d.en.DeviceID)
-		return err == nil && row.Agent.Stopping == "" && r.lastSeq(d.en.DeviceID) >= 3 // 2 was the farewell
+		row, err := r.Store.Device(context.Background(), d.en.DeviceID)
+		return err == nil && row.Agent.Stopping == "" && r.LastSeq(d.en.DeviceID) >= 3 // 2 was the farewell
 	})
-	evs, err := r.store.Events(context.Background(), d.en.DeviceID, time.Time{}, time.Now().Add(time.Hour))
+	evs, err := r.Store.Events(context.Background(), d.en.DeviceID, time.Time{}, time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ import (
 func TestEnrollAndReport(t *testing.T) {
 	r := newRig(t)
 	d := r.enroll("laptop-1")
-	row, err := r.store.Device(context.Background(), d.en.DeviceID)
+	row, err := r.Store.Device(context.Background(), d.en.DeviceID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,23 +42,23 @@ func TestEnrollAndReport(t *testing.T) {
 	runReporter(t, rep)
 	rep.Event(wire.Event{Time: time.Now().UTC(), Type: "vault.sealed", CaseRef: "LL-1"})
 	rep.Notable()
-	testenv.Eventually(t, "two heartbeats stored", func() bool { return r.lastSeq(d.en.DeviceID) >= 2 })
-	row, _ = r.store.Device(context.Background(), d.en.DeviceID)
+	testenv.Eventually(t, "two heartbeats stored", func() bool { return r.LastSeq(d.en.DeviceID) >= 2 })
+	row, _ = r.Store.Device(context.Background(), d.en.DeviceID)
 	if !row.State.Compliant || row.State.SealedFiles != 2 || row.State.CaseRefs != 1 || row.State.DiskEncryption != "pass" {
 		t.Errorf("state %+v", row.State)
 	}
-	events, _ := r.store.Events(context.Background(), d.en.DeviceID, time.Time{}, time.Now().Add(time.Hour))
+	events, _ := r.Store.Events(context.Background(), d.en.DeviceID, time.Time{}, time.Now().Add(time.Hour))
 	if len(events) != 1 || events[0].Type != "vault.sealed" || events[0].CaseRef != "LL-1" {
 		t.Errorf("events %+v", events)
 	}
-	if gaps, _ := r.store.Gaps(context.Background(), d.en.DeviceID); len(gaps) != 0 {
+	if gaps, _ := r.Store.Gaps(context.Background(), d.en.DeviceID); len(gaps) != 0 {
 		t.Errorf("gaps %+v", gaps)
 	}
 	testenv.Eventually(t, "the spool emptied", func() bool { return rep.Status().Spooled == 0 })
 	if st := rep.Status(); st.AckedSeq < 2 || st.LastAck.IsZero() || st.LastError != "" {
 		t.Errorf("status %+v", st)
 	}
-	if live := server.LivenessOf(row.State.ReceivedAt, time.Now(), r.policy); live != server.Online {
+	if live := server.LivenessOf(row.State.ReceivedAt, time.Now(), r.Policy); live != server.Online {
 		t.Errorf("liveness %s", live)
 	}
 }
@@ -69,18 +69,18 @@ func TestEnrollRefusals(t *testing.T) {
 	try := func(tok string) error {
 		dir := t.TempDir()
 		state.Prepare(dir)
-		_, _, err := report.Enroll(context.Background(), r.url, tok, info, dir)
+		_, _, err := report.Enroll(context.Background(), r.URL, tok, info, dir)
 		return err
 	}
-	unknown, _, _ := wire.NewToken(r.pin)
+	unknown, _, _ := wire.NewToken(r.Pin)
 	if err := try(unknown); err == nil || !strings.Contains(err.Error(), "enrollment token unknown") {
 		t.Errorf("unknown token: %v", err)
 	}
-	expired := r.token(5, -time.Minute)
+	expired := r.EnrollToken(5, -time.Minute)
 	if err := try(expired); err == nil || !strings.Contains(err.Error(), "expired") {
 		t.Errorf("expired token: %v", err)
 	}
-	once := r.token(1, time.Hour)
+	once := r.EnrollToken(1, time.Hour)
 	if err := try(once); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestEnrollRefusals(t *testing.T) {
 	// A token pinning another certificate never reaches this server.
 	wrongPin := bytes.Repeat([]byte{1}, 32)
 	tok, hash, _ := wire.NewToken(wrongPin)
-	r.store.CreateToken(context.Background(), store.Token{Hash: hash, Uses: 1, ExpiresAt: time.Now().Add(time.Hour)})
+	r.Store.CreateToken(context.Background(), store.Token{Hash: hash, Uses: 1, ExpiresAt: time.Now().Add(time.Hour)})
 	if err := try(tok); err == nil || !strings.Contains(err.Error(), "not the pinned") {
 		t.Errorf("wrong pin: %v", err)
 	}
@@ -100,7 +100,7 @@ func TestEnrollRefusals(t *testing.T) {
 	// An enrollment request not signed by the key it offers.
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
-	body, _ := wire.Marshal(wire.EnrollRequest{V: 1, Token: r.token(1, time.Hour), SigningKey: pub, Hostname: "h", OS: "linux", Arch: "amd64"})
+	body, _ := wire.Marshal(wire.EnrollRequest{V: 1, Token: r.EnrollToken(1, time.Hour), SigningKey: pub, Hostname: "h", OS: "linux", Arch: "amd64"})
 	resp := r.post(wire.PathEnroll, body, map[string]string{wire.SignatureHeader: base64.StdEncoding.EncodeToString(wire.SignEnroll(other, body))})
 	if resp.status != http.StatusUnauthorized {
 		t.Errorf("enrollment signed by another key: %d %s", resp.status, resp.body)
@@ -115,30 +115,27 @@ type httpResult struct {
 
 // post sends a raw request to the rig, pinned.
 func (r *rig) post(path string, body []byte, headers map[string]string) httpResult {
-	r.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, r.url+path, bytes.NewReader(body))
+	r.T.Helper()
+	req, _ := http.NewRequest(http.MethodPost, r.URL+path, bytes.NewReader(body))
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	c := &http.Client{Transport: &http.Transport{TLSClientConfig: wire.PinnedTLS(r.pin)}, Timeout: 30 * time.Second}
-	resp, err := c.Do(req)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return httpResult{resp.StatusCode, string(b), resp.Header}
+	return r.send(req)
 }
 
 // postStream sends a body of unknown length (chunked), pinned.
 func (r *rig) postStream(path string, body io.Reader) httpResult {
-	r.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, r.url+path, body)
+	r.T.Helper()
+	req, _ := http.NewRequest(http.MethodPost, r.URL+path, body)
 	req.ContentLength = -1
-	c := &http.Client{Transport: &http.Transport{TLSClientConfig: wire.PinnedTLS(r.pin)}, Timeout: 30 * time.Second}
-	resp, err := c.Do(req)
+	return r.send(req)
+}
+
+func (r *rig) send(req *http.Request) httpResult {
+	r.T.Helper()
+	resp, err := r.Client().Do(req)
 	if err != nil {
-		r.t.Fatal(err)
+		r.T.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -219,11 +216,11 @@ func TestIngestRefusals(t *testing.T) {
 	if reply, err := wire.DecodeReply([]byte(res.body)); err != nil || reply.AckedSeq != 1 {
 		t.Errorf("409 reply: %+v %v", reply, err)
 	}
-	if got := r.lastSeq(d.en.DeviceID); got != 1 {
+	if got := r.LastSeq(d.en.DeviceID); got != 1 {
 		t.Errorf("last seq %d after the refusals, want 1", got)
 	}
 	// A revoked device is refused (the store's check, not only the cache).
-	if err := r.store.RevokeDevice(context.Background(), d.en.DeviceID, time.Now()); err != nil {
+	if err := r.Store.RevokeDevice(context.Background(), d.en.DeviceID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if res := r.post(wire.PathHeartbeats, batch(h2), nil); res.status != http.StatusForbidden || !strings.Contains(res.body, "revoked") {
@@ -245,15 +242,15 @@ func TestMetacharactersStoredInert(t *testing.T) {
 	if res := r.post(wire.PathHeartbeats, batch(h), nil); res.status != http.StatusOK {
 		t.Fatalf("%d %s", res.status, res.body)
 	}
-	events, _ := r.store.Events(context.Background(), d.en.DeviceID, time.Time{}, time.Now().Add(time.Hour))
-	holdings, _ := r.store.Holdings(context.Background(), d.en.DeviceID)
+	events, _ := r.Store.Events(context.Background(), d.en.DeviceID, time.Time{}, time.Now().Add(time.Hour))
+	holdings, _ := r.Store.Holdings(context.Background(), d.en.DeviceID)
 	if len(events) != 1 || events[0].Detail != nasty || len(holdings) != 1 || holdings[0].Ref != nasty {
 		t.Errorf("events %+v holdings %+v", events, holdings)
 	}
-	if rows, err := r.store.Devices(context.Background()); err != nil || len(rows) != 1 {
+	if rows, err := r.Store.Devices(context.Background()); err != nil || len(rows) != 1 {
 		t.Errorf("devices after: %d, %v", len(rows), err)
 	}
-	body, _ := r.store.Heartbeat(context.Background(), d.en.DeviceID, 1)
+	body, _ := r.Store.Heartbeat(context.Background(), d.en.DeviceID, 1)
 	if !bytes.Equal(body, h.Body) {
 		t.Error("the stored bytes are not the bytes received")
 	}
@@ -271,7 +268,7 @@ func TestGapRecorded(t *testing.T) {
 	if res := r.post(wire.PathHeartbeats, batch(h3), nil); res.status != http.StatusOK {
 		t.Fatalf("%d %s", res.status, res.body)
 	}
-	gaps, err := r.store.Gaps(context.Background(), d.en.DeviceID)
+	gaps, err := r.Store.Gaps(context.Background(), d.en.DeviceID)
 	if err != nil || len(gaps) != 1 {
 		t.Fatalf("gaps %+v %v", gaps, err)
 	}
@@ -279,7 +276,7 @@ func TestGapRecorded(t *testing.T) {
 	if g.Seq != 3 || wire.Hash(h1.Body) != hex.EncodeToString(g.Expected) || wire.Hash(h2.Body) != hex.EncodeToString(g.Got) {
 		t.Errorf("gap %+v", g)
 	}
-	if r.lastSeq(d.en.DeviceID) != 3 {
+	if r.LastSeq(d.en.DeviceID) != 3 {
 		t.Error("the heartbeat after the gap was not kept")
 	}
 }
@@ -296,18 +293,18 @@ func TestNewPolicyReachesAgent(t *testing.T) {
 	if v := <-got; v != 1 {
 		t.Errorf("policy version %d", v)
 	}
-	p2 := *r.policy
+	p2 := *r.Policy
 	p2.Version = 2
-	bundle, err := policy.Sign(&p2, r.policyKey)
+	bundle, err := policy.Sign(&p2, r.PolicyKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.store.SetPolicy(context.Background(), 2, bundle); err != nil {
+	if err := r.Store.SetPolicy(context.Background(), 2, bundle); err != nil {
 		t.Fatal(err)
 	}
 	// The server caches its policy for half a minute; a fresh server does not.
-	r.stop()
-	r.start()
+	r.Stop()
+	r.Start()
 	rep.Notable()
 	testenv.Eventually(t, "version 2 announced", func() bool {
 		for len(got) > 0 {
@@ -328,12 +325,4 @@ func TestNewPolicyReachesAgent(t *testing.T) {
 	if _, err := d.en.SavePolicy(d.dir, bundle, 2); err == nil {
 		t.Error("the same version again was taken")
 	}
-}
-
-func mustKey(t testing.TB, dir string) ed25519.PrivateKey {
-	k, err := server.LoadOrCreateKey(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }

@@ -30,7 +30,7 @@ func TestStoppingRecorded(t *testing.T) {
 	if res := r.post(wire.PathHeartbeats, batch(h3, h2, h1), nil); res.status != http.StatusOK {
 		t.Fatalf("%d %s", res.status, res.body)
 	}
-	row, err := r.store.Device(context.Background(), d.en.DeviceID)
+	row, err := r.Store.Device(context.Background(), d.en.DeviceID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestStoppingRecorded(t *testing.T) {
 	if res := r.post(wire.PathHeartbeats, batch(h4), nil); res.status != http.StatusOK {
 		t.Fatalf("%d %s", res.status, res.body)
 	}
-	row, _ = r.store.Device(context.Background(), d.en.DeviceID)
+	row, _ = r.Store.Device(context.Background(), d.en.DeviceID)
 	if a := row.Agent; a.Stopping != "" || !a.StoppingAt.IsZero() || a.UnannouncedStops != 1 {
 		t.Errorf("running again: %+v", a)
 	}

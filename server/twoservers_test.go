@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -16,6 +15,7 @@ import (
 	"github.com/casekeep/casekeep/internal/testenv"
 	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/server"
+	"github.com/casekeep/casekeep/server/servertest"
 	"github.com/casekeep/casekeep/server/store/postgres"
 )
 
@@ -58,21 +58,16 @@ func freshDatabase(t *testing.T) string {
 // and no gap is invented.
 func TestTwoServersOnePostgres(t *testing.T) {
 	dsn := freshDatabase(t)
-	dir := t.TempDir()
 	storeA, err := postgres.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := newRigWith(t, dir, storeA)
+	a := newRigWith(t, servertest.Options{Store: storeA})
 	storeB, err := postgres.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { storeB.Close() })
-	b := &rig{t: t, dir: dir, store: storeB, cert: a.cert, pin: a.pin, policyKey: a.policyKey, policy: a.policy,
-		cfg: server.Config{Store: storeB, Key: mustKey(t, dir), PolicyKey: a.policyKey.Public().(ed25519.PublicKey), Writers: 4}}
-	b.start()
-	t.Cleanup(b.stop)
+	b := &rig{Rig: a.Twin(storeB, func(c *server.Config) { c.Writers = 4 })}
 
 	d := a.enroll("shared")
 	const n = 300

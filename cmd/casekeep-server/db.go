@@ -33,6 +33,18 @@ func openStore(ctx context.Context, dsn string) (store.Store, bool, error) {
 	return nil, false, cli.Usagef("--db %q: use sqlite:PATH or postgres://...", redact(dsn))
 }
 
+// withStore opens the store a --db value names, calls f with it, and
+// closes it.
+func withStore(dsn string, f func(ctx context.Context, st store.Store) error) error {
+	ctx := context.Background()
+	st, _, err := openStore(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return f(ctx, st)
+}
+
 // redact hides a password in a DSN (user:password@ or password=) before it
 // is printed.
 func redact(dsn string) string {

@@ -70,6 +70,32 @@ func TestDemoFleet(t *testing.T) {
 		t.Errorf("lost reports %v, %v", lost, err)
 	}
 	t.Logf("%d with plaintext, %d stale, %d without disk encryption", plaintext, stale, noDisk)
+	if plaintext == 0 || noDisk == 0 {
+		t.Errorf("%d devices hold plaintext and %d have no disk encryption: want some of each", plaintext, noDisk)
+	}
+	// Unapproved USB sticks and case files swept from Downloads, with their
+	// case references; no unannounced stop but the two devices'.
+	for typ, want := range map[string]func(store.Event) bool{
+		wire.EventVolumeUnapproved:                       func(e store.Event) bool { return strings.HasPrefix(e.Detail, "usb ") },
+		wire.PrefixSweep + wire.OutsideQuarantined:       func(e store.Event) bool { return strings.HasPrefix(e.CaseRef, "LL-") },
+		wire.EventVaultSealed:                            func(e store.Event) bool { return strings.HasPrefix(e.CaseRef, "LL-") },
+		wire.EventUnannouncedStop + " (devices 2 and 3)": func(e store.Event) bool { return e.DeviceID == rows[2].ID || e.DeviceID == rows[3].ID },
+	} {
+		evs, err := st.SearchEvents(ctx, store.EventFilter{Type: strings.TrimSuffix(typ, " (devices 2 and 3)")})
+		if err != nil || len(evs) == 0 {
+			t.Errorf("%s events: %d, %v", typ, len(evs), err)
+		}
+		for _, e := range evs {
+			if !want(e) {
+				t.Errorf("%s event %+v", typ, e)
+			}
+		}
+	}
+	// The lost report is in the audit log, as a person's would be.
+	log, err := st.AuditLog(ctx, time.Time{}, time.Now().Add(time.Hour), 0)
+	if err != nil || len(log) != 1 || log[0].Action != "device.mark_lost" || log[0].Target != rows[0].ID || log[0].Actor != "demo-fleet" || lost[0].By != "demo-fleet" {
+		t.Errorf("audit log %+v, %v", log, err)
+	}
 	// A store with a real device is refused.
 	if err := st.CreateDevice(ctx, store.Device{ID: "real-1", SigningKey: make([]byte, 32), EnrolledAt: time.Now()}); err != nil {
 		t.Fatal(err)

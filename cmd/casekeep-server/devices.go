@@ -52,65 +52,61 @@ func listDevices(e *cli.Env, args []string) error {
 	if _, err := e.Parse(args, 0, 0); err != nil {
 		return err
 	}
-	ctx := context.Background()
-	st, _, err := openStore(ctx, *dsn)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	rows, err := st.Devices(ctx)
-	if err != nil {
-		return err
-	}
-	// Liveness is judged by the policy in force; the store holds it signed,
-	// and it is only read here.
-	var p *policy.Policy
-	if _, bundle, err := st.Policy(ctx); err == nil {
-		if b, err := policy.ParseBundle(bundle); err == nil {
-			p, _ = policy.Decode(b.Payload)
+	return withStore(*dsn, func(ctx context.Context, st store.Store) error {
+		rows, err := st.Devices(ctx)
+		if err != nil {
+			return err
 		}
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	now := time.Now()
-	views := make([]deviceView, len(rows))
-	for i, r := range rows {
-		live := "unknown"
-		if p != nil {
-			live = string(server.LivenessOf(r.State.ReceivedAt, now, p))
+		// Liveness is judged by the policy in force; the store holds it signed,
+		// and it is only read here.
+		var p *policy.Policy
+		if _, bundle, err := st.Policy(ctx); err == nil {
+			if b, err := policy.ParseBundle(bundle); err == nil {
+				p, _ = policy.Decode(b.Payload)
+			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
 		}
-		agent := server.AgentStatusOf(r, server.Liveness(live))
-		views[i] = deviceView{
-			ID: r.ID, Hostname: r.Hostname, User: r.User, OS: r.OS, Serial: r.Serial, LastSeen: r.State.ReceivedAt,
-			Liveness: live, Compliant: r.State.Compliant, Plaintext: r.State.PlaintextFiles, Sealed: r.State.SealedFiles,
-			CaseRefs: r.State.CaseRefs, PolicyVersion: r.State.PolicyVersion, Revoked: !r.RevokedAt.IsZero(),
-			Agent: string(agent.State), UnannouncedStops: agent.UnannouncedStops,
+		now := time.Now()
+		views := make([]deviceView, len(rows))
+		for i, r := range rows {
+			live := "unknown"
+			if p != nil {
+				live = string(server.LivenessOf(r.State.ReceivedAt, now, p))
+			}
+			agent := server.AgentStatusOf(r, server.Liveness(live))
+			views[i] = deviceView{
+				ID: r.ID, Hostname: r.Hostname, User: r.User, OS: r.OS, Serial: r.Serial, LastSeen: r.State.ReceivedAt,
+				Liveness: live, Compliant: r.State.Compliant, Plaintext: r.State.PlaintextFiles, Sealed: r.State.SealedFiles,
+				CaseRefs: r.State.CaseRefs, PolicyVersion: r.State.PolicyVersion, Revoked: !r.RevokedAt.IsZero(),
+				Agent: string(agent.State), UnannouncedStops: agent.UnannouncedStops,
+			}
 		}
-	}
-	if *asJSON {
-		enc := json.NewEncoder(e.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(views)
-	}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tHOSTNAME\tUSER\tLAST SEEN\tLIVENESS\tAGENT\tPLAINTEXT\tSEALED\tPOLICY")
-	for _, v := range views {
-		seen := "never"
-		if !v.LastSeen.IsZero() {
-			seen = v.LastSeen.Local().Format("2006-01-02 15:04:05")
+		if *asJSON {
+			enc := json.NewEncoder(e.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(views)
 		}
-		if v.Revoked {
-			v.Liveness += " (revoked)"
+		tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tHOSTNAME\tUSER\tLAST SEEN\tLIVENESS\tAGENT\tPLAINTEXT\tSEALED\tPOLICY")
+		for _, v := range views {
+			seen := "never"
+			if !v.LastSeen.IsZero() {
+				seen = v.LastSeen.Local().Format("2006-01-02 15:04:05")
+			}
+			if v.Revoked {
+				v.Liveness += " (revoked)"
+			}
+			agent := v.Agent
+			if v.UnannouncedStops > 0 {
+				agent += fmt.Sprintf(" (%d unannounced stops)", v.UnannouncedStops)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\tv%d\n", v.ID, v.Hostname, v.User, seen, v.Liveness, agent, v.Plaintext, v.Sealed, v.PolicyVersion)
 		}
-		agent := v.Agent
-		if v.UnannouncedStops > 0 {
-			agent += fmt.Sprintf(" (%d unannounced stops)", v.UnannouncedStops)
+		if err := tw.Flush(); err != nil {
+			return err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\tv%d\n", v.ID, v.Hostname, v.User, seen, v.Liveness, agent, v.Plaintext, v.Sealed, v.PolicyVersion)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.Stdout, "%d devices\n", len(views))
-	return nil
+		fmt.Fprintf(e.Stdout, "%d devices\n", len(views))
+		return nil
+	})
 }

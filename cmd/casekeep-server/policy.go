@@ -15,6 +15,7 @@ import (
 	"github.com/casekeep/casekeep/internal/atomicfile"
 	"github.com/casekeep/casekeep/internal/cli"
 	"github.com/casekeep/casekeep/policy"
+	"github.com/casekeep/casekeep/server/store"
 )
 
 func policyCommand() *cli.Command {
@@ -304,11 +305,7 @@ func policyPublish(e *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	st, _, err := openStore(ctx, *dsn)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	return publish(ctx, st, pub, files[0], slog.New(slog.NewTextHandler(e.Stdout, nil)))
+	return withStore(*dsn, func(ctx context.Context, st store.Store) error {
+		return publish(ctx, st, pub, files[0], slog.New(slog.NewTextHandler(e.Stdout, nil)))
+	})
 }

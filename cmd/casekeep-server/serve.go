@@ -142,29 +142,41 @@ func serve(e *cli.Env, args []string) error {
 	})
 }
 
-// listenAndServe serves srv, the API and the console over TLS on addr
-// until ctx is done, then shuts down: it stops taking connections, lets
-// requests in flight finish, and stops the ingest writers. key is the
-// server's key; the console's cookie secret is derived from it.
-func listenAndServe(ctx context.Context, srv *server.Server, key ed25519.PrivateKey, addr string, cert tls.Certificate, log *slog.Logger, ready func(net.Addr)) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
+// handler is what the server serves on its TLS port: srv's endpoints for
+// agents, the API for people under /api/v1/ and the console under
+// /console/. key is the server's key; the console's cookie secret is
+// derived from it.
+func handler(srv *server.Server, key ed25519.PrivateKey, log *slog.Logger) (http.Handler, error) {
 	people, err := api.New(api.Config{Store: srv.Store(), Policy: srv.Policy, Logger: log})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	web, err := console.New(console.Config{Store: srv.Store(), Policy: srv.Policy, Secret: consoleSecret(key), Logger: log})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", srv.Handler())
 	mux.Handle(api.Prefix, people.Handler())
 	mux.Handle(console.Prefix, web.Handler())
+	return mux, nil
+}
+
+// listenAndServe serves srv, the API and the console (see handler) over
+// TLS on addr until ctx is done, then shuts down: it stops taking
+// connections, lets requests in flight finish, and stops the ingest
+// writers.
+func listenAndServe(ctx context.Context, srv *server.Server, key ed25519.PrivateKey, addr string, cert tls.Certificate, log *slog.Logger, ready func(net.Addr)) error {
+	h, err := handler(srv, key, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
 	hs := &http.Server{
-		Handler:           mux,
+		Handler:           h,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

@@ -62,21 +62,17 @@ func tokenCreate(e *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	st, _, err := openStore(ctx, *dsn)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	tok, hash, err := wire.NewToken(pin)
-	if err != nil {
-		return err
-	}
-	now := time.Now().UTC()
-	if err := st.CreateToken(ctx, store.Token{Hash: hash, Uses: *uses, ExpiresAt: now.Add(*expires), CreatedAt: now, Note: *note}); err != nil {
-		return err
-	}
-	fmt.Fprintln(e.Stdout, tok)
-	fmt.Fprintf(e.Stderr, "enrolls up to %d device(s) until %s; shown once, stored only as a hash\n", *uses, now.Add(*expires).Format(time.RFC3339))
-	return nil
+	return withStore(*dsn, func(ctx context.Context, st store.Store) error {
+		tok, hash, err := wire.NewToken(pin)
+		if err != nil {
+			return err
+		}
+		now := time.Now().UTC()
+		if err := st.CreateToken(ctx, store.Token{Hash: hash, Uses: *uses, ExpiresAt: now.Add(*expires), CreatedAt: now, Note: *note}); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.Stdout, tok)
+		fmt.Fprintf(e.Stderr, "enrolls up to %d device(s) until %s; shown once, stored only as a hash\n", *uses, now.Add(*expires).Format(time.RFC3339))
+		return nil
+	})
 }

@@ -3,23 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/casekeep/casekeep/internal/cli"
-	"github.com/casekeep/casekeep/server/access"
+	"github.com/casekeep/casekeep/server/actions"
 	"github.com/casekeep/casekeep/server/store"
 )
-
-func roleNames() string {
-	var names []string
-	for _, r := range store.Roles {
-		names = append(names, string(r))
-	}
-	return strings.Join(names, ", ")
-}
 
 func userCommand() *cli.Command {
 	return &cli.Command{
@@ -43,33 +35,35 @@ dpo (read everything, run reports, record notification decisions) or auditor
 
 func userAdd(e *cli.Env, args []string) error {
 	dsn := e.Flags.String("db", "", dbHelp)
-	role := e.Flags.String("role", "", "the `ROLE`: "+roleNames())
+	role := e.Flags.String("role", "", "the `ROLE`: "+actions.RoleNames())
 	rest, err := e.Parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
-	name := rest[0]
-	if !store.Role(*role).Valid() {
-		return cli.Usagef("--role must be one of %s", roleNames())
+	return withStore(*dsn, func(ctx context.Context, st store.Store) error {
+		u, err := (&actions.Actions{Store: st}).AddUser(ctx, actions.CommandLine, rest[0], store.Role(*role))
+		if err != nil {
+			return refusal(err, map[string]string{"name": "the name", "role": "--role"}, "adding "+rest[0])
+		}
+		fmt.Fprintf(e.Stdout, "added %s (%s)\n", u.Name, u.Role)
+		return nil
+	})
+}
+
+// refusal says what was wrong with a command's input: for a field an
+// action refused, a usage error naming the flag or argument it came from
+// (names maps the action's field names to those, else --FIELD); else err,
+// after what was being done.
+func refusal(err error, names map[string]string, doing string) error {
+	var fe *actions.FieldError
+	if !errors.As(err, &fe) {
+		return fmt.Errorf("%s: %w", doing, err)
 	}
-	if strings.TrimSpace(name) == "" || len(name) > 100 || strings.ContainsAny(name, "\x00\r\n\t") {
-		return cli.Usagef("the name must be 1 to 100 printable characters")
+	name, ok := names[fe.Field]
+	if !ok {
+		name = "--" + fe.Field
 	}
-	ctx := context.Background()
-	st, _, err := openStore(ctx, *dsn)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	now := time.Now().UTC()
-	if err := st.CreateUser(ctx, store.User{Name: name, Role: store.Role(*role), CreatedAt: now}); err != nil {
-		return fmt.Errorf("adding %s: %w", name, err)
-	}
-	if _, err := st.Audit(ctx, store.AuditEntry{Time: now, Actor: "casekeep-server (command line)", Action: "user.add", Target: name, Detail: "role " + *role}); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.Stdout, "added %s (%s)\n", name, *role)
-	return nil
+	return cli.Usagef("%s %s", name, fe.Problem)
 }
 
 func userList(e *cli.Env, args []string) error {
@@ -78,65 +72,53 @@ func userList(e *cli.Env, args []string) error {
 	if _, err := e.Parse(args, 0, 0); err != nil {
 		return err
 	}
-	ctx := context.Background()
-	st, _, err := openStore(ctx, *dsn)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	users, err := st.Users(ctx)
-	if err != nil {
-		return err
-	}
-	tokens, err := st.APITokens(ctx, "")
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		enc := json.NewEncoder(e.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"users": users, "tokens": tokens})
-	}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tROLE\tTOKENS (ID, REVOKED)")
-	for _, u := range users {
-		var ts []string
-		for _, t := range tokens {
-			if t.User == u.Name {
-				s := t.ID
-				if !t.RevokedAt.IsZero() {
-					s += " (revoked)"
-				}
-				ts = append(ts, s)
-			}
+	return withStore(*dsn, func(ctx context.Context, st store.Store) error {
+		users, err := st.Users(ctx)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, u.Role, strings.Join(ts, ", "))
-	}
-	return tw.Flush()
+		tokens, err := st.APITokens(ctx, "")
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			enc := json.NewEncoder(e.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(map[string]any{"users": users, "tokens": tokens})
+		}
+		tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tROLE\tTOKENS (ID, REVOKED)")
+		for _, u := range users {
+			var ts []string
+			for _, t := range tokens {
+				if t.User == u.Name {
+					s := t.ID
+					if !t.RevokedAt.IsZero() {
+						s += " (revoked)"
+					}
+					ts = append(ts, s)
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, u.Role, strings.Join(ts, ", "))
+		}
+		return tw.Flush()
+	})
 }
 
 // apiTokenCreate makes a person's API token (token create --user).
 func apiTokenCreate(e *cli.Env, dsn, user, note string) error {
-	ctx := context.Background()
-	st, _, err := openStore(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	now := time.Now().UTC()
-	tok, rec, err := access.NewToken(user, note, now)
-	if err != nil {
-		return err
-	}
-	if err := st.CreateAPIToken(ctx, rec); err != nil {
-		return fmt.Errorf("a token for %s: %w (add the person first: casekeep-server user add)", user, err)
-	}
-	if _, err := st.Audit(ctx, store.AuditEntry{Time: now, Actor: "casekeep-server (command line)", Action: "token.create", Target: user, Detail: "token " + rec.ID}); err != nil {
-		return err
-	}
-	fmt.Fprintln(e.Stdout, tok)
-	fmt.Fprintf(e.Stderr, "API token %s for %s; shown once, stored only as a hash (send it as Authorization: Bearer <token>)\n", rec.ID, user)
-	return nil
+	return withStore(dsn, func(ctx context.Context, st store.Store) error {
+		tok, rec, err := (&actions.Actions{Store: st}).CreateToken(ctx, actions.CommandLine, user, note)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("a token for %s: %w (add the person first: casekeep-server user add)", user, err)
+		}
+		if err != nil {
+			return refusal(err, nil, "a token for "+user)
+		}
+		fmt.Fprintln(e.Stdout, tok)
+		fmt.Fprintf(e.Stderr, "API token %s for %s; shown once, stored only as a hash (send it as Authorization: Bearer <token>)\n", rec.ID, rec.User)
+		return nil
+	})
 }
 
 func tokenRevoke(e *cli.Env, args []string) error {
@@ -145,19 +127,11 @@ func tokenRevoke(e *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	st, _, err := openStore(ctx, *dsn)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	now := time.Now().UTC()
-	if err := st.RevokeAPIToken(ctx, rest[0], now); err != nil {
-		return fmt.Errorf("revoking %s: %w", rest[0], err)
-	}
-	if _, err := st.Audit(ctx, store.AuditEntry{Time: now, Actor: "casekeep-server (command line)", Action: "token.revoke", Target: rest[0]}); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.Stdout, "revoked %s\n", rest[0])
-	return nil
+	return withStore(*dsn, func(ctx context.Context, st store.Store) error {
+		if err := (&actions.Actions{Store: st}).RevokeToken(ctx, actions.CommandLine, rest[0]); err != nil {
+			return refusal(err, map[string]string{"id": "the token ID"}, "revoking "+rest[0])
+		}
+		fmt.Fprintf(e.Stdout, "revoked %s\n", rest[0])
+		return nil
+	})
 }

@@ -76,11 +76,10 @@ type Principal struct {
 	TokenID string
 }
 
-// Guard authenticates requests against the store and writes the audit log.
+// Guard authenticates requests against the store.
 type Guard struct {
 	Store  store.Access
 	Logger *slog.Logger
-	Now    func() time.Time
 }
 
 // Authenticate finds the request's token and its user.
@@ -120,8 +119,8 @@ func (g *Guard) CheckHash(ctx context.Context, hash [32]byte) (Principal, error)
 
 type principalKey struct{}
 
-// NewContext returns ctx carrying p, for From and Record (the console
-// authenticates by cookie rather than through Require).
+// NewContext returns ctx carrying p, for From (the console authenticates
+// by cookie rather than through Require).
 func NewContext(ctx context.Context, p Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
@@ -153,21 +152,6 @@ func (g *Guard) Require(p Permission, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r.WithContext(NewContext(r.Context(), who)))
 	})
-}
-
-// Record appends a human action to the audit log. A failure is logged and
-// returned: the caller decides whether the action may stand without it.
-func (g *Guard) Record(ctx context.Context, action, target, detail string) error {
-	who, _ := From(ctx)
-	now := time.Now
-	if g.Now != nil {
-		now = g.Now
-	}
-	_, err := g.Store.Audit(ctx, store.AuditEntry{Time: now().UTC(), Actor: who.User.Name, Action: action, Target: target, Detail: detail})
-	if err != nil {
-		g.logger().Error("could not write the audit log", "action", action, "target", target, "err", err)
-	}
-	return err
 }
 
 func (g *Guard) logger() *slog.Logger {

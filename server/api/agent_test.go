@@ -7,41 +7,24 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"filippo.io/age"
-
 	"github.com/casekeep/casekeep/internal/wire"
-	"github.com/casekeep/casekeep/policy"
 	"github.com/casekeep/casekeep/server/api"
 	"github.com/casekeep/casekeep/server/assess"
 	"github.com/casekeep/casekeep/server/store"
 )
 
-// withPolicy serves the fixture's API again with a policy in force, so
+// withPolicy serves the fixture's API again with the policy in force, so
 // that liveness (and with it "silent") is known.
 func withPolicy(t *testing.T, f *fixture) {
 	t.Helper()
-	escrow, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := policy.Parse(fmt.Appendf(nil, "version: 3\nname: test\nissued_at: 2026-01-01T09:00:00Z\nvault:\n  cache_paths: {linux: /tmp/ck-test-cache}\n  escrow_recipients: [%s]\n", escrow.Recipient()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := api.New(api.Config{Store: f.st, Now: func() time.Time { return f.now },
-		Policy: func(context.Context) (*policy.Policy, error) { return p, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.srv.Close()
-	f.srv = httptest.NewServer(a.Handler())
-	t.Cleanup(f.srv.Close)
+	f.policy = true
+	f.r.Stop()
+	f.r.Start()
 }
 
 // beatStopping is a heartbeat made at made, received at received, that

@@ -16,6 +16,7 @@ import (
 	"github.com/casekeep/casekeep/policy"
 	"github.com/casekeep/casekeep/server"
 	"github.com/casekeep/casekeep/server/access"
+	"github.com/casekeep/casekeep/server/actions"
 	"github.com/casekeep/casekeep/server/assess"
 	"github.com/casekeep/casekeep/server/internal/present"
 	"github.com/casekeep/casekeep/server/store"
@@ -41,6 +42,7 @@ type Config struct {
 type API struct {
 	cfg   Config
 	guard *access.Guard
+	act   *actions.Actions
 	log   *slog.Logger
 }
 
@@ -55,7 +57,8 @@ func New(cfg Config) (*API, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &API{cfg: cfg, log: cfg.Logger, guard: &access.Guard{Store: cfg.Store, Logger: cfg.Logger, Now: cfg.Now}}, nil
+	return &API{cfg: cfg, log: cfg.Logger, guard: &access.Guard{Store: cfg.Store, Logger: cfg.Logger},
+		act: &actions.Actions{Store: cfg.Store, Now: cfg.Now, Logger: cfg.Logger}}, nil
 }
 
 // RoutesOf lists the API's routes as "METHOD /path" patterns, for the
@@ -120,9 +123,12 @@ func bad(format string, args ...any) error {
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var se *statusError
+	var fe *actions.FieldError
 	switch {
 	case errors.As(err, &se):
 		writeJSON(w, se.status, map[string]string{"error": se.msg})
+	case errors.As(err, &fe):
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fe.Error()})
 	case errors.Is(err, store.ErrNotFound):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 	case errors.Is(err, store.ErrInvalid):
@@ -481,31 +487,19 @@ type LostRequest struct {
 	Note         string    `json:"note"`
 }
 
+// who is the name of the person making the request.
+func who(r *http.Request) string {
+	p, _ := access.From(r.Context())
+	return p.User.Name
+}
+
 func (a *API) markLost(w http.ResponseWriter, r *http.Request) error {
 	var req LostRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	now := a.cfg.Now().UTC()
-	switch {
-	case req.LostAt.IsZero():
-		return bad("lost_at is required: when the device was lost")
-	case req.DiscoveredAt.IsZero():
-		req.DiscoveredAt = now
-	}
-	if req.LostAt.After(now.Add(time.Minute)) || req.DiscoveredAt.After(now.Add(time.Minute)) {
-		return bad("lost_at and discovered_at must not be in the future")
-	}
-	if req.DiscoveredAt.Before(req.LostAt) {
-		return bad("discovered_at must not be before lost_at")
-	}
-	who, _ := access.From(r.Context())
-	id := r.PathValue("id")
-	rep := store.LostReport{DeviceID: id, LostAt: req.LostAt.UTC(), DiscoveredAt: req.DiscoveredAt.UTC(), RecordedAt: now, By: who.User.Name, Note: req.Note}
-	if err := a.cfg.Store.MarkLost(r.Context(), rep); err != nil {
-		return err
-	}
-	if err := a.guard.Record(r.Context(), "device.mark_lost", id, "lost at "+present.Time(rep.LostAt)+", discovered at "+present.Time(rep.DiscoveredAt)); err != nil {
+	rep, err := a.act.MarkLost(r.Context(), who(r), r.PathValue("id"), actions.Lost{LostAt: req.LostAt, DiscoveredAt: req.DiscoveredAt, Note: req.Note})
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, rep)
@@ -513,13 +507,8 @@ func (a *API) markLost(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) wipe(w http.ResponseWriter, r *http.Request) error {
-	who, _ := access.From(r.Context())
-	id := r.PathValue("id")
-	wr, err := a.cfg.Store.RequestWipe(r.Context(), store.WipeRequest{DeviceID: id, RequestedAt: a.cfg.Now().UTC(), By: who.User.Name})
+	wr, err := a.act.RequestWipe(r.Context(), who(r), r.PathValue("id"))
 	if err != nil {
-		return err
-	}
-	if err := a.guard.Record(r.Context(), "device.wipe_request", id, "pending until the agent acknowledges"); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, wr)
@@ -537,16 +526,8 @@ func (a *API) decision(w http.ResponseWriter, r *http.Request) error {
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	if req.Notify == nil || strings.TrimSpace(req.Reasons) == "" {
-		return bad("notify (true or false) and reasons are required")
-	}
-	who, _ := access.From(r.Context())
-	id := r.PathValue("id")
-	d := store.Decision{DeviceID: id, At: a.cfg.Now().UTC(), By: who.User.Name, Notify: *req.Notify, Reasons: req.Reasons}
-	if err := a.cfg.Store.RecordDecision(r.Context(), d); err != nil {
-		return err
-	}
-	if err := a.guard.Record(r.Context(), "device.decision", id, fmt.Sprintf("notify the ICO: %v", d.Notify)); err != nil {
+	d, err := a.act.RecordDecision(r.Context(), who(r), r.PathValue("id"), actions.Decision{Notify: req.Notify, Reasons: req.Reasons})
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, d)
@@ -592,17 +573,11 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	tok, rec, err := access.NewToken(req.User, req.Note, a.cfg.Now())
+	tok, rec, err := a.act.CreateToken(r.Context(), who(r), req.User, req.Note)
 	if err != nil {
 		return err
 	}
-	if err := a.cfg.Store.CreateAPIToken(r.Context(), rec); err != nil {
-		return err
-	}
-	if err := a.guard.Record(r.Context(), "token.create", req.User, "token "+rec.ID); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, TokenReply{Token: tok, ID: rec.ID, User: req.User})
+	writeJSON(w, http.StatusCreated, TokenReply{Token: tok, ID: rec.ID, User: rec.User})
 	return nil
 }
 
@@ -660,7 +635,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) error {
 // (default: the latest lost report's), ?format=json|csv|html.
 func (a *API) assessment(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	in := assess.Input{DeviceID: r.PathValue("id"), Now: a.cfg.Now()}
+	in := assess.Input{DeviceID: r.PathValue("id")}
 	for name, dst := range map[string]*time.Time{"lost_at": &in.LostAt, "discovered_at": &in.DiscoveredAt} {
 		if v := q.Get(name); v != "" {
 			t, err := present.ParseTime(v)
@@ -670,17 +645,18 @@ func (a *API) assessment(w http.ResponseWriter, r *http.Request) error {
 			*dst = t
 		}
 	}
-	as, err := assess.Assess(r.Context(), a.cfg.Store, in)
+	format := q.Get("format")
+	if !slices.Contains([]string{"", "json", "csv", "html"}, format) {
+		return bad("format must be json, csv or html")
+	}
+	as, err := a.act.ViewAssessment(r.Context(), who(r), in, format)
 	if errors.Is(err, assess.ErrNoLossTime) {
 		return bad("%v", err)
 	}
 	if err != nil {
 		return err
 	}
-	if err := a.guard.Record(r.Context(), "report.view", in.DeviceID, "lost-device assessment, lost at "+present.Time(as.LostAt)); err != nil {
-		return err
-	}
-	switch q.Get("format") {
+	switch format {
 	case "", "json":
 		writeJSON(w, http.StatusOK, as)
 		return nil
@@ -688,10 +664,9 @@ func (a *API) assessment(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="assessment-`+present.FileName(in.DeviceID)+`.csv"`)
 		return as.WriteCSV(w)
-	case "html":
+	default: // html
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 		return as.WriteHTML(w)
 	}
-	return bad("format must be json, csv or html")
 }

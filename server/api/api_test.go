@@ -5,84 +5,58 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/casekeep/casekeep/server/access"
 	"github.com/casekeep/casekeep/server/api"
+	"github.com/casekeep/casekeep/server/servertest"
 	"github.com/casekeep/casekeep/server/store"
-	"github.com/casekeep/casekeep/server/store/sqlite"
 )
 
+// fixture is the API on the server test rig, with a person of each role
+// and three devices, at a fixed time; the policy in force is left out
+// (liveness "unknown") unless withPolicy.
 type fixture struct {
 	t      *testing.T
+	r      *servertest.Rig
 	st     store.Store
-	srv    *httptest.Server
 	tokens map[store.Role]string
 	now    time.Time
+	policy bool
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	f := &fixture{t: t, st: st, tokens: map[store.Role]string{}, now: time.Date(2026, 11, 22, 14, 0, 0, 0, time.UTC)}
+	f := &fixture{t: t, now: time.Date(2026, 11, 22, 14, 0, 0, 0, time.UTC)}
+	f.r = servertest.New(t, servertest.Options{Policy: servertest.PolicyYAML(3), Now: func() time.Time { return f.now },
+		Handler: func(r *servertest.Rig) (http.Handler, error) {
+			cfg := api.Config{Store: r.Store, Now: r.Now}
+			if f.policy {
+				cfg.Policy = r.Server.Policy
+			}
+			a, err := api.New(cfg)
+			if err != nil {
+				return nil, err
+			}
+			return a.Handler(), nil
+		}})
+	f.st, f.tokens = f.r.Store, f.r.Tokens
 	ctx := context.Background()
-	for _, r := range store.Roles {
-		name := "user-" + string(r)
-		if err := st.CreateUser(ctx, store.User{Name: name, Role: r, CreatedAt: f.now}); err != nil {
-			t.Fatal(err)
-		}
-		tok, rec, err := access.NewToken(name, "test", f.now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.CreateAPIToken(ctx, rec); err != nil {
-			t.Fatal(err)
-		}
-		f.tokens[r] = tok
-	}
 	for i, host := range []string{"laptop-1", "<script>alert(1)</script>", "=cmd|' /C calc'!A0"} {
 		d := store.Device{ID: "dev-" + string(rune('a'+i)), SigningKey: make([]byte, 32), Hostname: host, OS: "linux", User: "sam", EnrolledAt: f.now.Add(-24 * time.Hour)}
-		if err := st.CreateDevice(ctx, d); err != nil {
+		if err := f.st.CreateDevice(ctx, d); err != nil {
 			t.Fatal(err)
 		}
 	}
-	a, err := api.New(api.Config{Store: st, Now: func() time.Time { return f.now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.srv = httptest.NewServer(a.Handler())
-	t.Cleanup(f.srv.Close)
 	return f
 }
 
 func (f *fixture) do(method, path, token string, body any) (int, []byte) {
 	f.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, f.srv.URL+path, rd)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return f.r.Do(method, path, token, body)
 }
 
 func TestRoles(t *testing.T) {

@@ -5,6 +5,8 @@
 // timeline and case references, the audit log, and the actions IT security
 // and the data protection officer take (mark a device lost, request a
 // wipe, record a notification decision, make API tokens). Every request is
-// authorised by role through package access, and every action is written
-// to the audit log. Lists answer as JSON, or as CSV with ?format=csv.
+// authorised by role through package access; the actions, their checks
+// and their audit entries are package actions', and input they refuse is
+// answered 400 with the reason. Lists answer as JSON, or as CSV with
+// ?format=csv.
 package api

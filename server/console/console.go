@@ -20,6 +20,7 @@ import (
 
 	"github.com/casekeep/casekeep/policy"
 	"github.com/casekeep/casekeep/server/access"
+	"github.com/casekeep/casekeep/server/actions"
 	"github.com/casekeep/casekeep/server/assess"
 	"github.com/casekeep/casekeep/server/store"
 )
@@ -47,6 +48,7 @@ type Config struct {
 type Console struct {
 	cfg   Config
 	guard *access.Guard
+	act   *actions.Actions
 	log   *slog.Logger
 	pages map[string]*template.Template
 	// printCSP is the Content-Security-Policy of the printable assessment
@@ -74,7 +76,8 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	c := &Console{cfg: cfg, log: cfg.Logger, guard: &access.Guard{Store: cfg.Store, Logger: cfg.Logger, Now: cfg.Now}}
+	c := &Console{cfg: cfg, log: cfg.Logger, guard: &access.Guard{Store: cfg.Store, Logger: cfg.Logger},
+		act: &actions.Actions{Store: cfg.Store, Now: cfg.Now, Logger: cfg.Logger}}
 	var err error
 	if c.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -348,13 +351,13 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	c.setCookie(w, sessionCookie, c.sessionValue(access.Hash(tok), c.cfg.Now().Add(SessionLife)), SessionLife)
 	c.setCookie(w, loginCookie, "", -1)
-	c.guard.Record(access.NewContext(r.Context(), who), "console.login", who.User.Name, "token "+who.TokenID)
+	c.act.SignIn(r.Context(), who.User.Name, who.TokenID) // a failure is logged; the person is signed in
 	http.Redirect(w, r, localPath(r.PostForm.Get("next")), http.StatusSeeOther)
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, s *session) error {
 	c.setCookie(w, sessionCookie, "", -1)
-	c.guard.Record(r.Context(), "console.logout", s.who.User.Name, "token "+s.who.TokenID)
+	c.act.SignOut(r.Context(), s.who.User.Name, s.who.TokenID) // a failure is logged; the person is signed out
 	http.Redirect(w, r, Prefix+"login", http.StatusSeeOther)
 	return nil
 }

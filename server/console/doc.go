@@ -11,8 +11,9 @@
 // from another origin is refused. Roles decide what a person sees and may
 // do (see access.Allows): an auditor reads, a DPO also runs assessments
 // and records notification decisions, IT security also marks devices lost
-// and requests wipes. Each action and each assessment viewed is in the
-// audit log.
+// and requests wipes. The forms' actions are package actions', which
+// checks them and writes each, and each assessment viewed, to the audit
+// log; a refused form is shown again with the reason.
 //
 // Everything a device reports (hostnames, user names, event details, case
 // references) is untrusted text and is only ever escaped, never trusted

@@ -7,17 +7,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"filippo.io/age"
-
 	"github.com/casekeep/casekeep/policy"
 	"github.com/casekeep/casekeep/server/access"
+	"github.com/casekeep/casekeep/server/servertest"
 	"github.com/casekeep/casekeep/server/store"
-	"github.com/casekeep/casekeep/server/store/sqlite"
 )
 
 // The hostile strings a device may report.
@@ -48,25 +45,6 @@ type fixture struct {
 	tokens map[store.Role]string
 }
 
-func testPolicy(t testing.TB) *policy.Policy {
-	t.Helper()
-	escrow, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := policy.Parse(fmt.Appendf(nil, `version: 3
-name: test
-issued_at: 2026-01-01T09:00:00Z
-vault:
-  cache_paths: {linux: /tmp/ck-test-cache}
-  escrow_recipients: [%s]
-`, escrow.Recipient()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := newEmptyFixture(t)
@@ -76,28 +54,12 @@ func newFixture(t testing.TB) *fixture {
 
 func newEmptyFixture(t testing.TB) *fixture {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	f := &fixture{t: t, st: st, now: time.Now().UTC().Truncate(time.Minute), pol: testPolicy(t), tokens: map[store.Role]string{}}
-	ctx := context.Background()
-	for _, r := range store.Roles {
-		name := "user-" + string(r)
-		if err := st.CreateUser(ctx, store.User{Name: name, Role: r, CreatedAt: f.now}); err != nil {
-			t.Fatal(err)
-		}
-		tok, rec, err := access.NewToken(name, "test", f.now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.CreateAPIToken(ctx, rec); err != nil {
-			t.Fatal(err)
-		}
-		f.tokens[r] = tok
-	}
+	st, _ := servertest.Store(t)
+	f := &fixture{t: t, st: st, now: time.Now().UTC().Truncate(time.Minute)}
+	f.pol, _ = servertest.Policy(t, servertest.PolicyYAML(3))
+	f.tokens = servertest.People(t, st, f.now)
 	secret := sha256.Sum256([]byte("console test secret"))
+	var err error
 	f.c, err = New(Config{Store: st, Secret: secret[:], Now: func() time.Time { return f.now },
 		Policy: func(context.Context) (*policy.Policy, error) { return f.pol, nil }})
 	if err != nil {

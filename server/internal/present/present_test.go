@@ -32,3 +32,11 @@ func TestTimes(t *testing.T) {
 		t.Error("Time")
 	}
 }
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 4000: "4,000", 1234567: "1,234,567", -8000: "-8,000", -100: "-100"} {
+		if got := present.Thousands(n); got != want {
+			t.Errorf("Thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

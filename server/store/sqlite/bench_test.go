@@ -25,7 +25,7 @@ func BenchmarkIngest(b *testing.B) {
 }
 
 // BenchmarkQuery measures store.Query over a year of a fleet's history (see
-// storetest.History): 100 devices, or $CASEKEEP_BENCH_DEVICES. The history
+// simfleet.History): 100 devices, or $CASEKEEP_BENCH_DEVICES. The history
 // is loaded into a fresh file, or into $CASEKEEP_BENCH_QUERY_DB, which is
 // kept and reused by later runs of the same size.
 func BenchmarkQuery(b *testing.B) {

@@ -12,5 +12,5 @@
 // gap. [PerTest] builds the open function from "make a fresh database" and
 // "open a handle on it". [BenchIngest] and [BenchQuery] are the backends'
 // benchmarks: ingest throughput, and the queries over a year of a fleet's
-// history ([History]).
+// history (simfleet.History).
 package storetest

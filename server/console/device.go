@@ -1,0 +1,175 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/casekeep/casekeep/server/actions"
+	"github.com/casekeep/casekeep/server/internal/present"
+	"github.com/casekeep/casekeep/server/store"
+)
+
+// timelineEntry is a state change or an event.
+type timelineEntry struct {
+	Time  time.Time
+	State *store.State
+	Event *store.Event
+}
+
+type deviceData struct {
+	D         deviceView
+	Holdings  []store.Holding
+	Lost      []store.LostReport
+	Wipes     []store.WipeRequest
+	Decisions []store.Decision
+	Gaps      []store.ChainGap
+	Timeline  []timelineEntry
+	More      int
+	From      time.Time
+	Flash     string
+	Error     string
+	Form      url.Values // what a refused form sent, to show again
+	// The assessment form's defaults: the latest lost report's times.
+	AssessLostAt, AssessDiscoveredAt time.Time
+}
+
+func (c *Console) device(w http.ResponseWriter, r *http.Request, s *session) error {
+	flash := map[string]string{
+		"lost":     "The device is marked lost.",
+		"wipe":     "A wipe is requested. It stays pending until the device's agent acknowledges it.",
+		"decision": "The decision is recorded.",
+	}[r.URL.Query().Get("done")]
+	return c.showDevice(w, r, s, http.StatusOK, flash, "", nil)
+}
+
+func (c *Console) showDevice(w http.ResponseWriter, r *http.Request, s *session, status int, flash, formErr string, form url.Values) error {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	row, err := c.cfg.Store.Device(ctx, id)
+	if err != nil {
+		return err
+	}
+	now := c.cfg.Now()
+	d := deviceData{D: viewOf(row, c.policy(ctx), now), Flash: flash, Error: formErr, Form: form, From: now.Add(-timelineDays * 24 * time.Hour)}
+	if d.Holdings, err = c.cfg.Store.Holdings(ctx, id); err != nil {
+		return err
+	}
+	if d.Lost, err = c.cfg.Store.LostReports(ctx, id); err != nil {
+		return err
+	}
+	if d.Wipes, err = c.cfg.Store.WipeRequests(ctx, id); err != nil {
+		return err
+	}
+	if d.Decisions, err = c.cfg.Store.Decisions(ctx, id); err != nil {
+		return err
+	}
+	if d.Gaps, err = c.cfg.Store.Gaps(ctx, id); err != nil {
+		return err
+	}
+	if n := len(d.Lost); n > 0 {
+		d.AssessLostAt, d.AssessDiscoveredAt = d.Lost[n-1].LostAt, d.Lost[n-1].DiscoveredAt
+	}
+	to := now.Add(time.Second)
+	changes, err := c.cfg.Store.StateChanges(ctx, id, d.From, to)
+	if err != nil {
+		return err
+	}
+	events, err := c.cfg.Store.Events(ctx, id, d.From, to)
+	if err != nil {
+		return err
+	}
+	for i := range changes {
+		d.Timeline = append(d.Timeline, timelineEntry{Time: changes[i].At, State: &changes[i].State})
+	}
+	for i := range events {
+		d.Timeline = append(d.Timeline, timelineEntry{Time: events[i].Time, Event: &events[i]})
+	}
+	// Newest first.
+	slices.SortStableFunc(d.Timeline, func(x, y timelineEntry) int { return y.Time.Compare(x.Time) })
+	if len(d.Timeline) > listLimit {
+		d.More = len(d.Timeline) - listLimit
+		d.Timeline = d.Timeline[:listLimit]
+	}
+	c.render(w, r, s, status, "device", row.Hostname, d)
+	return nil
+}
+
+func (c *Console) done(w http.ResponseWriter, r *http.Request, what string) error {
+	http.Redirect(w, r, Prefix+"devices/"+url.PathEscape(r.PathValue("id"))+"?done="+what, http.StatusSeeOther)
+	return nil
+}
+
+// markLost records a lost report from the device page's form.
+func (c *Console) markLost(w http.ResponseWriter, r *http.Request, s *session) error {
+	f := r.PostForm
+	in := actions.Lost{Note: f.Get("note")}
+	if what, err := lossTimes(f, &in.LostAt, &in.DiscoveredAt); err != nil {
+		return c.showDevice(w, r, s, http.StatusBadRequest, "", "Time of "+what+": "+err.Error(), f)
+	}
+	if _, err := c.act.MarkLost(r.Context(), s.who.User.Name, r.PathValue("id"), in); err != nil {
+		return c.refused(w, r, s, err)
+	}
+	return c.done(w, r, "lost")
+}
+
+func (c *Console) wipe(w http.ResponseWriter, r *http.Request, s *session) error {
+	if r.PostForm.Get("confirm") != "yes" {
+		return c.showDevice(w, r, s, http.StatusBadRequest, "", "Tick the box to confirm the wipe.", r.PostForm)
+	}
+	if _, err := c.act.RequestWipe(r.Context(), s.who.User.Name, r.PathValue("id")); err != nil {
+		return c.refused(w, r, s, err)
+	}
+	return c.done(w, r, "wipe")
+}
+
+func (c *Console) decision(w http.ResponseWriter, r *http.Request, s *session) error {
+	f := r.PostForm
+	in := actions.Decision{Reasons: f.Get("reasons")}
+	if v, ok := map[string]bool{"yes": true, "no": false}[f.Get("notify")]; ok {
+		in.Notify = &v
+	}
+	if _, err := c.act.RecordDecision(r.Context(), s.who.User.Name, r.PathValue("id"), in); err != nil {
+		return c.refused(w, r, s, err)
+	}
+	return c.done(w, r, "decision")
+}
+
+// refused shows the device page again with what a form sent and why the
+// action refused it, or returns err if it is not about the form.
+func (c *Console) refused(w http.ResponseWriter, r *http.Request, s *session, err error) error {
+	var fe *actions.FieldError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	return c.showDevice(w, r, s, http.StatusBadRequest, "", formText(fe), r.PostForm)
+}
+
+// formTexts say in the console's words what is wrong with a device page's
+// form, by the field and the kind of problem ("": any).
+var formTexts = []struct {
+	field string
+	kind  actions.Kind
+	text  string
+}{
+	{"lost_at", actions.ErrRequired, "Give the time the device was lost."},
+	{"lost_at", actions.ErrFuture, "The times of loss and discovery must not be in the future."},
+	{"discovered_at", actions.ErrFuture, "The times of loss and discovery must not be in the future."},
+	{"discovered_at", actions.ErrOutOfOrder, "The loss cannot have been discovered before it happened."},
+	{"note", actions.ErrTooLong, "The note is too long (" + present.Thousands(actions.MaxNote) + " characters at most)."},
+	{"notify", "", "Choose whether the ICO is to be notified."},
+	{"reasons", actions.ErrNotText, "The reasons must be text, without control characters."},
+	{"reasons", "", "Give the reasons for the decision (" + present.Thousands(actions.MaxReasons) + " characters at most)."},
+}
+
+func formText(fe *actions.FieldError) string {
+	for _, t := range formTexts {
+		if t.field == fe.Field && (t.kind == "" || t.kind == fe.Kind) {
+			return t.text
+		}
+	}
+	return "The " + strings.ReplaceAll(fe.Field, "_", " ") + " " + fe.Problem + "."
+}
