@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/server/actions"
 	"github.com/casekeep/casekeep/server/api"
 	"github.com/casekeep/casekeep/server/servertest"
@@ -438,12 +439,13 @@ func TestActionWipe(t *testing.T) {
 		if want := (outcome{fe.done["wipe"], map[string]string{"api": "", "console": "A wipe is requested. It stays pending until the device's agent acknowledges it."}[fe.name]}); out != want {
 			t.Errorf("%s: %+v, want %+v", fe.name, out, want)
 		}
-		ws, err := r.Store.WipeRequests(context.Background(), id)
-		if err != nil || len(ws) != 1 || !within(ws[0].RequestedAt, before, after) || ws[0].By != fe.as(store.RoleITSecurity) || !ws[0].AckedAt.IsZero() {
-			t.Errorf("%s: wipes %+v, %v", fe.name, ws, err)
+		ws, err := r.Store.Commands(context.Background(), id)
+		if err != nil || len(ws) != 1 || ws[0].Type != wire.CommandWipe || !within(ws[0].RequestedAt, before, after) ||
+			ws[0].RequestedBy != fe.as(store.RoleITSecurity) || ws[0].Status(after) != store.StatusRequested {
+			t.Fatalf("%s: wipes %+v, %v", fe.name, ws, err)
 		}
 		sameEntries(t, r, fe.name, id, before, after, store.AuditEntry{Actor: fe.as(store.RoleITSecurity), Action: actions.AuditWipeRequest, Target: id,
-			Detail: "pending until the agent acknowledges"})
+			Detail: "command " + ws[0].ID + ": pending until the agent acknowledges"})
 	}
 }
 

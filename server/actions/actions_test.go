@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/server/access"
 	"github.com/casekeep/casekeep/server/actions"
 	"github.com/casekeep/casekeep/server/assess"
@@ -137,14 +138,15 @@ func TestRequestWipe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws, err := f.st.WipeRequests(ctx, "dev-a")
-	if err != nil || len(ws) != 1 || ws[0].ID != wr.ID || wr.ID == 0 || ws[0].By != "ann" || !ws[0].RequestedAt.Equal(now) || !ws[0].AckedAt.IsZero() {
+	ws, err := f.st.Commands(ctx, "dev-a")
+	if err != nil || len(ws) != 1 || ws[0].ID != wr.ID || wr.ID == "" || ws[0].Type != wire.CommandWipe || ws[0].RequestedBy != "ann" ||
+		!ws[0].RequestedAt.Equal(now) || !ws[0].Expires.Equal(now.Add(actions.CommandExpiry)) || ws[0].Status(now) != store.StatusRequested {
 		t.Errorf("wipes %+v (returned %+v), %v", ws, wr, err)
 	}
 	if _, err := f.act.RequestWipe(ctx, "ann", "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("an unknown device: %v", err)
 	}
-	sameAudit(t, f.audit(t), "ann device.wipe_request dev-a: pending until the agent acknowledges")
+	sameAudit(t, f.audit(t), "ann device.wipe_request dev-a: command "+wr.ID+": pending until the agent acknowledges")
 }
 
 func TestRecordDecision(t *testing.T) {
