@@ -197,9 +197,11 @@ func consoleFrontEnd(r *servertest.Rig) frontEnd {
 		wipe: func(t *testing.T, id string) outcome {
 			return form(t, store.RoleITSecurity, id, "wipe", url.Values{"confirm": {"yes"}})
 		},
-		found:  func(t *testing.T, id string) outcome { return form(t, store.RoleITSecurity, id, "found", url.Values{}) },
-		lock:   func(t *testing.T, id string) outcome { return form(t, store.RoleITSecurity, id, "lock", url.Values{}) },
-		unlock: func(t *testing.T, id string) outcome { return form(t, store.RoleITSecurity, id, "unlock", url.Values{}) },
+		found: func(t *testing.T, id string) outcome { return form(t, store.RoleITSecurity, id, "found", url.Values{}) },
+		lock:  func(t *testing.T, id string) outcome { return form(t, store.RoleITSecurity, id, "lock", url.Values{}) },
+		unlock: func(t *testing.T, id string) outcome {
+			return form(t, store.RoleITSecurity, id, "unlock", url.Values{})
+		},
 		cancel: func(t *testing.T, id, cid string) outcome {
 			return form(t, store.RoleITSecurity, id, "commands/"+url.PathEscape(cid)+"/cancel", url.Values{})
 		},
