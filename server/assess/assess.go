@@ -99,6 +99,9 @@ type Assessment struct {
 	// LeaseKeys are the device's lease keys (never their bytes), with
 	// when each was destroyed.
 	LeaseKeys []store.LeaseKey `json:"lease_keys"`
+	// OpenableUntil is Until(): the latest the laptop's agent could open
+	// its vault without the server (zero: no lease was served).
+	OpenableUntil time.Time `json:"openable_until,omitzero"`
 
 	CaseRefs      []CaseRef          `json:"case_refs"`
 	StorageEvents []store.Event      `json:"storage_events"`
@@ -203,6 +206,7 @@ func Assess(ctx context.Context, src Source, in Input) (*Assessment, error) {
 		return nil, err
 	}
 	nonNil(a)
+	a.OpenableUntil = a.Until()
 	a.Statements = a.statements()
 	return a, nil
 }

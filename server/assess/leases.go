@@ -88,8 +88,8 @@ func (a *Assessment) leaseStatements() []string {
 			s += " and no lease was served after the loss at " + when(a.LostAt)
 		} else {
 			first, last := served[0], served[len(served)-1]
-			s += fmt.Sprintf(", before the loss at %s, and a lease WAS served after it: %s%s, the first at %s from %s", when(a.LostAt),
-				atLeast, plural(int64(len(served)), "time", "times"), when(first.At), first.Source)
+			s += fmt.Sprintf(", before the loss at %s, and a lease WAS served after it %s%s, the first at %s from %s", when(a.LostAt),
+				atLeast, times(len(served)), when(first.At), first.Source)
 			if host(first.Source) != host(b.Source) {
 				s += fmt.Sprintf(" (not the address of the last lease before the loss, %s)", b.Source)
 			}
@@ -97,7 +97,7 @@ func (a *Assessment) leaseStatements() []string {
 				s += fmt.Sprintf(", the last at %s from %s", when(last.At), last.Source)
 			}
 			if n := keysSent(served); n > 0 {
-				s += fmt.Sprintf(", the key itself sent %s", plural(int64(n), "time", "times"))
+				s += fmt.Sprintf(", the key itself sent %s", times(n))
 			}
 		}
 		until := a.Until()
@@ -128,8 +128,8 @@ func (a *Assessment) leaseStatements() []string {
 	}
 	if b.At.IsZero() && len(served) > 0 {
 		first := served[0]
-		out = append(out, fmt.Sprintf("A lease WAS served after the loss: %s%s, the first at %s from %s.", atLeast,
-			plural(int64(len(served)), "time", "times"), when(first.At), first.Source))
+		out = append(out, fmt.Sprintf("A lease WAS served after the loss %s%s, the first at %s from %s.", atLeast,
+			times(len(served)), when(first.At), first.Source))
 	}
 	if len(refused) > 0 {
 		why := map[string]int{}
@@ -161,6 +161,17 @@ func (a *Assessment) offlineCopy() string {
 		return ""
 	}
 	return a.State.OfflineCopy
+}
+
+// times says how many times: "once", "twice", "3 times".
+func times(n int) string {
+	switch n {
+	case 1:
+		return "once"
+	case 2:
+		return "twice"
+	}
+	return fmt.Sprintf("%d times", n)
 }
 
 // keysSent counts the leases that carried the key itself (not a renewal).
