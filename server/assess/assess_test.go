@@ -16,7 +16,9 @@ import (
 
 var day = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
 
-func at(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+func at(h, m int) time.Time {
+	return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)
+}
 
 // device is a device's history, built through the store as the server
 // builds it.
