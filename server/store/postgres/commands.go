@@ -177,11 +177,7 @@ func (s *Store) DeliverCommands(ctx context.Context, deviceID string, at time.Ti
 	if err != nil {
 		return nil, fmt.Errorf("deliver commands: %w", err)
 	}
-	undelivered := false
-	for _, c := range cs {
-		undelivered = undelivered || c.DeliveredAt.IsZero()
-	}
-	if !undelivered {
+	if !lease.Undelivered(cs) {
 		return cs, nil
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {

@@ -385,11 +385,7 @@ func (s *Store) DeliverCommands(ctx context.Context, deviceID string, at time.Ti
 	if err != nil {
 		return nil, err
 	}
-	undelivered := false
-	for _, c := range cs {
-		undelivered = undelivered || c.DeliveredAt.IsZero()
-	}
-	if !undelivered {
+	if !lease.Undelivered(cs) {
 		return cs, nil
 	}
 	tx, err := s.w.BeginTx(ctx, nil)

@@ -120,3 +120,14 @@ func Cancellable(c store.Command) error {
 	}
 	return nil
 }
+
+// Undelivered reports whether any of cs is not yet delivered:
+// DeliverCommands then has something to mark.
+func Undelivered(cs []store.Command) bool {
+	for _, c := range cs {
+		if c.DeliveredAt.IsZero() {
+			return true
+		}
+	}
+	return false
+}
