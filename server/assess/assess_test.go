@@ -132,6 +132,10 @@ func TestCarefulDevice(t *testing.T) {
 		"A wipe was requested at 2026-11-22 14:31 UTC by it; it was delivered at 2026-11-22 15:00 UTC, and the device acknowledged it done at 2026-11-22 15:01 UTC (by the device's clock; received 2026-11-22 15:01 UTC); the server refuses the device its lease since the wipe was requested.",
 		"The server destroyed the device's lease keys at 2026-11-22 15:01 UTC: no copy of its vault key remains on the server; only the council's escrow keys open its files.")
 	saysNot(t, "careful", a, "WAS served", "operating system only", "not protected by a lease", "does not yet")
+	var h strings.Builder
+	if err := a.WriteHTML(&h); err != nil || !strings.Contains(h.String(), "<tr><th>wipe requested</th><td>2026-11-22 14:31 UTC by it; done, delivered 2026-11-22 15:00 UTC, acknowledged done 2026-11-22 15:01 UTC</td></tr>") {
+		t.Errorf("the HTML: %v\n%s", err, h.String())
+	}
 	if !a.LeaseBefore.At.Equal(at(13, 12)) || len(a.LeasesAfter) != 1 || a.LeasesAfter[0].Served() || !a.Until().Equal(at(13, 12).Add(72*time.Hour)) {
 		t.Errorf("lease evidence %+v, %+v", a.LeaseBefore, a.LeasesAfter)
 	}
