@@ -1,6 +1,23 @@
 // Package server is casekeep's central endpoint for agents: it enrolls
 // devices (an enrollment token, spent atomically, and a request signed by the
-// device's new key), serves the signed policy, and ingests heartbeats.
+// device's new key), serves the signed policy, ingests heartbeats, and
+// leases each device the key its vault identity is wrapped with.
+//
+// Leases: enrollment makes the device's lease key and serves it with the
+// reply (the first lease), so the agent never writes its identity in
+// plaintext. After that the agent asks at wire.PathLease with a request
+// signed by its device key: 400 for one malformed, 413 too large, 403 for
+// an unknown device, 401 for a signature that does not verify, 409 for a
+// nonce the device has used; otherwise 200 with a reply signed by the
+// server key that grants the lease (the key itself for "key", not for
+// "renew"; valid until the server's time plus the policy's
+// offline.unlock_window; with the next key during a rotation) or refuses
+// it (lost, locked, wiped, revoked). The store decides and logs every one
+// (store.Keys.ServeLeases); lease requests are gathered into transactions
+// as heartbeats are. Every heartbeats reply echoes the batch's nonce and
+// carries the device's pending commands (lock, unlock, wipe: each bound to
+// the device, with its ID and expiry), which are marked delivered; the
+// acknowledgements in later heartbeats complete them.
 //
 // Ingest checks every heartbeat before it is stored: the batch's size, each
 // heartbeat's form, that its device is known and not revoked, and its Ed25519

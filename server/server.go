@@ -133,6 +133,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST "+wire.PathEnroll, s.enrollHandler)
 	mux.HandleFunc("POST "+wire.PathHeartbeats, s.heartbeats)
 	mux.HandleFunc("GET "+wire.PathPolicy, s.policy)
+	mux.HandleFunc("POST "+wire.PathLease, s.lease)
 	return mux
 }
 
@@ -241,10 +242,20 @@ func (s *Server) doEnroll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("device enrolled", "device", id, "hostname", req.Hostname, "user", req.User, "os", req.OS)
+	// The first lease, made and served now, so that the agent wraps its
+	// identity from the start and never writes it in plaintext.
+	res, err := s.cfg.Store.ServeLeases(r.Context(), []store.LeaseRequest{{DeviceID: id, Kind: store.LeaseKindEnroll, At: now,
+		Window: pol.p.Offline.UnlockWindow, Source: r.RemoteAddr}})
+	if err != nil {
+		return err
+	}
+	if res[0].Outcome != store.LeaseServed {
+		return fmt.Errorf("the new device %s was not served its first lease: %v %s", id, res[0].Outcome, res[0].Record.Refused)
+	}
+	s.log.Info("device enrolled", "device", id, "hostname", req.Hostname, "user", req.User, "os", req.OS, "lease_key", res[0].Record.KeyID)
 	s.reply(w, http.StatusOK, wire.EnrollReply{
 		V: wire.Version, DeviceID: id, ServerKey: s.cfg.Key.Public().(ed25519.PublicKey),
-		PolicyKey: s.cfg.PolicyKey, Policy: pol.bundle,
+		PolicyKey: s.cfg.PolicyKey, Policy: pol.bundle, Lease: grant(res[0]),
 	}, wire.SignEnrollReply)
 	return nil
 }
@@ -398,10 +409,33 @@ func (s *Server) doHeartbeats(w http.ResponseWriter, r *http.Request) error {
 	if stored == 0 {
 		status = http.StatusConflict // every one a replay: nothing stored; the ack says how far we have
 	}
+	now := s.cfg.Now().UTC()
 	s.reply(w, status, wire.Reply{
-		V: wire.Version, DeviceID: deviceID, AckedSeq: acked, PolicyVersion: pol.version, ServerTime: s.cfg.Now().UTC(),
+		V: wire.Version, DeviceID: deviceID, AckedSeq: acked, PolicyVersion: pol.version, ServerTime: now,
+		Nonce: batch.Nonce, Commands: s.commands(r.Context(), deviceID, now),
 	}, wire.SignReply)
 	return nil
+}
+
+// maxCommands is how many commands a reply carries at most (the protocol's
+// limit).
+const maxCommands = 64
+
+// commands returns the device's pending commands for a reply, marking
+// them delivered. If the store cannot say, the reply goes without them
+// (the heartbeats are stored: the agent must hear so) and they go with a
+// later one.
+func (s *Server) commands(ctx context.Context, deviceID string, now time.Time) []wire.Command {
+	cs, err := s.cfg.Store.DeliverCommands(ctx, deviceID, now, maxCommands)
+	if err != nil {
+		s.log.Error("reading the commands for a device failed; the reply goes without them", "device", deviceID, "err", err)
+		return nil
+	}
+	var out []wire.Command
+	for _, c := range cs {
+		out = append(out, wire.Command{ID: c.ID, Type: c.Type, DeviceID: c.DeviceID, Issued: c.RequestedAt, Expires: c.Expires})
+	}
+	return out
 }
 
 // toStore turns a verified heartbeat into what the store keeps. Compliance
@@ -433,8 +467,11 @@ func toStore(h *wire.Heartbeat, body []byte, received time.Time, p *policy.Polic
 			AgentVersion: h.AgentVersion, PolicyVersion: h.Policy.Version, PolicyHash: h.Policy.Hash,
 			Recipient: h.Recipient, SealedFiles: h.Vault.Files, SealedBytes: h.Vault.Bytes,
 			PlaintextFiles: h.Vault.Plaintext, CaseRefs: len(h.Vault.CaseRefs), DiskEncryption: diskEnc,
-			Compliant: compliant, Lease: h.Lease,
+			Compliant: compliant, Lease: h.Lease, OfflineCopy: h.OfflineCopy,
 		},
+	}
+	for _, a := range h.Acks {
+		hb.Acks = append(hb.Acks, store.CommandAck{ID: a.ID, Type: a.Type, Result: a.Result, Reason: a.Reason, At: a.At})
 	}
 	for _, e := range h.Events {
 		hb.Events = append(hb.Events, store.Event{DeviceID: h.DeviceID, Seq: h.Seq, Time: e.Time, Type: e.Type, CaseRef: e.CaseRef, Detail: e.Detail})

@@ -36,7 +36,7 @@ import (
 func ingestCommand() *cli.Command {
 	return &cli.Command{
 		Name:    "ingest",
-		Args:    "--db sqlite:PATH|postgres://... [--agents N] [--rate N] [--duration D] [--warmup D]",
+		Args:    "--db sqlite:PATH|postgres://... [--agents N] [--rate N] [--duration D] [--warmup D] [--lease]",
 		Summary: "load the server with simulated agents: heartbeats per second, latency, memory",
 		Help: `Ingest starts the real casekeep-server (built from this checkout) on loopback
 with the store --db names (for PostgreSQL, a new database on that server, dropped
@@ -45,7 +45,10 @@ connection, and has them send signed heartbeats (about 2 KB: posture, vault
 summary with case references, events) at --rate in all, for --duration after
 --warmup. It prints the heartbeats stored per second, the p50 and p99 latency,
 errors, and the server's resident memory over the run; then it runs the store's
-raw-insert benchmark with the same driver, the ceiling, and prints the ratio.`,
+raw-insert benchmark with the same driver, the ceiling, and prints the ratio.
+With --lease each agent also renews its vault lease after every heartbeat (a
+signed lease request, served and logged by the store), and the lease requests
+per second and their p50 and p99 are printed beside the heartbeat figures.`,
 		Run: benchIngest,
 	}
 }
@@ -59,6 +62,7 @@ func benchIngest(e *cli.Env, args []string) error {
 	skipCeiling := e.Flags.Bool("no-ceiling", false, "skip the raw-insert ceiling")
 	profile := e.Flags.String("server-cpuprofile", "", "have the server write a CPU profile to `FILE`")
 	serverLog := e.Flags.String("server-log", "", "keep the server's log in `FILE`")
+	lease := e.Flags.Bool("lease", false, "renew each agent's lease after every heartbeat")
 	if _, err := e.Parse(args, 0, 0); err != nil {
 		return err
 	}
@@ -141,7 +145,11 @@ func benchIngest(e *cli.Env, args []string) error {
 	}
 	token := strings.TrimSpace(string(out))
 	base := "https://" + addr
-	fmt.Fprintf(w, "ingest benchmark: %s store, %d agents, %d heartbeats/s offered, %v measured after %v warm-up\n", backend, *agents, *rate, *duration, *warmup)
+	mode := ""
+	if *lease {
+		mode = ", each renewing its lease after every heartbeat"
+	}
+	fmt.Fprintf(w, "ingest benchmark: %s store, %d agents, %d heartbeats/s offered%s, %v measured after %v warm-up\n", backend, *agents, *rate, mode, *duration, *warmup)
 
 	// Enroll the agents.
 	start := time.Now()
@@ -175,8 +183,7 @@ func benchIngest(e *cli.Env, args []string) error {
 	defer cancel()
 	measureFrom := time.Now().Add(*warmup)
 	var mu sync.Mutex
-	var lat []time.Duration
-	var ok, errs atomic.Int64
+	var beats, leases latencies
 	var firstErr atomic.Value
 	for _, a := range sims {
 		wg.Add(1)
@@ -187,19 +194,20 @@ func benchIngest(e *cli.Env, args []string) error {
 			for ctx.Err() == nil {
 				t0 := time.Now()
 				err := a.send(ctx, base)
-				d := time.Since(t0)
 				if ctx.Err() != nil {
 					return
 				}
 				if t0.After(measureFrom) {
-					if err != nil {
-						errs.Add(1)
-						firstErr.CompareAndSwap(nil, err)
-					} else {
-						ok.Add(1)
-						mu.Lock()
-						lat = append(lat, d)
-						mu.Unlock()
+					beats.add(&mu, time.Since(t0), err, &firstErr)
+				}
+				if *lease && err == nil {
+					t1 := time.Now()
+					err := a.renew(ctx, base)
+					if ctx.Err() != nil {
+						return
+					}
+					if t1.After(measureFrom) {
+						leases.add(&mu, time.Since(t1), err, &firstErr)
 					}
 				}
 				next = next.Add(interval)
@@ -233,17 +241,15 @@ func benchIngest(e *cli.Env, args []string) error {
 	}()
 	wg.Wait()
 	serverCPU, benchCPU := cpuTime(srv.Process.Pid)-cpuStart, selfCPU()-selfStart
-	n := ok.Load()
-	slices.Sort(lat)
-	pct := func(q float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
-		}
-		return lat[min(len(lat)-1, int(math.Ceil(q*float64(len(lat))))-1)]
-	}
+	n := len(beats.ok)
 	hbps := float64(n) / duration.Seconds()
 	fmt.Fprintf(w, "stored %.0f heartbeats/s (%d in %v, each about %d bytes: posture, vault with 5 case references, 3 events); latency p50 %v, p99 %v, max %v; errors %d\n",
-		hbps, n, *duration, sims[0].lastBody, pct(0.5).Round(time.Microsecond*100), pct(0.99).Round(time.Microsecond*100), pct(1).Round(time.Millisecond), errs.Load())
+		hbps, n, *duration, sims[0].lastBody, beats.pct(0.5).Round(time.Microsecond*100), beats.pct(0.99).Round(time.Microsecond*100), beats.pct(1).Round(time.Millisecond), beats.errs)
+	if *lease {
+		fmt.Fprintf(w, "served %.0f lease renewals/s (%d in %v, each signed, decided and logged by the store); latency p50 %v, p99 %v, max %v; errors %d\n",
+			float64(len(leases.ok))/duration.Seconds(), len(leases.ok), *duration, leases.pct(0.5).Round(time.Microsecond*100),
+			leases.pct(0.99).Round(time.Microsecond*100), leases.pct(1).Round(time.Millisecond), leases.errs)
+	}
 	if err, _ := firstErr.Load().(error); err != nil {
 		fmt.Fprintf(w, "first error: %v\n", err)
 	}
@@ -263,6 +269,37 @@ func benchIngest(e *cli.Env, args []string) error {
 		}
 	}
 	return nil
+}
+
+// latencies are the times of the requests of one kind that succeeded,
+// and how many failed.
+type latencies struct {
+	ok     []time.Duration
+	errs   int
+	sorted bool
+}
+
+func (l *latencies) add(mu *sync.Mutex, d time.Duration, err error, first *atomic.Value) {
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil {
+		l.errs++
+		first.CompareAndSwap(nil, err)
+		return
+	}
+	l.ok = append(l.ok, d)
+}
+
+// pct is the q quantile (0 to 1) of the times; call it when no add runs.
+func (l *latencies) pct(q float64) time.Duration {
+	if len(l.ok) == 0 {
+		return 0
+	}
+	if !l.sorted {
+		slices.Sort(l.ok)
+		l.sorted = true
+	}
+	return l.ok[min(len(l.ok)-1, int(math.Ceil(q*float64(len(l.ok))))-1)]
 }
 
 var listening = regexp.MustCompile(`casekeep server listening"? addr=(\S+).* tls_pin=(\S+)`)
@@ -289,7 +326,8 @@ type simAgent struct {
 	seq      uint64
 	prev     string
 	n        int
-	lastBody int // bytes in the last heartbeat sent
+	lastBody int    // bytes in the last heartbeat sent
+	keyID    string // of the lease key, from the enrollment
 }
 
 func enrollSim(base string, pin []byte, token string, i int) (*simAgent, error) {
@@ -312,7 +350,41 @@ func enrollSim(base string, pin []byte, token string, i int) (*simAgent, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &simAgent{id: reply.DeviceID, key: key, client: client}, nil
+	if reply.Lease == nil {
+		return nil, errors.New("the enrollment reply carries no lease")
+	}
+	return &simAgent{id: reply.DeviceID, key: key, client: client, keyID: reply.Lease.KeyID}, nil
+}
+
+// renew renews the agent's lease, as an agent does after each heartbeat
+// the server answers.
+func (a *simAgent) renew(ctx context.Context, base string) error {
+	body, err := wire.Marshal(wire.LeaseRequest{V: wire.Version, DeviceID: a.id, Nonce: wire.NewNonce(), Time: time.Now().UTC(), KeyID: a.keyID, Want: wire.WantRenew})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+wire.PathLease, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set(wire.SignatureHeader, base64.StdEncoding.EncodeToString(wire.SignLease(a.key, body)))
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	rb, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("lease: %s: %s", resp.Status, bytes.TrimSpace(rb))
+	}
+	reply, err := wire.DecodeLeaseReply(rb)
+	if err != nil {
+		return err
+	}
+	if reply.Grant == nil {
+		return fmt.Errorf("lease refused: %s", reply.Refused)
+	}
+	return nil
 }
 
 // send sends the agent's next heartbeat, a realistic one.

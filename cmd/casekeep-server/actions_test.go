@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/server/actions"
 	"github.com/casekeep/casekeep/server/api"
 	"github.com/casekeep/casekeep/server/servertest"
@@ -71,7 +72,12 @@ type frontEnd struct {
 	as func(store.Role) string
 
 	markLost    func(t *testing.T, id string, in lostInput) outcome
+	found       func(t *testing.T, id string) outcome
 	wipe        func(t *testing.T, id string) outcome
+	lock        func(t *testing.T, id string) outcome
+	unlock      func(t *testing.T, id string) outcome
+	cancel      func(t *testing.T, id, cid string) outcome
+	rotate      func(t *testing.T, id string) outcome
 	decide      func(t *testing.T, id string, notify *bool, reasons string) outcome
 	assess      func(t *testing.T, id string, lostAt time.Time) outcome
 	createToken func(t *testing.T, user, note string) (string, outcome)
@@ -97,8 +103,9 @@ func apiFrontEnd(r *servertest.Rig) frontEnd {
 	}
 	return frontEnd{
 		name: "api",
-		done: map[string]int{"lost": 201, "wipe": 202, "decision": 201, "assess": 200, "token": 201},
-		as:   servertest.Person,
+		done: map[string]int{"lost": 201, "wipe": 202, "decision": 201, "assess": 200, "token": 201,
+			"found": 200, "lock": 202, "unlock": 202, "cancel": 200, "rotate": 201},
+		as: servertest.Person,
 		markLost: func(t *testing.T, id string, in lostInput) outcome {
 			body := map[string]any{"note": in.note}
 			if !in.lostAt.IsZero() {
@@ -112,6 +119,26 @@ func apiFrontEnd(r *servertest.Rig) frontEnd {
 		},
 		wipe: func(t *testing.T, id string) outcome {
 			_, out := call(t, "POST", "/api/v1/devices/"+id+"/wipe", store.RoleITSecurity, nil)
+			return out
+		},
+		found: func(t *testing.T, id string) outcome {
+			_, out := call(t, "POST", "/api/v1/devices/"+id+"/found", store.RoleITSecurity, nil)
+			return out
+		},
+		lock: func(t *testing.T, id string) outcome {
+			_, out := call(t, "POST", "/api/v1/devices/"+id+"/lock", store.RoleITSecurity, nil)
+			return out
+		},
+		unlock: func(t *testing.T, id string) outcome {
+			_, out := call(t, "POST", "/api/v1/devices/"+id+"/unlock", store.RoleITSecurity, nil)
+			return out
+		},
+		cancel: func(t *testing.T, id, cid string) outcome {
+			_, out := call(t, "POST", "/api/v1/devices/"+id+"/commands/"+url.PathEscape(cid)+"/cancel", store.RoleITSecurity, nil)
+			return out
+		},
+		rotate: func(t *testing.T, id string) outcome {
+			_, out := call(t, "POST", "/api/v1/devices/"+id+"/lease/rotate", store.RoleITSecurity, nil)
 			return out
 		},
 		decide: func(t *testing.T, id string, notify *bool, reasons string) outcome {
@@ -155,7 +182,7 @@ func consoleFrontEnd(r *servertest.Rig) frontEnd {
 	}
 	return frontEnd{
 		name: "console",
-		done: map[string]int{"lost": 303, "wipe": 303, "decision": 303, "assess": 200},
+		done: map[string]int{"lost": 303, "wipe": 303, "decision": 303, "assess": 200, "found": 303, "lock": 303, "unlock": 303, "cancel": 303},
 		as:   servertest.Person,
 		markLost: func(t *testing.T, id string, in lostInput) outcome {
 			v := url.Values{"note": {in.note}}
@@ -169,6 +196,14 @@ func consoleFrontEnd(r *servertest.Rig) frontEnd {
 		},
 		wipe: func(t *testing.T, id string) outcome {
 			return form(t, store.RoleITSecurity, id, "wipe", url.Values{"confirm": {"yes"}})
+		},
+		found: func(t *testing.T, id string) outcome { return form(t, store.RoleITSecurity, id, "found", url.Values{}) },
+		lock:  func(t *testing.T, id string) outcome { return form(t, store.RoleITSecurity, id, "lock", url.Values{}) },
+		unlock: func(t *testing.T, id string) outcome {
+			return form(t, store.RoleITSecurity, id, "unlock", url.Values{})
+		},
+		cancel: func(t *testing.T, id, cid string) outcome {
+			return form(t, store.RoleITSecurity, id, "commands/"+url.PathEscape(cid)+"/cancel", url.Values{})
 		},
 		decide: func(t *testing.T, id string, notify *bool, reasons string) outcome {
 			v := url.Values{"reasons": {reasons}}
@@ -201,7 +236,7 @@ func commandLine(r *servertest.Rig) frontEnd {
 	}
 	return frontEnd{
 		name: "command line",
-		done: map[string]int{"token": 0, "revoke": 0, "user": 0},
+		done: map[string]int{"token": 0, "revoke": 0, "user": 0, "rotate": 0},
 		as:   func(store.Role) string { return actions.CommandLine },
 		createToken: func(t *testing.T, user, note string) (string, outcome) {
 			out := cmd(t, "token", "create", "--user", user, "--note", note)
@@ -211,6 +246,7 @@ func commandLine(r *servertest.Rig) frontEnd {
 			return out.msg, outcome{out.code, ""}
 		},
 		revokeToken: func(t *testing.T, id string) outcome { return cmd(t, "token", "revoke", id) },
+		rotate:      func(t *testing.T, id string) outcome { return cmd(t, "lease", "rotate", id) },
 		addUser: func(t *testing.T, name string, role store.Role) outcome {
 			return cmd(t, "user", "add", name, "--role", string(role))
 		},
@@ -438,12 +474,13 @@ func TestActionWipe(t *testing.T) {
 		if want := (outcome{fe.done["wipe"], map[string]string{"api": "", "console": "A wipe is requested. It stays pending until the device's agent acknowledges it."}[fe.name]}); out != want {
 			t.Errorf("%s: %+v, want %+v", fe.name, out, want)
 		}
-		ws, err := r.Store.WipeRequests(context.Background(), id)
-		if err != nil || len(ws) != 1 || !within(ws[0].RequestedAt, before, after) || ws[0].By != fe.as(store.RoleITSecurity) || !ws[0].AckedAt.IsZero() {
-			t.Errorf("%s: wipes %+v, %v", fe.name, ws, err)
+		ws, err := r.Store.Commands(context.Background(), id)
+		if err != nil || len(ws) != 1 || ws[0].Type != wire.CommandWipe || !within(ws[0].RequestedAt, before, after) ||
+			ws[0].RequestedBy != fe.as(store.RoleITSecurity) || ws[0].Status(after) != store.StatusRequested {
+			t.Fatalf("%s: wipes %+v, %v", fe.name, ws, err)
 		}
 		sameEntries(t, r, fe.name, id, before, after, store.AuditEntry{Actor: fe.as(store.RoleITSecurity), Action: actions.AuditWipeRequest, Target: id,
-			Detail: "pending until the agent acknowledges"})
+			Detail: "command " + ws[0].ID + ": pending until the agent acknowledges"})
 	}
 }
 
@@ -657,7 +694,8 @@ func TestActionsOffered(t *testing.T) {
 	offered := map[string]bool{}
 	for _, fe := range frontEnds(r) {
 		for name, ok := range map[string]bool{"lost": fe.markLost != nil, "wipe": fe.wipe != nil, "decision": fe.decide != nil, "assess": fe.assess != nil,
-			"token": fe.createToken != nil, "revoke": fe.revokeToken != nil, "user": fe.addUser != nil} {
+			"token": fe.createToken != nil, "revoke": fe.revokeToken != nil, "user": fe.addUser != nil,
+			"found": fe.found != nil, "lock": fe.lock != nil, "unlock": fe.unlock != nil, "cancel": fe.cancel != nil, "rotate": fe.rotate != nil} {
 			if ok {
 				offered[name] = true
 				if _, has := fe.done[name]; !has {
@@ -666,7 +704,7 @@ func TestActionsOffered(t *testing.T) {
 			}
 		}
 	}
-	if len(offered) != 7 {
+	if len(offered) != 12 {
 		t.Errorf("offered: %v", offered)
 	}
 }

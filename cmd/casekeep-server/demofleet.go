@@ -26,8 +26,12 @@ of history each, as the store keeps it: a state change every few hours,
 events (files sealed, unapproved USB sticks, case files swept from Downloads,
 disk encryption changes), case references held, some devices offline or
 missing (some shut down first), some holding plaintext or without disk
-encryption, one marked lost, one whose agent was removed, and two whose
-agents stopped without saying so.
+encryption, one marked lost (served its lease after the loss, since it was
+marked lost late, then refused) with a wipe pending, one whose agent was
+removed, and two whose agents stopped without saying so. Each device has a
+lease log: its first lease at enrollment and a renewal every five minutes in
+the six hours before it was last heard from; most hold their offline copy in
+a TPM, some in the OS only, a few keep none.
 It is for a dev store: it refuses a store that holds real devices unless
 --force, and running it again adds nothing (the devices exist).`,
 		Run: demoFleet,
@@ -85,6 +89,7 @@ type demoDevice struct {
 	noDisk    bool      // its disk is not encrypted
 	stopping  string    // what its last heartbeat says about stopping
 	crashes   int       // runs that ended without a word, reported at its last heartbeat
+	offline   string    // how it holds its offline copy of the lease
 }
 
 // simulateFleet writes the demo fleet into st, from the history of a
@@ -92,6 +97,7 @@ type demoDevice struct {
 // how many devices and heartbeats it wrote.
 func simulateFleet(ctx context.Context, st store.Store, devices, days int, now time.Time) (int, int, error) {
 	rng := rand.New(rand.NewPCG(uint64(devices), uint64(days)))
+	copies := rand.New(rand.NewPCG(uint64(devices), 0x6c65617365)) // how each holds its offline copy
 	sims := make([]demoDevice, devices)
 	for i := range sims {
 		s := &sims[i]
@@ -113,15 +119,23 @@ func simulateFleet(ctx context.Context, st store.Store, devices, days int, now t
 		case s.last.Before(now.Add(-time.Hour)) && rng.IntN(2) == 0: // shut down before going offline
 			s.stopping = wire.StopShutdown
 		}
+		switch r := copies.IntN(100); {
+		case r < 5:
+			s.offline = wire.OfflineNone
+		case r < 20:
+			s.offline = wire.OfflineOS
+		default:
+			s.offline = wire.OfflineTPM
+		}
 	}
 	h := simfleet.New(simfleet.Options{
 		Devices: devices, End: now, Span: time.Duration(days) * 24 * time.Hour, Prefix: demoPrefix, Events: demoEvents,
 		Last: func(i int) time.Time { return sims[i].last },
 		Shape: func(i int, hb *store.Heartbeat, last bool) {
 			s, st := sims[i], &hb.State
-			// One policy, no leases yet; the disk and plaintext as the
-			// device is.
-			st.PolicyVersion, st.PolicyHash, st.Lease = 3, "demo", "none"
+			// One policy, the vault unlocked by a lease; the offline
+			// copy, the disk and plaintext as the device is.
+			st.PolicyVersion, st.PolicyHash, st.Lease, st.OfflineCopy = 3, "demo", wire.LeaseUnlocked, s.offline
 			st.DiskEncryption, st.PlaintextFiles = "pass", 0
 			if s.noDisk {
 				st.DiskEncryption = "fail"
@@ -155,13 +169,57 @@ func simulateFleet(ctx context.Context, st store.Store, devices, days int, now t
 	if err != nil {
 		return 0, 0, err
 	}
+	for i := range devices {
+		if err := demoLeases(ctx, st, h.DeviceID(i), sims[i].last, i == 0, rng); err != nil {
+			return 0, 0, err
+		}
+	}
 	if devices > 0 {
-		// One is marked lost, as a person would mark it.
-		at := sims[0].last.Add(-time.Hour)
+		// One is marked lost, as a person would mark it, and a wipe
+		// requested, pending while it is away; when it asks for its
+		// lease again, it is refused.
+		id, at := h.DeviceID(0), sims[0].last.Add(-time.Hour)
 		act := &actions.Actions{Store: st, Now: func() time.Time { return now }}
-		if _, err := act.MarkLost(ctx, "demo-fleet", h.DeviceID(0), actions.Lost{LostAt: at, DiscoveredAt: at.Add(30 * time.Minute), Note: "simulated: left on a train"}); err != nil {
+		if _, err := act.MarkLost(ctx, "demo-fleet", id, actions.Lost{LostAt: at, DiscoveredAt: at.Add(30 * time.Minute), Note: "simulated: left on a train"}); err != nil {
+			return 0, 0, err
+		}
+		if _, err := act.RequestWipe(ctx, "demo-fleet", id); err != nil {
+			return 0, 0, err
+		}
+		if _, err := st.ServeLeases(ctx, []store.LeaseRequest{{DeviceID: id, Kind: store.LeaseKindKey, At: now, Window: demoWindow,
+			Source: "203.0.113.7:51022", Nonce: wire.NewNonce(), AgentTime: now}}); err != nil {
 			return 0, 0, err
 		}
 	}
 	return devices, stats.Heartbeats, nil
+}
+
+// demoWindow is the offline window of the demo fleet's leases (the
+// policy's default).
+const demoWindow = 72 * time.Hour
+
+// demoLeases gives a device its lease log: the first lease at enrollment,
+// the key when its agent last started, six hours before it was last heard
+// from, and a renewal every five minutes after, from its home or office
+// address (one lost, in its last hour after the loss, from another).
+func demoLeases(ctx context.Context, st store.Store, id string, last time.Time, lost bool, rng *rand.Rand) error {
+	row, err := st.Device(ctx, id)
+	if err != nil {
+		return err
+	}
+	home := fmt.Sprintf("10.%d.%d.%d:%d", 20+rng.IntN(10), rng.IntN(256), 1+rng.IntN(254), 49152+rng.IntN(16000))
+	reqs := []store.LeaseRequest{{DeviceID: id, Kind: store.LeaseKindEnroll, At: row.EnrolledAt, Window: demoWindow, Source: home}}
+	from := last.Add(-6 * time.Hour)
+	if from.Before(row.EnrolledAt) {
+		from = row.EnrolledAt.Add(time.Minute)
+	}
+	for at, kind := from, store.LeaseKindKey; !at.After(last); at, kind = at.Add(simfleet.Slot), store.LeaseKindRenew {
+		src := home
+		if lost && at.After(last.Add(-time.Hour)) {
+			src = "203.0.113.7:50311" // the lost laptop, after its loss
+		}
+		reqs = append(reqs, store.LeaseRequest{DeviceID: id, Kind: kind, At: at, Window: demoWindow, Source: src, Nonce: wire.NewNonce(), AgentTime: at})
+	}
+	_, err = st.ServeLeases(ctx, reqs)
+	return err
 }

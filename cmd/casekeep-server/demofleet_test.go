@@ -91,10 +91,37 @@ func TestDemoFleet(t *testing.T) {
 			}
 		}
 	}
-	// The lost report is in the audit log, as a person's would be.
+	// The lost report and the wipe are in the audit log, as a person's
+	// would be (newest first).
 	log, err := st.AuditLog(ctx, time.Time{}, time.Now().Add(time.Hour), 0)
-	if err != nil || len(log) != 1 || log[0].Action != "device.mark_lost" || log[0].Target != rows[0].ID || log[0].Actor != "demo-fleet" || lost[0].By != "demo-fleet" {
+	if err != nil || len(log) != 2 || log[1].Action != "device.mark_lost" || log[1].Target != rows[0].ID || log[1].Actor != "demo-fleet" || lost[0].By != "demo-fleet" ||
+		log[0].Action != "device.wipe_request" || log[0].Target != rows[0].ID {
 		t.Errorf("audit log %+v, %v", log, err)
+	}
+	// Every device has a lease log: the enrollment, then renewals up to
+	// when it was last heard from; the lost one was served after its
+	// loss from another address, then refused, its wipe pending.
+	copies := map[string]int{}
+	for _, row := range rows {
+		ls, err := st.Leases(ctx, row.ID, time.Time{}, time.Now().Add(time.Hour), 0)
+		if err != nil || len(ls) < 2 || ls[len(ls)-1].Kind != store.LeaseKindEnroll || row.Lease.At.IsZero() || row.Lease.At.After(row.State.ReceivedAt) {
+			t.Errorf("%s: %d leases, %v; last served %v, seen %v", row.ID, len(ls), err, row.Lease.At, row.State.ReceivedAt)
+		}
+		if row.State.Lease != wire.LeaseUnlocked {
+			t.Errorf("%s: lease state %q", row.ID, row.State.Lease)
+		}
+		copies[row.State.OfflineCopy]++
+	}
+	if copies[wire.OfflineTPM] == 0 || copies[wire.OfflineOS] == 0 {
+		t.Errorf("offline copies %v: want TPM and OS ones", copies)
+	}
+	ls, _ := st.Leases(ctx, rows[0].ID, time.Time{}, time.Now().Add(time.Hour), 0)
+	if ls[0].Refused != wire.RefusedWiped || !ls[1].Served() || !strings.HasPrefix(ls[1].Source, "203.0.113.") || strings.HasPrefix(ls[len(ls)-1].Source, "203.0.113.") {
+		t.Errorf("the lost device's lease log: %+v", ls[:2])
+	}
+	cmds, _ := st.Commands(ctx, rows[0].ID)
+	if len(cmds) != 1 || cmds[0].Type != wire.CommandWipe || cmds[0].Status(time.Now()) != store.StatusRequested {
+		t.Errorf("the lost device's commands: %+v", cmds)
 	}
 	// A store with a real device is refused.
 	if err := st.CreateDevice(ctx, store.Device{ID: "real-1", SigningKey: make([]byte, 32), EnrolledAt: time.Now()}); err != nil {

@@ -165,6 +165,7 @@ Try it:
   mkdir -p %[6]s/LL-123456 && echo "case notes" > %[6]s/LL-123456/notes.txt
   ls %[6]s/LL-123456                      # notes.txt.age within a second
   go run ./cmd/casekeep-server devices --db sqlite:%[2]s
+  go run ./cmd/casekeep-server lease log %[3]s --db sqlite:%[2]s   # every lease served to the agent
   go run ./cmd/casekeep ls --state %[4]s
   age -d -i %[7]s %[6]s/LL-123456/notes.txt.age
 

@@ -110,6 +110,9 @@ type devicesJSON []struct {
 	Sealed    int64  `json:"sealed_files"`
 	Plaintext int64  `json:"plaintext_files"`
 	CaseRefs  int    `json:"case_refs"`
+	// LeaseServedAt is when the dev server last served it a lease: at
+	// enrollment at least.
+	LeaseServedAt time.Time `json:"lease_served_at"`
 }
 
 func devices(t *testing.T, db string) devicesJSON {
@@ -143,10 +146,13 @@ func TestDevMode(t *testing.T) {
 		v := devices(t, db)
 		return len(v) == 1 && v[0].ID == id && v[0].Sealed == 1 && v[0].Plaintext == 0 && v[0].Liveness == "online"
 	})
+	if v := devices(t, db); v[0].LeaseServedAt.IsZero() {
+		t.Errorf("the dev server served the agent no lease")
+	}
 	d.mu.Lock()
 	printed := d.stdout.String()
 	d.mu.Unlock()
-	for _, want := range []string{"casekeep dev mode is running", cache, "devices --db sqlite:"} {
+	for _, want := range []string{"casekeep dev mode is running", cache, "devices --db sqlite:", "lease log " + id + " --db sqlite:"} {
 		if !strings.Contains(printed, want) {
 			t.Errorf("dev printed no %q:\n%s", want, printed)
 		}

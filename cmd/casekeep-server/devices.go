@@ -21,7 +21,10 @@ func devicesCommand() *cli.Command {
 		Help: `Devices lists every enrolled device: its ID, hostname and user, when it was
 last heard from and whether it is online, offline or missing (by the current
 policy's heartbeat interval and missing days), its plaintext and sealed file
-counts, and the policy version it runs.`,
+counts, the policy version it runs, and its vault key: the lease state it
+reported (unlocked, offline, locked, wiped, plaintext, none) with how it holds
+its offline copy (tpm, os, none), and until when the last lease the server
+served it lets it open its vault without the server.`,
 		Run: listDevices,
 	}
 }
@@ -44,6 +47,14 @@ type deviceView struct {
 	// never); UnannouncedStops counts its runs that ended without saying so.
 	Agent            string `json:"agent"`
 	UnannouncedStops int64  `json:"unannounced_stops"`
+	// Lease is the vault key's state as the device reported it, and
+	// OfflineCopy how it holds its local copy of the lease; LeaseServedAt
+	// is when the server last served it a lease, LeaseUntil until when
+	// that lets it open its vault without the server.
+	Lease         string    `json:"lease"`
+	OfflineCopy   string    `json:"offline_copy"`
+	LeaseServedAt time.Time `json:"lease_served_at,omitzero"`
+	LeaseUntil    time.Time `json:"lease_until,omitzero"`
 }
 
 func listDevices(e *cli.Env, args []string) error {
@@ -80,6 +91,7 @@ func listDevices(e *cli.Env, args []string) error {
 				Liveness: live, Compliant: r.State.Compliant, Plaintext: r.State.PlaintextFiles, Sealed: r.State.SealedFiles,
 				CaseRefs: r.State.CaseRefs, PolicyVersion: r.State.PolicyVersion, Revoked: !r.RevokedAt.IsZero(),
 				Agent: string(agent.State), UnannouncedStops: agent.UnannouncedStops,
+				Lease: r.State.Lease, OfflineCopy: r.State.OfflineCopy, LeaseServedAt: r.Lease.At, LeaseUntil: r.Lease.Until,
 			}
 		}
 		if *asJSON {
@@ -88,7 +100,7 @@ func listDevices(e *cli.Env, args []string) error {
 			return enc.Encode(views)
 		}
 		tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tHOSTNAME\tUSER\tLAST SEEN\tLIVENESS\tAGENT\tPLAINTEXT\tSEALED\tPOLICY")
+		fmt.Fprintln(tw, "ID\tHOSTNAME\tUSER\tLAST SEEN\tLIVENESS\tAGENT\tPLAINTEXT\tSEALED\tPOLICY\tVAULT KEY\tLEASE UNTIL")
 		for _, v := range views {
 			seen := "never"
 			if !v.LastSeen.IsZero() {
@@ -101,7 +113,19 @@ func listDevices(e *cli.Env, args []string) error {
 			if v.UnannouncedStops > 0 {
 				agent += fmt.Sprintf(" (%d unannounced stops)", v.UnannouncedStops)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\tv%d\n", v.ID, v.Hostname, v.User, seen, v.Liveness, agent, v.Plaintext, v.Sealed, v.PolicyVersion)
+			key := v.Lease
+			if key == "" {
+				key = "-"
+			}
+			if v.OfflineCopy != "" {
+				key += " (offline copy: " + v.OfflineCopy + ")"
+			}
+			until := "never served"
+			if !v.LeaseUntil.IsZero() {
+				until = v.LeaseUntil.Local().Format("2006-01-02 15:04:05")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\tv%d\t%s\t%s\n", v.ID, v.Hostname, v.User, seen, v.Liveness, agent, v.Plaintext, v.Sealed,
+				v.PolicyVersion, key, until)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

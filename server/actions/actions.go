@@ -12,7 +12,12 @@ import (
 // The names of the actions in the audit log (store.AuditEntry.Action).
 const (
 	AuditMarkLost    = "device.mark_lost"
+	AuditFound       = "device.found"
 	AuditWipeRequest = "device.wipe_request"
+	AuditLock        = "device.lock"
+	AuditUnlock      = "device.unlock"
+	AuditCancel      = "device.command_cancel"
+	AuditLeaseRotate = "device.lease_rotate"
 	AuditDecision    = "device.decision"
 	AuditUserAdd     = "user.add"
 	AuditTokenCreate = "token.create"

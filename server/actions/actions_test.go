@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/server/access"
 	"github.com/casekeep/casekeep/server/actions"
 	"github.com/casekeep/casekeep/server/assess"
@@ -137,14 +138,15 @@ func TestRequestWipe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws, err := f.st.WipeRequests(ctx, "dev-a")
-	if err != nil || len(ws) != 1 || ws[0].ID != wr.ID || wr.ID == 0 || ws[0].By != "ann" || !ws[0].RequestedAt.Equal(now) || !ws[0].AckedAt.IsZero() {
+	ws, err := f.st.Commands(ctx, "dev-a")
+	if err != nil || len(ws) != 1 || ws[0].ID != wr.ID || wr.ID == "" || ws[0].Type != wire.CommandWipe || ws[0].RequestedBy != "ann" ||
+		!ws[0].RequestedAt.Equal(now) || !ws[0].Expires.Equal(now.Add(actions.CommandExpiry)) || ws[0].Status(now) != store.StatusRequested {
 		t.Errorf("wipes %+v (returned %+v), %v", ws, wr, err)
 	}
 	if _, err := f.act.RequestWipe(ctx, "ann", "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("an unknown device: %v", err)
 	}
-	sameAudit(t, f.audit(t), "ann device.wipe_request dev-a: pending until the agent acknowledges")
+	sameAudit(t, f.audit(t), "ann device.wipe_request dev-a: command "+wr.ID+": pending until the agent acknowledges")
 }
 
 func TestRecordDecision(t *testing.T) {
@@ -329,4 +331,129 @@ func TestFieldError(t *testing.T) {
 		!errors.Is(err, actions.ErrInvalid) || !errors.Is(err, actions.ErrRequired) || errors.Is(err, actions.ErrTooLong) || errors.Is(err, store.ErrInvalid) {
 		t.Errorf("%#v: %q", err, err)
 	}
+}
+
+func TestLockUnlock(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	lock, err := f.act.Lock(ctx, "ann", "dev-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := f.act.Unlock(ctx, "ann", "dev-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := f.st.Commands(ctx, "dev-a")
+	if err != nil || len(cs) != 2 || cs[0].ID != lock.ID || cs[0].Type != wire.CommandLock || cs[1].ID != unlock.ID || cs[1].Type != wire.CommandUnlock ||
+		!cs[1].Expires.Equal(now.Add(actions.CommandExpiry)) || cs[0].RequestedBy != "ann" {
+		t.Errorf("commands %+v, %v", cs, err)
+	}
+	for _, do := range []func(context.Context, string, string) (store.Command, error){f.act.Lock, f.act.Unlock} {
+		if _, err := do(ctx, "ann", "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("an unknown device: %v", err)
+		}
+	}
+	sameAudit(t, f.audit(t),
+		"ann device.lock dev-a: command "+lock.ID+": the lease is refused from now; pending until the agent acknowledges",
+		"ann device.unlock dev-a: command "+unlock.ID+": the lease is served again unless the device is lost, wiped or revoked; pending until the agent acknowledges")
+}
+
+func TestCancelCommand(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	w, err := f.act.RequestWipe(ctx, "ann", "dev-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		id   string
+		kind error
+	}{"no ID": {" ", actions.ErrRequired}, "a line break": {"cmd\nx", actions.ErrNotText}, "too long": {strings.Repeat("c", 65), actions.ErrTooLong}} {
+		_, err := f.act.CancelCommand(ctx, "ann", "dev-a", c.id)
+		refused(t, name, err, "command", c.kind)
+	}
+	if _, err := f.act.CancelCommand(ctx, "ann", "dev-a", "cmd_nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("an unknown command: %v", err)
+	}
+	c, err := f.act.CancelCommand(ctx, "ann", "dev-a", " "+w.ID+" ")
+	if err != nil || c.CancelledBy != "ann" || !c.CancelledAt.Equal(now) {
+		t.Fatalf("%+v, %v", c, err)
+	}
+	if _, err := f.act.CancelCommand(ctx, "ann", "dev-a", w.ID); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("cancelling twice: %v", err)
+	}
+	// Delivered: too late.
+	w2, _ := f.act.RequestWipe(ctx, "ann", "dev-a")
+	if _, err := f.st.DeliverCommands(ctx, "dev-a", now, 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.act.CancelCommand(ctx, "ann", "dev-a", w2.ID); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("cancelling a delivered wipe: %v", err)
+	}
+	sameAudit(t, f.audit(t),
+		"ann device.wipe_request dev-a: command "+w.ID+": pending until the agent acknowledges",
+		"ann device.command_cancel dev-a: command "+w.ID+" (wipe) cancelled before it was delivered",
+		"ann device.wipe_request dev-a: command "+w2.ID+": pending until the agent acknowledges")
+}
+
+func TestMarkFound(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.act.MarkFound(ctx, "ann", "dev-a"); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("found, not lost: %v", err)
+	}
+	if _, err := f.act.MarkFound(ctx, "ann", "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("an unknown device: %v", err)
+	}
+	if _, err := f.act.MarkLost(ctx, "ann", "dev-a", actions.Lost{LostAt: now.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.act.MarkFound(ctx, "ann", "dev-a")
+	if err != nil || res.Closed != 1 || res.Unlock != nil {
+		t.Fatalf("found: %+v, %v", res, err)
+	}
+	// Lost and locked: found unlocks it.
+	if _, err := f.act.MarkLost(ctx, "ann", "dev-a", actions.Lost{LostAt: now.Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	lock, _ := f.act.Lock(ctx, "ann", "dev-a")
+	res, err = f.act.MarkFound(ctx, "ann", "dev-a")
+	if err != nil || res.Closed != 1 || res.Unlock == nil || res.Unlock.Type != wire.CommandUnlock || !res.Unlock.Expires.Equal(now.Add(actions.CommandExpiry)) {
+		t.Fatalf("found while locked: %+v, %v", res, err)
+	}
+	cs, _ := f.st.Commands(ctx, "dev-a")
+	if store.Locked(cs) {
+		t.Errorf("still locked after found")
+	}
+	sameAudit(t, f.audit(t),
+		"ann device.mark_lost dev-a: lost at 2026-11-22T13:00:00Z, discovered at 2026-11-22T14:00:00Z",
+		"ann device.found dev-a: 1 lost report closed",
+		"ann device.mark_lost dev-a: lost at 2026-11-22T13:59:00Z, discovered at 2026-11-22T14:00:00Z",
+		"ann device.lock dev-a: command "+lock.ID+": the lease is refused from now; pending until the agent acknowledges",
+		"ann device.found dev-a: 1 lost report closed; it was locked: unlock "+res.Unlock.ID+" requested",
+		"ann device.unlock dev-a: command "+res.Unlock.ID+": the lease is served again unless the device is lost, wiped or revoked; pending until the agent acknowledges")
+}
+
+func TestRotateLeaseKey(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.act.RotateLeaseKey(ctx, actions.CommandLine, "dev-a"); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("rotating a key never served: %v", err)
+	}
+	if _, err := f.act.RotateLeaseKey(ctx, actions.CommandLine, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("an unknown device: %v", err)
+	}
+	res, err := f.st.ServeLeases(ctx, []store.LeaseRequest{{DeviceID: "dev-a", Kind: store.LeaseKindEnroll, At: now, Window: time.Hour, Source: "x"}})
+	if err != nil || res[0].Outcome != store.LeaseServed {
+		t.Fatal(res, err)
+	}
+	k, err := f.act.RotateLeaseKey(ctx, actions.CommandLine, " dev-a ")
+	if err != nil || k.State != store.KeyNext || k.ID == res[0].Record.KeyID {
+		t.Fatalf("%+v, %v", k, err)
+	}
+	if _, err := f.act.RotateLeaseKey(ctx, actions.CommandLine, "dev-a"); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("rotating twice: %v", err)
+	}
+	sameAudit(t, f.audit(t), "casekeep-server (command line) device.lease_rotate dev-a: next key "+k.ID+": the old key is destroyed when the agent takes the new one")
 }

@@ -69,17 +69,6 @@ func notFuture(field string, t, now time.Time) error {
 	return nil
 }
 
-// RequestWipe queues a wipe of a device for its agent, and returns the
-// request stored. It stays pending until the agent acknowledges it.
-func (a *Actions) RequestWipe(ctx context.Context, who, deviceID string) (store.WipeRequest, error) {
-	now := a.now()
-	wr, err := a.Store.RequestWipe(ctx, store.WipeRequest{DeviceID: deviceID, RequestedAt: now, By: who})
-	if err != nil {
-		return store.WipeRequest{}, err
-	}
-	return wr, a.record(ctx, now, who, AuditWipeRequest, deviceID, "pending until the agent acknowledges")
-}
-
 // Decision is a data protection officer's decision on notifying the ICO
 // about a lost device.
 type Decision struct {

@@ -83,8 +83,15 @@ func (a *API) routes() []route {
 		{"GET /api/v1/devices/{id}", access.Read, a.device},
 		{"GET /api/v1/devices/{id}/timeline", access.Read, a.timeline},
 		{"GET /api/v1/devices/{id}/case-refs", access.Read, a.caseRefs},
+		{"GET /api/v1/devices/{id}/leases", access.Read, a.leases},
+		{"GET /api/v1/devices/{id}/commands", access.Read, a.commands},
 		{"POST /api/v1/devices/{id}/lost", access.Act, a.markLost},
-		{"POST /api/v1/devices/{id}/wipe", access.Act, a.wipe},
+		{"POST /api/v1/devices/{id}/found", access.Act, a.found},
+		{"POST /api/v1/devices/{id}/wipe", access.Act, a.command(a.act.RequestWipe)},
+		{"POST /api/v1/devices/{id}/lock", access.Act, a.command(a.act.Lock)},
+		{"POST /api/v1/devices/{id}/unlock", access.Act, a.command(a.act.Unlock)},
+		{"POST /api/v1/devices/{id}/commands/{cid}/cancel", access.Act, a.cancel},
+		{"POST /api/v1/devices/{id}/lease/rotate", access.Act, a.rotate},
 		{"POST /api/v1/devices/{id}/decision", access.Decide, a.decision},
 		{"GET /api/v1/devices/{id}/assessment", access.Decide, a.assessment},
 		{"GET /api/v1/cases/{ref}/devices", access.Read, a.caseDevices},
@@ -133,7 +140,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 	case errors.Is(err, store.ErrInvalid):
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-	case errors.Is(err, store.ErrExists):
+	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrConflict):
 		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
 	default:
 		a.log.Error("api request failed", "path", r.URL.Path, "err", err)
@@ -193,6 +200,16 @@ type DeviceView struct {
 	DiskEncryption string `json:"disk_encryption"`
 	PolicyVersion  int    `json:"policy_version"`
 	AgentVersion   string `json:"agent_version"`
+	// Lease is the state of the vault key the device reported (unlocked,
+	// offline, locked, wiped, plaintext, none); OfflineCopy how it said
+	// its local copy of the lease is held (tpm, os, none).
+	Lease       string `json:"lease"`
+	OfflineCopy string `json:"offline_copy"`
+	// LeaseServedAt is when the server last served it a lease, and
+	// LeaseUntil until when that lease lets it open its vault without
+	// the server; absent if none was served (or in a list at a time).
+	LeaseServedAt time.Time `json:"lease_served_at,omitzero"`
+	LeaseUntil    time.Time `json:"lease_until,omitzero"`
 	// Agent is what the agent said about stopping; absent from a list
 	// of states at a time (?at=), which the history does not record.
 	Agent *AgentView `json:"agent,omitempty"`
@@ -229,6 +246,7 @@ func (a *API) view(r store.DeviceRow, p *policy.Policy, now time.Time) DeviceVie
 		Compliant: r.State.Compliant, PlaintextFiles: r.State.PlaintextFiles, SealedFiles: r.State.SealedFiles,
 		SealedBytes: r.State.SealedBytes, CaseRefs: r.State.CaseRefs, DiskEncryption: r.State.DiskEncryption,
 		PolicyVersion: r.State.PolicyVersion, AgentVersion: r.State.AgentVersion,
+		Lease: r.State.Lease, OfflineCopy: r.State.OfflineCopy, LeaseServedAt: r.Lease.At, LeaseUntil: r.Lease.Until,
 		Agent: &AgentView{State: string(st.State), Since: st.Since, UnannouncedStops: st.UnannouncedStops,
 			LastUnannouncedStop: st.LastUnannouncedStop},
 		status: st,
@@ -329,6 +347,7 @@ rows:
 		v := a.view(row, p, now)
 		if historic {
 			v.Agent = nil // its stop state then is not known
+			v.LeaseServedAt, v.LeaseUntil = time.Time{}, time.Time{}
 		}
 		for _, k := range keep {
 			if !k(v) {
@@ -339,7 +358,7 @@ rows:
 	}
 	return writeList(w, r, "devices", out, func() present.Table {
 		t := present.Table{Header: []string{"id", "hostname", "user", "os", "serial", "last_seen", "liveness", "compliant", "plaintext_files", "sealed_files", "case_refs", "disk_encryption", "policy_version", "agent_version", "revoked",
-			"agent_state", "agent_since", "unannounced_stops", "last_unannounced_stop", "silent"}}
+			"agent_state", "agent_since", "unannounced_stops", "last_unannounced_stop", "silent", "lease", "offline_copy", "lease_served_at", "lease_until"}}
 		for _, d := range out {
 			agent := []string{"", "", "", ""}
 			if g := d.Agent; g != nil {
@@ -348,7 +367,7 @@ rows:
 			t.Rows = append(t.Rows, append([]string{d.ID, d.Hostname, d.User, d.OS, d.Serial, present.Time(d.LastSeen), d.Liveness,
 				strconv.FormatBool(d.Compliant), strconv.FormatInt(d.PlaintextFiles, 10), strconv.FormatInt(d.SealedFiles, 10),
 				strconv.Itoa(d.CaseRefs), d.DiskEncryption, strconv.Itoa(d.PolicyVersion), d.AgentVersion, strconv.FormatBool(d.Revoked)},
-				append(agent, strconv.FormatBool(d.Silent))...))
+				append(agent, strconv.FormatBool(d.Silent), d.Lease, d.OfflineCopy, present.Time(d.LeaseServedAt), present.Time(d.LeaseUntil))...))
 		}
 		return t
 	})
@@ -357,9 +376,13 @@ rows:
 // DeviceDetail is one device with the actions taken on it.
 type DeviceDetail struct {
 	DeviceView
-	Lost      []store.LostReport  `json:"lost"`
-	Wipes     []store.WipeRequest `json:"wipes"`
-	Decisions []store.Decision    `json:"decisions"`
+	Lost      []store.LostReport `json:"lost"`
+	Commands  []CommandView      `json:"commands"`
+	Decisions []store.Decision   `json:"decisions"`
+	// LeaseKeys are its lease keys (never their bytes): current, next
+	// (a rotation waiting for the agent) and retired, with when each was
+	// destroyed.
+	LeaseKeys []LeaseKeyView `json:"lease_keys"`
 }
 
 func (a *API) device(w http.ResponseWriter, r *http.Request) error {
@@ -372,8 +395,18 @@ func (a *API) device(w http.ResponseWriter, r *http.Request) error {
 	if d.Lost, err = a.cfg.Store.LostReports(ctx, row.ID); err != nil {
 		return err
 	}
-	if d.Wipes, err = a.cfg.Store.WipeRequests(ctx, row.ID); err != nil {
+	cmds, err := a.cfg.Store.Commands(ctx, row.ID)
+	if err != nil {
 		return err
+	}
+	d.Commands = a.commandViews(cmds)
+	keys, err := a.cfg.Store.LeaseKeys(ctx, row.ID)
+	if err != nil {
+		return err
+	}
+	d.LeaseKeys = []LeaseKeyView{}
+	for _, k := range keys {
+		d.LeaseKeys = append(d.LeaseKeys, LeaseKeyView{ID: k.ID, State: k.State, CreatedAt: k.CreatedAt, RetiredAt: k.RetiredAt, DestroyedAt: k.DestroyedAt})
 	}
 	if d.Decisions, err = a.cfg.Store.Decisions(ctx, row.ID); err != nil {
 		return err
@@ -503,15 +536,6 @@ func (a *API) markLost(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, rep)
-	return nil
-}
-
-func (a *API) wipe(w http.ResponseWriter, r *http.Request) error {
-	wr, err := a.act.RequestWipe(r.Context(), who(r), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusAccepted, wr)
 	return nil
 }
 

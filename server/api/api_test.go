@@ -144,7 +144,8 @@ func TestDeviceAndActions(t *testing.T) {
 	if code != 200 || json.Unmarshal(body, &d) != nil {
 		t.Fatalf("%d %s", code, body)
 	}
-	if len(d.Lost) != 1 || !d.Lost[0].DiscoveredAt.Equal(f.now) || len(d.Wipes) != 1 || !d.Wipes[0].AckedAt.IsZero() || d.Lost[0].By != "user-it-security" {
+	if len(d.Lost) != 1 || !d.Lost[0].DiscoveredAt.Equal(f.now) || len(d.Commands) != 1 || d.Commands[0].Type != "wipe" ||
+		d.Commands[0].Status != "requested" || !d.Commands[0].AckedAt.IsZero() || d.Lost[0].By != "user-it-security" {
 		t.Errorf("detail %+v", d)
 	}
 	if code, _ := f.do("GET", "/api/v1/devices/nope", it, nil); code != 404 {

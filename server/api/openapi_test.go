@@ -47,8 +47,9 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 }
 
-// TestOpenAPISchemas: the Device and Agent schemas document exactly the
-// JSON fields of api.DeviceView and api.AgentView, and the devices list
+// TestOpenAPISchemas: the Device, Agent, Command and Lease schemas
+// document exactly the JSON fields of api.DeviceView, api.AgentView,
+// api.CommandView and api.LeaseView, and the devices list
 // documents its agent filter with every value it takes.
 func TestOpenAPISchemas(t *testing.T) {
 	b, err := os.ReadFile("openapi.yaml")
@@ -73,7 +74,7 @@ func TestOpenAPISchemas(t *testing.T) {
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	for schema, v := range map[string]any{"Device": api.DeviceView{}, "Agent": api.AgentView{}} {
+	for schema, v := range map[string]any{"Device": api.DeviceView{}, "Agent": api.AgentView{}, "Command": api.CommandView{}, "Lease": api.LeaseView{}} {
 		var fields, documented []string
 		rt := reflect.TypeOf(v)
 		for i := range rt.NumField() {

@@ -27,9 +27,15 @@ type Source interface {
 	Gaps(ctx context.Context, deviceID string) ([]store.ChainGap, error)
 	SearchEvents(ctx context.Context, f store.EventFilter) ([]store.Event, error)
 	LostReports(ctx context.Context, deviceID string) ([]store.LostReport, error)
-	WipeRequests(ctx context.Context, deviceID string) ([]store.WipeRequest, error)
+	Commands(ctx context.Context, deviceID string) ([]store.Command, error)
 	Decisions(ctx context.Context, deviceID string) ([]store.Decision, error)
+	LeasesAround(ctx context.Context, deviceID string, t time.Time, limit int) (before store.LeaseRecord, after []store.LeaseRecord, err error)
+	LeaseKeys(ctx context.Context, deviceID string) ([]store.LeaseKey, error)
 }
+
+// MaxLeasesAfter bounds the lease log entries after the loss an
+// assessment reads (and shows).
+const MaxLeasesAfter = 1000
 
 // Input names the device and the loss.
 type Input struct {
@@ -83,14 +89,29 @@ type Assessment struct {
 	// each at the time that run was last known alive.
 	UnannouncedStops []store.Event `json:"unannounced_stops"`
 
-	CaseRefs       []CaseRef           `json:"case_refs"`
-	StorageEvents  []store.Event       `json:"storage_events"`
-	Gaps           []store.ChainGap    `json:"gaps"`
-	LostReports    []store.LostReport  `json:"lost_reports"`
-	Wipes          []store.WipeRequest `json:"wipes"`
-	Decisions      []store.Decision    `json:"decisions"`
-	Statements     []string            `json:"statements"`
-	LeaseRecording string              `json:"lease_recording"`
+	// LeaseBefore is the last lease served at or before the loss (a zero
+	// At: none); LeasesAfter the lease log after it, served and refused,
+	// oldest first, at most MaxLeasesAfter entries (LeasesAfterMore: there
+	// were more).
+	LeaseBefore     store.LeaseRecord   `json:"lease_before"`
+	LeasesAfter     []store.LeaseRecord `json:"leases_after"`
+	LeasesAfterMore bool                `json:"leases_after_more,omitempty"`
+	// LeaseKeys are the device's lease keys (never their bytes), with
+	// when each was destroyed.
+	LeaseKeys []store.LeaseKey `json:"lease_keys"`
+	// OpenableUntil is Until(): the latest the laptop's agent could open
+	// its vault without the server (zero: no lease was served).
+	OpenableUntil time.Time `json:"openable_until,omitzero"`
+
+	CaseRefs      []CaseRef          `json:"case_refs"`
+	StorageEvents []store.Event      `json:"storage_events"`
+	Gaps          []store.ChainGap   `json:"gaps"`
+	LostReports   []store.LostReport `json:"lost_reports"`
+	// Commands are the locks, unlocks and wipes requested for the device,
+	// with what became of each.
+	Commands   []store.Command  `json:"commands"`
+	Decisions  []store.Decision `json:"decisions"`
+	Statements []string         `json:"statements"`
 }
 
 // Assess gathers the evidence for in.
@@ -102,8 +123,7 @@ func Assess(ctx context.Context, src Source, in Input) (*Assessment, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Assessment{Device: row.Device, MadeAt: in.Now.UTC(),
-		LeaseRecording: "this server does not yet issue or record vault leases, so it cannot say whether a key was served after the loss"}
+	a := &Assessment{Device: row.Device, MadeAt: in.Now.UTC()}
 	if a.LostReports, err = src.LostReports(ctx, in.DeviceID); err != nil {
 		return nil, err
 	}
@@ -170,13 +190,23 @@ func Assess(ctx context.Context, src Source, in Input) (*Assessment, error) {
 	if a.Gaps, err = src.Gaps(ctx, in.DeviceID); err != nil {
 		return nil, err
 	}
-	if a.Wipes, err = src.WipeRequests(ctx, in.DeviceID); err != nil {
+	if a.LeaseBefore, a.LeasesAfter, err = src.LeasesAround(ctx, in.DeviceID, a.LostAt, MaxLeasesAfter+1); err != nil {
+		return nil, err
+	}
+	if len(a.LeasesAfter) > MaxLeasesAfter {
+		a.LeasesAfter, a.LeasesAfterMore = a.LeasesAfter[:MaxLeasesAfter], true
+	}
+	if a.LeaseKeys, err = src.LeaseKeys(ctx, in.DeviceID); err != nil {
+		return nil, err
+	}
+	if a.Commands, err = src.Commands(ctx, in.DeviceID); err != nil {
 		return nil, err
 	}
 	if a.Decisions, err = src.Decisions(ctx, in.DeviceID); err != nil {
 		return nil, err
 	}
 	nonNil(a)
+	a.OpenableUntil = a.Until()
 	a.Statements = a.statements()
 	return a, nil
 }
@@ -197,8 +227,14 @@ func nonNil(a *Assessment) {
 	if a.LostReports == nil {
 		a.LostReports = []store.LostReport{}
 	}
-	if a.Wipes == nil {
-		a.Wipes = []store.WipeRequest{}
+	if a.Commands == nil {
+		a.Commands = []store.Command{}
+	}
+	if a.LeasesAfter == nil {
+		a.LeasesAfter = []store.LeaseRecord{}
+	}
+	if a.LeaseKeys == nil {
+		a.LeaseKeys = []store.LeaseKey{}
 	}
 	if a.Decisions == nil {
 		a.Decisions = []store.Decision{}
@@ -231,7 +267,6 @@ func plural(n int64, one, many string) string {
 // statements says what the evidence supports, one fact a sentence.
 func (a *Assessment) statements() []string {
 	var out []string
-	when := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 	switch {
 	case a.LastBefore.Seq != 0:
 		out = append(out, fmt.Sprintf("The last heartbeat before the loss was received at %s, %s before it.", when(a.LastBefore.ReceivedAt), Span(a.LostAt.Sub(a.LastBefore.ReceivedAt))))
@@ -311,14 +346,8 @@ func (a *Assessment) statements() []string {
 	} else {
 		out = append(out, "The device has not reported since the loss.")
 	}
-	for _, w := range a.Wipes {
-		if w.AckedAt.IsZero() {
-			out = append(out, fmt.Sprintf("A wipe was requested at %s by %s; the device has not acknowledged it.", when(w.RequestedAt), w.By))
-		} else {
-			out = append(out, fmt.Sprintf("A wipe requested at %s was acknowledged by the device at %s.", when(w.RequestedAt), when(w.AckedAt)))
-		}
-	}
-	out = append(out, "Whether the vault key was served after the loss: "+a.LeaseRecording+".")
+	out = append(out, a.leaseStatements()...)
+	out = append(out, a.commandStatements()...)
 	left := a.Deadline.Sub(a.MadeAt)
 	if left > 0 {
 		out = append(out, fmt.Sprintf("The 72 hours to notify the ICO, counted from discovery at %s, end at %s (%s left).", when(a.DiscoveredAt), when(a.Deadline), Span(left)))

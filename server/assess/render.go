@@ -83,8 +83,22 @@ func (a *Assessment) WriteCSV(w io.Writer) error {
 		row("event", when(e.Time), strings.Join([]string{e.Type, e.CaseRef, e.Detail}, " | "))
 	}
 	row("chain", "gaps", strconv.Itoa(len(a.Gaps)))
-	for _, wp := range a.Wipes {
-		row("wipe", when(wp.RequestedAt), "acknowledged "+when(wp.AckedAt))
+	row("lease", "last_before", when(a.LeaseBefore.At))
+	row("lease", "last_before_source", a.LeaseBefore.Source)
+	row("lease", "last_before_until", when(a.LeaseBefore.Until))
+	row("lease", "offline_copy", a.offlineCopy())
+	row("lease", "until", when(a.Until()))
+	row("lease", "keys_destroyed", when(a.keysDestroyed()))
+	for _, l := range a.LeasesAfter {
+		v := "served " + l.Kind + " until " + when(l.Until)
+		if !l.Served() {
+			v = "refused " + l.Kind + ": " + l.Refused
+		}
+		row("lease_after", when(l.At), l.Source+" | "+v)
+	}
+	for _, c := range a.Commands {
+		row("command", when(c.RequestedAt), strings.Join([]string{c.Type, c.ID, string(c.Status(a.MadeAt)), "by " + c.RequestedBy,
+			"delivered " + when(c.DeliveredAt), "acknowledged " + when(c.AckedAt), c.Reason}, " | "))
 	}
 	for _, d := range a.Decisions {
 		row("decision", when(d.At), strconv.FormatBool(d.Notify)+": "+d.Reasons)

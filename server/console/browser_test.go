@@ -369,7 +369,7 @@ func TestBrowserAuditor(t *testing.T) {
 	}
 	ctx := context.Background()
 	lost, _ := f.st.LostReports(ctx, "dev-a")
-	wipes, _ := f.st.WipeRequests(ctx, "dev-a")
+	wipes, _ := f.st.Commands(ctx, "dev-a")
 	decisions, _ := f.st.Decisions(ctx, "dev-a")
 	if len(lost)+len(wipes)+len(decisions) != 0 {
 		t.Errorf("forged posts stored %v %v %v", lost, wipes, decisions)
@@ -390,11 +390,11 @@ func TestBrowserCSRF(t *testing.T) {
 	if st != 403 || !strings.Contains(b.text("#error"), "CSRF") {
 		t.Errorf("wipe without the CSRF token: %d", st)
 	}
-	if w, _ := f.st.WipeRequests(context.Background(), "dev-a"); len(w) != 0 {
+	if w, _ := f.st.Commands(context.Background(), "dev-a"); len(w) != 0 {
 		t.Errorf("stored %v", w)
 	}
 	b.do(chromedp.Navigate(b.url + "/console/devices/dev-a"))
-	if st := b.submit(chromedp.Click(chromedp.ID("wipe-confirm")), chromedp.Click(chromedp.ID("request-wipe"))); st != 200 || !strings.Contains(b.text("#wipes"), "pending") {
+	if st := b.submit(chromedp.Click(chromedp.ID("wipe-confirm")), chromedp.Click(chromedp.ID("request-wipe"))); st != 200 || !strings.Contains(b.text("#commands"), "requested: not yet delivered") {
 		t.Errorf("wipe: %d", st)
 	}
 }

@@ -195,7 +195,7 @@ func TestRoles(t *testing.T) {
 	}
 	ctx := context.Background()
 	lost, _ := f.st.LostReports(ctx, "dev-a")
-	wipes, _ := f.st.WipeRequests(ctx, "dev-a")
+	wipes, _ := f.st.Commands(ctx, "dev-a")
 	decisions, _ := f.st.Decisions(ctx, "dev-a")
 	if len(lost) != 1 || lost[0].By != "user-it-security" || lost[0].Note != "left on a train" || len(wipes) != 1 || len(decisions) != 2 {
 		t.Errorf("stored: %+v %+v %+v", lost, wipes, decisions)
@@ -210,7 +210,7 @@ func TestRoles(t *testing.T) {
 		t.Errorf("audit log:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// Pending wipes are shown as such.
-	if body := f.do("GET", "/console/devices/dev-a", store.RoleAuditor, nil).Body.String(); !strings.Contains(body, "<strong>pending</strong>") {
+	if body := f.do("GET", "/console/devices/dev-a", store.RoleAuditor, nil).Body.String(); !strings.Contains(body, "<strong>requested</strong>: not yet delivered") {
 		t.Errorf("device page shows no pending wipe")
 	}
 }
@@ -252,7 +252,7 @@ func TestFormChecks(t *testing.T) {
 	}
 	ctx := context.Background()
 	lost, _ := f.st.LostReports(ctx, "dev-a")
-	wipes, _ := f.st.WipeRequests(ctx, "dev-a")
+	wipes, _ := f.st.Commands(ctx, "dev-a")
 	if len(lost)+len(wipes) != 0 {
 		t.Errorf("refused forms stored %v %v", lost, wipes)
 	}

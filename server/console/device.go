@@ -24,23 +24,46 @@ type deviceData struct {
 	D         deviceView
 	Holdings  []store.Holding
 	Lost      []store.LostReport
-	Wipes     []store.WipeRequest
+	Commands  []commandRow
 	Decisions []store.Decision
-	Gaps      []store.ChainGap
-	Timeline  []timelineEntry
-	More      int
-	From      time.Time
-	Flash     string
-	Error     string
-	Form      url.Values // what a refused form sent, to show again
+	// Leases are the newest entries of the lease log, at most
+	// leaseLimit; MoreLeases says there are older ones.
+	Leases     []store.LeaseRecord
+	MoreLeases bool
+	// LostOpen: a lost report is open (the device is not marked found);
+	// Locked: a lock is in force; Wiping: a wipe is requested.
+	LostOpen, Locked, Wiping bool
+	Gaps                     []store.ChainGap
+	Timeline                 []timelineEntry
+	More                     int
+	From                     time.Time
+	Flash                    string
+	Error                    string
+	Form                     url.Values // what a refused form sent, to show again
 	// The assessment form's defaults: the latest lost report's times.
 	AssessLostAt, AssessDiscoveredAt time.Time
 }
 
+// commandRow is a command as the device page shows it.
+type commandRow struct {
+	store.Command
+	Status store.CommandStatus
+	// Cancellable: not yet delivered, so it may still be cancelled.
+	Cancellable bool
+}
+
+// leaseLimit bounds the lease log on the device page (the API has it all).
+const leaseLimit = 50
+
 func (c *Console) device(w http.ResponseWriter, r *http.Request, s *session) error {
 	flash := map[string]string{
 		"lost":     "The device is marked lost.",
+		"found":    "The device is marked found: the server serves its lease again.",
+		"unlocked": "The device is marked found: the server serves its lease again, and an unlock is requested for its agent.",
 		"wipe":     "A wipe is requested. It stays pending until the device's agent acknowledges it.",
+		"lock":     "A lock is requested: the server refuses the device its lease from now on, and its agent drops every copy of it at its next contact.",
+		"unlock":   "An unlock is requested: the server serves the device its lease again, unless it is lost, wiped or revoked.",
+		"cancel":   "The command is cancelled: it will not be delivered.",
 		"decision": "The decision is recorded.",
 	}[r.URL.Query().Get("done")]
 	return c.showDevice(w, r, s, http.StatusOK, flash, "", nil)
@@ -61,8 +84,23 @@ func (c *Console) showDevice(w http.ResponseWriter, r *http.Request, s *session,
 	if d.Lost, err = c.cfg.Store.LostReports(ctx, id); err != nil {
 		return err
 	}
-	if d.Wipes, err = c.cfg.Store.WipeRequests(ctx, id); err != nil {
+	cmds, err := c.cfg.Store.Commands(ctx, id)
+	if err != nil {
 		return err
+	}
+	for _, cmd := range cmds {
+		st := cmd.Status(now)
+		d.Commands = append(d.Commands, commandRow{Command: cmd, Status: st, Cancellable: st == store.StatusRequested})
+	}
+	d.Locked, d.Wiping = store.Locked(cmds), store.WipeRequested(cmds)
+	for _, l := range d.Lost {
+		d.LostOpen = d.LostOpen || l.FoundAt.IsZero()
+	}
+	if d.Leases, err = c.cfg.Store.Leases(ctx, id, time.Time{}, now.Add(time.Second), leaseLimit+1); err != nil {
+		return err
+	}
+	if len(d.Leases) > leaseLimit {
+		d.Leases, d.MoreLeases = d.Leases[:leaseLimit], true
 	}
 	if d.Decisions, err = c.cfg.Store.Decisions(ctx, id); err != nil {
 		return err
@@ -124,6 +162,45 @@ func (c *Console) wipe(w http.ResponseWriter, r *http.Request, s *session) error
 		return c.refused(w, r, s, err)
 	}
 	return c.done(w, r, "wipe")
+}
+
+func (c *Console) lock(w http.ResponseWriter, r *http.Request, s *session) error {
+	if _, err := c.act.Lock(r.Context(), s.who.User.Name, r.PathValue("id")); err != nil {
+		return c.refused(w, r, s, err)
+	}
+	return c.done(w, r, "lock")
+}
+
+func (c *Console) unlock(w http.ResponseWriter, r *http.Request, s *session) error {
+	if _, err := c.act.Unlock(r.Context(), s.who.User.Name, r.PathValue("id")); err != nil {
+		return c.refused(w, r, s, err)
+	}
+	return c.done(w, r, "unlock")
+}
+
+func (c *Console) found(w http.ResponseWriter, r *http.Request, s *session) error {
+	res, err := c.act.MarkFound(r.Context(), s.who.User.Name, r.PathValue("id"))
+	if errors.Is(err, store.ErrConflict) {
+		return c.showDevice(w, r, s, http.StatusConflict, "", "The device is not marked lost.", nil)
+	}
+	if err != nil {
+		return c.refused(w, r, s, err)
+	}
+	if res.Unlock != nil {
+		return c.done(w, r, "unlocked")
+	}
+	return c.done(w, r, "found")
+}
+
+func (c *Console) cancel(w http.ResponseWriter, r *http.Request, s *session) error {
+	_, err := c.act.CancelCommand(r.Context(), s.who.User.Name, r.PathValue("id"), r.PathValue("cid"))
+	if errors.Is(err, store.ErrConflict) {
+		return c.showDevice(w, r, s, http.StatusConflict, "", "That command can no longer be cancelled: it was delivered to the device, or is acknowledged or cancelled already.", nil)
+	}
+	if err != nil {
+		return c.refused(w, r, s, err)
+	}
+	return c.done(w, r, "cancel")
 }
 
 func (c *Console) decision(w http.ResponseWriter, r *http.Request, s *session) error {

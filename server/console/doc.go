@@ -11,7 +11,10 @@
 // from another origin is refused. Roles decide what a person sees and may
 // do (see access.Allows): an auditor reads, a DPO also runs assessments
 // and records notification decisions, IT security also marks devices lost
-// and requests wipes. The forms' actions are package actions', which
+// and found, locks, unlocks and wipes them and cancels a command before it
+// is delivered. A device's page shows its lease log (the newest entries)
+// and each command as requested, delivered, done or failed with the
+// agent's reason, never done without the agent's acknowledgement. The forms' actions are package actions', which
 // checks them and writes each, and each assessment viewed, to the audit
 // log; a refused form is shown again with the reason.
 //

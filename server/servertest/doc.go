@@ -9,6 +9,10 @@
 // [Rig.Twin] runs a second server on the same keys against another store
 // handle, as several servers share one database.
 //
+// [Rig.Agent] enrolls a device that speaks the agent protocol by hand
+// (signed lease requests, heartbeats with a nonce and acknowledgements),
+// for tests of exactly what the server answers.
+//
 // The parts are there on their own too, for tests that serve a handler
 // directly: [Store] opens a new SQLite store, [Policy] makes a policy with
 // a fresh escrow key, and [People] adds the people and their tokens to a

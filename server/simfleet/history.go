@@ -131,7 +131,7 @@ func firstState() store.State {
 	return store.State{
 		AgentVersion: "1.0.0", PolicyVersion: 3, PolicyHash: "sha256:abc", Recipient: "age1qqq",
 		SealedFiles: 10, SealedBytes: 1 << 20, PlaintextFiles: 0, CaseRefs: 2, DiskEncryption: "pass",
-		Compliant: true, Lease: "valid",
+		Compliant: true, Lease: wire.LeaseUnlocked, OfflineCopy: wire.OfflineTPM,
 	}
 }
 
@@ -225,7 +225,8 @@ func (h *History) heartbeat(d *device) store.Heartbeat {
 			st.PlaintextFiles = 1 - st.PlaintextFiles
 			st.Compliant = st.PlaintextFiles == 0
 		case r < 90:
-			st.Lease = map[string]string{"valid": "grace", "grace": "valid"}[st.Lease]
+			// Unlocked by a lease, or working from the offline copy.
+			st.Lease = map[string]string{wire.LeaseUnlocked: wire.LeaseOffline, wire.LeaseOffline: wire.LeaseUnlocked}[st.Lease]
 		case r < 95:
 			st.PolicyVersion++
 			st.PolicyHash = fmt.Sprintf("sha256:%x", st.PolicyVersion)

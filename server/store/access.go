@@ -61,7 +61,8 @@ type AuditEntry struct {
 	Detail string
 }
 
-// LostReport records that a device was reported lost.
+// LostReport records that a device was reported lost. It is open until
+// the device is marked found.
 type LostReport struct {
 	DeviceID     string
 	LostAt       time.Time // when it was lost, as reported
@@ -69,15 +70,10 @@ type LostReport struct {
 	RecordedAt   time.Time
 	By           string
 	Note         string
-}
-
-// WipeRequest is a wipe queued for a device's agent.
-type WipeRequest struct {
-	ID          int64 // assigned by the store
-	DeviceID    string
-	RequestedAt time.Time
-	By          string
-	AckedAt     time.Time // zero while pending
+	// FoundAt and FoundBy say when, and by whom, the device was marked
+	// found (MarkFound); zero and "" while the report is open.
+	FoundAt time.Time
+	FoundBy string
 }
 
 // Decision is a DPO's decision on notifying the ICO about a lost device.
@@ -123,11 +119,26 @@ type Access interface {
 	// LostReports returns a device's lost reports ("" for every device's),
 	// oldest first.
 	LostReports(ctx context.Context, deviceID string) ([]LostReport, error)
-	// RequestWipe queues a wipe and returns it with its ID; ErrNotFound if
-	// the device does not exist.
-	RequestWipe(ctx context.Context, w WipeRequest) (WipeRequest, error)
-	// WipeRequests returns a device's wipe requests, oldest first.
-	WipeRequests(ctx context.Context, deviceID string) ([]WipeRequest, error)
+	// MarkFound closes a device's open lost reports (FoundAt f.At, FoundBy
+	// f.By) and, if a lock is in force (its latest lock or unlock not
+	// cancelled is a lock), requests an unlock by f.By at f.At, expiring
+	// at f.UnlockExpires, in one transaction. ErrNotFound if the device
+	// does not exist, ErrConflict if it has no open lost report.
+	MarkFound(ctx context.Context, f Found) (FoundResult, error)
+
+	// RequestCommand stores a command for a device's agent (RequestedAt,
+	// RequestedBy, Type and Expires given, nothing delivered,
+	// acknowledged or cancelled) and returns it with its Seq and ID;
+	// ErrNotFound if the device does not exist. A lock takes effect at
+	// once (see ServeLeases), as does an unlock, and a wipe.
+	RequestCommand(ctx context.Context, c Command) (Command, error)
+	// Commands returns a device's commands, oldest first: by RequestedAt,
+	// then Seq.
+	Commands(ctx context.Context, deviceID string) ([]Command, error)
+	// CancelCommand cancels a device's command, at at by by, and returns
+	// it cancelled; ErrNotFound if the device has no command of that ID,
+	// ErrConflict if it was delivered, acknowledged or cancelled already.
+	CancelCommand(ctx context.Context, deviceID, id string, at time.Time, by string) (Command, error)
 	// RecordDecision records a notification decision; ErrNotFound if the
 	// device does not exist.
 	RecordDecision(ctx context.Context, d Decision) error

@@ -7,7 +7,15 @@
 // signed policy; and, through [Access], the people who use the API and the
 // console (with their roles), their API tokens (hashed), an append-only
 // audit log of what they did, and the actions taken on devices: lost
-// reports, wipe requests and decisions on notifying the ICO. Through
+// reports (open until the device is marked found), the commands for their
+// agents (lock, unlock, wipe: requested, delivered, acknowledged done,
+// failed or refused, or cancelled before delivery) and decisions on
+// notifying the ICO. Through [Keys] it keeps each device's lease keys (the
+// key its vault identity is wrapped with, a next one during a rotation,
+// destroyed by a wipe) and the lease log, every lease served or refused,
+// which ServeLeases decides and writes in one transaction; Locked and
+// WipeRequested are the rules by which a device's commands refuse its
+// lease. Through
 // [Query] it answers the questions asked across the fleet and about the
 // past (who has held a case reference, every device's state at a time,
 // event search, the heartbeats stored around a time) from indexes, without

@@ -46,8 +46,4 @@ type Query interface {
 	// or before t and the first received after t, from the heartbeats
 	// still stored (see PruneHeartbeats); a zero Seq means none.
 	HeartbeatsAround(ctx context.Context, deviceID string, t time.Time) (before, after HeartbeatMeta, err error)
-	// AckWipe records that a device's agent acknowledged a wipe request
-	// at at; ErrNotFound if there is no such request. A second
-	// acknowledgement keeps the first time.
-	AckWipe(ctx context.Context, id int64, at time.Time) error
 }

@@ -14,6 +14,11 @@ var (
 	ErrTokenExpired = errors.New("enrollment token expired")
 	ErrTokenUsedUp  = errors.New("enrollment token used up")
 	ErrRollback     = errors.New("policy version is not newer than the one stored")
+	// ErrConflict: what was asked conflicts with what the record holds:
+	// cancelling a command already delivered, marking found a device
+	// not marked lost, rotating a lease key already being rotated.
+	// Nothing is written.
+	ErrConflict = errors.New("conflicts with the record")
 	// ErrInvalid: a value no store can keep exactly: a string with a NUL
 	// byte or invalid UTF-8, a time outside the years 1 to 9999, a
 	// sequence number above 2^63-1. Nothing is written.
@@ -61,7 +66,11 @@ type State struct {
 	CaseRefs       int    // how many case references it holds
 	DiskEncryption string // "pass", "fail" or "unknown"
 	Compliant      bool
-	Lease          string // lease state, as reported
+	Lease          string // lease state, as reported (one of the wire.Lease constants)
+	// OfflineCopy is how the device said its local copy of the lease is
+	// held (wire.OfflineTPM, wire.OfflineOS or wire.OfflineNone; "" if
+	// it did not say).
+	OfflineCopy string
 }
 
 // Changed reports whether s differs from prev in anything the state history
@@ -71,7 +80,8 @@ func (s State) Changed(prev State) bool {
 		s.PolicyHash != prev.PolicyHash || s.Recipient != prev.Recipient ||
 		s.SealedFiles != prev.SealedFiles || s.SealedBytes != prev.SealedBytes ||
 		s.PlaintextFiles != prev.PlaintextFiles || s.CaseRefs != prev.CaseRefs ||
-		s.DiskEncryption != prev.DiskEncryption || s.Compliant != prev.Compliant || s.Lease != prev.Lease
+		s.DiskEncryption != prev.DiskEncryption || s.Compliant != prev.Compliant || s.Lease != prev.Lease ||
+		s.OfflineCopy != prev.OfflineCopy
 }
 
 // Event is something a device reported happening.
@@ -104,6 +114,9 @@ type Heartbeat struct {
 	// stopping (wire.StopService, wire.StopShutdown or wire.StopUninstall);
 	// "" in the heartbeats of an agent that runs on.
 	Stopping string
+	// Acks are the device's acknowledgements of commands: each updates
+	// its command when the heartbeat is stored (see Ingest).
+	Acks []CommandAck
 }
 
 // Result says what Ingest did with a heartbeat.
@@ -133,6 +146,15 @@ type DeviceRow struct {
 	Device
 	State State
 	Agent Agent
+	// Lease is the last lease served to it (zero times: none).
+	Lease ServedLease
+}
+
+// ServedLease is when a device's last lease was served, and until when
+// its local copy may be used without hearing from the server again.
+type ServedLease struct {
+	At    time.Time
+	Until time.Time
 }
 
 // Agent is what a device's agent has said, or shown, about stopping: kept
@@ -190,9 +212,11 @@ type Store interface {
 	Access
 	// Query answers questions across the fleet and about the past: who
 	// holds a case reference, every device's state at a time, event
-	// search, the heartbeats around a time; and records wipe
-	// acknowledgements.
+	// search, the heartbeats around a time.
 	Query
+	// Keys keeps the lease keys and the lease log, and delivers
+	// commands to agents.
+	Keys
 
 	// CreateToken stores an enrollment token.
 	CreateToken(ctx context.Context, t Token) error
@@ -224,9 +248,16 @@ type Store interface {
 	// device's Agent takes Stopping from its newest stored heartbeat (and
 	// that heartbeat's SentAt as StoppingAt, zero when Stopping is ""), and
 	// counts each stored event of type wire.EventUnannouncedStop, keeping
-	// the latest such event's Time. It is safe against other Ingests on the
-	// same devices, in this or another process: no seq is ever stored
-	// twice.
+	// the latest such event's Time. Each acknowledgement in a stored
+	// heartbeat updates the device's command of its ID and Type, if that
+	// command is neither acknowledged nor cancelled (the first
+	// acknowledgement stands; one for an unknown command, another
+	// device's or of another type is ignored): its Result, Reason and
+	// AckedAt, AckReceivedAt the heartbeat's ReceivedAt, DeliveredAt set
+	// if it was not. A wipe acknowledged done or failed destroys every
+	// lease key of the device in the same transaction. It is safe against
+	// other Ingests on the same devices, in this or another process: no
+	// seq is ever stored twice.
 	Ingest(ctx context.Context, hbs []Heartbeat) ([]Outcome, error)
 
 	// Gaps returns a device's chain gaps, by seq.

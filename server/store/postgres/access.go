@@ -247,57 +247,18 @@ func (s *Store) LostReports(ctx context.Context, deviceID string) ([]store.LostR
 	if deviceID != "" && check.Text("device ID", deviceID) != nil {
 		return []store.LostReport{}, nil
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT device_id, lost_at, discovered_at, recorded_at, recorded_by, note
-		FROM lost_reports WHERE device_id = $1 OR $1 = '' ORDER BY recorded_at, id`, deviceID)
+	rows, _ := s.pool.Query(ctx, `SELECT device_id, lost_at, discovered_at, recorded_at, recorded_by, note,
+		found_at, found_by FROM lost_reports WHERE device_id = $1 OR $1 = '' ORDER BY recorded_at, id`, deviceID)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.LostReport, error) {
 		var r store.LostReport
-		err := row.Scan(&r.DeviceID, &r.LostAt, &r.DiscoveredAt, &r.RecordedAt, &r.By, &r.Note)
+		var found *time.Time
+		err := row.Scan(&r.DeviceID, &r.LostAt, &r.DiscoveredAt, &r.RecordedAt, &r.By, &r.Note, &found, &r.FoundBy)
 		r.LostAt, r.DiscoveredAt, r.RecordedAt = utc(r.LostAt), utc(r.DiscoveredAt), utc(r.RecordedAt)
+		r.FoundAt = fromNullTime(found)
 		return r, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("lost reports: %w", err)
-	}
-	return out, nil
-}
-
-// RequestWipe queues a wipe and returns it as stored: with its ID, and its
-// times in UTC truncated to the microsecond. An AckedAt given is kept.
-func (s *Store) RequestWipe(ctx context.Context, w store.WipeRequest) (store.WipeRequest, error) {
-	if err := check.WipeRequest(w); err != nil {
-		return store.WipeRequest{}, err
-	}
-	w.RequestedAt = check.UTC(w.RequestedAt)
-	acked := nullTime(w.AckedAt)
-	w.AckedAt = fromNullTime(acked)
-	err := s.pool.QueryRow(ctx, `INSERT INTO wipe_requests (device_id, requested_at, requested_by, acked_at)
-		VALUES ($1, $2, $3, $4) RETURNING id`, w.DeviceID, w.RequestedAt, w.By, acked).Scan(&w.ID)
-	if isForeignKey(err) {
-		return store.WipeRequest{}, fmt.Errorf("request wipe of device %q: %w", w.DeviceID, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.WipeRequest{}, fmt.Errorf("request wipe of device %q: %w", w.DeviceID, err)
-	}
-	return w, nil
-}
-
-// WipeRequests returns a device's wipe requests, oldest first: by the time
-// requested, then by ID.
-func (s *Store) WipeRequests(ctx context.Context, deviceID string) ([]store.WipeRequest, error) {
-	if check.Text("device ID", deviceID) != nil {
-		return []store.WipeRequest{}, nil
-	}
-	rows, _ := s.pool.Query(ctx, `SELECT id, requested_at, requested_by, acked_at
-		FROM wipe_requests WHERE device_id = $1 ORDER BY requested_at, id`, deviceID)
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.WipeRequest, error) {
-		w := store.WipeRequest{DeviceID: deviceID}
-		var acked *time.Time
-		err := row.Scan(&w.ID, &w.RequestedAt, &w.By, &acked)
-		w.RequestedAt, w.AckedAt = utc(w.RequestedAt), fromNullTime(acked)
-		return w, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("wipe requests: %w", err)
 	}
 	return out, nil
 }

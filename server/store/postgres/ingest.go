@@ -16,7 +16,7 @@ import (
 // two transactions locking overlapping sets cannot deadlock. A transaction
 // that waited reads the row as the other left it.
 const lockDevices = `SELECT id, revoked_at, last_seq, last_hash, agent_version, policy_version, policy_hash,
-	recipient, sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease,
+	recipient, sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease, offline_copy,
 	received_at, holdings_sig, agent_stopping, agent_stopping_at, unannounced_stops, last_unannounced_stop
 	FROM devices WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`
 
@@ -34,15 +34,25 @@ const (
 			sealed_bytes = u.sealed_bytes, plaintext_files = u.plaintext_files, case_refs = u.case_refs,
 			disk_encryption = u.disk_encryption, compliant = u.compliant, lease = u.lease, holdings_sig = u.sig,
 			agent_stopping = u.stopping, agent_stopping_at = u.stopping_at, unannounced_stops = u.unannounced,
-			last_unannounced_stop = u.last_unannounced
+			last_unannounced_stop = u.last_unannounced, offline_copy = u.offline_copy
 		FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::timestamptz[], $5::timestamptz[], $6::text[],
 			$7::bigint[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[],
 			$14::text[], $15::boolean[], $16::text[], $17::bytea[], $18::text[], $19::timestamptz[], $20::bigint[],
-			$21::timestamptz[])
+			$21::timestamptz[], $22::text[])
 			AS u (id, seq, hash, sent_at, received_at, agent_version, policy_version, policy_hash, recipient,
 				sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease, sig,
-				stopping, stopping_at, unannounced, last_unannounced)
+				stopping, stopping_at, unannounced, last_unannounced, offline_copy)
 		WHERE d.id = u.id`
+	// ackCommand applies an acknowledgement to the device's command of
+	// its ID and type, unless it is acknowledged or cancelled already.
+	ackCommand = `UPDATE commands SET result = $1, reason = $2, acked_at = $3, ack_received_at = $4,
+		delivered_at = coalesce(delivered_at, $4) WHERE id = $5 AND device_id = $6 AND type = $7 AND result = ''
+		AND cancelled_at IS NULL`
+	// destroyKeys destroys a device's lease keys if its command of that
+	// ID is a wipe acknowledged done or failed.
+	destroyKeys = `UPDATE lease_keys SET key_bytes = '', destroyed_at = $1 WHERE device_id = $2 AND destroyed_at IS NULL
+		AND EXISTS (SELECT 1 FROM commands c WHERE c.id = $3 AND c.device_id = $2 AND c.type = 'wipe'
+			AND c.result IN ('done', 'failed'))`
 )
 
 // Ingest stores heartbeats in one transaction: it reads and locks the
@@ -108,7 +118,7 @@ func lock(ctx context.Context, tx pgx.Tx, ids []string) (map[string]*plan.Device
 		st := &d.State
 		if err := rows.Scan(&id, &revoked, &seq, &st.Hash, &st.AgentVersion, &st.PolicyVersion, &st.PolicyHash,
 			&st.Recipient, &st.SealedFiles, &st.SealedBytes, &st.PlaintextFiles, &st.CaseRefs, &st.DiskEncryption,
-			&st.Compliant, &st.Lease, &received, &d.HoldingsSig,
+			&st.Compliant, &st.Lease, &st.OfflineCopy, &received, &d.HoldingsSig,
 			&d.Agent.Stopping, &stoppingAt, &d.Agent.UnannouncedStops, &lastUnannounced); err != nil {
 			return nil, err
 		}
@@ -150,6 +160,15 @@ func writes(p *plan.Plan) *pgx.Batch {
 			b.Queue(upsertHoldings, c.DeviceID, ref, files, c.At)
 		}
 	}
+	// Acknowledgements, in order, each after the writes above: a wipe's
+	// destroys the keys only if it stood.
+	for i := range p.Acks {
+		a := &p.Acks[i]
+		b.Queue(ackCommand, a.Result, a.Reason, a.At, a.ReceivedAt, a.ID, a.DeviceID, a.Type)
+		if a.Destroys() {
+			b.Queue(destroyKeys, a.ReceivedAt, a.DeviceID, a.ID)
+		}
+	}
 	{
 		n := len(p.Devices)
 		id, rcv, sig := make([]string, n), make([]time.Time, n), make([][]byte, n)
@@ -164,7 +183,8 @@ func writes(p *plan.Plan) *pgx.Batch {
 			unannounced[i], lastUnannounced[i] = u.Agent.UnannouncedStops, orNull(u.Agent.LastUnannouncedStop)
 		}
 		b.Queue(updateDevices, id, c.seq, c.hash, c.sent, rcv, c.agent, c.pver, c.phash, c.recipient, c.sealed,
-			c.bytes, c.plain, c.refs, c.disk, c.compliant, c.lease, sig, stopping, stoppingAt, unannounced, lastUnannounced)
+			c.bytes, c.plain, c.refs, c.disk, c.compliant, c.lease, sig, stopping, stoppingAt, unannounced, lastUnannounced,
+			c.offline)
 	}
 	return b
 }
@@ -175,6 +195,7 @@ type states struct {
 	hash                                  [][]byte
 	sent                                  []time.Time
 	agent, phash, recipient, disk, lease  []string
+	offline                               []string
 	compliant                             []bool
 }
 
@@ -183,7 +204,7 @@ func newStates(n int) *states {
 		seq: make([]int64, n), pver: make([]int64, n), sealed: make([]int64, n), bytes: make([]int64, n),
 		plain: make([]int64, n), refs: make([]int64, n), hash: make([][]byte, n), sent: make([]time.Time, n),
 		agent: make([]string, n), phash: make([]string, n), recipient: make([]string, n), disk: make([]string, n),
-		lease: make([]string, n), compliant: make([]bool, n),
+		lease: make([]string, n), offline: make([]string, n), compliant: make([]bool, n),
 	}
 }
 
@@ -191,7 +212,7 @@ func (c *states) set(i int, s *store.State) {
 	c.seq[i], c.pver[i], c.sealed[i], c.bytes[i] = int64(s.Seq), int64(s.PolicyVersion), s.SealedFiles, s.SealedBytes
 	c.plain[i], c.refs[i], c.hash[i], c.sent[i] = s.PlaintextFiles, int64(s.CaseRefs), s.Hash, s.SentAt
 	c.agent[i], c.phash[i], c.recipient[i], c.disk[i] = s.AgentVersion, s.PolicyHash, s.Recipient, s.DiskEncryption
-	c.lease[i], c.compliant[i] = s.Lease, s.Compliant
+	c.lease[i], c.compliant[i], c.offline[i] = s.Lease, s.Compliant, s.OfflineCopy
 }
 
 func copies(ctx context.Context, tx pgx.Tx, p *plan.Plan) error {
@@ -217,13 +238,13 @@ func copies(ctx context.Context, tx pgx.Tx, p *plan.Plan) error {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"state_changes"},
 			[]string{"device_id", "at", "seq", "hash", "sent_at", "agent_version", "policy_version", "policy_hash",
 				"recipient", "sealed_files", "sealed_bytes", "plaintext_files", "case_refs", "disk_encryption",
-				"compliant", "lease"},
+				"compliant", "lease", "offline_copy"},
 			pgx.CopyFromSlice(len(p.Changes), func(i int) ([]any, error) {
 				c := &p.Changes[i]
 				s := &c.State
 				return []any{c.DeviceID, c.At, int64(s.Seq), s.Hash, s.SentAt, s.AgentVersion, int64(s.PolicyVersion),
 					s.PolicyHash, s.Recipient, s.SealedFiles, s.SealedBytes, s.PlaintextFiles, int64(s.CaseRefs),
-					s.DiskEncryption, s.Compliant, s.Lease}, nil
+					s.DiskEncryption, s.Compliant, s.Lease, s.OfflineCopy}, nil
 			})); err != nil {
 			return err
 		}

@@ -170,8 +170,8 @@ func (s *Store) CreateDevice(ctx context.Context, d store.Device) error {
 
 const deviceCols = `id, signing_key, hostname, os, arch, serial, username, enrolled_agent_version, enrolled_at,
 	revoked_at, last_seq, last_hash, sent_at, received_at, agent_version, policy_version, policy_hash, recipient,
-	sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease,
-	agent_stopping, agent_stopping_at, unannounced_stops, last_unannounced_stop`
+	sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease, offline_copy,
+	agent_stopping, agent_stopping_at, unannounced_stops, last_unannounced_stop, lease_served_at, lease_until`
 
 func scanDevice(row pgx.Row) (store.DeviceRow, error) {
 	var (
@@ -179,15 +179,18 @@ func scanDevice(row pgx.Row) (store.DeviceRow, error) {
 		revoked                     *time.Time
 		seq                         *int64
 		stoppingAt, lastUnannounced *time.Time
+		leaseAt, leaseUntil         *time.Time
 	)
 	st, ag := &r.State, &r.Agent
 	err := row.Scan(&r.ID, &r.SigningKey, &r.Hostname, &r.OS, &r.Arch, &r.Serial, &r.User, &r.AgentVersion,
 		&r.EnrolledAt, &revoked, &seq, &st.Hash, &st.SentAt, &st.ReceivedAt, &st.AgentVersion, &st.PolicyVersion,
 		&st.PolicyHash, &st.Recipient, &st.SealedFiles, &st.SealedBytes, &st.PlaintextFiles, &st.CaseRefs,
-		&st.DiskEncryption, &st.Compliant, &st.Lease, &ag.Stopping, &stoppingAt, &ag.UnannouncedStops, &lastUnannounced)
+		&st.DiskEncryption, &st.Compliant, &st.Lease, &st.OfflineCopy, &ag.Stopping, &stoppingAt, &ag.UnannouncedStops,
+		&lastUnannounced, &leaseAt, &leaseUntil)
 	if err != nil {
 		return r, err
 	}
+	r.Lease = store.ServedLease{At: orZero(leaseAt), Until: orZero(leaseUntil)}
 	r.SigningKey = check.Bytes(r.SigningKey)
 	r.EnrolledAt = utc(r.EnrolledAt)
 	if revoked != nil {
@@ -261,7 +264,7 @@ func (s *Store) Gaps(ctx context.Context, deviceID string) ([]store.ChainGap, er
 
 func (s *Store) StateChanges(ctx context.Context, deviceID string, from, to time.Time) ([]store.StateChange, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT at, seq, hash, sent_at, agent_version, policy_version, policy_hash,
-		recipient, sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease
+		recipient, sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease, offline_copy
 		FROM state_changes WHERE device_id = $1 AND at >= $2 AND at < $3 ORDER BY at, seq`,
 		deviceID, check.Bound(from), check.Bound(to))
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.StateChange, error) {
@@ -270,7 +273,7 @@ func (s *Store) StateChanges(ctx context.Context, deviceID string, from, to time
 		var seq int64
 		err := row.Scan(&c.At, &seq, &st.Hash, &st.SentAt, &st.AgentVersion, &st.PolicyVersion, &st.PolicyHash,
 			&st.Recipient, &st.SealedFiles, &st.SealedBytes, &st.PlaintextFiles, &st.CaseRefs, &st.DiskEncryption,
-			&st.Compliant, &st.Lease)
+			&st.Compliant, &st.Lease, &st.OfflineCopy)
 		c.At = utc(c.At)
 		st.Seq, st.Hash, st.SentAt, st.ReceivedAt = uint64(seq), check.Bytes(st.Hash), utc(st.SentAt), c.At
 		return c, err

@@ -38,7 +38,7 @@ func (s *Store) CaseHolders(ctx context.Context, ref string) ([]store.Holding, e
 
 const stateCols = `s.device_id, s.at, s.seq, s.hash, s.sent_at, s.agent_version, s.policy_version, s.policy_hash,
 	s.recipient, s.sealed_files, s.sealed_bytes, s.plaintext_files, s.case_refs, s.disk_encryption, s.compliant,
-	s.lease`
+	s.lease, s.offline_copy`
 
 func scanStateChange(row pgx.Row) (store.StateChange, error) {
 	var (
@@ -48,7 +48,7 @@ func scanStateChange(row pgx.Row) (store.StateChange, error) {
 	st := &c.State
 	err := row.Scan(&c.DeviceID, &c.At, &seq, &st.Hash, &st.SentAt, &st.AgentVersion, &st.PolicyVersion,
 		&st.PolicyHash, &st.Recipient, &st.SealedFiles, &st.SealedBytes, &st.PlaintextFiles, &st.CaseRefs,
-		&st.DiskEncryption, &st.Compliant, &st.Lease)
+		&st.DiskEncryption, &st.Compliant, &st.Lease, &st.OfflineCopy)
 	c.At = utc(c.At)
 	st.Seq, st.Hash, st.SentAt, st.ReceivedAt = uint64(seq), check.Bytes(st.Hash), utc(st.SentAt), c.At
 	return c, err
@@ -176,25 +176,4 @@ func (s *Store) HeartbeatsAround(ctx context.Context, deviceID string, t time.Ti
 			fmt.Errorf("heartbeats of device %q around %v: %w", deviceID, t, err)
 	}
 	return before, after, nil
-}
-
-// AckWipe records the acknowledgement of a wipe request. One already
-// acknowledged keeps its time, earlier or later than at: the time the
-// agent first acknowledged it is a fact of the record.
-func (s *Store) AckWipe(ctx context.Context, id int64, at time.Time) error {
-	if err := check.Time("wipe acknowledgement time", at); err != nil {
-		return err
-	}
-	if at.IsZero() {
-		return fmt.Errorf("%w: zero wipe acknowledgement time", store.ErrInvalid)
-	}
-	tag, err := s.pool.Exec(ctx, `UPDATE wipe_requests SET acked_at = coalesce(acked_at, $2) WHERE id = $1`,
-		id, check.UTC(at))
-	if err != nil {
-		return fmt.Errorf("acknowledge wipe %d: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("acknowledge wipe %d: %w", id, store.ErrNotFound)
-	}
-	return nil
 }

@@ -264,8 +264,8 @@ func (s *Store) LostReports(ctx context.Context, deviceID string) ([]store.LostR
 	if deviceID != "" && check.Text("device ID", deviceID) != nil {
 		return out, nil
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT device_id, lost_at, discovered_at, recorded_at, recorded_by, note
-		FROM lost_reports WHERE device_id = ? OR ? = '' ORDER BY recorded_at, id`, deviceID, deviceID)
+	rows, err := s.r.QueryContext(ctx, `SELECT device_id, lost_at, discovered_at, recorded_at, recorded_by, note,
+		found_at, found_by FROM lost_reports WHERE device_id = ? OR ? = '' ORDER BY recorded_at, id`, deviceID, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("lost reports: %w", err)
 	}
@@ -273,66 +273,16 @@ func (s *Store) LostReports(ctx context.Context, deviceID string) ([]store.LostR
 	for rows.Next() {
 		var r store.LostReport
 		var lost, discovered, recorded int64
-		if err := rows.Scan(&r.DeviceID, &lost, &discovered, &recorded, &r.By, &r.Note); err != nil {
+		var found sql.NullInt64
+		if err := rows.Scan(&r.DeviceID, &lost, &discovered, &recorded, &r.By, &r.Note, &found, &r.FoundBy); err != nil {
 			return nil, fmt.Errorf("lost reports: %w", err)
 		}
 		r.LostAt, r.DiscoveredAt, r.RecordedAt = fromMicros(lost), fromMicros(discovered), fromMicros(recorded)
+		r.FoundAt = fromNull(found)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("lost reports: %w", err)
-	}
-	return out, nil
-}
-
-// RequestWipe queues a wipe and returns it as stored: with its ID, and its
-// times in UTC truncated to the microsecond. An AckedAt given is kept.
-func (s *Store) RequestWipe(ctx context.Context, w store.WipeRequest) (store.WipeRequest, error) {
-	if err := check.WipeRequest(w); err != nil {
-		return store.WipeRequest{}, err
-	}
-	w.RequestedAt = check.UTC(w.RequestedAt)
-	if !w.AckedAt.IsZero() {
-		w.AckedAt = check.UTC(w.AckedAt)
-	}
-	err := s.w.QueryRowContext(ctx, `INSERT INTO wipe_requests (device_id, requested_at, requested_by, acked_at)
-		VALUES (?, ?, ?, ?) RETURNING id`, w.DeviceID, micros(w.RequestedAt), w.By, nullMicros(w.AckedAt)).Scan(&w.ID)
-	if isForeignKey(err) {
-		return store.WipeRequest{}, fmt.Errorf("request wipe of device %q: %w", w.DeviceID, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.WipeRequest{}, fmt.Errorf("request wipe of device %q: %w", w.DeviceID, err)
-	}
-	return w, nil
-}
-
-// WipeRequests returns a device's wipe requests, oldest first: by the time
-// requested, then by ID.
-func (s *Store) WipeRequests(ctx context.Context, deviceID string) ([]store.WipeRequest, error) {
-	out := []store.WipeRequest{}
-	if check.Text("device ID", deviceID) != nil {
-		return out, nil
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, requested_at, requested_by, acked_at
-		FROM wipe_requests WHERE device_id = ? ORDER BY requested_at, id`, deviceID)
-	if err != nil {
-		return nil, fmt.Errorf("wipe requests: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		w := store.WipeRequest{DeviceID: deviceID}
-		var (
-			requested int64
-			acked     sql.NullInt64
-		)
-		if err := rows.Scan(&w.ID, &requested, &w.By, &acked); err != nil {
-			return nil, fmt.Errorf("wipe requests: %w", err)
-		}
-		w.RequestedAt, w.AckedAt = fromMicros(requested), fromNull(acked)
-		out = append(out, w)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("wipe requests: %w", err)
 	}
 	return out, nil
 }

@@ -44,7 +44,7 @@ func (s *Store) CaseHolders(ctx context.Context, ref string) ([]store.Holding, e
 
 const stateCols = `s.device_id, s.at, s.seq, s.hash, s.sent_at, s.agent_version, s.policy_version, s.policy_hash,
 	s.recipient, s.sealed_files, s.sealed_bytes, s.plaintext_files, s.case_refs, s.disk_encryption, s.compliant,
-	s.lease`
+	s.lease, s.offline_copy`
 
 func scanStateChange(sc interface{ Scan(...any) error }) (store.StateChange, error) {
 	var (
@@ -54,7 +54,7 @@ func scanStateChange(sc interface{ Scan(...any) error }) (store.StateChange, err
 	st := &c.State
 	if err := sc.Scan(&c.DeviceID, &at, &seq, &st.Hash, &sent, &st.AgentVersion, &st.PolicyVersion, &st.PolicyHash,
 		&st.Recipient, &st.SealedFiles, &st.SealedBytes, &st.PlaintextFiles, &st.CaseRefs, &st.DiskEncryption,
-		&st.Compliant, &st.Lease); err != nil {
+		&st.Compliant, &st.Lease, &st.OfflineCopy); err != nil {
 		return c, err
 	}
 	c.At = fromMicros(at)
@@ -210,25 +210,4 @@ func (s *Store) HeartbeatsAround(ctx context.Context, deviceID string, t time.Ti
 			fmt.Errorf("heartbeats of device %q around %v: %w", deviceID, t, err)
 	}
 	return before, after, nil
-}
-
-// AckWipe records the acknowledgement of a wipe request. One already
-// acknowledged keeps its time, earlier or later than at: the time the
-// agent first acknowledged it is a fact of the record.
-func (s *Store) AckWipe(ctx context.Context, id int64, at time.Time) error {
-	if err := check.Time("wipe acknowledgement time", at); err != nil {
-		return err
-	}
-	if at.IsZero() {
-		return fmt.Errorf("%w: zero wipe acknowledgement time", store.ErrInvalid)
-	}
-	res, err := s.w.ExecContext(ctx, `UPDATE wipe_requests SET acked_at = coalesce(acked_at, ?2) WHERE id = ?1`,
-		id, micros(at))
-	if err != nil {
-		return fmt.Errorf("acknowledge wipe %d: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("acknowledge wipe %d: %w", id, store.ErrNotFound)
-	}
-	return nil
 }

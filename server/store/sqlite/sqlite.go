@@ -14,7 +14,8 @@ import (
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+	sqlitedrv "modernc.org/sqlite" // and the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/casekeep/casekeep/server/store"
 	"github.com/casekeep/casekeep/server/store/internal/check"
@@ -150,7 +151,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: other processes wait
+	tx, err := s.beginMigration(ctx)
 	if err != nil {
 		return err
 	}
@@ -189,6 +190,22 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// beginMigration begins the migrations' transaction (BEGIN IMMEDIATE:
+// other processes wait). Opening a new database while another process
+// turns it to WAL can fail at once with SQLITE_BUSY, the busy timeout
+// notwithstanding: that is tried again, for as long as the timeout.
+func (s *Store) beginMigration(ctx context.Context) (*sql.Tx, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tx, err := s.w.BeginTx(ctx, nil)
+		var e *sqlitedrv.Error
+		if err == nil || !errors.As(err, &e) || e.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return tx, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // Close closes the database; later calls do nothing.
@@ -291,8 +308,8 @@ func (s *Store) CreateDevice(ctx context.Context, d store.Device) error {
 
 const deviceCols = `id, signing_key, hostname, os, arch, serial, username, enrolled_agent_version, enrolled_at,
 	revoked_at, last_seq, last_hash, sent_at, received_at, agent_version, policy_version, policy_hash, recipient,
-	sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease,
-	agent_stopping, agent_stopping_at, unannounced_stops, last_unannounced_stop`
+	sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease, offline_copy,
+	agent_stopping, agent_stopping_at, unannounced_stops, last_unannounced_stop, lease_served_at, lease_until`
 
 func scanDevice(sc interface{ Scan(...any) error }) (store.DeviceRow, error) {
 	var (
@@ -301,18 +318,20 @@ func scanDevice(sc interface{ Scan(...any) error }) (store.DeviceRow, error) {
 		revoked, sent, rcv          sql.NullInt64
 		seq                         sql.NullInt64
 		stoppingAt, lastUnannounced sql.NullInt64
+		leaseAt, leaseUntil         sql.NullInt64
 	)
 	st, ag := &r.State, &r.Agent
 	err := sc.Scan(&r.ID, &r.SigningKey, &r.Hostname, &r.OS, &r.Arch, &r.Serial, &r.User, &r.AgentVersion, &enrolled,
 		&revoked, &seq, &st.Hash, &sent, &rcv, &st.AgentVersion, &st.PolicyVersion, &st.PolicyHash, &st.Recipient,
 		&st.SealedFiles, &st.SealedBytes, &st.PlaintextFiles, &st.CaseRefs, &st.DiskEncryption, &st.Compliant, &st.Lease,
-		&ag.Stopping, &stoppingAt, &ag.UnannouncedStops, &lastUnannounced)
+		&st.OfflineCopy, &ag.Stopping, &stoppingAt, &ag.UnannouncedStops, &lastUnannounced, &leaseAt, &leaseUntil)
 	if err != nil {
 		return r, err
 	}
 	r.SigningKey = check.Bytes(r.SigningKey)
 	r.EnrolledAt, r.RevokedAt = fromMicros(enrolled), fromNull(revoked)
 	ag.StoppingAt, ag.LastUnannouncedStop = fromNull(stoppingAt), fromNull(lastUnannounced)
+	r.Lease = store.ServedLease{At: fromNull(leaseAt), Until: fromNull(leaseUntil)}
 	if !seq.Valid {
 		r.State, r.Agent = store.State{}, store.Agent{}
 		return r, nil
@@ -398,7 +417,7 @@ func (s *Store) Gaps(ctx context.Context, deviceID string) ([]store.ChainGap, er
 
 func (s *Store) StateChanges(ctx context.Context, deviceID string, from, to time.Time) ([]store.StateChange, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT at, seq, hash, sent_at, agent_version, policy_version, policy_hash,
-		recipient, sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease
+		recipient, sealed_files, sealed_bytes, plaintext_files, case_refs, disk_encryption, compliant, lease, offline_copy
 		FROM state_changes WHERE device_id = ? AND at >= ? AND at < ? ORDER BY at, seq`,
 		deviceID, micros(check.Bound(from)), micros(check.Bound(to)))
 	if err != nil {
@@ -412,7 +431,7 @@ func (s *Store) StateChanges(ctx context.Context, deviceID string, from, to time
 		var at, seq, sent int64
 		if err := rows.Scan(&at, &seq, &st.Hash, &sent, &st.AgentVersion, &st.PolicyVersion, &st.PolicyHash,
 			&st.Recipient, &st.SealedFiles, &st.SealedBytes, &st.PlaintextFiles, &st.CaseRefs, &st.DiskEncryption,
-			&st.Compliant, &st.Lease); err != nil {
+			&st.Compliant, &st.Lease, &st.OfflineCopy); err != nil {
 			return nil, fmt.Errorf("state changes: %w", err)
 		}
 		c.At = fromMicros(at)

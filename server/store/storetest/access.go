@@ -4,10 +4,12 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/server/store"
 )
 
@@ -408,14 +410,27 @@ func sameLost(t *testing.T, what string, got, want store.LostReport) {
 	sameTime(t, what+" recorded at", got.RecordedAt, want.RecordedAt)
 }
 
-func sameWipe(t *testing.T, what string, got, want store.WipeRequest) {
+func sameCommand(t *testing.T, what string, got, want store.Command) {
 	t.Helper()
-	if got.ID != want.ID || got.DeviceID != want.DeviceID || got.By != want.By {
+	if got.Seq != want.Seq || got.ID != want.ID || got.DeviceID != want.DeviceID || got.Type != want.Type ||
+		got.RequestedBy != want.RequestedBy || got.Result != want.Result || got.Reason != want.Reason ||
+		got.CancelledBy != want.CancelledBy {
 		t.Errorf("%s = %+v\nwant %+v", what, got, want)
 	}
 	sameTime(t, what+" requested at", got.RequestedAt, want.RequestedAt)
-	if !want.AckedAt.IsZero() || !got.AckedAt.IsZero() {
-		sameTime(t, what+" acked at", got.AckedAt, want.AckedAt)
+	sameTime(t, what+" expires", got.Expires, want.Expires)
+	for _, x := range []struct {
+		name      string
+		got, want time.Time
+	}{
+		{"delivered at", got.DeliveredAt, want.DeliveredAt},
+		{"acked at", got.AckedAt, want.AckedAt},
+		{"ack received at", got.AckReceivedAt, want.AckReceivedAt},
+		{"cancelled at", got.CancelledAt, want.CancelledAt},
+	} {
+		if !x.want.IsZero() || !x.got.IsZero() {
+			sameTime(t, what+" "+x.name, x.got, x.want)
+		}
 	}
 }
 
@@ -488,65 +503,92 @@ func testLostReports(t *testing.T, open Open) {
 	}
 }
 
-func testWipeRequests(t *testing.T, open Open) {
+// command is a command of typ for dev requested at at by by, expiring a
+// month later.
+func command(dev, typ string, at time.Time, by string) store.Command {
+	return store.Command{DeviceID: dev, Type: typ, RequestedAt: at, RequestedBy: by, Expires: at.Add(30 * 24 * time.Hour)}
+}
+
+func requestCommand(t *testing.T, s store.Store, c store.Command) store.Command {
+	t.Helper()
+	got, err := s.RequestCommand(t.Context(), c)
+	ok(t, err)
+	return got
+}
+
+func testCommands(t *testing.T, open Open) {
 	s, ctx := open(t), t.Context()
 	createDevices(t, s, "d", "other")
-	_, err := s.RequestWipe(ctx, store.WipeRequest{DeviceID: "ghost", RequestedAt: t0, By: "alice"})
-	is(t, "RequestWipe of an unknown device", err, store.ErrNotFound)
+	_, err := s.RequestCommand(ctx, command("ghost", wire.CommandWipe, t0, "alice"))
+	is(t, "RequestCommand for an unknown device", err, store.ErrNotFound)
 	zone := time.FixedZone("UTC-08:00", -8*3600)
-	in := []store.WipeRequest{
-		{DeviceID: "d", RequestedAt: t0.Add(time.Hour).In(zone), By: "alice"},
-		{DeviceID: "other", RequestedAt: t0, By: "alice"},
-		{DeviceID: "d", RequestedAt: t0, By: hostile[7], AckedAt: t0.Add(time.Minute)}, // earlier, stored later
-		{DeviceID: "d", RequestedAt: t0.Add(time.Hour), By: "bob"},
+	in := []store.Command{
+		command("d", wire.CommandWipe, t0.Add(time.Hour).In(zone), "alice"),
+		command("other", wire.CommandLock, t0, "alice"),
+		command("d", wire.CommandLock, t0, hostile[7]), // earlier, stored later
+		command("d", wire.CommandUnlock, t0.Add(time.Hour), "bob"),
 	}
-	var stored []store.WipeRequest
-	for i, w := range in {
-		w.ID = 1000 // assigned by the store
-		got, err := s.RequestWipe(ctx, w)
+	var stored []store.Command
+	ids := map[string]bool{}
+	for i, c := range in {
+		c.Seq, c.ID = 1000, "mine" // assigned by the store
+		got, err := s.RequestCommand(ctx, c)
 		ok(t, err)
-		if got.ID == 0 || i > 0 && got.ID <= stored[i-1].ID {
-			t.Errorf("wipe %d has ID %d", i, got.ID)
+		if got.Seq == 0 || i > 0 && got.Seq <= stored[i-1].Seq {
+			t.Errorf("command %d has Seq %d", i, got.Seq)
 		}
-		w.ID = got.ID
-		sameWipe(t, fmt.Sprintf("RequestWipe(wipe %d)", i), got, w)
-		if got.RequestedAt.Location() != time.UTC {
-			t.Errorf("RequestWipe returned a time in %v", got.RequestedAt.Location())
+		if !strings.HasPrefix(got.ID, "cmd_") || len(got.ID) != 30 || ids[got.ID] {
+			t.Errorf("command %d has ID %q", i, got.ID)
 		}
-		stored = append(stored, w)
+		ids[got.ID] = true
+		c.Seq, c.ID = got.Seq, got.ID
+		sameCommand(t, fmt.Sprintf("RequestCommand(command %d)", i), got, c)
+		if got.RequestedAt.Location() != time.UTC || got.Expires.Location() != time.UTC {
+			t.Errorf("RequestCommand returned times in %v", got.RequestedAt.Location())
+		}
+		if st := got.Status(t0); st != store.StatusRequested {
+			t.Errorf("a new command is %s", st)
+		}
+		stored = append(stored, c)
 	}
-	for name, w := range map[string]store.WipeRequest{
-		"a NUL in the requester": {DeviceID: "d", RequestedAt: t0, By: "al\x00ice"},
-		"a time in year 10000":   {DeviceID: "d", RequestedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
-		"an ack in year 10000":   {DeviceID: "d", RequestedAt: t0, AckedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
+	year10000 := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	for name, c := range map[string]store.Command{
+		"a NUL in the requester":        command("d", wire.CommandWipe, t0, "al\x00ice"),
+		"a time in year 10000":          {DeviceID: "d", Type: wire.CommandWipe, RequestedAt: year10000, Expires: year10000.Add(time.Hour)},
+		"an expiry in year 10000":       {DeviceID: "d", Type: wire.CommandWipe, RequestedAt: t0, Expires: year10000},
+		"an expiry at the request":      {DeviceID: "d", Type: wire.CommandWipe, RequestedAt: t0, Expires: t0},
+		"an unknown type":               command("d", "reboot", t0, "alice"),
+		"no type":                       command("d", "", t0, "alice"),
+		"one delivered already":         {DeviceID: "d", Type: wire.CommandLock, RequestedAt: t0, Expires: t0.Add(time.Hour), DeliveredAt: t0},
+		"one acknowledged already":      {DeviceID: "d", Type: wire.CommandLock, RequestedAt: t0, Expires: t0.Add(time.Hour), Result: wire.AckDone},
+		"one cancelled already":         {DeviceID: "d", Type: wire.CommandLock, RequestedAt: t0, Expires: t0.Add(time.Hour), CancelledAt: t0},
+		"a device ID with a NUL":        command("d\x00", wire.CommandWipe, t0, "alice"),
+		"a device ID that is not UTF-8": command("d\xff", wire.CommandWipe, t0, "alice"),
 	} {
-		got, err := s.RequestWipe(ctx, w)
-		is(t, "RequestWipe with "+name, err, store.ErrInvalid)
-		if got.ID != 0 {
-			t.Errorf("RequestWipe with %s returned ID %d", name, got.ID)
+		got, err := s.RequestCommand(ctx, c)
+		is(t, "RequestCommand with "+name, err, store.ErrInvalid)
+		if got.Seq != 0 || got.ID != "" {
+			t.Errorf("RequestCommand with %s returned %d %q", name, got.Seq, got.ID)
 		}
 	}
-	got, err := s.WipeRequests(ctx, "d")
+	got, err := s.Commands(ctx, "d")
 	ok(t, err)
-	want := []store.WipeRequest{stored[2], stored[0], stored[3]}
+	want := []store.Command{stored[2], stored[0], stored[3]}
 	if len(got) != len(want) {
-		t.Fatalf("WipeRequests = %+v, want %+v", got, want)
+		t.Fatalf("Commands = %+v, want %+v", got, want)
 	}
 	for i := range got {
-		sameWipe(t, fmt.Sprintf("wipe request %d", i), got[i], want[i])
+		sameCommand(t, fmt.Sprintf("command %d", i), got[i], want[i])
 	}
-	if !got[1].AckedAt.IsZero() {
-		t.Errorf("a pending wipe has AckedAt %v", got[1].AckedAt)
-	}
-	got, err = s.WipeRequests(ctx, "other")
+	got, err = s.Commands(ctx, "other")
 	ok(t, err)
 	if len(got) != 1 {
-		t.Fatalf("WipeRequests(other) = %+v", got)
+		t.Fatalf("Commands(other) = %+v", got)
 	}
-	sameWipe(t, "other's wipe request", got[0], stored[1])
+	sameCommand(t, "other's command", got[0], stored[1])
 	for _, id := range []string{"ghost", "", "\xff"} {
-		if got, err := s.WipeRequests(ctx, id); err != nil || got == nil || len(got) != 0 {
-			t.Errorf("WipeRequests(%q) = %#v, %v; want an empty list", id, got, err)
+		if got, err := s.Commands(ctx, id); err != nil || got == nil || len(got) != 0 {
+			t.Errorf("Commands(%q) = %#v, %v; want an empty list", id, got, err)
 		}
 	}
 }
@@ -616,8 +658,7 @@ func testAccessReopen(t *testing.T, open Open) {
 	e, err := s.Audit(ctx, store.AuditEntry{Time: t0, Actor: "alice", Action: "device.mark_lost", Target: "d"})
 	ok(t, err)
 	ok(t, s.MarkLost(ctx, lost))
-	w, err := s.RequestWipe(ctx, store.WipeRequest{DeviceID: "d", RequestedAt: t0, By: "alice"})
-	ok(t, err)
+	w := requestCommand(t, s, command("d", wire.CommandWipe, t0, "alice"))
 	ok(t, s.RecordDecision(ctx, dec))
 	ok(t, s.Close())
 
@@ -641,12 +682,12 @@ func testAccessReopen(t *testing.T, open Open) {
 		t.Fatalf("lost reports after reopening = %+v", lr)
 	}
 	sameLost(t, "lost report after reopening", lr[0], lost)
-	ws, err := s.WipeRequests(ctx, "d")
+	ws, err := s.Commands(ctx, "d")
 	ok(t, err)
 	if len(ws) != 1 {
-		t.Fatalf("wipe requests after reopening = %+v", ws)
+		t.Fatalf("commands after reopening = %+v", ws)
 	}
-	sameWipe(t, "wipe request after reopening", ws[0], w)
+	sameCommand(t, "command after reopening", ws[0], w)
 	ds, err := s.Decisions(ctx, "d")
 	ok(t, err)
 	if len(ds) != 1 {
@@ -661,10 +702,9 @@ func testAccessReopen(t *testing.T, open Open) {
 	if e2.ID <= e.ID {
 		t.Errorf("audit ID %d after reopening, after %d", e2.ID, e.ID)
 	}
-	w2, err := s.RequestWipe(ctx, store.WipeRequest{DeviceID: "d", RequestedAt: t0, By: "alice"})
-	ok(t, err)
-	if w2.ID <= w.ID {
-		t.Errorf("wipe ID %d after reopening, after %d", w2.ID, w.ID)
+	w2 := requestCommand(t, s, command("d", wire.CommandWipe, t0, "alice"))
+	if w2.Seq <= w.Seq || w2.ID == w.ID {
+		t.Errorf("command %d %q after reopening, after %d %q", w2.Seq, w2.ID, w.Seq, w.ID)
 	}
 }
 
@@ -683,6 +723,7 @@ func testAccessTwoHandles(t *testing.T, open Open) {
 		mu  sync.Mutex
 		ids = map[int64]bool{}
 		wps = map[int64]bool{}
+		cds = map[string]bool{}
 	)
 	for k, s := range []store.Store{a, b} {
 		wg.Go(func() {
@@ -692,16 +733,16 @@ func testAccessTwoHandles(t *testing.T, open Open) {
 					t.Errorf("handle %d: %v", k, err)
 					return
 				}
-				w, err := s.RequestWipe(ctx, store.WipeRequest{DeviceID: "d", RequestedAt: t0, By: "alice"})
+				w, err := s.RequestCommand(ctx, command("d", wire.CommandWipe, t0, "alice"))
 				if err != nil {
 					t.Errorf("handle %d: %v", k, err)
 					return
 				}
 				mu.Lock()
-				if ids[e.ID] || wps[w.ID] {
-					t.Errorf("handle %d: audit ID %d or wipe ID %d given twice", k, e.ID, w.ID)
+				if ids[e.ID] || wps[w.Seq] || cds[w.ID] {
+					t.Errorf("handle %d: audit ID %d or command %d %q given twice", k, e.ID, w.Seq, w.ID)
 				}
-				ids[e.ID], wps[w.ID] = true, true
+				ids[e.ID], wps[w.Seq], cds[w.ID] = true, true, true
 				mu.Unlock()
 			}
 		})
@@ -713,14 +754,14 @@ func testAccessTwoHandles(t *testing.T, open Open) {
 		if len(log) != 2*each {
 			t.Errorf("handle %d reads %d audit entries, want %d", k, len(log), 2*each)
 		}
-		ws, err := s.WipeRequests(ctx, "d")
+		ws, err := s.Commands(ctx, "d")
 		ok(t, err)
 		if len(ws) != 2*each {
-			t.Errorf("handle %d reads %d wipe requests, want %d", k, len(ws), 2*each)
+			t.Errorf("handle %d reads %d commands, want %d", k, len(ws), 2*each)
 		}
 		for i := 1; i < len(ws); i++ {
-			if ws[i].ID <= ws[i-1].ID { // all requested at t0: by ID
-				t.Errorf("wipe requests out of order: %d after %d", ws[i].ID, ws[i-1].ID)
+			if ws[i].Seq <= ws[i-1].Seq { // all requested at t0: by Seq
+				t.Errorf("commands out of order: %d after %d", ws[i].Seq, ws[i-1].Seq)
 			}
 		}
 	}

@@ -4,7 +4,11 @@
 // many goroutines at once, replays, chain gaps, unknown and revoked devices,
 // state history, holdings, pruning, forward-only policy, users and API
 // tokens, the audit log appended from many goroutines at once, device
-// actions, what agents said about stopping (and the device list's agent
+// actions and commands (their delivery racing their cancellation, their
+// acknowledgements racing on two handles), leases (every refusal and its
+// order, a marked-lost device never served whatever it asks, nonces taken
+// once, rotation, a wipe destroying the keys, two handles serving one
+// device), the migration of wipe requests to commands, what agents said about stopping (and the device list's agent
 // filter over it), the fleet-wide and point-in-time queries on hand-built histories,
 // hostile strings, times and bytes kept exactly) and, with two
 // handles on one database, checks that two server processes ingesting the

@@ -172,7 +172,9 @@ func BenchQuery(b *testing.B, s store.Store, devices int, idle func() error) {
 			}
 			_, err = s.Gaps(ctx, id)
 			fatal(b, err)
-			_, err = s.WipeRequests(ctx, id)
+			_, err = s.Commands(ctx, id)
+			fatal(b, err)
+			_, _, err = s.LeasesAround(ctx, id, lost, 1000)
 			fatal(b, err)
 			_, err = s.Decisions(ctx, id)
 			fatal(b, err)

@@ -3,7 +3,6 @@ package storetest
 import (
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -531,87 +530,4 @@ func testQueryMetacharacters(t *testing.T, open Open) {
 	if len(holders) != 1 || holders[0].DeviceID != "empty-string-fields" || holders[0].Ref != "" {
 		t.Errorf(`CaseHolders("") = %+v, want empty-string-fields's`, holders)
 	}
-}
-
-func testAckWipe(t *testing.T, open Open) {
-	s, ctx := open(t), t.Context()
-	createDevices(t, s, "d")
-	w1, err := s.RequestWipe(ctx, store.WipeRequest{DeviceID: "d", RequestedAt: t0, By: "alice"})
-	ok(t, err)
-	w2, err := s.RequestWipe(ctx, store.WipeRequest{DeviceID: "d", RequestedAt: t0.Add(time.Minute), By: "bob"})
-	ok(t, err)
-	pre := t0.Add(-time.Hour) // stored acknowledged
-	w3, err := s.RequestWipe(ctx, store.WipeRequest{DeviceID: "d", RequestedAt: t0.Add(2 * time.Minute), By: "bob", AckedAt: pre})
-	ok(t, err)
-	wipes := func(what string, want ...store.WipeRequest) {
-		t.Helper()
-		got, err := s.WipeRequests(ctx, "d")
-		ok(t, err)
-		if len(got) != len(want) {
-			t.Fatalf("%s: WipeRequests = %+v, want %+v", what, got, want)
-		}
-		for i := range got {
-			sameWipe(t, fmt.Sprintf("%s: wipe %d", what, i), got[i], want[i])
-		}
-	}
-
-	zone := time.FixedZone("UTC+10:00", 10*3600)
-	acked := t0.Add(10 * time.Minute).In(zone)
-	ok(t, s.AckWipe(ctx, w1.ID, acked))
-	w1.AckedAt = acked
-	wipes("after the first acknowledgement", w1, w2, w3)
-	got, _ := s.WipeRequests(ctx, "d")
-	if loc := got[0].AckedAt.Location(); loc != time.UTC {
-		t.Errorf("AckedAt is in %v, want UTC", loc)
-	}
-	// A second acknowledgement, later or earlier, keeps the first time.
-	ok(t, s.AckWipe(ctx, w1.ID, acked.Add(time.Hour)))
-	ok(t, s.AckWipe(ctx, w1.ID, acked.Add(-time.Hour)))
-	ok(t, s.AckWipe(ctx, w3.ID, t0))
-	wipes("after more acknowledgements", w1, w2, w3)
-
-	for _, id := range []int64{w3.ID + 1, 0, -1, 1 << 62} {
-		is(t, fmt.Sprintf("AckWipe(%d)", id), s.AckWipe(ctx, id, t0), store.ErrNotFound)
-	}
-	is(t, "AckWipe at the zero time", s.AckWipe(ctx, w2.ID, time.Time{}), store.ErrInvalid)
-	is(t, "AckWipe in year 10000", s.AckWipe(ctx, w2.ID, time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)), store.ErrInvalid)
-	is(t, "AckWipe in year 0", s.AckWipe(ctx, w2.ID, time.Date(0, 12, 31, 0, 0, 0, 0, time.UTC)), store.ErrInvalid)
-	wipes("after refused acknowledgements", w1, w2, w3) // w2 still pending
-
-	// Acknowledgements racing on two handles: every one succeeds, and the
-	// time kept is one of theirs, read the same by both.
-	a, b := s, open(t)
-	const each = 20
-	var wg sync.WaitGroup
-	for k, h := range []store.Store{a, b} {
-		wg.Go(func() {
-			for i := range each {
-				if err := h.AckWipe(ctx, w2.ID, t0.Add(time.Duration(k*each+i+1)*time.Second)); err != nil {
-					t.Errorf("handle %d: %v", k, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	var kept time.Time
-	for k, h := range []store.Store{a, b} {
-		ws, err := h.WipeRequests(ctx, "d")
-		ok(t, err)
-		if len(ws) != 3 {
-			t.Fatalf("handle %d: WipeRequests = %+v", k, ws)
-		}
-		got := ws[1].AckedAt
-		if off := got.Sub(us(t0)); off%time.Second != 0 || off < time.Second || off > 2*each*time.Second {
-			t.Errorf("handle %d: AckedAt %v is not one of the times given", k, got)
-		}
-		if k == 1 && !got.Equal(kept) {
-			t.Errorf("handle 1 reads AckedAt %v, handle 0 %v", got, kept)
-		}
-		kept = got
-	}
-	ok(t, b.AckWipe(ctx, w2.ID, t0))
-	ws, err := a.WipeRequests(ctx, "d")
-	ok(t, err)
-	sameTime(t, "AckedAt after one more acknowledgement", ws[1].AckedAt, kept)
 }

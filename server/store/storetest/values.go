@@ -45,7 +45,7 @@ func testMetacharacters(t *testing.T, open Open) {
 		ok(t, s.UseToken(ctx, hash, t0))
 
 		c := newChain(id)
-		c.state = store.State{AgentVersion: str, PolicyHash: str, Recipient: str, DiskEncryption: str, Lease: str, PolicyVersion: i}
+		c.state = store.State{AgentVersion: str, PolicyHash: str, Recipient: str, DiskEncryption: str, Lease: str, OfflineCopy: str, PolicyVersion: i}
 		h := c.next()
 		h.Events = []store.Event{{Time: t0, Type: str, CaseRef: str, Detail: str}}
 		h.CaseRefs = []store.CaseCount{{Ref: str, Files: i}}

@@ -113,9 +113,22 @@ func heartbeat(h *store.Heartbeat) error {
 		Text("recipient", s.Recipient),
 		Text("disk encryption", s.DiskEncryption),
 		Text("lease", s.Lease),
+		Text("offline copy", s.OfflineCopy),
 		Text("stopping", h.Stopping),
 	); err != nil {
 		return err
+	}
+	for i := range h.Acks {
+		a := &h.Acks[i]
+		if err := first(
+			Text("acknowledged command ID", a.ID),
+			Text("acknowledged command type", a.Type),
+			Text("acknowledgement result", a.Result),
+			Text("acknowledgement reason", a.Reason),
+			Time("acknowledgement time", a.At),
+		); err != nil {
+			return fmt.Errorf("acknowledgement %d: %w", i, err)
+		}
 	}
 	for i := range h.Events {
 		e := &h.Events[i]

@@ -71,6 +71,20 @@ func Sig(refs []store.CaseCount) []byte {
 	return h.Sum(nil)
 }
 
+// Ack is a command acknowledgement to apply, from a stored heartbeat
+// received at ReceivedAt.
+type Ack struct {
+	DeviceID   string
+	ReceivedAt time.Time
+	store.CommandAck
+}
+
+// Destroys reports whether the acknowledgement, if it stands, destroys
+// the device's lease keys: a wipe done or failed.
+func (a *Ack) Destroys() bool {
+	return a.Type == wire.CommandWipe && (a.Result == wire.AckDone || a.Result == wire.AckFailed)
+}
+
 // Plan is what to write for a batch.
 type Plan struct {
 	Outcomes   []store.Outcome   // one per heartbeat, in order
@@ -79,6 +93,7 @@ type Plan struct {
 	Changes    []store.StateChange
 	Events     []Event
 	Holdings   []HoldingsChange // only where a device's list changed
+	Acks       []Ack            // in the order of their heartbeats
 	Devices    []Update
 }
 
@@ -162,6 +177,10 @@ func Make(hbs []store.Heartbeat, devs map[string]*Device) *Plan {
 					d.Agent.LastUnannouncedStop = e.Time
 				}
 			}
+		}
+		for _, a := range h.Acks {
+			a.At = check.UTC(a.At)
+			p.Acks = append(p.Acks, Ack{DeviceID: h.DeviceID, ReceivedAt: st.ReceivedAt, CommandAck: a})
 		}
 		// Heartbeats come in seq order: the last one stored says whether
 		// the agent was stopping.

@@ -1,0 +1,122 @@
+package actions
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/casekeep/casekeep/internal/wire"
+	"github.com/casekeep/casekeep/server/store"
+)
+
+// CommandExpiry is how long a command is offered to its device's agent:
+// one that has not contacted the server within it is not sent it (the
+// server goes on refusing the lease of a device with a wipe requested, or
+// a lock in force, all the same).
+const CommandExpiry = 30 * 24 * time.Hour
+
+// What each command's audit entry says happens.
+var commandEffects = map[string]string{
+	wire.CommandWipe:   "pending until the agent acknowledges",
+	wire.CommandLock:   "the lease is refused from now; pending until the agent acknowledges",
+	wire.CommandUnlock: "the lease is served again unless the device is lost, wiped or revoked; pending until the agent acknowledges",
+}
+
+// request requests a command of typ for who, and audits it.
+func (a *Actions) request(ctx context.Context, who, deviceID, typ, action string) (store.Command, error) {
+	now := a.now()
+	c, err := a.Store.RequestCommand(ctx, store.Command{DeviceID: deviceID, Type: typ, RequestedAt: now, RequestedBy: who,
+		Expires: now.Add(CommandExpiry)})
+	if err != nil {
+		return store.Command{}, err
+	}
+	return c, a.record(ctx, now, who, action, deviceID, "command "+c.ID+": "+commandEffects[typ])
+}
+
+// RequestWipe requests a wipe of a device, and returns the command stored.
+// From now on the server refuses the device its lease; the agent, at its
+// next contact, destroys its wrapped identity, every copy of its lease and
+// its sealed files, and when it acknowledges the wipe the server destroys
+// the device's lease keys. It can be cancelled until it is delivered.
+func (a *Actions) RequestWipe(ctx context.Context, who, deviceID string) (store.Command, error) {
+	return a.request(ctx, who, deviceID, wire.CommandWipe, AuditWipeRequest)
+}
+
+// Lock locks a device: the server refuses it its lease from now on, and
+// tells its agent to drop every copy of its lease, so its vault stays
+// sealed until an unlock (or marking it found, which requests one).
+func (a *Actions) Lock(ctx context.Context, who, deviceID string) (store.Command, error) {
+	return a.request(ctx, who, deviceID, wire.CommandLock, AuditLock)
+}
+
+// Unlock lifts a lock: the server serves the device its lease again
+// (unless it is marked lost, has a wipe requested or is revoked), and
+// tells its agent to ask for it.
+func (a *Actions) Unlock(ctx context.Context, who, deviceID string) (store.Command, error) {
+	return a.request(ctx, who, deviceID, wire.CommandUnlock, AuditUnlock)
+}
+
+var commandIDRule = textRule{field: "command", max: 64, required: "is required: the command's ID", problem: "must be a command's ID"}
+
+// CancelCommand cancels a device's command, which must not yet be
+// delivered to its agent (store.ErrConflict if it is, or was acknowledged
+// or cancelled already; store.ErrNotFound if the device has no such
+// command), and returns it cancelled.
+func (a *Actions) CancelCommand(ctx context.Context, who, deviceID, commandID string) (store.Command, error) {
+	id, err := commandIDRule.check(commandID)
+	if err != nil {
+		return store.Command{}, err
+	}
+	now := a.now()
+	c, err := a.Store.CancelCommand(ctx, deviceID, id, now, who)
+	if err != nil {
+		return store.Command{}, err
+	}
+	return c, a.record(ctx, now, who, AuditCancel, deviceID, "command "+c.ID+" ("+c.Type+") cancelled before it was delivered")
+}
+
+// MarkFound records that a device marked lost was found: its open lost
+// reports are closed, so the server serves its lease again, and if it is
+// locked an unlock is requested with it (store.ErrConflict if it is not
+// marked lost). A wipe requested stays requested: cancel it, if it is not
+// yet delivered, to keep the device's files.
+func (a *Actions) MarkFound(ctx context.Context, who, deviceID string) (store.FoundResult, error) {
+	now := a.now()
+	res, err := a.Store.MarkFound(ctx, store.Found{DeviceID: deviceID, At: now, By: who, UnlockExpires: now.Add(CommandExpiry)})
+	if err != nil {
+		return store.FoundResult{}, err
+	}
+	detail := plural(res.Closed, "lost report", "lost reports") + " closed"
+	if res.Unlock != nil {
+		detail += "; it was locked: unlock " + res.Unlock.ID + " requested"
+	}
+	if err := a.record(ctx, now, who, AuditFound, deviceID, detail); err != nil {
+		return res, err
+	}
+	if res.Unlock != nil {
+		return res, a.record(ctx, now, who, AuditUnlock, deviceID, "command "+res.Unlock.ID+": "+commandEffects[wire.CommandUnlock])
+	}
+	return res, nil
+}
+
+// RotateLeaseKey makes a new lease key for a device: the server sends it
+// with each lease until the agent, having wrapped its identity with it
+// too, asks for its lease by its ID; the old key is destroyed then.
+// store.ErrConflict if the device has no key to rotate, or a rotation is
+// already waiting.
+func (a *Actions) RotateLeaseKey(ctx context.Context, who, deviceID string) (store.LeaseKey, error) {
+	now := a.now()
+	k, err := a.Store.RotateLeaseKey(ctx, strings.TrimSpace(deviceID), now)
+	if err != nil {
+		return store.LeaseKey{}, err
+	}
+	return k, a.record(ctx, now, who, AuditLeaseRotate, k.DeviceID, "next key "+k.ID+": the old key is destroyed when the agent takes the new one")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

@@ -1,0 +1,202 @@
+package assess_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/casekeep/casekeep/internal/wire"
+	"github.com/casekeep/casekeep/server/assess"
+	"github.com/casekeep/casekeep/server/servertest"
+	"github.com/casekeep/casekeep/server/store"
+)
+
+var day = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+
+func at(h, m int) time.Time {
+	return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)
+}
+
+// device is a device's history, built through the store as the server
+// builds it.
+type device struct {
+	t    *testing.T
+	st   store.Store
+	id   string
+	seq  uint64
+	prev []byte
+}
+
+func newDevice(t *testing.T, st store.Store, id string) *device {
+	t.Helper()
+	if err := st.CreateDevice(context.Background(), store.Device{ID: id, SigningKey: make([]byte, 32), Hostname: "laptop-" + id, EnrolledAt: at(8, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	return &device{t: t, st: st, id: id}
+}
+
+// beat stores a heartbeat received at when, with the lease state and
+// offline copy given, and acks.
+func (d *device) beat(when time.Time, lease, offline string, acks ...store.CommandAck) {
+	d.t.Helper()
+	d.seq++
+	body := []byte(fmt.Sprintf("%s/%d", d.id, d.seq))
+	sum := sha256.Sum256(body)
+	s := store.State{Seq: d.seq, Hash: sum[:], SentAt: when, ReceivedAt: when, AgentVersion: "1", PolicyVersion: 1, SealedFiles: 10,
+		CaseRefs: 1, DiskEncryption: "pass", Compliant: true, Lease: lease, OfflineCopy: offline}
+	out, err := d.st.Ingest(context.Background(), []store.Heartbeat{{DeviceID: d.id, Seq: d.seq, Hash: sum[:], PrevHash: d.prev, Body: body,
+		State: s, Acks: acks}})
+	if err != nil || out[0].Result != store.Accepted {
+		d.t.Fatalf("ingest: %v %v", out, err)
+	}
+	d.prev = sum[:]
+}
+
+// lease asks for the device's lease at when from source.
+func (d *device) lease(kind string, when time.Time, source string) store.LeaseResult {
+	d.t.Helper()
+	r := store.LeaseRequest{DeviceID: d.id, Kind: kind, At: when, Window: 72 * time.Hour, Source: source}
+	if kind != store.LeaseKindEnroll {
+		r.Nonce, r.AgentTime = wire.NewNonce(), when
+	}
+	res, err := d.st.ServeLeases(context.Background(), []store.LeaseRequest{r})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return res[0]
+}
+
+func assessed(t *testing.T, st store.Store, id string, lost, now time.Time) *assess.Assessment {
+	t.Helper()
+	a, err := assess.Assess(context.Background(), st, assess.Input{DeviceID: id, LostAt: lost, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func says(t *testing.T, what string, a *assess.Assessment, want ...string) {
+	t.Helper()
+	all := strings.Join(a.Statements, "\n")
+	for _, w := range want {
+		if !strings.Contains(all, w) {
+			t.Errorf("%s: the statements lack\n%s\nthey are:\n%s", what, w, all)
+		}
+	}
+}
+
+func saysNot(t *testing.T, what string, a *assess.Assessment, not ...string) {
+	t.Helper()
+	all := strings.Join(a.Statements, "\n")
+	for _, w := range not {
+		if strings.Contains(all, w) {
+			t.Errorf("%s: the statements say %q:\n%s", what, w, all)
+		}
+	}
+}
+
+// TestCarefulDevice: a laptop whose offline copy is held in its TPM, last
+// served its key at 13:12, lost at 14:00, refused after, wiped at its next
+// contact.
+func TestCarefulDevice(t *testing.T) {
+	st, _ := servertest.Store(t)
+	ctx := context.Background()
+	d := newDevice(t, st, "dev-careful")
+	d.lease(store.LeaseKindEnroll, at(8, 0), "10.0.0.5:5000")
+	d.beat(at(13, 0), wire.LeaseUnlocked, wire.OfflineTPM)
+	d.lease(store.LeaseKindRenew, at(13, 12), "10.0.0.5:5000")
+	if err := st.MarkLost(ctx, store.LostReport{DeviceID: d.id, LostAt: at(14, 0), DiscoveredAt: at(14, 30), RecordedAt: at(14, 30), By: "it"}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := st.RequestCommand(ctx, store.Command{DeviceID: d.id, Type: wire.CommandWipe, RequestedAt: at(14, 31), RequestedBy: "it", Expires: at(14, 31).Add(30 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := d.lease(store.LeaseKindKey, at(15, 0), "203.0.113.9:4000"); r.Outcome != store.LeaseRefused {
+		t.Fatalf("after the loss: %+v", r)
+	}
+	if _, err := st.DeliverCommands(ctx, d.id, at(15, 0), 10); err != nil {
+		t.Fatal(err)
+	}
+	d.beat(at(15, 1), wire.LeaseWiped, wire.OfflineNone, store.CommandAck{ID: w.ID, Type: wire.CommandWipe, Result: wire.AckDone, At: at(15, 1)})
+
+	a := assessed(t, st, d.id, at(14, 0), day.Add(5*24*time.Hour))
+	says(t, "careful", a,
+		"The vault key was last served at 2026-11-22 13:12 UTC and no lease was served after the loss at 2026-11-22 14:00 UTC; "+
+			"the laptop's offline copy (held in its TPM, so it cannot be used on another computer) was still valid at the loss and expired at 2026-11-25 13:12 UTC, 3 days after the lease it came with; "+
+			"the vault has been unreadable without the council's escrow keys since then.",
+		"After the loss the server refused 1 lease request (wiped 1), the first at 2026-11-22 15:00 UTC from 203.0.113.9:4000: the device asked for its key and was not given it.",
+		"A wipe was requested at 2026-11-22 14:31 UTC by it; it was delivered at 2026-11-22 15:00 UTC, and the device acknowledged it done at 2026-11-22 15:01 UTC (by the device's clock; received 2026-11-22 15:01 UTC); the server refuses the device its lease since the wipe was requested.",
+		"The server destroyed the device's lease keys at 2026-11-22 15:01 UTC: no copy of its vault key remains on the server; only the council's escrow keys open its files.")
+	saysNot(t, "careful", a, "WAS served", "operating system only", "not protected by a lease", "does not yet")
+	var h strings.Builder
+	if err := a.WriteHTML(&h); err != nil || !strings.Contains(h.String(), "<tr><th>wipe requested</th><td>2026-11-22 14:31 UTC by it; done, delivered 2026-11-22 15:00 UTC, acknowledged done 2026-11-22 15:01 UTC</td></tr>") {
+		t.Errorf("the HTML: %v\n%s", err, h.String())
+	}
+	if !a.LeaseBefore.At.Equal(at(13, 12)) || len(a.LeasesAfter) != 1 || a.LeasesAfter[0].Served() || !a.Until().Equal(at(13, 12).Add(72*time.Hour)) {
+		t.Errorf("lease evidence %+v, %+v", a.LeaseBefore, a.LeasesAfter)
+	}
+	// Assessed before the window ran out: it says until when the agent
+	// could still open the vault.
+	a = assessed(t, st, d.id, at(14, 0), at(16, 0))
+	says(t, "careful, soon after", a, "; until 2026-11-25 13:12 UTC the laptop's agent can still open the vault without the server, unless it has carried out a lock or a wipe.")
+}
+
+// TestCarelessDevice: a laptop whose offline copy the OS alone protects,
+// served its key after the loss from another address (it was marked lost
+// too late), its copy valid at the loss and renewed after.
+func TestCarelessDevice(t *testing.T) {
+	st, _ := servertest.Store(t)
+	ctx := context.Background()
+	d := newDevice(t, st, "dev-careless")
+	d.lease(store.LeaseKindEnroll, at(8, 0), "10.0.0.5:5000")
+	d.beat(at(13, 0), wire.LeaseOffline, wire.OfflineOS)
+	d.lease(store.LeaseKindRenew, at(13, 12), "10.0.0.5:5000")
+	d.lease(store.LeaseKindKey, at(14, 30), "203.0.113.9:4000")
+	d.lease(store.LeaseKindRenew, at(15, 30), "203.0.113.9:4001")
+	if err := st.MarkLost(ctx, store.LostReport{DeviceID: d.id, LostAt: at(14, 0), DiscoveredAt: at(16, 0), RecordedAt: at(16, 0), By: "it"}); err != nil {
+		t.Fatal(err)
+	}
+	d.lease(store.LeaseKindKey, at(16, 5), "203.0.113.9:4002")
+
+	a := assessed(t, st, d.id, at(14, 0), at(16, 10))
+	says(t, "careless", a,
+		"The vault key was last served at 2026-11-22 13:12 UTC, before the loss at 2026-11-22 14:00 UTC, and a lease WAS served after it twice, "+
+			"the first at 2026-11-22 14:30 UTC from 203.0.113.9:4000 (not the address of the last lease before the loss, 10.0.0.5:5000), "+
+			"the last at 2026-11-22 15:30 UTC from 203.0.113.9:4001, the key itself sent once; "+
+			"the laptop's offline copy (protected by the operating system only, not by a TPM) was still valid at the loss and expired at 2026-11-25 13:12 UTC, 3 days after the lease it came with; "+
+			"with the leases served after the loss, the vault could be opened until 2026-11-25 15:30 UTC; "+
+			"until 2026-11-25 15:30 UTC the laptop's agent can still open the vault without the server, unless it has carried out a lock or a wipe.",
+		"Its offline copy was protected by the operating system only: until 2026-11-25 15:30 UTC someone able to act as the laptop's operating system (root or SYSTEM) could use it to open the vault.",
+		"After the loss the server refused 1 lease request (lost 1), the first at 2026-11-22 16:05 UTC from 203.0.113.9:4002")
+	saysNot(t, "careless", a, "unreadable", "destroyed the device's lease keys")
+	// The CSV carries the lease evidence.
+	var b strings.Builder
+	if err := a.WriteCSV(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range []string{"lease,last_before,2026-11-22T13:12:00Z", "lease,offline_copy,os", "lease,until,2026-11-25T15:30:00Z",
+		"lease_after,2026-11-22T14:30:00Z,203.0.113.9:4000 | served key until 2026-11-25T14:30:00Z", "lease_after,2026-11-22T16:05:00Z,203.0.113.9:4002 | refused key: lost"} {
+		if !strings.Contains(b.String(), row) {
+			t.Errorf("the CSV lacks %q:\n%s", row, b.String())
+		}
+	}
+	var h strings.Builder
+	if err := a.WriteHTML(&h); err != nil || !strings.Contains(h.String(), `<table id="leases-after">`) || strings.Count(h.String(), "<strong>served</strong>") != 2 {
+		t.Errorf("the HTML: %v\n%s", err, h.String())
+	}
+}
+
+// TestNoLease: a device never served a lease, reporting its identity in
+// plaintext: the lease log bounds nothing, and the statements say so.
+func TestNoLease(t *testing.T) {
+	st, _ := servertest.Store(t)
+	d := newDevice(t, st, "dev-old")
+	d.beat(at(13, 0), wire.LeasePlaintext, "")
+	a := assessed(t, st, d.id, at(14, 0), at(16, 0))
+	says(t, "no lease", a, `The server served no vault lease to this device before the loss and the device reported its vault key as "plaintext" then: its vault key was not protected by a lease, so the lease log cannot bound who could open its vault (the disk encryption above is what protected it).`)
+	saysNot(t, "no lease", a, "unreadable", "WAS served")
+}

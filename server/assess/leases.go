@@ -1,0 +1,228 @@
+package assess
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/casekeep/casekeep/internal/wire"
+	"github.com/casekeep/casekeep/server/store"
+)
+
+// when writes a time as the statements do.
+func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+// host is the address part of a source address ("192.0.2.7:50123"):
+// whether two leases came from one place is told by it.
+func host(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+// copyHeld says how the device said its offline copy was held, for "the
+// laptop's offline copy (...)".
+var copyHeld = map[string]string{
+	wire.OfflineTPM: "held in its TPM, so it cannot be used on another computer",
+	wire.OfflineOS:  "protected by the operating system only, not by a TPM",
+	"":              "the device did not say how it was held",
+}
+
+// Until is the latest time the device's agent may still have opened its
+// vault without hearing from the server: the Until of the last lease
+// served, before or after the loss. Zero if none was served.
+func (a *Assessment) Until() time.Time {
+	until := a.LeaseBefore.Until
+	for _, r := range a.LeasesAfter {
+		if r.Served() && r.Until.After(until) {
+			until = r.Until
+		}
+	}
+	return until
+}
+
+// keysDestroyed is when the server destroyed the last of the device's
+// lease keys, if every one is destroyed.
+func (a *Assessment) keysDestroyed() time.Time {
+	var last time.Time
+	for _, k := range a.LeaseKeys {
+		if k.DestroyedAt.IsZero() {
+			return time.Time{}
+		}
+		if k.DestroyedAt.After(last) {
+			last = k.DestroyedAt
+		}
+	}
+	return last
+}
+
+// leaseStatements say, from the lease log, whether the vault key was safe
+// after the loss.
+func (a *Assessment) leaseStatements() []string {
+	var served, refused []store.LeaseRecord
+	for _, r := range a.LeasesAfter {
+		if r.Served() {
+			served = append(served, r)
+		} else {
+			refused = append(refused, r)
+		}
+	}
+	atLeast := ""
+	if a.LeasesAfterMore {
+		atLeast = "at least "
+	}
+	b := a.LeaseBefore
+	var out []string
+	if b.At.IsZero() {
+		s := "The server served no vault lease to this device before the loss"
+		if a.HasState && a.State.Lease != wire.LeaseUnlocked && a.State.Lease != wire.LeaseOffline && a.State.Lease != wire.LeaseLocked {
+			s += fmt.Sprintf(" and the device reported its vault key as %q then", a.State.Lease)
+		}
+		out = append(out, s+": its vault key was not protected by a lease, so the lease log cannot bound who could open its vault (the disk encryption above is what protected it).")
+	} else {
+		s := "The vault key was last served at " + when(b.At)
+		if len(served) == 0 {
+			s += " and no lease was served after the loss at " + when(a.LostAt)
+		} else {
+			first, last := served[0], served[len(served)-1]
+			s += fmt.Sprintf(", before the loss at %s, and a lease WAS served after it %s%s, the first at %s from %s", when(a.LostAt),
+				atLeast, times(len(served)), when(first.At), first.Source)
+			if host(first.Source) != host(b.Source) {
+				s += fmt.Sprintf(" (not the address of the last lease before the loss, %s)", b.Source)
+			}
+			if len(served) > 1 {
+				s += fmt.Sprintf(", the last at %s from %s", when(last.At), last.Source)
+			}
+			if n := keysSent(served); n > 0 {
+				s += fmt.Sprintf(", the key itself sent %s", times(n))
+			}
+		}
+		until := a.Until()
+		switch held := a.offlineCopy(); {
+		case held == wire.OfflineNone:
+			s += "; the laptop kept no offline copy of the lease, so after a restart its vault opened only with a lease from the server"
+		case !b.Until.After(a.LostAt):
+			s += fmt.Sprintf("; the laptop's offline copy (%s) had expired at %s, before the loss", copyHeld[held], when(b.Until))
+		default:
+			s += fmt.Sprintf("; the laptop's offline copy (%s) was still valid at the loss and expired at %s, %s after the lease it came with",
+				copyHeld[held], when(b.Until), Span(b.Until.Sub(b.At)))
+		}
+		if until.After(b.Until) {
+			s += fmt.Sprintf("; with the leases served after the loss, the vault could be opened until %s", when(until))
+		}
+		switch {
+		case !until.After(a.MadeAt) && len(served) == 0:
+			s += "; the vault has been unreadable without the council's escrow keys since then"
+		case !until.After(a.MadeAt):
+			s += fmt.Sprintf("; the vault has been unreadable without the council's escrow keys since %s", when(until))
+		default:
+			s += fmt.Sprintf("; until %s the laptop's agent can still open the vault without the server, unless it has carried out a lock or a wipe", when(until))
+		}
+		out = append(out, s+".")
+		if held := a.offlineCopy(); held == wire.OfflineOS && until.After(a.LostAt) {
+			out = append(out, fmt.Sprintf("Its offline copy was protected by the operating system only: until %s someone able to act as the laptop's operating system (root or SYSTEM) could use it to open the vault.", when(until)))
+		}
+	}
+	if b.At.IsZero() && len(served) > 0 {
+		first := served[0]
+		out = append(out, fmt.Sprintf("A lease WAS served after the loss %s%s, the first at %s from %s.", atLeast,
+			times(len(served)), when(first.At), first.Source))
+	}
+	if len(refused) > 0 {
+		why := map[string]int{}
+		for _, r := range refused {
+			why[r.Refused]++
+		}
+		var reasons []string
+		for r, n := range why {
+			reasons = append(reasons, fmt.Sprintf("%s %d", r, n))
+		}
+		sort.Strings(reasons)
+		first := refused[0]
+		out = append(out, fmt.Sprintf("After the loss the server refused %s%s (%s), the first at %s from %s: the device asked for its key and was not given it.",
+			atLeast, plural(int64(len(refused)), "lease request", "lease requests"), strings.Join(reasons, ", "), when(first.At), first.Source))
+	}
+	if at := a.keysDestroyed(); !at.IsZero() {
+		out = append(out, fmt.Sprintf("The server destroyed the device's lease keys at %s: no copy of its vault key remains on the server; only the council's escrow keys open its files.", when(at)))
+	}
+	if a.LeasesAfterMore {
+		out = append(out, fmt.Sprintf("The lease log after the loss holds more than %d entries; the counts above are of the first %d.", MaxLeasesAfter, MaxLeasesAfter))
+	}
+	return out
+}
+
+// offlineCopy is how the device said, in its state at the loss, that its
+// offline copy was held ("" if it did not say).
+func (a *Assessment) offlineCopy() string {
+	if !a.HasState {
+		return ""
+	}
+	return a.State.OfflineCopy
+}
+
+// times says how many times: "once", "twice", "3 times".
+func times(n int) string {
+	switch n {
+	case 1:
+		return "once"
+	case 2:
+		return "twice"
+	}
+	return fmt.Sprintf("%d times", n)
+}
+
+// keysSent counts the leases that carried the key itself (not a renewal).
+func keysSent(rs []store.LeaseRecord) int {
+	n := 0
+	for _, r := range rs {
+		if r.Kind != store.LeaseKindRenew {
+			n++
+		}
+	}
+	return n
+}
+
+// commandNames name each kind of command in a sentence.
+var commandNames = map[string]string{wire.CommandWipe: "A wipe", wire.CommandLock: "A lock", wire.CommandUnlock: "An unlock"}
+
+// commandStatements say what became of each lock, unlock and wipe.
+func (a *Assessment) commandStatements() []string {
+	var out []string
+	for _, c := range a.Commands {
+		name, ok := commandNames[c.Type]
+		if !ok {
+			name = "A " + c.Type
+		}
+		s := fmt.Sprintf("%s was requested at %s by %s", name, when(c.RequestedAt), c.RequestedBy)
+		delivered := fmt.Sprintf("it was delivered at %s", when(c.DeliveredAt))
+		acked := fmt.Sprintf("at %s (by the device's clock; received %s)", when(c.AckedAt), when(c.AckReceivedAt))
+		switch c.Status(a.MadeAt) {
+		case store.StatusCancelled:
+			s += fmt.Sprintf("; it was cancelled at %s by %s, before it was delivered", when(c.CancelledAt), c.CancelledBy)
+		case store.StatusRequested:
+			s += "; it has not been delivered: the device has not contacted the server since"
+		case store.StatusExpired:
+			if c.DeliveredAt.IsZero() {
+				s += fmt.Sprintf("; it expired at %s before it was delivered", when(c.Expires))
+			} else {
+				s += fmt.Sprintf("; %s but never acknowledged, and expired at %s", delivered, when(c.Expires))
+			}
+		case store.StatusDelivered:
+			s += "; " + delivered + ", and the device has not acknowledged it"
+		case store.StatusDone:
+			s += "; " + delivered + ", and the device acknowledged it done " + acked
+		case store.StatusFailed:
+			s += "; " + delivered + ", and the device acknowledged it FAILED " + acked + ": " + c.Reason
+		case store.StatusRefused:
+			s += "; " + delivered + ", and the device's agent REFUSED it " + acked + ": " + c.Reason
+		}
+		if c.Type == wire.CommandWipe && c.CancelledAt.IsZero() {
+			s += "; the server refuses the device its lease since the wipe was requested"
+		}
+		out = append(out, s+".")
+	}
+	return out
+}

@@ -1,0 +1,133 @@
+package lease
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/casekeep/casekeep/internal/wire"
+	"github.com/casekeep/casekeep/server/store"
+	"github.com/casekeep/casekeep/server/store/internal/check"
+)
+
+// Key is a lease key the store holds.
+type Key struct {
+	ID        string
+	Bytes     []byte
+	Destroyed bool
+}
+
+// Device is what the store holds for a request's device, read in the
+// transaction that serves it.
+type Device struct {
+	Known     bool
+	RevokedAt time.Time // zero unless revoked
+	NonceSeen bool      // the request's nonce is in the device's lease log
+	Wipe      bool      // a wipe is requested, and not cancelled
+	Lost      bool      // a lost report is open
+	Locked    bool      // the latest lock or unlock not cancelled is a lock
+	Current   *Key      // nil if it has none
+	Next      *Key      // a replacement waiting; nil if none
+}
+
+// Decision is what to do with a request.
+type Decision struct {
+	Result store.LeaseResult
+	// Create is a new current key to store, if the device had none.
+	Create *Key
+	// Promote: the next key becomes current, and the current one is
+	// retired and destroyed (its bytes gone).
+	Promote bool
+}
+
+// Decide decides what to do with r for d. The times in the record are in
+// stored form (UTC, to the microsecond).
+func Decide(r store.LeaseRequest, d Device) Decision {
+	if !d.Known {
+		return Decision{Result: store.LeaseResult{Outcome: store.LeaseUnknown}}
+	}
+	if d.NonceSeen {
+		return Decision{Result: store.LeaseResult{Outcome: store.LeaseReplay}}
+	}
+	at := check.UTC(r.At)
+	rec := store.LeaseRecord{DeviceID: r.DeviceID, At: at, Source: r.Source, Kind: r.Kind, KeyID: r.KeyID,
+		Window: r.Window.Truncate(time.Microsecond), Nonce: r.Nonce}
+	if !r.AgentTime.IsZero() {
+		rec.AgentTime = check.UTC(r.AgentTime)
+	}
+	refuse := func(why string) Decision {
+		rec.Refused = why
+		return Decision{Result: store.LeaseResult{Outcome: store.LeaseRefused, Record: rec}}
+	}
+	switch {
+	case !d.RevokedAt.IsZero() && !d.RevokedAt.After(at):
+		return refuse(wire.RefusedRevoked)
+	case d.Wipe || d.Current != nil && d.Current.Destroyed:
+		return refuse(wire.RefusedWiped)
+	case d.Lost:
+		return refuse(wire.RefusedLost)
+	case d.Locked:
+		return refuse(wire.RefusedLocked)
+	}
+	var dec Decision
+	cur, next := d.Current, d.Next
+	switch {
+	case next != nil && r.KeyID == next.ID:
+		dec.Promote, cur, next = true, next, nil
+	case cur == nil:
+		cur = &Key{ID: store.NewLeaseKeyID(), Bytes: store.NewLeaseKey()}
+		dec.Create = cur
+	}
+	rec.KeyID, rec.Until = cur.ID, at.Add(rec.Window)
+	res := store.LeaseResult{Outcome: store.LeaseServed}
+	if r.Kind != store.LeaseKindRenew {
+		res.Key = cur.Bytes
+	}
+	if next != nil {
+		rec.NextKeyID = next.ID
+		res.Next = &store.NextKey{ID: next.ID, Key: next.Bytes}
+	}
+	res.Record = rec
+	dec.Result = res
+	return dec
+}
+
+// Rotation returns why a device's lease key cannot be rotated (an error
+// wrapping store.ErrConflict), or nil if it can: it has a current key,
+// not destroyed, and no next key waiting.
+func Rotation(current, next, destroyed bool) error {
+	switch {
+	case !current:
+		return fmt.Errorf("%w: the device has no lease key yet (none was ever served)", store.ErrConflict)
+	case destroyed:
+		return fmt.Errorf("%w: the device's lease key was destroyed by a wipe", store.ErrConflict)
+	case next:
+		return fmt.Errorf("%w: a rotation is already waiting for the device's agent to take its new key", store.ErrConflict)
+	}
+	return nil
+}
+
+// Cancellable returns why a command cannot be cancelled (an error
+// wrapping store.ErrConflict), or nil if it can: it was neither
+// delivered, acknowledged nor cancelled.
+func Cancellable(c store.Command) error {
+	switch {
+	case !c.CancelledAt.IsZero():
+		return fmt.Errorf("%w: the command was cancelled already", store.ErrConflict)
+	case c.Result != store.NotAcknowledged:
+		return fmt.Errorf("%w: the agent has acknowledged the command (%s)", store.ErrConflict, c.Result)
+	case !c.DeliveredAt.IsZero():
+		return fmt.Errorf("%w: the command was delivered to the agent", store.ErrConflict)
+	}
+	return nil
+}
+
+// Undelivered reports whether any of cs is not yet delivered:
+// DeliverCommands then has something to mark.
+func Undelivered(cs []store.Command) bool {
+	for _, c := range cs {
+		if c.DeliveredAt.IsZero() {
+			return true
+		}
+	}
+	return false
+}
