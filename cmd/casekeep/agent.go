@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/casekeep/casekeep/agent"
+	"github.com/casekeep/casekeep/agent/keys"
 	"github.com/casekeep/casekeep/agent/report"
 	"github.com/casekeep/casekeep/agent/vault"
 	"github.com/casekeep/casekeep/installer"
@@ -178,6 +179,17 @@ func runAgent(e *cli.Env, args []string) error {
 	}
 	prog := newProgress(os.Stderr)
 	log := newLogger(e, prog, *debug)
+	// The lease key and the device identity are in this process's memory
+	// while the vault is unlocked: never in a core dump.
+	if err := keys.DisableCoreDumps(); err != nil {
+		log.Warn("could not turn off core dumps for the agent", "err", err)
+	}
+	// A wipe the server has acknowledged is finished before anything else:
+	// without its enrollment the device cannot report any more.
+	wiped, err := agent.FinishWipe(stateDir)
+	if err != nil {
+		log.Warn("could not read or finish the wipe record", "err", err)
+	}
 	en, err := report.LoadEnrollment(stateDir)
 	switch {
 	case err == nil:
@@ -198,7 +210,7 @@ func runAgent(e *cli.Env, args []string) error {
 		}
 	case errors.Is(err, report.ErrNotEnrolled):
 		en = nil
-		if *server != "" && *token == "" {
+		if *server != "" && *token == "" && !wiped.Finished() {
 			return cli.Usagef("--server needs --token")
 		}
 		if *server != "" {
@@ -210,6 +222,20 @@ func runAgent(e *cli.Env, args []string) error {
 		return err
 	}
 	enrollEnv := filepath.Join(*config, installer.EnrollEnvFile)
+	if en == nil && wiped.Finished() && *token == "" && *f.policy == "" {
+		if env, err := installer.ReadEnrollEnv(enrollEnv); err != nil || env.Token == "" {
+			// Nothing asks to enroll it again: stay wiped, saying so, so
+			// that a service manager does not restart it in a loop.
+			msg := fmt.Sprintf("this device was wiped on %s by IT security (command %s): casekeep does nothing here until it is enrolled again",
+				wiped.Done.Local().Format("2006-01-02 15:04"), wiped.Command)
+			log.Warn(msg)
+			return runAsService(func(ctx context.Context, _ func() agent.Stop) error {
+				agent.IdleWiped(ctx, stateDir, wiped)
+				return nil
+			}, stateDir, log, logLevel(*debug))
+		}
+		*server = "" // enroll with what the enrollment file names
+	}
 	if en == nil && *server == "" && *f.policy == "" {
 		if _, err := os.Lstat(enrollEnv); err != nil && interactive() {
 			return cli.Usagef("this device is not enrolled: give --server and --token, put them in %s, or give --policy to try casekeep out", enrollEnv)
