@@ -50,8 +50,9 @@ func enrollCommand() *cli.Command {
 		Summary: "enroll this device with a casekeep server",
 		Help: `Enroll registers this device with the casekeep server at --server, using an
 enrollment token from IT security (casekeep-server token create). It makes the
-device's signing key, pins the server's TLS key, server key and policy key, and
-saves the signed policy; from then on the agent reports to that server only.
+device's signing key, pins the server's TLS key, server key and policy key,
+saves the signed policy, and makes the device identity wrapped with the first
+lease the server gives; from then on the agent reports to that server only.
 A token that carries the server's certificate pin is checked from the first
 connection; otherwise the server's certificate must be trusted by this system.`,
 		Run: func(e *cli.Env, args []string) error {
@@ -76,6 +77,15 @@ connection; otherwise the server's certificate must be trusted by this system.`,
 				return err
 			}
 			fmt.Fprintf(e.Stdout, "enrolled as %s with %s\npolicy version %d (%s) in force\n", en.DeviceID, en.Server, p.Version, p.Name)
+			if g := en.Lease; g != nil {
+				// The identity, wrapped with the first lease from the start.
+				// (Without one, the service asks the server for it.)
+				defer en.ForgetLease()
+				if _, err := keys.Create(dir, en.DeviceID, g.Key, g.KeyID, p.Vault.PostQuantum()); err != nil {
+					return fmt.Errorf("enrolled, but the device identity could not be made (the service makes it at its start): %w", err)
+				}
+				fmt.Fprintln(e.Stdout, "device identity made, wrapped with the server's lease")
+			}
 			return nil
 		},
 	}
