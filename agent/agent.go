@@ -47,7 +47,8 @@ type Config struct {
 	// Rescan is the period of the full rescan (default 15 minutes).
 	Rescan time.Duration
 	// Reporter tunes the reporter (zero values take its defaults); its
-	// Store, Enrollment, Key, Snapshot, Interval and OnPolicy are set here.
+	// Store, Enrollment, Key, Snapshot, Interval, OnPolicy, OnCommands and
+	// OnReply are set here.
 	Reporter report.Config
 
 	// Storage lists the volumes mounted and blocks them (default: this

@@ -36,10 +36,7 @@ func waitAck(t *testing.T, s *leaseServer, id string, n int) wire.CommandAck {
 // again; another device's, an expired one and one of an unknown type are
 // refused, acknowledged as refused, and reported.
 func TestCommands(t *testing.T) {
-	srv := newLeaseServer(t)
-	d := newDevice(t, srv)
-	r := d.start(srv.firstLease())
-	r.waitLease(t, wire.LeaseUnlocked)
+	srv, d, r := enrolledAndUnlocked(t)
 
 	// IT security locks the device: the server refuses the lease and
 	// sends the command.
@@ -106,10 +103,7 @@ func TestCommands(t *testing.T) {
 // nonce (a recorded reply played again) carries a wipe: it is refused and
 // reported, not acknowledged, and nothing is wiped.
 func TestReplayedWipeRefused(t *testing.T) {
-	srv := newLeaseServer(t)
-	d := newDevice(t, srv)
-	r := d.start(srv.firstLease())
-	r.waitLease(t, wire.LeaseUnlocked)
+	srv, d, r := enrolledAndUnlocked(t)
 	d.write("LL-000001/notes.txt", "notes")
 	d.waitSealed("LL-000001/notes.txt")
 	srv.set(func(s *leaseServer) {
@@ -152,10 +146,7 @@ func TestReplayedWipeRefused(t *testing.T) {
 // A copy of a sealed file taken before opens with the escrow identity and
 // the stock age command.
 func TestWipe(t *testing.T) {
-	srv := newLeaseServer(t)
-	d := newDevice(t, srv)
-	r := d.start(srv.firstLease())
-	r.waitLease(t, wire.LeaseUnlocked)
+	srv, d, r := enrolledAndUnlocked(t)
 	d.write("LL-000001/a.txt", "first case")
 	d.write("LL-000002/b.txt", "second case")
 	d.waitSealed("LL-000001/a.txt")
@@ -253,10 +244,7 @@ func copyFile(t *testing.T, from, to string) {
 // cache is sealed first (so none is left readable), then the sealed files
 // are removed, and the acknowledgement sent.
 func TestWipeResumed(t *testing.T) {
-	srv := newLeaseServer(t)
-	d := newDevice(t, srv)
-	r := d.start(srv.firstLease())
-	r.waitLease(t, wire.LeaseUnlocked)
+	srv, d, r := enrolledAndUnlocked(t)
 	d.write("LL-000001/a.txt", "sealed before")
 	d.waitSealed("LL-000001/a.txt")
 	waitEntry(t, d, "LL-000001/a.txt.age")

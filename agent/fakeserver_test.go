@@ -267,8 +267,36 @@ type running struct {
 	a      *agent.Agent
 	cancel context.CancelFunc
 	done   chan error
+	events eventLog
+}
+
+// eventLog keeps the events an agent queued for its heartbeats.
+type eventLog struct {
 	mu     sync.Mutex
 	events []wire.Event
+}
+
+func (l *eventLog) add(e wire.Event) {
+	l.mu.Lock()
+	l.events = append(l.events, e)
+	l.mu.Unlock()
+}
+
+func (l *eventLog) all() []wire.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.events)
+}
+
+// of returns the events of type typ.
+func (l *eventLog) of(typ string) []wire.Event {
+	var out []wire.Event
+	for _, e := range l.all() {
+		if e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // start opens and runs the device's agent until stop (or the test's end).
@@ -287,11 +315,7 @@ func (d *device) start(first *wire.LeaseGrant) *running {
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		LeaseTimeout: 2 * time.Second, KeyCheckEvery: 50 * time.Millisecond,
 		Reporter: report.Config{NotableMin: time.Millisecond, BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond},
-		OnEvent: func(e wire.Event) {
-			r.mu.Lock()
-			r.events = append(r.events, e)
-			r.mu.Unlock()
-		},
+		OnEvent:  r.events.add,
 	})
 	if err != nil {
 		d.t.Fatal(err)
@@ -318,17 +342,7 @@ func (r *running) stop(t testing.TB) {
 	r.a.Close()
 }
 
-func (r *running) eventsOf(typ string) []wire.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []wire.Event
-	for _, e := range r.events {
-		if e.Type == typ {
-			out = append(out, e)
-		}
-	}
-	return out
-}
+func (r *running) eventsOf(typ string) []wire.Event { return r.events.of(typ) }
 
 func (r *running) waitEvent(t testing.TB, typ string) wire.Event {
 	t.Helper()
@@ -425,3 +439,14 @@ func (n *notes) has(sub string) bool {
 // stateStore opens the device's state store, as `casekeep ls` does beside
 // a running agent.
 func stateStore(d *device) *state.Store { return state.OpenStore(d.state, 5*time.Second) }
+
+// enrolledAndUnlocked is a device just enrolled with a new fake server,
+// its agent running with the vault unlocked by the first lease.
+func enrolledAndUnlocked(t *testing.T) (*leaseServer, *device, *running) {
+	t.Helper()
+	srv := newLeaseServer(t)
+	d := newDevice(t, srv)
+	r := d.start(srv.firstLease())
+	r.waitLease(t, wire.LeaseUnlocked)
+	return srv, d, r
+}

@@ -205,8 +205,9 @@ func (a *Agent) createKeyring(g *wire.LeaseGrant) {
 		return
 	}
 	a.log.Info("made the device identity, wrapped with the server's lease", "key_id", g.KeyID, "post_quantum", pq)
-	a.setKeyring(k)
+	// Its offline copy first: the agent shows the keyring once it is whole.
 	a.granted(k, g, time.Now())
+	a.setKeyring(k)
 	a.keyEvent(wire.EventVaultUnlocked, "the device identity was made, wrapped with a lease the server served")
 	a.signalUnlocked()
 }

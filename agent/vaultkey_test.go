@@ -110,10 +110,7 @@ func TestLegacyIdentityWrapped(t *testing.T) {
 // still sealed; when the server answers again it unlocks, and what was
 // sealed while locked is verified.
 func TestOfflineCopy(t *testing.T) {
-	srv := newLeaseServer(t)
-	d := newDevice(t, srv)
-	r := d.start(srv.firstLease())
-	r.waitLease(t, wire.LeaseUnlocked)
+	srv, d, r := enrolledAndUnlocked(t)
 	r.stop(t)
 
 	srv.set(func(s *leaseServer) { s.down = true })
@@ -198,10 +195,7 @@ func entryOf(t *testing.T, d *device, rel string) (vault.Entry, bool) {
 // vault and drops the offline copy at once, files are still sealed, the
 // person is told; marked found, the next heartbeat's request unlocks it.
 func TestRefusedThenFound(t *testing.T) {
-	srv := newLeaseServer(t)
-	d := newDevice(t, srv)
-	r := d.start(srv.firstLease())
-	r.waitLease(t, wire.LeaseUnlocked)
+	srv, d, r := enrolledAndUnlocked(t)
 	copyFile := filepath.Join(d.state, "device-lease.os")
 	if _, err := os.Lstat(copyFile); err != nil {
 		t.Fatalf("no offline copy: %v", err)
@@ -250,10 +244,7 @@ func TestRefusedThenFound(t *testing.T) {
 // TestRotation: a lease with a next key re-wraps the identity with it; the
 // next request names the new key ID, and a restart unlocks with it.
 func TestRotation(t *testing.T) {
-	srv := newLeaseServer(t)
-	d := newDevice(t, srv)
-	r := d.start(srv.firstLease())
-	r.waitLease(t, wire.LeaseUnlocked)
+	srv, d, r := enrolledAndUnlocked(t)
 	d.write("a.txt", "before the rotation")
 	d.waitSealed("a.txt")
 	next := randomKey()
@@ -289,10 +280,7 @@ func TestRotation(t *testing.T) {
 // server was unreachable and with no offline copy (dropped by a lock),
 // opens no sealed file, and holds no age identity anywhere.
 func TestStateFolderCopied(t *testing.T) {
-	srv := newLeaseServer(t)
-	d := newDevice(t, srv)
-	r := d.start(srv.firstLease())
-	r.waitLease(t, wire.LeaseUnlocked)
+	srv, d, r := enrolledAndUnlocked(t)
 	d.write("LL-123456/notes.txt", "visit notes")
 	d.waitSealed("LL-123456/notes.txt")
 	k, err := keys.Open(d.state, srv.id)
