@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"sort"
@@ -46,7 +47,8 @@ type Config struct {
 	// Rescan is the period of the full rescan (default 15 minutes).
 	Rescan time.Duration
 	// Reporter tunes the reporter (zero values take its defaults); its
-	// Store, Enrollment, Key, Snapshot, Interval and OnPolicy are set here.
+	// Store, Enrollment, Key, Snapshot, Interval, OnPolicy, OnCommands and
+	// OnReply are set here.
 	Reporter report.Config
 
 	// Storage lists the volumes mounted and blocks them (default: this
@@ -69,6 +71,12 @@ type Config struct {
 	// OnEvent, if not nil, also receives every event queued for a
 	// heartbeat (whether or not the agent is enrolled).
 	OnEvent func(wire.Event)
+	// LeaseTimeout bounds the lease request at start, after which the
+	// offline copy is tried (default DefaultLeaseTimeout); KeyCheckEvery
+	// is how often the offline window is enforced (default
+	// DefaultKeyCheckEvery). For an enrolled agent only.
+	LeaseTimeout  time.Duration
+	KeyCheckEvery time.Duration
 }
 
 // Agent is a running agent's parts.
@@ -92,6 +100,18 @@ type Agent struct {
 	out        *outside.Watcher // storage outside the vault
 	notifier   notify.Notifier
 	statusKick chan struct{}
+
+	// The vault key (vaultkey.go) and the wipe (wipe.go).
+	keyOps     sync.Mutex    // serialises lease requests and what they do
+	keyring    *keys.Keyring // an enrolled device's identity, nil until it exists
+	file       *keys.File    // a device not enrolled: its plain identity
+	lockedWhy  string        // why the vault is locked, in words
+	leaseUntil time.Time     // the last lease served's window
+	leaseAt    time.Time     // when it was served
+	renew      chan struct{} // ask keyLoop for a lease request
+	unlocked   chan struct{} // the identity was unlocked (device waits for it)
+	wipe       *Wipe         // the wipe under way or done, if any
+	stopPolicy func()        // stops runPolicy (a wipe)
 }
 
 // ErrNoCachePath means the policy has no cache folder for this OS.
@@ -144,7 +164,8 @@ func Open(cfg Config) (*Agent, error) {
 		cfg.Notifier = notify.NewLimited(notify.Desktop(), time.Minute)
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, lock: lock, store: state.OpenStore(cfg.StateDir, 10*time.Second),
-		policy: cfg.Policy, newPol: make(chan struct{}, 1), notifier: cfg.Notifier, statusKick: make(chan struct{}, 1)}
+		policy: cfg.Policy, newPol: make(chan struct{}, 1), notifier: cfg.Notifier, statusKick: make(chan struct{}, 1),
+		renew: make(chan struct{}, 1), unlocked: make(chan struct{}, 1)}
 	a.out = outside.New(outside.Config{
 		Storage: cfg.Storage, Homes: cfg.Homes, Settle: cfg.Settle, Rescan: cfg.Rescan, Logger: cfg.Logger,
 		Sink: outside.Sink{Event: a.event, Notable: a.notable, Notify: a.notify, Changed: a.statusChanged},
@@ -156,9 +177,21 @@ func Open(cfg Config) (*Agent, error) {
 		rc.Snapshot = a.snapshot
 		rc.Interval, rc.Jitter = cfg.Policy.Heartbeat.Interval, cfg.Policy.Heartbeat.Jitter
 		rc.OnPolicy = a.onPolicy
+		rc.OnCommands = a.onCommands
+		rc.OnReply = func(context.Context, *wire.Reply) { a.askRenew() }
 		if a.reporter, err = report.New(rc); err != nil {
 			lock.Unlock()
 			return nil, err
+		}
+		switch w, err := ReadWipe(cfg.StateDir); {
+		case err != nil:
+			lock.Unlock()
+			return nil, err
+		case w != nil && w.DeviceID == cfg.Enrollment.DeviceID:
+			a.wipe = w // finished by Run
+		case w != nil:
+			// An earlier device's, before this folder was enrolled again.
+			os.Remove(filepath.Join(cfg.StateDir, WipeFile))
 		}
 	}
 	return a, nil
@@ -183,8 +216,11 @@ func (a *Agent) Policy() *policy.Policy {
 
 // Run keeps the cache sealed, and reports to the server if enrolled, until
 // ctx is done or watching fails. A newer policy from the server takes
-// effect at once: the cache is reopened under it. Run returns nil after a
-// clean stop, with any seal in progress finished or rolled back.
+// effect at once: the cache is reopened under it. An enrolled agent first
+// unlocks the vault key (see vaultkey.go), and carries out the server's
+// commands; after a wipe (or when it finds one begun) it finishes it and
+// then idles until ctx is done. Run returns nil after a clean stop, with
+// any seal in progress finished or rolled back.
 func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -196,11 +232,16 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.aliveLoop(ctx)
 	}()
-	if a.reporter != nil {
-		wg.Add(1)
+	if a.reporter != nil && a.wiping() == nil {
+		a.openKeys(ctx)
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			a.reporter.Run(ctx)
+		}()
+		go func() {
+			defer wg.Done()
+			a.keyLoop(ctx)
 		}()
 	}
 	wg.Add(2)
@@ -212,9 +253,20 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.writeStatusLoop(ctx)
 	}()
-	for {
+	for a.wiping() == nil {
 		p := a.Policy()
-		next, err := a.runPolicy(ctx, p)
+		pctx, stop := context.WithCancel(ctx)
+		a.mu.Lock()
+		a.stopPolicy = stop
+		if a.wipe != nil {
+			stop()
+		}
+		a.mu.Unlock()
+		next, err := a.runPolicy(pctx, p)
+		stop()
+		if ctx.Err() == nil && a.wiping() != nil {
+			break
+		}
 		if err != nil || next == nil {
 			return err
 		}
@@ -226,6 +278,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.log.Info("new policy in force", "version", next.Version, "sha256", next.Hash()[:16])
 	}
+	if err := a.runWipe(ctx); err != nil {
+		return nil // stopped: the next start finishes the wipe
+	}
+	<-ctx.Done()
+	return nil
 }
 
 // runPolicy runs the vault and the watcher under p until ctx is done (nil,
@@ -238,8 +295,11 @@ func (a *Agent) runPolicy(ctx context.Context, p *policy.Policy) (*policy.Policy
 			return nil, err
 		}
 	}
-	device, err := keys.LoadOrCreate(a.cfg.StateDir, p.Vault.PostQuantum(), time.Now())
+	device, err := a.device(ctx, p)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil
+		}
 		return nil, err
 	}
 	v, err := vault.Open(vault.Config{
@@ -384,8 +444,9 @@ func (a *Agent) snapshot() report.Snapshot {
 		Posture:      []wire.Check{},
 		Vault:        wire.Vault{CaseRefs: []wire.CaseCount{}},
 		Storage:      a.out.Summary(),
-		Lease:        "none",
 	}
+	ks := a.keyState()
+	s.Lease, s.OfflineCopy = ks.lease, ks.offline
 	if c := a.diskEncryption(); c.Result != "" {
 		s.Posture = append(s.Posture, c)
 	}

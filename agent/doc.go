@@ -9,6 +9,18 @@
 // can tell an unannounced stop, and says farewell to the server when it is
 // stopped ([Agent.Farewell]).
 //
+// An enrolled agent's vault key is leased from its server (vaultkey.go):
+// the device identity rests on disk wrapped by a lease key only the server
+// holds, unlocked at start with the server's lease or the offline copy,
+// renewed after every heartbeat, locked when the server refuses it or the
+// offline window passes (new files are still sealed, none can be opened).
+// The server's lock, unlock and wipe commands are checked and carried out
+// once each (commands.go); a wipe is a crash-safe crypto-shred recorded in
+// [WipeFile] before anything is destroyed, acknowledged in the device's
+// last heartbeat (wipe.go), after which the agent idles, wiped
+// ([IdleWiped]). A device that is not enrolled keeps a plain identity file
+// and reports wire.LeaseNone.
+//
 // The agent package itself only orchestrates: it creates the parts for each
 // policy, passes each a small sink for its events (queued for the next
 // heartbeat, with a heartbeat asked for soon when one is notable, and a
@@ -19,7 +31,9 @@
 //   - vault keeps the case-file cache sealed with age, to the device's key
 //     and the escrow recipients, and indexes it;
 //   - watch tells the vault which paths under the cache may have changed;
-//   - keys holds the device's age identity in the state folder;
+//   - keys holds the device's age identity in the state folder: wrapped by
+//     the server's lease key for an enrolled device, with the offline copy
+//     of the lease as well protected as the laptop allows;
 //   - state owns the state folder: its permissions, the agent lock and the
 //     bbolt store;
 //   - outside watches storage outside the vault: removable volumes
@@ -36,8 +50,9 @@
 //   - classify decides whether a file is a case file, from its path, its
 //     name or a marker in its content;
 //   - posture checks whether the system disk is encrypted;
-//   - report enrolls the device and sends signed, chained heartbeats from
-//     a durable spool;
+//   - report enrolls the device, sends signed, chained heartbeats from a
+//     durable spool with the commands' acknowledgements, and asks for the
+//     lease;
 //   - notify shows desktop notifications, rate-limited;
 //   - internal/sysfs reads Linux's /sys carefully, for storage and posture.
 //

@@ -135,7 +135,7 @@ func (a *Agent) SayFarewell(s Stop) {
 	defer cancel()
 	err := a.Farewell(ctx, s.Reason)
 	switch {
-	case a.cfg.Enrollment == nil:
+	case a.cfg.Enrollment == nil, a.wiping() != nil:
 	case err != nil:
 		a.log.Warn("could not tell the server the agent is stopping; it goes with the next heartbeats", "reason", s.Reason, "err", err)
 	default:
@@ -188,11 +188,12 @@ func (a *Agent) aliveLoop(ctx context.Context) {
 // heartbeat saying so and sends what waits until ctx is done. Call it after
 // Run has returned. Once the farewell is spooled, the next start does not
 // report an unannounced stop; if it could not be sent now, it goes with the
-// next start's heartbeats.
+// next start's heartbeats. A device being wiped, or wiped, says none: its
+// wipe's acknowledgement is its last heartbeat.
 func (a *Agent) Farewell(ctx context.Context, reason string) error {
 	var err error
 	spooled := true
-	if a.reporter != nil {
+	if a.reporter != nil && a.wiping() == nil {
 		spooled, err = a.reporter.Farewell(ctx, reason)
 	}
 	if spooled {

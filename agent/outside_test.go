@@ -41,8 +41,8 @@ type world struct {
 	escrow *age.X25519Identity
 	notes  *notes
 
+	events eventLog
 	mu     sync.Mutex
-	events []wire.Event
 	disk   wire.Check
 }
 
@@ -91,11 +91,7 @@ classify:
 			return w.disk
 		},
 		Notifier: w.notes,
-		OnEvent: func(e wire.Event) {
-			w.mu.Lock()
-			w.events = append(w.events, e)
-			w.mu.Unlock()
-		},
+		OnEvent:  w.events.add,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -113,17 +109,7 @@ classify:
 	return w
 }
 
-func (w *world) eventsOf(typ string) []wire.Event {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var out []wire.Event
-	for _, e := range w.events {
-		if e.Type == typ {
-			out = append(out, e)
-		}
-	}
-	return out
-}
+func (w *world) eventsOf(typ string) []wire.Event { return w.events.of(typ) }
 
 func (w *world) waitEvent(typ string, n int) []wire.Event {
 	w.t.Helper()
@@ -133,9 +119,7 @@ func (w *world) waitEvent(typ string, n int) []wire.Event {
 			return es
 		}
 		if time.Now().After(deadline) {
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			w.t.Fatalf("no %d %s event(s); events: %+v", n, typ, w.events)
+			w.t.Fatalf("no %d %s event(s); events: %+v", n, typ, w.events.all())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,7 +52,20 @@ type Status struct {
 	DiskEncryption wire.Check             `json:"disk_encryption"`
 	Recent         []outside.Action       `json:"recent"`
 	Heartbeat      *HeartbeatInfo         `json:"heartbeat,omitempty"` // nil when not enrolled
+	Keys           KeyStatus              `json:"keys"`
+	Wipe           *Wipe                  `json:"wipe,omitempty"` // the wipe under way or done, if any
 	Advice         []string               `json:"advice"`
+}
+
+// KeyStatus is the state of the vault key: whether the device identity
+// is open, and how the offline copy of the lease is held.
+type KeyStatus struct {
+	Lease        string    `json:"lease"`                  // one of the wire.Lease constants
+	Why          string    `json:"why,omitempty"`          // why it is locked, in words
+	OfflineCopy  string    `json:"offline_copy,omitempty"` // wire.OfflineTPM, OfflineOS or OfflineNone; "" when not enrolled
+	OfflineUntil time.Time `json:"offline_until,omitzero"` // the offline copy's expiry, where known
+	MemoryLocked bool      `json:"memory_locked"`          // the key in memory is locked against swap
+	PostQuantum  bool      `json:"post_quantum"`           // the newest identity is hybrid post-quantum
 }
 
 // VaultStatus summarises the cache.
@@ -118,13 +132,59 @@ func (a *Agent) Status() Status {
 		rs := r.Status()
 		s.Heartbeat = &HeartbeatInfo{Server: a.cfg.Enrollment.Server, LastAck: rs.LastAck, Waiting: rs.Spooled, LastError: rs.LastError}
 	}
+	ks := a.keyState()
+	s.Keys = KeyStatus{Lease: ks.lease, Why: ks.why, OfflineCopy: ks.offline, OfflineUntil: ks.until, MemoryLocked: ks.memLocked, PostQuantum: ks.postQuantum}
+	if w := a.wiping(); w != nil {
+		c := *w
+		s.Wipe = &c
+	}
 	s.Advice = advise(&s, time.Now())
 	return s
+}
+
+// WipedStatus is the status of a device that was wiped, whose agent no
+// longer runs its vault.
+func WipedStatus(w *Wipe) Status {
+	s := Status{UpdatedAt: time.Now().UTC(), PID: os.Getpid(), AgentVersion: AgentVersion(), Advice: []string{},
+		Keys: KeyStatus{Lease: wire.LeaseWiped, OfflineCopy: wire.OfflineNone}, Wipe: w}
+	s.Advice = advise(&s, s.UpdatedAt)
+	return s
+}
+
+// IdleWiped is what the agent of a wiped device does: it keeps the status
+// file saying so (see [WipedStatus]) until ctx is done.
+func IdleWiped(ctx context.Context, stateDir string, w *Wipe) {
+	t := time.NewTicker(statusEvery)
+	defer t.Stop()
+	for {
+		writeStatus(stateDir, WipedStatus(w), nil)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // advise says what the person at the laptop should do, in plain words.
 func advise(s *Status, now time.Time) []string {
 	out := []string{}
+	if w := s.Wipe; w != nil {
+		if w.Finished() {
+			return append(out, fmt.Sprintf("This laptop was wiped by IT security on %s (command %s): casekeep holds no case files and no key on it any more. IT can enroll it again.", w.Done.Local().Format("2006-01-02 15:04"), w.Command))
+		}
+		return append(out, fmt.Sprintf("IT security is wiping this laptop (command %s): leave it switched on and connected until it is done.", w.Command))
+	}
+	switch s.Keys.Lease {
+	case wire.LeaseLocked:
+		why := s.Keys.Why
+		if why == "" {
+			why = "no lease from the server"
+		}
+		out = append(out, "The vault is locked ("+why+"): new files are still encrypted, but none can be opened until the server serves its key again. Connect to the council network, or contact IT security.")
+	case wire.LeaseOffline:
+		out = append(out, "The vault is open from its offline copy of the key until "+s.Keys.OfflineUntil.Local().Format("2006-01-02 15:04")+": connect to the council network before then to renew it.")
+	}
 	if s.Vault.Plaintext > 0 {
 		out = append(out, fmt.Sprintf("%d file(s) in the vault are not encrypted yet: close them in your editor so casekeep can seal them.", s.Vault.Plaintext))
 	}
@@ -189,21 +249,25 @@ func (a *Agent) writeStatusLoop(ctx context.Context) {
 	}
 }
 
-func (a *Agent) writeStatus() {
-	s := a.Status()
+func (a *Agent) writeStatus() { writeStatus(a.cfg.StateDir, a.Status(), a.log) }
+
+func writeStatus(stateDir string, s Status, log *slog.Logger) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
-		a.log.Warn("could not encode the status", "err", err)
+		log.Warn("could not encode the status", "err", err)
 		return
 	}
 	// Readable by the person at the laptop: it names their files, nothing
 	// secret.
-	dir := StatusDir(a.cfg.StateDir)
+	dir := StatusDir(stateDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		a.log.Warn("could not make the status folder", "err", err)
+		log.Warn("could not make the status folder", "err", err)
 		return
 	}
 	if err := atomicfile.WriteFile(filepath.Join(dir, StatusFile), b, 0o644); err != nil {
-		a.log.Warn("could not write the status file", "err", err)
+		log.Warn("could not write the status file", "err", err)
 	}
 }

@@ -128,6 +128,9 @@ StandardOutput=journal
 StandardError=journal
 SyslogIdentifier={{.Name}}
 UMask=0077
+# No core dumps: while the vault is unlocked the agent's memory holds the
+# lease key and the device identity (it also turns them off itself).
+LimitCORE=0
 
 # Hardening. The agent runs as root because it seals files in users' folders
 # and remounts unapproved drives read-only; everything else is taken away.

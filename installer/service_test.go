@@ -326,6 +326,7 @@ func TestSystemdUnit(t *testing.T) {
 				"ProtectHome":     "read-only",
 				"NoNewPrivileges": "yes",
 				"PrivateTmp":      "yes",
+				"LimitCORE":       "0",
 				"TimeoutStopSec":  tc.stop,
 			} {
 				if got := u.one(t, "Service", k); got != want {

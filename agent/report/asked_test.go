@@ -37,6 +37,7 @@ type enrollServer struct {
 	downFor  int  // how many more requests to answer 503
 	refuse   bool // answer 401: the token is not known
 	requests int
+	lease    *wire.LeaseGrant // the first lease, in the reply
 }
 
 func newEnrollServer(t *testing.T) *enrollServer {
@@ -83,7 +84,7 @@ func (s *enrollServer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	id, _ := wire.NewDeviceID()
 	reply, _ := wire.Marshal(wire.EnrollReply{V: wire.Version, DeviceID: id,
-		ServerKey: s.key.Public().(ed25519.PublicKey), PolicyKey: s.polKey, Policy: s.bundle})
+		ServerKey: s.key.Public().(ed25519.PublicKey), PolicyKey: s.polKey, Policy: s.bundle, Lease: s.lease})
 	w.Header().Set(wire.SignatureHeader, base64.StdEncoding.EncodeToString(wire.SignEnrollReply(s.key, reply)))
 	w.Write(reply)
 }

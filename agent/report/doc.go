@@ -21,4 +21,18 @@
 // heartbeats are made and events are counted by type instead, and the next
 // heartbeat says so: nothing is dropped silently. The last heartbeat of a
 // run, its farewell ([Reporter.Farewell]), says why the agent stops.
+//
+// Every batch carries a fresh nonce. The server's commands (lock, unlock,
+// wipe) are passed on ([Config.OnCommands]) only from a signed reply that
+// echoes it, so a recorded reply played again carries none; its commands
+// are refused and reported as wire.EventCommandRefused. The agent's
+// acknowledgements of commands ([Reporter.Ack]) are kept in the state
+// store until the next heartbeat carries them, in the same transaction
+// that spools it; a wiped device's last heartbeat is [Reporter.Final].
+//
+// The vault key's lease is asked for with [Enrollment.RequestLease]: a
+// request signed with the device key over the pinned connection, answered
+// by a LeaseReply signed with the server key for this device and request.
+// The first lease comes with the enrollment reply ([Enrollment].Lease, in
+// memory only).
 package report

@@ -42,6 +42,21 @@ type Enrollment struct {
 	PolicyKey  []byte    `json:"policy_key"` // verifies policy bundles
 	TLSPin     []byte    `json:"tls_pin"`    // SHA-256 of the server certificate's public key
 	EnrolledAt time.Time `json:"enrolled_at"`
+
+	// Lease is the first lease, from the enrollment reply: the key the
+	// new device identity is wrapped with. It is kept in memory only,
+	// never saved: the caller makes the identity with it at once (see
+	// package keys' Create) and then forgets it ([Enrollment.ForgetLease]).
+	// It is nil after LoadEnrollment, and when the server sent none.
+	Lease *wire.LeaseGrant `json:"-"`
+}
+
+// ForgetLease zeroes and drops the first lease, once the identity is made.
+func (e *Enrollment) ForgetLease() {
+	if e.Lease != nil {
+		clear(e.Lease.Key)
+		e.Lease = nil
+	}
 }
 
 // HostInfo describes the device at enrollment.
@@ -118,7 +133,8 @@ const enrollTimeout = time.Minute
 // keeps the result in the state folder dir, which it prepares (creates and
 // makes private, as state.Prepare does): the device signing key, the
 // enrollment (device ID and pinned keys) and the signed policy, verified
-// against the policy key the server names. The token must carry the
+// against the policy key the server names. The first lease the server
+// gives, if any, is returned in the Enrollment's Lease, in memory only. The token must carry the
 // server's certificate pin, and the server must match it from the first
 // connection; its key is pinned from then on. It gives up after a minute.
 func Enroll(ctx context.Context, serverURL, token string, info HostInfo, dir string) (*Enrollment, *policy.Policy, error) {
@@ -186,6 +202,9 @@ func Enroll(ctx context.Context, serverURL, token string, info HostInfo, dir str
 	e := &Enrollment{
 		Server: base.String(), DeviceID: reply.DeviceID, ServerKey: reply.ServerKey,
 		PolicyKey: reply.PolicyKey, TLSPin: pin, EnrolledAt: time.Now().UTC(),
+	}
+	if l := reply.Lease; l != nil && len(l.Key) == wire.LeaseKeySize {
+		e.Lease = l
 	}
 	// Heartbeats spooled under an earlier enrollment belong to another
 	// device ID: they could never be delivered.

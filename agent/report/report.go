@@ -28,7 +28,8 @@ type Snapshot struct {
 	Posture      []wire.Check
 	Vault        wire.Vault
 	Storage      wire.Storage
-	Lease        string
+	Lease        string // the vault key's state: one of the wire.Lease constants
+	OfflineCopy  string // how the offline copy is held: one of the wire.Offline constants, or ""
 }
 
 // Config is what a Reporter needs. Store, Enrollment, Key and Snapshot are
@@ -44,6 +45,17 @@ type Config struct {
 	// OnPolicy is called (from the sending goroutine) when the server
 	// says a newer policy version is in force.
 	OnPolicy func(ctx context.Context, version int)
+	// OnCommands, if set, is given the commands of a reply that is signed
+	// by the pinned server key, is for this device and echoes the
+	// request's nonce, after the heartbeats it acknowledges have left the
+	// spool, with the reply's ServerTime. It is called from the sending
+	// goroutine and must not wait on a heartbeat. Commands in a reply that
+	// does not echo the nonce (a replay) are refused: an event says so and
+	// none is passed on, nor acknowledged.
+	OnCommands func(ctx context.Context, serverTime time.Time, cmds []wire.Command)
+	// OnReply, if set, is called (from the sending goroutine, after
+	// OnCommands) after every batch the server acknowledged.
+	OnReply func(ctx context.Context, reply *wire.Reply)
 	// Client talks to the server (default: Enrollment.Client()).
 	Client *http.Client
 	Logger *slog.Logger
@@ -70,6 +82,7 @@ type Reporter struct {
 	coalesced map[string]*wire.Coalesced
 	lastMade  time.Time
 	notable   bool
+	final     bool // Final was called: no more heartbeats are made
 	st        Status
 
 	made chan struct{} // a heartbeat was spooled
@@ -229,13 +242,21 @@ func (r *Reporter) makeLoop(ctx context.Context) {
 
 // MakeHeartbeat makes the next heartbeat and spools it, durably, for
 // sending. Events queued until now go into it (up to wire.MaxEvents; the
-// rest wait for the next one). A heartbeat the server would refuse is never
+// rest wait for the next one), and the command acknowledgements waiting
+// (see [Reporter.Ack]). A heartbeat the server would refuse is never
 // spooled, since it would block every one after it: nothing is made while
 // the clock reads before 2000, strings are cut to the protocol's limits,
-// and the heartbeat is checked as the server will check it.
-func (r *Reporter) MakeHeartbeat() { r.makeHeartbeat("") }
+// and the heartbeat is checked as the server will check it. After
+// [Reporter.Final], it does nothing.
+func (r *Reporter) MakeHeartbeat() { r.makeHeartbeat("", false) }
 
-func (r *Reporter) makeHeartbeat(stopping string) bool {
+func (r *Reporter) makeHeartbeat(stopping string, last bool) bool {
+	r.mu.Lock()
+	final := r.final
+	r.mu.Unlock()
+	if final && !last {
+		return false
+	}
 	now := r.cfg.Now().UTC()
 	if now.Year() < 2000 {
 		r.log.Warn("the clock reads before 2000: no heartbeat until it is set", "clock", now)
@@ -244,6 +265,7 @@ func (r *Reporter) makeHeartbeat(stopping string) bool {
 	snap := r.cfg.Snapshot()
 	snap.AgentVersion = wire.Clean(snap.AgentVersion, wire.MaxShortString)
 	snap.Lease = wire.Clean(snap.Lease, wire.MaxShortString)
+	snap.OfflineCopy = wire.Clean(snap.OfflineCopy, wire.MaxShortString)
 	for i := range snap.Posture {
 		snap.Posture[i].Evidence = wire.Clean(snap.Posture[i].Evidence, wire.MaxString)
 	}
@@ -257,12 +279,15 @@ func (r *Reporter) makeHeartbeat(stopping string) bool {
 	r.mu.Unlock()
 	sort.Slice(coalesced, func(i, j int) bool { return coalesced[i].Type < coalesced[j].Type })
 
-	seq, full, err := r.spool.append(r.cfg.SpoolMax, func(seq uint64, prev string, skipped int) ([]byte, []byte, error) {
+	seq, full, err := r.spool.append(r.cfg.SpoolMax, func(seq uint64, prev string, skipped int, acks []wire.CommandAck) ([]byte, []byte, error) {
+		for i := range acks {
+			acks[i].Reason = wire.Clean(acks[i].Reason, wire.MaxString)
+		}
 		body, err := wire.Marshal(wire.Heartbeat{
 			V: wire.Version, DeviceID: r.cfg.Enrollment.DeviceID, Seq: seq, PrevHash: prev, CreatedAt: now,
 			AgentVersion: snap.AgentVersion, Policy: snap.Policy, Recipient: snap.Recipient, Posture: nonNil(snap.Posture),
-			Vault: snap.Vault, Storage: snap.Storage, Lease: snap.Lease, Events: nonNil(events),
-			Coalesced: coalesced, Skipped: skipped, Stopping: stopping,
+			Vault: snap.Vault, Storage: snap.Storage, Lease: snap.Lease, OfflineCopy: snap.OfflineCopy, Events: nonNil(events),
+			Acks: acks, Coalesced: coalesced, Skipped: skipped, Stopping: stopping,
 		})
 		if err != nil {
 			return nil, nil, err
@@ -321,19 +346,88 @@ func (r *Reporter) makeHeartbeat(stopping string) bool {
 // spooled (it is then sent on the next start, if not now) and returns the
 // error of the last send, if any.
 func (r *Reporter) Farewell(ctx context.Context, reason string) (spooled bool, err error) {
-	if !r.makeHeartbeat(reason) {
+	if !r.makeHeartbeat(reason, false) {
 		return false, errors.New("the farewell heartbeat could not be made")
 	}
+	return true, r.drain(ctx, false)
+}
+
+// drain sends what the spool holds until the server has acknowledged all
+// of it or ctx is done; with retry, failures are retried with backoff
+// rather than returned.
+func (r *Reporter) drain(ctx context.Context, retry bool) error {
+	backoff := time.Duration(0)
 	for ctx.Err() == nil {
 		batch, seqs, _, err := r.spool.pending(r.cfg.BatchMax, batchBytes)
 		if err != nil || len(batch) == 0 {
-			return true, err
+			return err
 		}
-		if err := r.send(ctx, batch, seqs); err != nil {
-			return true, err
+		err = r.send(ctx, batch, seqs)
+		switch {
+		case err == nil:
+			backoff = 0
+			continue
+		case !retry:
+			return err
+		}
+		backoff = min(max(2*backoff, r.cfg.BackoffMin), r.cfg.BackoffMax)
+		r.log.Warn("could not send the last heartbeats; will retry", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(mrand.Int64N(int64(backoff)) + 1)):
 		}
 	}
-	return true, ctx.Err()
+	return ctx.Err()
+}
+
+// Ack queues a command acknowledgement for the next heartbeat. It is kept
+// in the state store, durably, until a heartbeat carrying it is spooled
+// (in the same transaction), so a crash loses none; a second one for the
+// same command ID, while the first waits, replaces it. The heartbeat is
+// asked for soon.
+func (r *Reporter) Ack(a wire.CommandAck) error {
+	if a.At.IsZero() {
+		a.At = r.cfg.Now().UTC()
+	}
+	if err := r.spool.queueAck(a); err != nil {
+		return err
+	}
+	r.Notable()
+	return nil
+}
+
+// Final makes the reporter's last heartbeat, carrying the command
+// acknowledgements waiting (none is made if none waits: they are in the
+// spool already), and sends the spool until the server has acknowledged
+// every heartbeat in it, retrying with backoff, or ctx is done. From the
+// moment it is called no other heartbeat is made (MakeHeartbeat and
+// Farewell do nothing), even if it returns early: it is for a device
+// being wiped, whose acknowledgement of the wipe is its last word. Call it
+// again (after a restart too) until it returns nil.
+func (r *Reporter) Final(ctx context.Context) error {
+	r.mu.Lock()
+	r.final = true
+	r.mu.Unlock()
+	n, err := r.spool.acksWaiting()
+	if err != nil {
+		return err
+	}
+	if n > 0 && !r.makeHeartbeat("", true) {
+		return errors.New("the last heartbeat could not be made")
+	}
+	return r.drain(ctx, true)
+}
+
+// Forget removes the spool, the acknowledgements waiting and the spool's
+// bookkeeping from the state store (see [Forget]), and forgets what the
+// reporter holds in memory: for a wiped device, once [Reporter.Final] has
+// returned nil.
+func (r *Reporter) Forget() error {
+	err := Forget(r.cfg.Store)
+	r.mu.Lock()
+	r.st.Spooled, r.events, r.coalesced = 0, nil, map[string]*wire.Coalesced{}
+	r.mu.Unlock()
+	return err
 }
 
 func (r *Reporter) foldLocked(e wire.Event) {
@@ -399,7 +493,8 @@ func (r *Reporter) sendLoop(ctx context.Context) {
 
 // send sends one batch and, on an acknowledgement, drops what it covers.
 func (r *Reporter) send(ctx context.Context, batch []wire.SignedHeartbeat, seqs []uint64) error {
-	body, err := wire.Marshal(wire.Batch{V: wire.Version, Heartbeats: batch})
+	nonce := wire.NewNonce()
+	body, err := wire.Marshal(wire.Batch{V: wire.Version, Heartbeats: batch, Nonce: nonce})
 	if err != nil {
 		return err
 	}
@@ -445,13 +540,35 @@ func (r *Reporter) send(ctx context.Context, batch []wire.SignedHeartbeat, seqs 
 	r.mu.Lock()
 	r.st.AckedSeq, r.st.LastAck, r.st.Spooled, r.st.LastError, r.st.ServerTime = reply.AckedSeq, r.cfg.Now(), n, "", reply.ServerTime
 	r.mu.Unlock()
+	r.commands(ctx, reply, nonce)
 	if reply.AckedSeq < seqs[len(seqs)-1] {
 		return fmt.Errorf("the server acknowledged up to seq %d of %d", reply.AckedSeq, seqs[len(seqs)-1])
 	}
 	if r.cfg.OnPolicy != nil {
 		r.cfg.OnPolicy(ctx, reply.PolicyVersion)
 	}
+	if r.cfg.OnReply != nil {
+		r.cfg.OnReply(ctx, reply)
+	}
 	return nil
+}
+
+// commands passes on the commands of a verified reply to the request
+// whose nonce was nonce, or refuses them if the reply does not echo it.
+func (r *Reporter) commands(ctx context.Context, reply *wire.Reply, nonce string) {
+	if len(reply.Commands) == 0 {
+		return
+	}
+	if reply.Nonce != nonce {
+		r.log.Warn("refused the commands of a reply that does not answer this request (its nonce differs: a replay?)", "commands", len(reply.Commands))
+		r.Event(wire.Event{Time: r.cfg.Now().UTC(), Type: wire.EventCommandRefused,
+			Detail: fmt.Sprintf("%d command(s) in a reply that does not echo its request's nonce (a replayed reply?): not carried out", len(reply.Commands))})
+		r.Notable()
+		return
+	}
+	if r.cfg.OnCommands != nil {
+		r.cfg.OnCommands(ctx, reply.ServerTime, reply.Commands)
+	}
 }
 
 // remake rebuilds a spooled heartbeat with a new seq and previous hash, and

@@ -39,6 +39,10 @@ type fakeServer struct {
 	sizes    []int // request body sizes
 	devKey   ed25519.PublicKey
 	badSigns int
+	commands []wire.Command   // sent in every reply
+	badNonce bool             // replies echo another nonce
+	nonces   []string         // the batches' nonces
+	lease    http.HandlerFunc // answers lease requests (404 if nil)
 }
 
 func newFake(t *testing.T) *fakeServer {
@@ -51,6 +55,17 @@ func newFake(t *testing.T) *fakeServer {
 }
 
 func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == wire.PathLease {
+		f.mu.Lock()
+		lease := f.lease
+		f.mu.Unlock()
+		if lease == nil {
+			http.NotFound(w, r)
+			return
+		}
+		lease(w, r)
+		return
+	}
 	body, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -82,7 +97,13 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusOK
 		}
 	}
-	reply, _ := wire.Marshal(wire.Reply{V: 1, DeviceID: f.id, AckedSeq: f.acked, PolicyVersion: 1, ServerTime: time.Now().UTC()})
+	f.nonces = append(f.nonces, batch.Nonce)
+	nonce := batch.Nonce
+	if f.badNonce {
+		nonce = wire.NewNonce()
+	}
+	reply, _ := wire.Marshal(wire.Reply{V: 1, DeviceID: f.id, AckedSeq: f.acked, PolicyVersion: 1, ServerTime: time.Now().UTC(),
+		Nonce: nonce, Commands: f.commands})
 	w.Header().Set(wire.SignatureHeader, base64.StdEncoding.EncodeToString(wire.SignReply(f.key, reply)))
 	w.WriteHeader(status)
 	w.Write(reply)

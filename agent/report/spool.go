@@ -3,6 +3,7 @@ package report
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,7 +18,12 @@ import (
 var (
 	spoolBucket = []byte("report.spool")
 	metaBucket  = []byte("report.meta")
+	acksBucket  = []byte("report.acks") // command acknowledgements waiting for a heartbeat, by command ID
 )
+
+// acksPerHeartbeat bounds the acknowledgements one heartbeat carries (the
+// protocol allows 64); the rest go in the next.
+const acksPerHeartbeat = 32
 
 // Keys in the meta bucket.
 var (
@@ -238,10 +244,16 @@ func (s *spool) renumber(above uint64, remake func(body []byte, seq uint64, prev
 	})
 }
 
-// reset forgets the spool and its bookkeeping (a new enrollment).
+// Forget removes from the state store st the spool, the acknowledgements
+// waiting and the spool's bookkeeping: for a wiped device, once the server
+// has acknowledged its last heartbeat.
+func Forget(st *state.Store) error { return reset(st) }
+
+// reset forgets the spool, the acknowledgements waiting and the
+// bookkeeping (a new enrollment, or a wiped device).
 func reset(st *state.Store) error {
 	return st.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{spoolBucket, metaBucket} {
+		for _, name := range [][]byte{spoolBucket, metaBucket, acksBucket} {
 			if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
 				return err
 			}
@@ -263,10 +275,12 @@ func (s *spool) status() (meta, int, error) {
 }
 
 // append makes and spools the next heartbeat in one transaction: make is
-// given the seq, the previous hash and the number of heartbeats skipped, and
-// returns the signed bytes. If the spool already holds max heartbeats,
+// given the seq, the previous hash, the number of heartbeats skipped and
+// the command acknowledgements waiting (which leave their bucket in the
+// same transaction, so each is either waiting or in a spooled heartbeat),
+// and returns the signed bytes. If the spool already holds max heartbeats,
 // nothing is made and the skip is counted; full reports that.
-func (s *spool) append(max int, make func(seq uint64, prev string, skipped int) (body, sig []byte, err error)) (seq uint64, full bool, err error) {
+func (s *spool) append(max int, make func(seq uint64, prev string, skipped int, acks []wire.CommandAck) (body, sig []byte, err error)) (seq uint64, full bool, err error) {
 	err = s.store.Update(func(tx *bolt.Tx) error {
 		m := readMeta(tx)
 		if spoolLen(tx) >= max {
@@ -274,7 +288,11 @@ func (s *spool) append(max int, make func(seq uint64, prev string, skipped int) 
 			full = true
 			return writeMeta(tx, m)
 		}
-		body, sig, err := make(m.next, m.lastHash, m.skipped)
+		acks, err := takeAcks(tx, acksPerHeartbeat)
+		if err != nil {
+			return err
+		}
+		body, sig, err := make(m.next, m.lastHash, m.skipped, acks)
 		if err != nil {
 			return err
 		}
@@ -303,4 +321,57 @@ func NextSeq(st *state.Store) (uint64, error) {
 		return nil
 	})
 	return m.next, err
+}
+
+// queueAck keeps a command acknowledgement, durably, for the next
+// heartbeat; one for the same command replaces it.
+func (s *spool) queueAck(a wire.CommandAck) error {
+	v, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return s.store.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(acksBucket)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(a.ID), v)
+	})
+}
+
+// takeAcks removes up to n waiting acknowledgements in tx and returns them.
+// A damaged record is dropped: the server sends its command again.
+func takeAcks(tx *bolt.Tx, n int) ([]wire.CommandAck, error) {
+	b := tx.Bucket(acksBucket)
+	if b == nil {
+		return nil, nil
+	}
+	var out []wire.CommandAck
+	var keys [][]byte
+	c := b.Cursor()
+	for k, v := c.First(); k != nil && len(keys) < n; k, v = c.Next() {
+		var a wire.CommandAck
+		if json.Unmarshal(v, &a) == nil && a.ID != "" {
+			out = append(out, a)
+		}
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// acksWaiting counts the acknowledgements not yet in a heartbeat.
+func (s *spool) acksWaiting() (int, error) {
+	n := 0
+	err := s.store.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(acksBucket); b != nil {
+			n = b.Stats().KeyN
+		}
+		return nil
+	})
+	return n, err
 }

@@ -23,4 +23,15 @@
 // reported once. The index of sealed files (path, case reference, size,
 // sealed-at) lives in the agent's state store and is reconciled with the
 // folder by every scan; the folder, not the index, is the truth.
+//
+// While the device identity is locked (an enrolled device without its
+// lease), plaintext is still sealed: sealing needs only the public keys.
+// The new file's header cannot be opened then, so its structure is checked
+// instead (a stanza for each recipient, of its kind, and the whole file
+// there) and it is indexed as unverified, until the first scan after the
+// unlock opens its header with the identity. An age file the index does
+// not know cannot be told as the device's while locked: it is counted as
+// waiting to be sealed, never sealed again nor removed, and looked at
+// again once unlocked. [Vault.RemoveSealed] removes the sealed files the
+// vault made, for a wipe, and nothing else.
 package vault

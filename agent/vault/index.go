@@ -26,6 +26,11 @@ type Entry struct {
 	CaseRef  string    // from the policy's pattern; "" if it did not match
 	Size     int64     // plaintext bytes
 	SealedAt time.Time // when it was sealed (or first indexed, if found sealed)
+	// Unverified is set for a file sealed while the device identity was
+	// locked: its structure was checked (a whole age file, with a stanza
+	// for each recipient), but not that its header opens with the
+	// identity. The first scan after an unlock checks that.
+	Unverified bool
 }
 
 // record is an index entry as stored. CipherSize and ModTime let a scan tell
@@ -36,6 +41,7 @@ type record struct {
 	SealedAt   time.Time `json:"sealed_at"`
 	CipherSize int64     `json:"csize"`
 	ModTime    int64     `json:"mtime"`
+	Unverified bool      `json:"unverified,omitempty"` // see Entry.Unverified
 }
 
 // ReadIndex returns every sealed file in the index of the state store, by
@@ -47,7 +53,7 @@ func ReadIndex(store *state.Store) ([]Entry, error) {
 	}
 	out := make([]Entry, 0, len(recs))
 	for p, r := range recs {
-		out = append(out, Entry{Path: p, CaseRef: r.CaseRef, Size: r.Size, SealedAt: r.SealedAt})
+		out = append(out, Entry{Path: p, CaseRef: r.CaseRef, Size: r.Size, SealedAt: r.SealedAt, Unverified: r.Unverified})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, nil

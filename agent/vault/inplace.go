@@ -129,6 +129,7 @@ func (v *Vault) foreign(root *os.Root) *Vault {
 		dir:        root.Name(),
 		root:       root,
 		recipients: v.recipients,
+		stanzas:    v.stanzas,
 		log:        v.log,
 		index:      &index{}, // never used: seal and tidy do not touch the index
 		sched:      newScheduler(cfg.Now),

@@ -156,6 +156,10 @@ func (v *Vault) work(ctx context.Context, t *task, commits chan<- sealed) {
 	case errors.Is(err, errAlreadySealed):
 		commits <- s
 		v.sched.done(t, time.Time{})
+	case errors.Is(err, errLockedSealed):
+		// Counted as waiting until the vault is unlocked; the scan after
+		// the unlock looks at it again, and so does this retry.
+		v.sched.done(t, now.Add(maxFailDelay))
 	case errors.Is(err, errGone), errors.Is(err, errFolder), errors.Is(err, errSkipped):
 		v.sched.done(t, time.Time{}) // gone, a folder, or left alone
 	case errors.Is(err, ErrRefused):

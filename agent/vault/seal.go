@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -18,6 +19,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+
+	"github.com/casekeep/casekeep/agent/keys"
 )
 
 // changing is an ErrChanging that says when to look again.
@@ -59,6 +62,10 @@ var (
 	// errAlreadySealed means the file is an age file that opens with the
 	// device identity: it is sealed, whatever its name.
 	errAlreadySealed = errors.New("already sealed")
+	// errLockedSealed means the file is an age file the vault cannot check
+	// while the device identity is locked: it is counted as waiting, and
+	// looked at again once unlocked (it is never sealed a second time).
+	errLockedSealed = fmt.Errorf("%w: an age file the locked vault cannot check yet", keys.ErrLocked)
 )
 
 // maxNameCandidates bounds the search for a free name.
@@ -89,7 +96,9 @@ type sealed struct {
 // separators) now and records it in the index. It fails with an error
 // wrapping [ErrChanging] if the file changed in the last quiet period or
 // while it was sealed, [ErrRefused] if it is not a plain regular file (or is
-// a lock file the vault leaves alone), and [fs.ErrNotExist] if it is gone.
+// a lock file the vault leaves alone), [fs.ErrNotExist] if it is gone, and
+// keys.ErrLocked if it is an age file the vault cannot check while the
+// device identity is locked (it may be sealed already: it is left alone).
 // It returns the sealed file's index entry.
 func (v *Vault) SealFile(ctx context.Context, rel string) (Entry, error) {
 	s, err := v.seal(ctx, rel, nil)
@@ -106,7 +115,7 @@ func (v *Vault) SealFile(ctx context.Context, rel string) (Entry, error) {
 }
 
 func (s sealed) entry() Entry {
-	return Entry{Path: s.rel, CaseRef: s.rec.CaseRef, Size: s.rec.Size, SealedAt: s.rec.SealedAt}
+	return Entry{Path: s.rel, CaseRef: s.rec.CaseRef, Size: s.rec.Size, SealedAt: s.rec.SealedAt, Unverified: s.rec.Unverified}
 }
 
 // seal seals rel, calling found (if not nil) once it has checked that rel is
@@ -158,8 +167,11 @@ func (v *Vault) seal(ctx context.Context, rel string, found func(size int64)) (s
 	if heldOpen(f) {
 		return sealed{}, errInUse
 	}
-	if s, ok := v.opensSealed(rel, f, st); ok {
+	switch s, seen := v.opensSealed(rel, f, st); seen {
+	case seenSealed:
 		return s, errAlreadySealed
+	case seenLocked:
+		return sealed{}, errLockedSealed
 	}
 	if found != nil {
 		found(st.Size())
@@ -202,7 +214,7 @@ func (v *Vault) sealInto(ctx context.Context, f *os.File, st fs.FileInfo, destDi
 	hook("linked", outRel)
 	// From here the work is finished rather than rolled back, whatever ctx
 	// says: the sealed file is in place.
-	ofi, hdrLen, err := v.checkSealed(outRel, want, existing != nil)
+	ofi, hdrLen, unverified, err := v.checkSealed(outRel, want, existing != nil, st.Size())
 	if err != nil {
 		var r *refusal
 		if existing == nil && !errors.As(err, &r) {
@@ -210,7 +222,9 @@ func (v *Vault) sealInto(ctx context.Context, f *os.File, st fs.FileInfo, destDi
 		}
 		return sealed{}, fmt.Errorf("the sealed file does not check out: %w", err)
 	}
-	return sealed{rel: outRel, rec: v.recordFor(outRel, ofi, hdrLen, v.cfg.Now())}, nil
+	rec := v.recordFor(outRel, ofi, hdrLen, v.cfg.Now())
+	rec.Unverified = unverified
+	return sealed{rel: outRel, rec: rec}, nil
 }
 
 // checkParents checks that every folder on the way to dir is a real folder:
@@ -278,40 +292,102 @@ func sameRegular(f *os.File, fi, st fs.FileInfo) error {
 	return nil
 }
 
-// opensSealed reports whether f is an age file that opens with the device
-// identity, and if so describes it. It leaves f at its start.
-func (v *Vault) opensSealed(rel string, f *os.File, st fs.FileInfo) (sealed, bool) {
+// What opensSealed saw.
+type seen int
+
+const (
+	seenPlain  seen = iota // not an age file that opens with the device identity
+	seenSealed             // an age file that opens with the device identity
+	seenLocked             // an age file, but the identity is locked: cannot tell whose
+)
+
+// opensSealed tells whether f is an age file that opens with the device
+// identity (and if so describes it), or one the vault cannot check because
+// the identity is locked. It leaves f at its start.
+func (v *Vault) opensSealed(rel string, f *os.File, st fs.FileInfo) (sealed, seen) {
 	defer f.Seek(0, io.SeekStart)
 	hdrLen, err := v.openHeader(f)
-	if err != nil {
-		return sealed{}, false
+	switch {
+	case errors.Is(err, keys.ErrLocked):
+		return sealed{}, seenLocked
+	case err != nil:
+		return sealed{}, seenPlain
 	}
-	return sealed{rel: rel, rec: v.recordFor(rel, st, hdrLen, st.ModTime())}, true
+	return sealed{rel: rel, rec: v.recordFor(rel, st, hdrLen, st.ModTime())}, seenSealed
 }
 
 const ageMagic = "age-encryption.org/v1\n"
 
-// openHeader reads an age header from r and checks that it opens with the
-// device identity. It returns the header's length.
-func (v *Vault) openHeader(r io.Reader) (int64, error) {
+// readHeader reads an age header from r.
+func readHeader(r io.Reader) ([]byte, error) {
 	br := bufio.NewReaderSize(r, 4096)
 	if magic, err := br.Peek(len(ageMagic)); err != nil || string(magic) != ageMagic {
-		return 0, errors.New("not an age file")
+		return nil, errors.New("not an age file")
 	}
-	hdr, err := age.ExtractHeader(br)
+	return age.ExtractHeader(br)
+}
+
+// openHeader reads an age header from r and checks that it opens with the
+// device identity. It returns the header's length. A header that parses
+// while the identity is locked gives an error wrapping keys.ErrLocked.
+func (v *Vault) openHeader(r io.Reader) (int64, error) {
+	hdr, err := readHeader(r)
 	if err != nil {
 		return 0, err
 	}
+	return int64(len(hdr)), v.opens(hdr)
+}
+
+// opens checks that the header hdr opens with the device identity.
+func (v *Vault) opens(hdr []byte) error {
 	ids, err := v.cfg.Device.Identities()
 	if err != nil {
-		return 0, err
+		return err
 	}
 	key, err := age.DecryptHeader(hdr, ids...)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	clear(key)
-	return int64(len(hdr)), nil
+	return nil
+}
+
+// checkStructure checks, without any identity, that hdr is the header of
+// an age file sealed to the vault's recipients (one stanza of each
+// recipient's kind, and no other), and that the whole file is there: its
+// size is that of size bytes of plaintext sealed under hdr. It is how a
+// file sealed while the device identity is locked is checked.
+func (v *Vault) checkStructure(hdr []byte, cipherSize, size int64) error {
+	got := map[string]int{}
+	for _, line := range strings.Split(string(hdr), "\n") {
+		if typ, ok := strings.CutPrefix(line, "-> "); ok {
+			typ, _, _ = strings.Cut(typ, " ")
+			got[typ]++
+		}
+	}
+	if !maps.Equal(got, v.stanzas) {
+		return fmt.Errorf("its header has stanzas %v, not one for each recipient (%v)", got, v.stanzas)
+	}
+	if n := plaintextSize(cipherSize, int64(len(hdr))); n != size {
+		return fmt.Errorf("it holds %d bytes of plaintext, not %d: it is incomplete", n, size)
+	}
+	return nil
+}
+
+// stanzaKinds counts the kinds of header stanza sealing to rs writes.
+func stanzaKinds(rs []age.Recipient) (map[string]int, error) {
+	kinds := map[string]int{}
+	fileKey := make([]byte, 16)
+	for _, r := range rs {
+		ss, err := r.Wrap(fileKey)
+		if err != nil {
+			return nil, fmt.Errorf("vault: a recipient cannot seal: %w", err)
+		}
+		for _, s := range ss {
+			kinds[s.Type]++
+		}
+	}
+	return kinds, nil
 }
 
 // openSealed opens a sealed file for reading without blocking on a FIFO
@@ -337,25 +413,34 @@ func (v *Vault) openSealed(rel string) (*os.File, fs.FileInfo, error) {
 }
 
 // checkSealed reopens the sealed file rel, checks it is want (the file the
-// vault wrote or chose: someone may have replaced it since), makes it
-// durable if sync is set, and checks its header opens with the device
-// identity.
-func (v *Vault) checkSealed(rel string, want fs.FileInfo, sync bool) (fs.FileInfo, int64, error) {
+// vault wrote, or an existing one it chose: someone may have replaced it
+// since), makes an existing one durable (a written one is already), and
+// checks its header opens with the device identity. While the identity is
+// locked, a file the vault has just written from size bytes of plaintext
+// is checked for its structure instead, and reported unverified.
+func (v *Vault) checkSealed(rel string, want fs.FileInfo, existing bool, size int64) (fi fs.FileInfo, hdrLen int64, unverified bool, err error) {
 	f, fi, err := v.openSealed(rel)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	defer f.Close()
 	if !os.SameFile(fi, want) || fi.Size() != want.Size() {
-		return nil, 0, refused("was replaced while it was being sealed")
+		return nil, 0, false, refused("was replaced while it was being sealed")
 	}
-	if sync {
+	if existing {
 		if err := f.Sync(); err != nil {
-			return nil, 0, err
+			return nil, 0, false, err
 		}
 	}
-	n, err := v.openHeader(f)
-	return fi, n, err
+	hdr, err := readHeader(f)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	err = v.opens(hdr)
+	if errors.Is(err, keys.ErrLocked) && !existing {
+		return fi, int64(len(hdr)), true, v.checkStructure(hdr, fi.Size(), size)
+	}
+	return fi, int64(len(hdr)), false, err
 }
 
 // chooseName picks the sealed name for base in dir: the first candidate that
@@ -372,6 +457,9 @@ func (v *Vault) chooseName(ctx context.Context, dir, base string, f *os.File, st
 			return "", nil, err
 		}
 		same, fi, err := v.sameContent(ctx, path.Join(dir, name), f, st.Size())
+		if errors.Is(err, keys.ErrLocked) {
+			continue // cannot tell while locked: leave it, and take another name
+		}
 		if err != nil {
 			return "", nil, err
 		}
@@ -384,7 +472,8 @@ func (v *Vault) chooseName(ctx context.Context, dir, base string, f *os.File, st
 
 // sameContent reports whether the sealed file rel opens with the device
 // identity and decrypts to exactly the content of plain (size bytes), and
-// returns what it opened. It leaves plain at its start.
+// returns what it opened. It leaves plain at its start. While the identity
+// is locked it cannot tell: the error wraps keys.ErrLocked.
 func (v *Vault) sameContent(ctx context.Context, rel string, plain *os.File, size int64) (bool, fs.FileInfo, error) {
 	defer plain.Seek(0, io.SeekStart)
 	sf, fi, err := v.openSealed(rel)

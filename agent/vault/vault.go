@@ -103,6 +103,7 @@ type Vault struct {
 	dir        string
 	root       *os.Root
 	recipients []age.Recipient
+	stanzas    map[string]int // the kinds of header stanza sealing to recipients writes
 	log        *slog.Logger
 	index      *index
 
@@ -178,11 +179,17 @@ func Open(cfg Config) (*Vault, error) {
 		root.Close()
 		return nil, err
 	}
+	stanzas, err := stanzaKinds(recipients)
+	if err != nil {
+		root.Close()
+		return nil, err
+	}
 	return &Vault{
 		cfg:        cfg,
 		dir:        dir,
 		root:       root,
 		recipients: recipients,
+		stanzas:    stanzas,
 		log:        log,
 		index:      &index{store: cfg.Store},
 		sched:      newScheduler(cfg.Now),

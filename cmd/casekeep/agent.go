@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/casekeep/casekeep/agent"
+	"github.com/casekeep/casekeep/agent/keys"
 	"github.com/casekeep/casekeep/agent/report"
 	"github.com/casekeep/casekeep/agent/vault"
 	"github.com/casekeep/casekeep/installer"
@@ -49,8 +50,9 @@ func enrollCommand() *cli.Command {
 		Summary: "enroll this device with a casekeep server",
 		Help: `Enroll registers this device with the casekeep server at --server, using an
 enrollment token from IT security (casekeep-server token create). It makes the
-device's signing key, pins the server's TLS key, server key and policy key, and
-saves the signed policy; from then on the agent reports to that server only.
+device's signing key, pins the server's TLS key, server key and policy key,
+saves the signed policy, and makes the device identity wrapped with the first
+lease the server gives; from then on the agent reports to that server only.
 A token that carries the server's certificate pin is checked from the first
 connection; otherwise the server's certificate must be trusted by this system.`,
 		Run: func(e *cli.Env, args []string) error {
@@ -75,6 +77,15 @@ connection; otherwise the server's certificate must be trusted by this system.`,
 				return err
 			}
 			fmt.Fprintf(e.Stdout, "enrolled as %s with %s\npolicy version %d (%s) in force\n", en.DeviceID, en.Server, p.Version, p.Name)
+			if g := en.Lease; g != nil {
+				// The identity, wrapped with the first lease from the start.
+				// (Without one, the service asks the server for it.)
+				defer en.ForgetLease()
+				if _, err := keys.Create(dir, en.DeviceID, g.Key, g.KeyID, p.Vault.PostQuantum()); err != nil {
+					return fmt.Errorf("enrolled, but the device identity could not be made (the service makes it at its start): %w", err)
+				}
+				fmt.Fprintln(e.Stdout, "device identity made, wrapped with the server's lease")
+			}
 			return nil
 		},
 	}
@@ -178,6 +189,17 @@ func runAgent(e *cli.Env, args []string) error {
 	}
 	prog := newProgress(os.Stderr)
 	log := newLogger(e, prog, *debug)
+	// The lease key and the device identity are in this process's memory
+	// while the vault is unlocked: never in a core dump.
+	if err := keys.DisableCoreDumps(); err != nil {
+		log.Warn("could not turn off core dumps for the agent", "err", err)
+	}
+	// A wipe the server has acknowledged is finished before anything else:
+	// without its enrollment the device cannot report any more.
+	wiped, err := agent.FinishWipe(stateDir)
+	if err != nil {
+		log.Warn("could not read or finish the wipe record", "err", err)
+	}
 	en, err := report.LoadEnrollment(stateDir)
 	switch {
 	case err == nil:
@@ -198,7 +220,7 @@ func runAgent(e *cli.Env, args []string) error {
 		}
 	case errors.Is(err, report.ErrNotEnrolled):
 		en = nil
-		if *server != "" && *token == "" {
+		if *server != "" && *token == "" && !wiped.Finished() {
 			return cli.Usagef("--server needs --token")
 		}
 		if *server != "" {
@@ -210,6 +232,20 @@ func runAgent(e *cli.Env, args []string) error {
 		return err
 	}
 	enrollEnv := filepath.Join(*config, installer.EnrollEnvFile)
+	if en == nil && wiped.Finished() && *token == "" && *f.policy == "" {
+		if env, err := installer.ReadEnrollEnv(enrollEnv); err != nil || env.Token == "" {
+			// Nothing asks to enroll it again: stay wiped, saying so, so
+			// that a service manager does not restart it in a loop.
+			msg := fmt.Sprintf("this device was wiped on %s by IT security (command %s): casekeep does nothing here until it is enrolled again",
+				wiped.Done.Local().Format("2006-01-02 15:04"), wiped.Command)
+			log.Warn(msg)
+			return runAsService(func(ctx context.Context, _ func() agent.Stop) error {
+				agent.IdleWiped(ctx, stateDir, wiped)
+				return nil
+			}, stateDir, log, logLevel(*debug))
+		}
+		*server = "" // enroll with what the enrollment file names
+	}
 	if en == nil && *server == "" && *f.policy == "" {
 		if _, err := os.Lstat(enrollEnv); err != nil && interactive() {
 			return cli.Usagef("this device is not enrolled: give --server and --token, put them in %s, or give --policy to try casekeep out", enrollEnv)

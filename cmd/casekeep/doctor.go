@@ -7,14 +7,17 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/casekeep/casekeep/agent"
+	"github.com/casekeep/casekeep/agent/keys"
 	"github.com/casekeep/casekeep/agent/posture"
 	"github.com/casekeep/casekeep/agent/report"
 	"github.com/casekeep/casekeep/installer"
 	"github.com/casekeep/casekeep/internal/cli"
+	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/policy"
 )
 
@@ -31,9 +34,12 @@ func doctorCommand() *cli.Command {
 		Help: `Doctor checks what an IT technician on the phone needs to know, and says each
 in plain words: the service is installed and running; the device is enrolled;
 the server acknowledged a recent heartbeat; the policy in force, its version,
-and that its signature checks against the key pinned at enrollment; the cache
-folder is one only the right people can write; disk encryption; and the
-clock's difference from the server's. It exits 0 when all is well, 1 if
+and that its signature checks against the key pinned at enrollment; the vault
+key (wrapped, never a plain file on an enrolled device; open or locked, and
+why; a device wiped says when and by which command) and how its offline copy
+is held (a warning if only by the OS, without a TPM); the cache folder is one
+only the right people can write; disk encryption; and the clock's difference
+from the server's. It exits 0 when all is well, 1 if
 anything fails. Run it as root or an administrator for every check.`,
 		Run: func(e *cli.Env, args []string) error {
 			f := addServiceFlags(e)
@@ -151,6 +157,7 @@ func (d doctor) run(ctx context.Context) []finding {
 		}
 	}
 
+	out = append(out, d.checkKeys(en, st)...)
 	out = append(out, d.checkCache(st, pol))
 
 	c := d.diskEncryption(ctx)
@@ -188,6 +195,62 @@ func (d doctor) run(ctx context.Context) []finding {
 		}
 	}
 	return out
+}
+
+// checkKeys looks at the vault key: a device wiped says so; on an
+// enrolled device the identity must be wrapped (never a plain file), and
+// the offline copy of its lease is best held by the TPM.
+func (d doctor) checkKeys(en *report.Enrollment, st *agent.Status) []finding {
+	w, err := agent.ReadWipe(d.layout.State)
+	switch {
+	case err != nil:
+		return []finding{{levelWarn, "vault key", fmt.Sprintf("cannot read the wipe record: %v", err)}}
+	case w.Finished():
+		return []finding{{levelWarn, "vault key", fmt.Sprintf("this device was wiped on %s by command %s: enroll it again to use casekeep",
+			w.Done.Local().Format("2006-01-02 15:04"), w.Command)}}
+	case w != nil:
+		return []finding{{levelWarn, "vault key", fmt.Sprintf("this device is being wiped (command %s, at step %s): leave the service running", w.Command, w.Phase)}}
+	case en == nil:
+		return nil
+	}
+	plain := filepath.Join(d.layout.State, keys.FileName)
+	if _, err := os.Lstat(plain); err == nil {
+		return []finding{{levelFail, "vault key", fmt.Sprintf("the device identity is still a plain file (%s): anyone who reads this disk opens every sealed file; the agent wraps it when the server serves its lease (is the server up to date?)", plain)}}
+	}
+	if _, err := os.Lstat(filepath.Join(d.layout.State, keys.WrappedName)); err != nil {
+		return []finding{{levelFail, "vault key", "the device has no identity yet: the service makes it with the server's first lease (is it running? see its log)"}}
+	}
+	if st == nil {
+		return []finding{{levelOK, "vault key", "wrapped by the server's lease (the agent is not running: not known whether it is open)"}}
+	}
+	k := st.Keys
+	var out []finding
+	switch k.Lease {
+	case wire.LeaseUnlocked:
+		out = append(out, finding{levelOK, "vault key", "wrapped, and unlocked with a lease the server served" + memory(k)})
+	case wire.LeaseOffline:
+		out = append(out, finding{levelWarn, "vault key", "wrapped, unlocked from the offline copy until " + k.OfflineUntil.Local().Format("2006-01-02 15:04") + ": the server could not be reached" + memory(k)})
+	case wire.LeaseLocked:
+		out = append(out, finding{levelWarn, "vault key", "wrapped, and LOCKED: " + k.Why})
+	default:
+		out = append(out, finding{levelWarn, "vault key", "the agent says " + k.Lease})
+	}
+	switch k.OfflineCopy {
+	case wire.OfflineTPM:
+		out = append(out, finding{levelOK, "offline copy", "sealed to this computer's TPM"})
+	case wire.OfflineOS:
+		out = append(out, finding{levelWarn, "offline copy", "protected by the operating system only (no TPM): weaker against someone who takes the disk out, within its window"})
+	default:
+		out = append(out, finding{levelOK, "offline copy", "none: the vault opens only while the server answers"})
+	}
+	return out
+}
+
+func memory(k agent.KeyStatus) string {
+	if k.MemoryLocked {
+		return "; its memory is locked against swap"
+	}
+	return "; its memory could not be locked against swap"
 }
 
 func lastError(st *agent.Status) string {

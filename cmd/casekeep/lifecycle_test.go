@@ -175,9 +175,11 @@ func TestEnrollFromFileThenDoctor(t *testing.T) {
 	actx, acancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(actx) }()
+	var ast *agent.Status
 	testenv.Eventually(t, "an acknowledged heartbeat in the status file", func() bool {
 		st, err := agent.ReadStatus(l.State)
-		return err == nil && st.Heartbeat != nil && !st.Heartbeat.LastAck.IsZero() && st.Vault.Dir != ""
+		ast = st
+		return err == nil && st.Heartbeat != nil && !st.Heartbeat.LastAck.IsZero() && st.Vault.Dir != "" && st.Keys.Lease != ""
 	})
 	acancel()
 	if err := <-done; err != nil {
@@ -216,9 +218,23 @@ func TestEnrollFromFileThenDoctor(t *testing.T) {
 		return 0
 	}
 	fs := d.run(context.Background())
+	// The vault key: wrapped by the server's lease, its offline copy held
+	// by the OS here (no TPM), which is only a warning. A server that does
+	// not serve leases leaves the identity a plain file: that fails.
+	leases := ast.Keys.Lease != wire.LeasePlaintext
 	for _, f := range fs {
-		if f.level != levelOK {
-			t.Errorf("healthy device: %s", show(fs))
+		want := levelOK
+		switch {
+		case f.what == "vault key" && !leases:
+			want = levelFail
+			if !strings.Contains(f.detail, "plain file") {
+				t.Errorf("a plaintext identity on an enrolled device: %s", f.detail)
+			}
+		case f.what == "offline copy" && ast.Keys.OfflineCopy == wire.OfflineOS:
+			want = levelWarn
+		}
+		if f.level != want {
+			t.Errorf("healthy device (the server serves leases: %v): %s", leases, show(fs))
 			break
 		}
 	}

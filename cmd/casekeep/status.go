@@ -10,6 +10,7 @@ import (
 	"github.com/casekeep/casekeep/agent"
 	"github.com/casekeep/casekeep/internal/cli"
 	"github.com/casekeep/casekeep/internal/printable"
+	"github.com/casekeep/casekeep/internal/wire"
 )
 
 // stale is how old a status may be before the agent is taken to be stopped.
@@ -20,8 +21,10 @@ func statusCommand() *cli.Command {
 		Name: "status", Args: "[--state DIR] [--json]",
 		Summary: "show what casekeep sees on this laptop and anything to do",
 		Help: `Status shows, for the person at the laptop, what the running agent keeps in
-its status file: the vault (sealed files, files waiting to be sealed), the
-drives it has seen and whether the council approves them, personal cloud
+its status file: the vault (sealed files, files waiting to be sealed), its key
+(unlocked by the server, unlocked offline and until when, locked and why, or
+wiped), how the offline copy of the lease is held (the TPM, the OS only, or
+none) and whether the key's memory is locked against swap, the drives it has seen and whether the council approves them, personal cloud
 folders found, disk encryption, the last heartbeat the server acknowledged,
 what it did with case files found outside the vault, and anything you should
 do, in plain words. It exits 1 if the agent is not running.`,
@@ -87,6 +90,14 @@ func printStatus(out io.Writer, s *agent.Status, now time.Time) {
 		running = "NOT RUNNING (last seen " + ago(s.UpdatedAt) + ")"
 	}
 	fmt.Fprintf(w, "casekeep %s, agent %s (process %d), policy %d %q\n\n", running, s.AgentVersion, s.PID, s.PolicyVersion, s.PolicyName)
+	if wp := s.Wipe; wp.Finished() {
+		fmt.Fprintf(w, "This device was WIPED on %s by command %s: its sealed files, its identity and every copy of its lease are gone.\n\n",
+			wp.Done.Local().Format("2006-01-02 15:04"), wp.Command)
+		printAdvice(w, s)
+		return
+	} else if wp != nil {
+		fmt.Fprintf(w, "This device is being WIPED (command %s, at step %s).\n\n", wp.Command, wp.Phase)
+	}
 
 	fmt.Fprintf(w, "Vault: %s\n", s.Vault.Dir)
 	fmt.Fprintf(w, "  %d sealed files (%s) for %d case references", s.Vault.Files, humanSize(s.Vault.Bytes), s.Vault.CaseRefs)
@@ -94,6 +105,7 @@ func printStatus(out io.Writer, s *agent.Status, now time.Time) {
 		fmt.Fprintf(w, "; %d waiting to be sealed", s.Vault.Plaintext)
 	}
 	fmt.Fprintln(w)
+	printKeys(w, s.Keys)
 
 	d := s.DiskEncryption
 	switch d.Result {
@@ -170,6 +182,58 @@ func printStatus(out io.Writer, s *agent.Status, now time.Time) {
 	}
 
 	fmt.Fprintln(w)
+	printAdvice(w, s)
+}
+
+// printKeys says, in words, whether the vault key is open and how its
+// offline copy is held.
+func printKeys(w io.Writer, k agent.KeyStatus) {
+	until := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return " until " + t.Local().Format("2006-01-02 15:04")
+	}
+	var state string
+	switch k.Lease {
+	case wire.LeaseUnlocked:
+		state = "unlocked by the server"
+	case wire.LeaseOffline:
+		state = "unlocked offline" + until(k.OfflineUntil) + " (the server could not be reached)"
+	case wire.LeaseLocked:
+		state = "LOCKED"
+		if k.Why != "" {
+			state += " (" + k.Why + ")"
+		}
+		state += ": new files are still encrypted, none can be opened"
+	case wire.LeaseWiped:
+		state = "wiped"
+	case wire.LeasePlaintext:
+		state = "NOT WRAPPED: the identity is still a plain file, until the server serves a lease"
+	case wire.LeaseNone:
+		state = "a plain file in the state folder (not enrolled)"
+	default:
+		state = k.Lease
+	}
+	fmt.Fprintf(w, "Vault key: %s\n", state)
+	switch k.OfflineCopy {
+	case wire.OfflineTPM:
+		fmt.Fprintf(w, "  offline copy: sealed to this computer's TPM%s\n", until(k.OfflineUntil))
+	case wire.OfflineOS:
+		fmt.Fprintf(w, "  offline copy: protected by the operating system only (no TPM)%s\n", until(k.OfflineUntil))
+	case wire.OfflineNone:
+		fmt.Fprintln(w, "  offline copy: none (the vault opens only while the server answers)")
+	}
+	if k.Lease == wire.LeaseUnlocked || k.Lease == wire.LeaseOffline {
+		if k.MemoryLocked {
+			fmt.Fprintln(w, "  key memory: locked against swap")
+		} else {
+			fmt.Fprintln(w, "  key memory: NOT locked against swap (the system refused)")
+		}
+	}
+}
+
+func printAdvice(w io.Writer, s *agent.Status) {
 	if len(s.Advice) == 0 {
 		fmt.Fprintln(w, "Nothing to do: all is well.")
 		return

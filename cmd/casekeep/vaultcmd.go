@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"github.com/casekeep/casekeep/agent/keys"
+	"github.com/casekeep/casekeep/agent/report"
 	"github.com/casekeep/casekeep/agent/state"
 	"github.com/casekeep/casekeep/agent/vault"
 	"github.com/casekeep/casekeep/internal/cli"
+	"github.com/casekeep/casekeep/internal/wire"
+	"github.com/casekeep/casekeep/policy"
 )
 
 func lsCommand() *cli.Command {
@@ -44,10 +47,11 @@ while the agent runs.`,
 			}
 			if *asJSON {
 				type jsonEntry struct {
-					Path     string    `json:"path"`
-					CaseRef  string    `json:"case_ref"`
-					Size     int64     `json:"size"`
-					SealedAt time.Time `json:"sealed_at"`
+					Path       string    `json:"path"`
+					CaseRef    string    `json:"case_ref"`
+					Size       int64     `json:"size"`
+					SealedAt   time.Time `json:"sealed_at"`
+					Unverified bool      `json:"unverified,omitempty"` // sealed while the vault was locked, not yet checked with the identity
 				}
 				out := make([]jsonEntry, len(entries))
 				for i, en := range entries {
@@ -89,29 +93,35 @@ func humanSize(n int64) string {
 }
 
 // openVault opens the cache for a command that runs beside the agent. It
-// takes no agent lock and never scans.
-func openVault(f agentFlags, create bool) (*vault.Vault, error) {
-	p, err := f.loadPolicy()
-	if err != nil {
-		return nil, err
-	}
+// takes no agent lock and never scans. On an enrolled device it takes the
+// policy in force and the wrapped identity from the state folder (see
+// enrolledDevice); on one that is not, the policy from --policy and the
+// plain identity file, made if create is set.
+func openVault(f agentFlags, create, identity bool) (*vault.Vault, error) {
 	dir, err := f.stateDir()
 	if err != nil {
 		return nil, err
 	}
-	cache, err := f.cacheDir(p)
+	p, device, err := enrolledDevice(f, dir, identity)
+	if errors.Is(err, report.ErrNotEnrolled) {
+		if p, err = f.loadPolicy(); err != nil {
+			return nil, err
+		}
+		var file *keys.File
+		if create {
+			if err := state.Prepare(dir); err != nil {
+				return nil, err
+			}
+			file, err = keys.LoadOrCreate(dir, p.Vault.PostQuantum(), time.Now())
+		} else {
+			file, err = keys.Load(dir)
+		}
+		device = file
+	}
 	if err != nil {
 		return nil, err
 	}
-	var device *keys.File
-	if create {
-		if err := state.Prepare(dir); err != nil {
-			return nil, err
-		}
-		device, err = keys.LoadOrCreate(dir, p.Vault.PostQuantum(), time.Now())
-	} else {
-		device, err = keys.Load(dir)
-	}
+	cache, err := f.cacheDir(p)
 	if err != nil {
 		return nil, err
 	}
@@ -121,22 +131,79 @@ func openVault(f agentFlags, create bool) (*vault.Vault, error) {
 	})
 }
 
+// leaseTimeout bounds a command's lease request.
+const leaseTimeout = 10 * time.Second
+
+// enrolledDevice returns, for an enrolled device, the policy in force and
+// its keyring: locked, which seals (sealing needs only the recipient), or,
+// if identity is set, unlocked as the service unlocks it, with a lease
+// from the server (which records it), else the offline copy. It returns
+// report.ErrNotEnrolled for a device that is not enrolled.
+func enrolledDevice(f agentFlags, dir string, identity bool) (*policy.Policy, keys.Device, error) {
+	en, err := report.LoadEnrollment(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if *f.policy != "" {
+		return nil, nil, cli.Usagef("this device is enrolled with %s: it takes its policy from there (no --policy)", en.Server)
+	}
+	p, err := en.LoadPolicy(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the policy in force does not load: %w", err)
+	}
+	k, err := keys.Open(dir, en.DeviceID)
+	switch {
+	case errors.Is(err, keys.ErrNoIdentity):
+		return nil, nil, fmt.Errorf("this device has no identity yet: start the casekeep service (%w)", err)
+	case err != nil:
+		return nil, nil, err
+	}
+	if !identity || k.State() == wire.LeasePlaintext {
+		return p, k, nil // the plaintext identity of an older agent opens as it is; the service wraps it
+	}
+	key, err := report.LoadSigningKey(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), leaseTimeout)
+	defer cancel()
+	l, err := en.RequestLease(ctx, nil, key, wire.WantKey, k.KeyID(), time.Now())
+	switch {
+	case err == nil && l.Refused != "":
+		return nil, nil, fmt.Errorf("the vault is locked: the server refuses the lease (%s)", l.Refused)
+	case err == nil && l.Grant != nil && l.Grant.Key != nil:
+		defer clear(l.Grant.Key)
+		if err := k.Unlock(l.Grant.Key, l.Grant.KeyID); err != nil {
+			return nil, nil, fmt.Errorf("the server's lease does not open the device identity: %w", err)
+		}
+	case err == nil:
+		return nil, nil, errors.New("the server granted the lease without its key")
+	default:
+		if oerr := k.UnlockOffline(time.Now()); oerr != nil {
+			return nil, nil, fmt.Errorf("the vault is locked: the server cannot be reached (%v) and %w", err, oerr)
+		}
+	}
+	return p, k, nil
+}
+
 func verifyCommand() *cli.Command {
 	return &cli.Command{
-		Name: "verify", Args: "--policy FILE [--policy-key FILE] [--state DIR] [--cache DIR]",
+		Name: "verify", Args: "[--policy FILE [--policy-key FILE]] [--state DIR] [--cache DIR]",
 		Summary: "check every sealed file decrypts end to end",
 		Help: `Verify decrypts every sealed file in the index with the device identity,
 end to end, discarding the plaintext, and lists any that fail: missing,
 changed, truncated or corrupt. It exits 1 if any fail. It shows progress on a
 terminal and works while the agent runs.
 
-` + policyHelp,
+On an enrolled device the identity is opened as the service opens it: with a
+lease the server serves (and records), or else the offline copy; the policy is
+the one in force. Otherwise: ` + policyHelp,
 		Run: func(e *cli.Env, args []string) error {
 			f := addAgentFlags(e, true)
 			if _, err := e.Parse(args, 0, 0); err != nil {
 				return err
 			}
-			v, err := openVault(f, false)
+			v, err := openVault(f, false, true)
 			if err != nil {
 				return err
 			}
@@ -167,14 +234,16 @@ terminal and works while the agent runs.
 
 func sealCommand() *cli.Command {
 	return &cli.Command{
-		Name: "seal", Args: "--policy FILE [--policy-key FILE] [--state DIR] [--cache DIR] [--case REF] PATH...",
+		Name: "seal", Args: "[--policy FILE [--policy-key FILE]] [--state DIR] [--cache DIR] [--case REF] PATH...",
 		Summary: "move case files saved elsewhere into the cache, sealed",
 		Help: `Seal moves each file into the cache, sealed: it is encrypted into the cache
 (into the folder --case names, if given), checked, and only then removed from
 where it was. A file another program has open, a symlink and a file with more
 than one hard link are refused.
 
-` + policyHelp,
+On an enrolled device the policy in force is used, and the files are sealed to
+the device's identity even while the vault is locked (sealing needs only its
+public key). Otherwise: ` + policyHelp,
 		Run: func(e *cli.Env, args []string) error {
 			f := addAgentFlags(e, true)
 			caseRef := e.Flags.String("case", "", "put the files in the cache folder `REF` (a case reference)")
@@ -185,7 +254,7 @@ than one hard link are refused.
 			if strings.ContainsAny(*caseRef, `/\`) || *caseRef == "." || *caseRef == ".." {
 				return cli.Usagef("--case %q must be a single folder name", *caseRef)
 			}
-			v, err := openVault(f, true)
+			v, err := openVault(f, true, false)
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,66 @@
+package vault_test
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/casekeep/casekeep/agent/vault"
+)
+
+// TestRemoveSealed: a wipe removes the sealed files the vault made and its
+// index, and nothing else: not a file it did not make, not one changed
+// since it was indexed, not what a symlink points at.
+func TestRemoveSealed(t *testing.T) {
+	e := newEnv(t)
+	for _, rel := range []string{"LL-1/a.txt", "LL-1/b.txt", "LL-2/c.txt", "LL-2/changed.txt"} {
+		e.write(rel, "notes "+rel, true)
+		if _, err := e.v.SealFile(context.Background(), rel); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Changed since it was indexed (someone wrote over it).
+	os.WriteFile(e.path("LL-2/changed.txt.age"), []byte("age-encryption.org/v1\nsomething else"), 0o600)
+	past := time.Now().Add(-time.Hour)
+	os.Chtimes(e.path("LL-2/changed.txt.age"), past, past)
+	// Not made by the vault: another age file, and a user's file.
+	os.MkdirAll(e.path("LL-3"), 0o755)
+	os.WriteFile(e.path("LL-3/theirs.age"), []byte("age-encryption.org/v1\n..."), 0o600)
+	outside := t.TempDir() + "/precious.age"
+	os.WriteFile(outside, []byte("age-encryption.org/v1\nprecious"), 0o600)
+	if runtime.GOOS != "windows" {
+		// An indexed name swapped for a symlink to a file elsewhere.
+		os.Remove(e.path("LL-1/b.txt.age"))
+		if err := os.Symlink(outside, e.path("LL-1/b.txt.age")); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	rm, err := e.v.RemoveSealed(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"LL-1/", "LL-2/", "LL-2/changed.txt.age", "LL-3/", "LL-3/theirs.age"}
+	wantRemoved, wantKept := 2, 2
+	if runtime.GOOS != "windows" {
+		want = append(want, "LL-1/b.txt.age")
+	} else {
+		wantRemoved, wantKept = 3, 1
+	}
+	e.wantFiles(want...)
+	if rm.Removed != wantRemoved || rm.Kept != wantKept {
+		t.Errorf("removal %+v, want %d removed and %d kept", rm, wantRemoved, wantKept)
+	}
+	if b, err := os.ReadFile(outside); err != nil || string(b) != "age-encryption.org/v1\nprecious" {
+		t.Errorf("the file the symlink points at: %q, %v", b, err)
+	}
+	if idx, err := vault.ReadIndex(e.store); err != nil || len(idx) != 0 {
+		t.Errorf("index after the wipe: %+v, %v", idx, err)
+	}
+	// Again (a wipe resumed after a crash): nothing more to do.
+	if rm, err := e.v.RemoveSealed(context.Background()); err != nil || rm.Removed != 0 || rm.Kept != 0 {
+		t.Errorf("again: %+v, %v", rm, err)
+	}
+}
