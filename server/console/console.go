@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/casekeep/casekeep/internal/units"
 	"github.com/casekeep/casekeep/policy"
 	"github.com/casekeep/casekeep/server/access"
 	"github.com/casekeep/casekeep/server/actions"
@@ -95,18 +96,7 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02T15:04Z")
 	},
 	"span": assess.Span,
-	"size": func(n int64) string {
-		const unit = 1024
-		if n < unit {
-			return fmt.Sprintf("%d B", n)
-		}
-		div, exp := int64(unit), 0
-		for m := n / unit; m >= unit; m /= unit {
-			div *= unit
-			exp++
-		}
-		return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-	},
+	"size": units.Bytes,
 	// path escapes one path segment (a device ID, in a link).
 	"path":   url.PathEscape,
 	"prefix": strings.HasPrefix,
