@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,10 +9,8 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/casekeep/casekeep/policy"
 	"github.com/casekeep/casekeep/server"
 	"github.com/casekeep/casekeep/server/access"
 	"github.com/casekeep/casekeep/server/actions"
@@ -33,7 +30,7 @@ type Config struct {
 	Store store.Store
 	// Policy returns the policy in force, for liveness; nil (or an error)
 	// makes liveness "unknown".
-	Policy func(ctx context.Context) (*policy.Policy, error)
+	Policy server.PolicyFunc
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -213,8 +210,6 @@ type DeviceView struct {
 	// Agent is what the agent said about stopping; absent from a list
 	// of states at a time (?at=), which the history does not record.
 	Agent *AgentView `json:"agent,omitempty"`
-
-	status server.AgentStatus // for the agent filter
 }
 
 // AgentView is what a device's agent said, or showed, about stopping.
@@ -234,34 +229,22 @@ type AgentView struct {
 	LastUnannouncedStop time.Time `json:"last_unannounced_stop,omitzero"`
 }
 
-func (a *API) view(r store.DeviceRow, p *policy.Policy, now time.Time) DeviceView {
-	live := "unknown"
-	if p != nil {
-		live = string(server.LivenessOf(r.State.ReceivedAt, now, p))
+func view(d server.Device) DeviceView {
+	st := d.State
+	v := DeviceView{
+		ID: d.ID, Hostname: d.Hostname, User: d.User, OS: d.OS, Serial: d.Serial, EnrolledAt: d.EnrolledAt,
+		Revoked: d.Revoked(), LastSeen: st.ReceivedAt, Liveness: string(d.Liveness), Silent: d.Status.Silent,
+		Compliant: st.Compliant, PlaintextFiles: st.PlaintextFiles, SealedFiles: st.SealedFiles,
+		SealedBytes: st.SealedBytes, CaseRefs: st.CaseRefs, DiskEncryption: st.DiskEncryption,
+		PolicyVersion: st.PolicyVersion, AgentVersion: st.AgentVersion, Lease: st.Lease, OfflineCopy: st.OfflineCopy,
 	}
-	st := server.AgentStatusOf(r, server.Liveness(live))
-	return DeviceView{
-		ID: r.ID, Hostname: r.Hostname, User: r.User, OS: r.OS, Serial: r.Serial, EnrolledAt: r.EnrolledAt,
-		Revoked: !r.RevokedAt.IsZero(), LastSeen: r.State.ReceivedAt, Liveness: live, Silent: st.Silent,
-		Compliant: r.State.Compliant, PlaintextFiles: r.State.PlaintextFiles, SealedFiles: r.State.SealedFiles,
-		SealedBytes: r.State.SealedBytes, CaseRefs: r.State.CaseRefs, DiskEncryption: r.State.DiskEncryption,
-		PolicyVersion: r.State.PolicyVersion, AgentVersion: r.State.AgentVersion,
-		Lease: r.State.Lease, OfflineCopy: r.State.OfflineCopy, LeaseServedAt: r.Lease.At, LeaseUntil: r.Lease.Until,
-		Agent: &AgentView{State: string(st.State), Since: st.Since, UnannouncedStops: st.UnannouncedStops,
-			LastUnannouncedStop: st.LastUnannouncedStop},
-		status: st,
+	if !d.Then { // what the agent said then, and the leases served, are not known
+		a := d.Status
+		v.LeaseServedAt, v.LeaseUntil = d.Lease.At, d.Lease.Until
+		v.Agent = &AgentView{State: string(a.State), Since: a.Since, UnannouncedStops: a.UnannouncedStops,
+			LastUnannouncedStop: a.LastUnannouncedStop}
 	}
-}
-
-func (a *API) policy(ctx context.Context) *policy.Policy {
-	if a.cfg.Policy == nil {
-		return nil
-	}
-	p, err := a.cfg.Policy(ctx)
-	if err != nil {
-		return nil
-	}
-	return p
+	return v
 }
 
 // devices lists the fleet: ?liveness=online|offline|missing|never,
@@ -269,61 +252,31 @@ func (a *API) policy(ctx context.Context) *policy.Policy {
 // ?policy_version=N, ?user=NAME,
 // ?agent=running|stopped|shutdown|removed|silent|unannounced.
 func (a *API) devices(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	var keep []func(DeviceView) bool
-	if v := q.Get("liveness"); v != "" {
-		if !slices.Contains([]string{"online", "offline", "missing", "never", "unknown"}, v) {
-			return bad("liveness must be online, offline, missing or never")
-		}
-		keep = append(keep, func(d DeviceView) bool { return d.Liveness == v })
+	ctx, q := r.Context(), r.URL.Query()
+	keep, err := server.DeviceFilter{Liveness: q.Get("liveness"), Compliant: q.Get("compliant"), Plaintext: q.Get("plaintext"),
+		PolicyVersion: q.Get("policy_version"), User: q.Get("user"), Agent: q.Get("agent")}.Match()
+	if err != nil {
+		return bad("%v", err)
 	}
-	if v := q.Get("compliant"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return bad("compliant must be true or false")
-		}
-		keep = append(keep, func(d DeviceView) bool { return d.Compliant == b })
+	if q.Get("agent") != "" && q.Get("at") != "" {
+		return bad("agent cannot be combined with at: the state history does not record what the agent said about stopping")
 	}
-	if v := q.Get("plaintext"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return bad("plaintext must be true or false")
-		}
-		keep = append(keep, func(d DeviceView) bool { return (d.PlaintextFiles > 0) == b })
-	}
-	if v := q.Get("policy_version"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return bad("policy_version must be a number")
-		}
-		keep = append(keep, func(d DeviceView) bool { return d.PolicyVersion == n })
-	}
-	if v := q.Get("user"); v != "" {
-		keep = append(keep, func(d DeviceView) bool { return strings.EqualFold(d.User, v) })
-	}
-	historic := q.Get("at") != ""
-	if v := q.Get("agent"); v != "" {
-		if !slices.Contains(server.AgentFilters, v) {
-			return bad("agent must be one of %s", strings.Join(server.AgentFilters, ", "))
-		}
-		if historic {
-			return bad("agent cannot be combined with at: the state history does not record what the agent said about stopping")
-		}
-		keep = append(keep, func(d DeviceView) bool { return d.status.Matches(v) })
-	}
-	rows, err := a.cfg.Store.Devices(r.Context())
+	rows, err := a.cfg.Store.Devices(ctx)
 	if err != nil {
 		return err
 	}
-	p, now := a.policy(r.Context()), a.cfg.Now()
+	devs := make([]server.Device, 0, len(rows))
 	if v := q.Get("at"); v != "" {
 		// Compliance at a time: each device's state then, from the state
-		// history; liveness is judged at that time too.
+		// history. The history records changes, not every heartbeat: when
+		// a device was last heard from before 'at' is not known from it,
+		// so liveness then is "unknown" (and last_seen is when that state
+		// began).
 		at, err := present.ParseTime(v)
 		if err != nil {
 			return bad("at: %v", err)
 		}
-		states, err := a.cfg.Store.StatesAt(r.Context(), at)
+		states, err := a.cfg.Store.StatesAt(ctx, at)
 		if err != nil {
 			return err
 		}
@@ -331,43 +284,26 @@ func (a *API) devices(w http.ResponseWriter, r *http.Request) error {
 		for _, sc := range states {
 			byID[sc.DeviceID] = sc.State
 		}
-		rows = slices.DeleteFunc(rows, func(r store.DeviceRow) bool { return r.EnrolledAt.After(at) }) // not enrolled yet
-		for i := range rows {
-			rows[i].State = byID[rows[i].ID]
-		}
-		// The history records changes, not every heartbeat: when a
-		// device was last heard from before 'at' is not known from it, so
-		// liveness then is "unknown" (and last_seen is when that state
-		// began).
-		p = nil
-	}
-	out := []DeviceView{}
-rows:
-	for _, row := range rows {
-		v := a.view(row, p, now)
-		if historic {
-			v.Agent = nil // its stop state then is not known
-			v.LeaseServedAt, v.LeaseUntil = time.Time{}, time.Time{}
-		}
-		for _, k := range keep {
-			if !k(v) {
-				continue rows
+		for _, row := range rows {
+			if !row.EnrolledAt.After(at) { // else not enrolled yet
+				devs = append(devs, server.DeviceThen(row, byID[row.ID]))
 			}
 		}
-		out = append(out, v)
+	} else {
+		p, now := a.cfg.Policy.InForce(ctx), a.cfg.Now()
+		for _, row := range rows {
+			devs = append(devs, server.DeviceOf(row, p, now))
+		}
+	}
+	devs = slices.DeleteFunc(devs, func(d server.Device) bool { return !keep(d) })
+	out := []DeviceView{}
+	for _, d := range devs {
+		out = append(out, view(d))
 	}
 	return writeList(w, r, "devices", out, func() present.Table {
-		t := present.Table{Header: []string{"id", "hostname", "user", "os", "serial", "last_seen", "liveness", "compliant", "plaintext_files", "sealed_files", "case_refs", "disk_encryption", "policy_version", "agent_version", "revoked",
-			"agent_state", "agent_since", "unannounced_stops", "last_unannounced_stop", "silent", "lease", "offline_copy", "lease_served_at", "lease_until"}}
-		for _, d := range out {
-			agent := []string{"", "", "", ""}
-			if g := d.Agent; g != nil {
-				agent = []string{g.State, present.Time(g.Since), strconv.FormatInt(g.UnannouncedStops, 10), present.Time(g.LastUnannouncedStop)}
-			}
-			t.Rows = append(t.Rows, append([]string{d.ID, d.Hostname, d.User, d.OS, d.Serial, present.Time(d.LastSeen), d.Liveness,
-				strconv.FormatBool(d.Compliant), strconv.FormatInt(d.PlaintextFiles, 10), strconv.FormatInt(d.SealedFiles, 10),
-				strconv.Itoa(d.CaseRefs), d.DiskEncryption, strconv.Itoa(d.PolicyVersion), d.AgentVersion, strconv.FormatBool(d.Revoked)},
-				append(agent, strconv.FormatBool(d.Silent), d.Lease, d.OfflineCopy, present.Time(d.LeaseServedAt), present.Time(d.LeaseUntil))...))
+		t := present.Table{Header: server.DeviceColumns}
+		for _, d := range devs {
+			t.Rows = append(t.Rows, d.Cells())
 		}
 		return t
 	})
@@ -391,7 +327,7 @@ func (a *API) device(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d := DeviceDetail{DeviceView: a.view(row, a.policy(ctx), a.cfg.Now())}
+	d := DeviceDetail{DeviceView: view(server.DeviceOf(row, a.cfg.Policy.InForce(ctx), a.cfg.Now()))}
 	if d.Lost, err = a.cfg.Store.LostReports(ctx, row.ID); err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package console
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
@@ -19,7 +18,7 @@ import (
 	"time"
 
 	"github.com/casekeep/casekeep/internal/units"
-	"github.com/casekeep/casekeep/policy"
+	"github.com/casekeep/casekeep/server"
 	"github.com/casekeep/casekeep/server/access"
 	"github.com/casekeep/casekeep/server/actions"
 	"github.com/casekeep/casekeep/server/assess"
@@ -37,7 +36,7 @@ type Config struct {
 	Store store.Store
 	// Policy returns the policy in force, for liveness; nil (or an error)
 	// makes liveness "unknown".
-	Policy func(ctx context.Context) (*policy.Policy, error)
+	Policy server.PolicyFunc
 	// Secret keys the HMACs of session cookies and CSRF tokens: at least
 	// 32 bytes, the same on every server sharing a store, kept secret.
 	Secret []byte
