@@ -78,10 +78,10 @@ func (a *API) routes() []route {
 	return []route{
 		{"GET /api/v1/devices", access.Read, a.devices},
 		{"GET /api/v1/devices/{id}", access.Read, a.device},
-		{"GET /api/v1/devices/{id}/timeline", access.Read, a.timeline},
-		{"GET /api/v1/devices/{id}/case-refs", access.Read, a.caseRefs},
-		{"GET /api/v1/devices/{id}/leases", access.Read, a.leases},
-		{"GET /api/v1/devices/{id}/commands", access.Read, a.commands},
+		{"GET /api/v1/devices/{id}/timeline", access.Read, a.ofDevice(a.timeline)},
+		{"GET /api/v1/devices/{id}/case-refs", access.Read, a.ofDevice(a.caseRefs)},
+		{"GET /api/v1/devices/{id}/leases", access.Read, a.ofDevice(a.leases)},
+		{"GET /api/v1/devices/{id}/commands", access.Read, a.ofDevice(a.commands)},
 		{"POST /api/v1/devices/{id}/lost", access.Act, a.markLost},
 		{"POST /api/v1/devices/{id}/found", access.Act, a.found},
 		{"POST /api/v1/devices/{id}/wipe", access.Act, a.command(a.act.RequestWipe)},
@@ -163,14 +163,19 @@ func readJSON(r *http.Request, v any) error {
 	return nil
 }
 
-// writeList answers a list as JSON (v) or, with ?format=csv, as CSV (t).
-func writeList(w http.ResponseWriter, r *http.Request, name string, v any, t func() present.Table) error {
+// writeList answers list as JSON (an array, [] if empty) or, with
+// ?format=csv, as a CSV download named name: the columns header, and a row
+// of cells for each item.
+func writeList[T any](w http.ResponseWriter, r *http.Request, name string, list []T, header []string, cells func(T) []string) error {
 	switch r.URL.Query().Get("format") {
 	case "", "json":
-		writeJSON(w, http.StatusOK, v)
+		if list == nil {
+			list = []T{}
+		}
+		writeJSON(w, http.StatusOK, list)
 		return nil
 	case "csv":
-		return t().WriteCSV(w, name)
+		return present.TableOf(header, list, cells).WriteCSV(w, name)
 	}
 	return bad("format must be json or csv")
 }
@@ -210,6 +215,8 @@ type DeviceView struct {
 	// Agent is what the agent said about stopping; absent from a list
 	// of states at a time (?at=), which the history does not record.
 	Agent *AgentView `json:"agent,omitempty"`
+
+	device server.Device // for the CSV
 }
 
 // AgentView is what a device's agent said, or showed, about stopping.
@@ -237,6 +244,7 @@ func view(d server.Device) DeviceView {
 		Compliant: st.Compliant, PlaintextFiles: st.PlaintextFiles, SealedFiles: st.SealedFiles,
 		SealedBytes: st.SealedBytes, CaseRefs: st.CaseRefs, DiskEncryption: st.DiskEncryption,
 		PolicyVersion: st.PolicyVersion, AgentVersion: st.AgentVersion, Lease: st.Lease, OfflineCopy: st.OfflineCopy,
+		device: d,
 	}
 	if !d.Then { // what the agent said then, and the leases served, are not known
 		a := d.Status
@@ -300,13 +308,7 @@ func (a *API) devices(w http.ResponseWriter, r *http.Request) error {
 	for _, d := range devs {
 		out = append(out, view(d))
 	}
-	return writeList(w, r, "devices", out, func() present.Table {
-		t := present.Table{Header: server.DeviceColumns}
-		for _, d := range devs {
-			t.Rows = append(t.Rows, d.Cells())
-		}
-		return t
-	})
+	return writeList(w, r, "devices", out, server.DeviceColumns, func(v DeviceView) []string { return v.device.Cells() })
 }
 
 // DeviceDetail is one device with the actions taken on it.
@@ -361,6 +363,33 @@ type TimelineEntry struct {
 	Detail  string       `json:"detail,omitempty"`
 }
 
+// ofDevice serves a GET of what the store holds about one device: h gets
+// the ID of the device the path names, once the store knows it (else
+// store.ErrNotFound, a 404).
+func (a *API) ofDevice(h func(w http.ResponseWriter, r *http.Request, id string) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		id := r.PathValue("id")
+		if _, err := a.cfg.Store.Device(r.Context(), id); err != nil {
+			return err
+		}
+		return h(w, r, id)
+	}
+}
+
+// limit reads ?limit=, how many entries to answer with at the most: 1 to
+// most, 1000 if not given.
+func limit(r *http.Request, most int) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return 1000, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > most {
+		return 0, bad("limit must be 1 to %d", most)
+	}
+	return n, nil
+}
+
 // timeRange reads ?from= and ?to= (RFC 3339; default the last 30 days).
 func (a *API) timeRange(r *http.Request) (time.Time, time.Time, error) {
 	to, from := a.cfg.Now().Add(time.Second), time.Time{}
@@ -386,12 +415,8 @@ func (a *API) timeRange(r *http.Request) (time.Time, time.Time, error) {
 	return from, to, nil
 }
 
-func (a *API) timeline(w http.ResponseWriter, r *http.Request) error {
+func (a *API) timeline(w http.ResponseWriter, r *http.Request, id string) error {
 	ctx := r.Context()
-	id := r.PathValue("id")
-	if _, err := a.cfg.Store.Device(ctx, id); err != nil {
-		return err
-	}
 	from, to, err := a.timeRange(r)
 	if err != nil {
 		return err
@@ -413,39 +438,25 @@ func (a *API) timeline(w http.ResponseWriter, r *http.Request) error {
 		out = append(out, TimelineEntry{Time: e.Time, Kind: "event", Type: e.Type, CaseRef: e.CaseRef, Detail: e.Detail})
 	}
 	slices.SortStableFunc(out, func(x, y TimelineEntry) int { return x.Time.Compare(y.Time) })
-	return writeList(w, r, "timeline-"+id, out, func() present.Table {
-		t := present.Table{Header: []string{"time", "kind", "type", "case_ref", "detail", "compliant", "plaintext_files", "sealed_files", "disk_encryption"}}
-		for _, e := range out {
-			row := []string{present.Time(e.Time), e.Kind, e.Type, e.CaseRef, e.Detail, "", "", "", ""}
-			if e.State != nil {
-				row[5], row[6], row[7], row[8] = strconv.FormatBool(e.State.Compliant), strconv.FormatInt(e.State.PlaintextFiles, 10),
-					strconv.FormatInt(e.State.SealedFiles, 10), e.State.DiskEncryption
-			}
-			t.Rows = append(t.Rows, row)
+	header := []string{"time", "kind", "type", "case_ref", "detail", "compliant", "plaintext_files", "sealed_files", "disk_encryption"}
+	return writeList(w, r, "timeline-"+id, out, header, func(e TimelineEntry) []string {
+		row := []string{present.Time(e.Time), e.Kind, e.Type, e.CaseRef, e.Detail, "", "", "", ""}
+		if e.State != nil {
+			row[5], row[6], row[7], row[8] = strconv.FormatBool(e.State.Compliant), strconv.FormatInt(e.State.PlaintextFiles, 10),
+				strconv.FormatInt(e.State.SealedFiles, 10), e.State.DiskEncryption
 		}
-		return t
+		return row
 	})
 }
 
-func (a *API) caseRefs(w http.ResponseWriter, r *http.Request) error {
+func (a *API) caseRefs(w http.ResponseWriter, r *http.Request, id string) error {
 	ctx := r.Context()
-	id := r.PathValue("id")
-	if _, err := a.cfg.Store.Device(ctx, id); err != nil {
-		return err
-	}
 	hs, err := a.cfg.Store.Holdings(ctx, id)
 	if err != nil {
 		return err
 	}
-	if hs == nil {
-		hs = []store.Holding{}
-	}
-	return writeList(w, r, "case-refs-"+id, hs, func() present.Table {
-		t := present.Table{Header: []string{"case_ref", "first_seen", "last_seen", "files", "held"}}
-		for _, h := range hs {
-			t.Rows = append(t.Rows, []string{h.Ref, present.Time(h.FirstSeen), present.Time(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)})
-		}
-		return t
+	return writeList(w, r, "case-refs-"+id, hs, []string{"case_ref", "first_seen", "last_seen", "files", "held"}, func(h store.Holding) []string {
+		return []string{h.Ref, present.Time(h.FirstSeen), present.Time(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)}
 	})
 }
 
@@ -503,16 +514,7 @@ func (a *API) audit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if entries == nil {
-		entries = []store.AuditEntry{}
-	}
-	return writeList(w, r, "audit", entries, func() present.Table {
-		t := present.Table{Header: []string{"id", "time", "actor", "action", "target", "detail"}}
-		for _, e := range entries {
-			t.Rows = append(t.Rows, []string{strconv.FormatInt(e.ID, 10), present.Time(e.Time), e.Actor, e.Action, e.Target, e.Detail})
-		}
-		return t
-	})
+	return writeList(w, r, "audit", entries, actions.AuditColumns, actions.AuditCells)
 }
 
 // TokenRequest is the body of POST /tokens.
@@ -547,15 +549,9 @@ func (a *API) caseDevices(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if hs == nil {
-		hs = []store.Holding{}
-	}
-	return writeList(w, r, "case-"+ref, hs, func() present.Table {
-		t := present.Table{Header: []string{"device_id", "case_ref", "first_seen", "last_seen", "files", "held"}}
-		for _, h := range hs {
-			t.Rows = append(t.Rows, []string{h.DeviceID, h.Ref, present.Time(h.FirstSeen), present.Time(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)})
-		}
-		return t
+	header := []string{"device_id", "case_ref", "first_seen", "last_seen", "files", "held"}
+	return writeList(w, r, "case-"+ref, hs, header, func(h store.Holding) []string {
+		return []string{h.DeviceID, h.Ref, present.Time(h.FirstSeen), present.Time(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)}
 	})
 }
 
@@ -567,27 +563,16 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	f := store.EventFilter{DeviceID: q.Get("device"), Type: q.Get("type"), CaseRef: q.Get("case_ref"), From: from, To: to, Limit: 1000}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 10_000 {
-			return bad("limit must be 1 to 10000")
-		}
-		f.Limit = n
+	f := store.EventFilter{DeviceID: q.Get("device"), Type: q.Get("type"), CaseRef: q.Get("case_ref"), From: from, To: to}
+	if f.Limit, err = limit(r, 10_000); err != nil {
+		return err
 	}
 	evs, err := a.cfg.Store.SearchEvents(r.Context(), f)
 	if err != nil {
 		return err
 	}
-	if evs == nil {
-		evs = []store.Event{}
-	}
-	return writeList(w, r, "events", evs, func() present.Table {
-		t := present.Table{Header: []string{"time", "device_id", "type", "case_ref", "detail"}}
-		for _, e := range evs {
-			t.Rows = append(t.Rows, []string{present.Time(e.Time), e.DeviceID, e.Type, e.CaseRef, e.Detail})
-		}
-		return t
+	return writeList(w, r, "events", evs, []string{"time", "device_id", "type", "case_ref", "detail"}, func(e store.Event) []string {
+		return []string{present.Time(e.Time), e.DeviceID, e.Type, e.CaseRef, e.Detail}
 	})
 }
 

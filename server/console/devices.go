@@ -68,11 +68,7 @@ func (c *Console) devices(w http.ResponseWriter, r *http.Request, s *session) er
 		}
 	}
 	if q.Get("format") == "csv" {
-		t := present.Table{Header: server.DeviceColumns}
-		for _, v := range d.Devices {
-			t.Rows = append(t.Rows, v.Cells())
-		}
-		return t.WriteCSV(w, "devices")
+		return present.TableOf(server.DeviceColumns, d.Devices, server.Device.Cells).WriteCSV(w, "devices")
 	}
 	q.Set("format", "csv")
 	d.CSV = Prefix + "devices?" + q.Encode()
