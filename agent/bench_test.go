@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/casekeep/casekeep/agent/report/reporttest"
 	"github.com/casekeep/casekeep/internal/wire"
 )
 
@@ -15,9 +16,9 @@ import (
 // It reports the p50 and p99 over b.N starts; the target is a p99 under
 // 200 ms. Run it with -bench StartUnlock -benchtime 50x.
 func BenchmarkStartUnlock(b *testing.B) {
-	srv := newLeaseServer(b)
+	srv := reporttest.NewServer(b)
 	d := newDevice(b, srv)
-	first := d.start(srv.firstLease())
+	first := d.start(srv.FirstLease())
 	first.waitLease(b, wire.LeaseUnlocked)
 	first.stop(b)
 	var took []time.Duration
