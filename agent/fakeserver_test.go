@@ -11,15 +11,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"filippo.io/age"
 
 	"github.com/casekeep/casekeep/agent"
+	"github.com/casekeep/casekeep/agent/internal/agenttest"
 	"github.com/casekeep/casekeep/agent/report"
 	"github.com/casekeep/casekeep/agent/report/reporttest"
 	"github.com/casekeep/casekeep/agent/state"
@@ -92,36 +91,7 @@ type running struct {
 	a      *agent.Agent
 	cancel context.CancelFunc
 	done   chan error
-	events eventLog
-}
-
-// eventLog keeps the events an agent queued for its heartbeats.
-type eventLog struct {
-	mu     sync.Mutex
-	events []wire.Event
-}
-
-func (l *eventLog) add(e wire.Event) {
-	l.mu.Lock()
-	l.events = append(l.events, e)
-	l.mu.Unlock()
-}
-
-func (l *eventLog) all() []wire.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.events)
-}
-
-// of returns the events of type typ.
-func (l *eventLog) of(typ string) []wire.Event {
-	var out []wire.Event
-	for _, e := range l.all() {
-		if e.Type == typ {
-			out = append(out, e)
-		}
-	}
-	return out
+	events agenttest.Recorder[wire.Event]
 }
 
 // start opens and runs the device's agent until stop (or the test's end).
@@ -140,7 +110,7 @@ func (d *device) start(first *wire.LeaseGrant) *running {
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		LeaseTimeout: 2 * time.Second, KeyCheckEvery: 50 * time.Millisecond,
 		Reporter: report.Config{NotableMin: time.Millisecond, BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond},
-		OnEvent:  r.events.add,
+		OnEvent:  r.events.Add,
 	})
 	if err != nil {
 		d.t.Fatal(err)
@@ -167,13 +137,11 @@ func (r *running) stop(t testing.TB) {
 	r.a.Close()
 }
 
-func (r *running) eventsOf(typ string) []wire.Event { return r.events.of(typ) }
+func (r *running) eventsOf(typ string) []wire.Event { return r.events.Where(agenttest.OfType(typ)) }
 
 func (r *running) waitEvent(t testing.TB, typ string) wire.Event {
 	t.Helper()
-	var got []wire.Event
-	testenv.Eventually(t, "a "+typ+" event", func() bool { got = r.eventsOf(typ); return len(got) > 0 })
-	return got[0]
+	return r.events.Wait(t, "a "+typ+" event", 1, agenttest.OfType(typ))[0]
 }
 
 // waitLease waits until the agent reports the lease state want.
@@ -187,13 +155,7 @@ func (r *running) waitLease(t testing.TB, want string) agent.Status {
 // write puts a plaintext file in the cache, a minute old.
 func (d *device) write(rel, content string) {
 	d.t.Helper()
-	p := filepath.Join(d.cache, filepath.FromSlash(rel))
-	os.MkdirAll(filepath.Dir(p), 0o755)
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		d.t.Fatal(err)
-	}
-	past := time.Now().Add(-time.Minute)
-	os.Chtimes(p, past, past)
+	agenttest.WriteOld(d.t, filepath.Join(d.cache, filepath.FromSlash(rel)), content)
 }
 
 // waitSealed waits until rel is sealed (its plaintext gone, rel.age there).
@@ -217,16 +179,7 @@ func (d *device) escrowOpens(rel string) string {
 // escrowOpensFile decrypts the sealed file at path with the escrow identity.
 func (d *device) escrowOpensFile(path string) string {
 	d.t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	r, err := age.Decrypt(bytes.NewReader(b), d.escrow)
-	if err != nil {
-		d.t.Fatalf("%s: %v", path, err)
-	}
-	out, _ := io.ReadAll(r)
-	return string(out)
+	return agenttest.Decrypt(d.t, path, d.escrow)
 }
 
 // noSecretIn fails the test if any file under dir holds an age identity.
@@ -248,17 +201,6 @@ func noSecretIn(t testing.TB, dir string, secrets ...string) {
 		}
 		return nil
 	})
-}
-
-func (n *notes) has(sub string) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, g := range n.got {
-		if strings.Contains(g, sub) {
-			return true
-		}
-	}
-	return false
 }
 
 // stateStore opens the device's state store, as `casekeep ls` does beside
