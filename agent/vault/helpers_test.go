@@ -156,7 +156,9 @@ func (e *env) run() {
 }
 
 // eventLog keeps the vault's events.
-type eventLog struct{ agenttest.Recorder[vault.Event] }
+type eventLog struct {
+	agenttest.Recorder[vault.Event]
+}
 
 func (l *eventLog) Event(e vault.Event) { l.Add(e) }
 

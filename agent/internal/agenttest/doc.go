@@ -8,9 +8,8 @@
 // minute old, settled; [UserLink] makes a symbolic link as an ordinary user
 // would; [Recorder] keeps what the code under test gives its sink (events,
 // notifications) for the test to read and wait on, within [Eventually]; and
-// [Crash] is the crash harness: it runs
-// the test binary again as a child that seals into a vault
-// ([CrashVault]), kills it with SIGKILL at random moments, and lets the test
-// check its invariants after each kill. [Kills] is the -crash.kills flag
-// (200 unless given). The package is for tests only; it imports testing.
+// [Crash] is the crash harness: it runs the test binary again as a child
+// that seals into a vault ([CrashVault]), kills it with SIGKILL at random
+// moments, and lets the test check its invariants after each kill. [Kills]
+// is the -crash.kills flag (200 unless given). The package is for tests only; it imports testing.
 package agenttest
