@@ -70,18 +70,7 @@ func newDevice(t testing.TB, srv *reporttest.Server) *device {
 // testPolicy is a policy sealing to escrow, with heartbeats every 200 ms.
 func testPolicy(t testing.TB, escrow string) *policy.Policy {
 	t.Helper()
-	p, err := policy.Parse([]byte(`version: 1
-name: Test council
-issued_at: 2026-11-22T09:00:00Z
-vault:
-  cache_paths: {linux: /unused, macos: /unused, windows: 'C:\unused'}
-  case_ref_pattern: '^(?P<ref>[A-Z]{2}-[0-9]{6})/'
-  escrow_recipients: [` + escrow + `]
-  debounce: {quiet: 20ms, max: 1s}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := agenttest.Policy(t, 1, escrow, "  debounce: {quiet: 20ms, max: 1s}\n")
 	p.Heartbeat.Interval, p.Heartbeat.Jitter = 200*time.Millisecond, 0
 	return p
 }

@@ -58,22 +58,11 @@ func newWorld(t *testing.T, storageYAML string) *world {
 func newWorldWith(t *testing.T, storageYAML string, setup func(home string) []string) *world {
 	t.Helper()
 	escrow, _ := age.GenerateX25519Identity()
-	src := `version: 3
-name: Test council
-issued_at: 2026-11-22T09:00:00Z
-vault:
-  cache_paths: {linux: /unused, macos: /unused, windows: 'C:\unused'}
-  case_ref_pattern: '^(?P<ref>[A-Z]{2}-[0-9]{6})/'
-  escrow_recipients: [` + escrow.Recipient().String() + `]
-  debounce: {quiet: 50ms, max: 1s}
+	p := agenttest.Policy(t, 3, escrow.Recipient().String(), `  debounce: {quiet: 50ms, max: 1s}
 classify:
   name_pattern: '(?P<ref>[A-Z]{2}-[0-9]{6})'
   markers: [OFFICIAL-SENSITIVE]
-` + storageYAML
-	p, err := policy.Parse([]byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
+`+storageYAML)
 	base := t.TempDir()
 	w := &world{t: t, home: filepath.Join(base, "home", "sam"), cache: filepath.Join(base, "cache"), state: filepath.Join(base, "state"),
 		vols: storagetest.New(true), escrow: escrow, notes: &notes{}, disk: wire.Check{Name: "disk_encryption", Result: "pass", Evidence: "LUKS2 under /"}}
@@ -84,6 +73,7 @@ classify:
 	if setup != nil {
 		homes = append(homes, setup(w.home)...)
 	}
+	var err error
 	w.a, err = agent.Open(agent.Config{
 		Policy: p, StateDir: w.state, CacheDir: w.cache, Storage: w.vols, Homes: homes,
 		Settle: 100 * time.Millisecond, Rescan: 500 * time.Millisecond, PostureEvery: 100 * time.Millisecond,

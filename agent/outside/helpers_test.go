@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -166,22 +165,10 @@ func settle() { time.Sleep(20 * retry) }
 // section.
 func (e *env) policy(version int, storageYAML string) *policy.Policy {
 	e.t.Helper()
-	src := `version: ` + strconv.Itoa(version) + `
-name: Test council
-issued_at: 2026-11-22T09:00:00Z
-vault:
-  cache_paths: {linux: /unused, macos: /unused, windows: 'C:\unused'}
-  case_ref_pattern: '^(?P<ref>[A-Z]{2}-[0-9]{6})/'
-  escrow_recipients: [` + e.escrow.Recipient().String() + `]
-classify:
+	return agenttest.Policy(e.t, version, e.escrow.Recipient().String(), `classify:
   name_pattern: '(?P<ref>[A-Z]{2}-[0-9]{6})'
   markers: [OFFICIAL-SENSITIVE]
-` + storageYAML
-	p, err := policy.Parse([]byte(src))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return p
+`+storageYAML)
 }
 
 func usb(mount, serial string) storage.Volume {

@@ -4,7 +4,8 @@
 // disk-encryption check both read); [NewDevice] makes a device's keys for a
 // test (a prepared state folder with the device identity, and an escrow
 // identity whose private half the test keeps, X25519 or hybrid
-// post-quantum); [Decrypt] opens a sealed file; [WriteOld] writes a file a
+// post-quantum); [Policy] is a test's policy sealing to that escrow
+// identity; [Decrypt] opens a sealed file; [WriteOld] writes a file a
 // minute old, settled; [UserLink] makes a symbolic link as an ordinary user
 // would; [Recorder] keeps what the code under test gives its sink (events,
 // notifications) for the test to read and wait on, within [Eventually]; and

@@ -79,8 +79,8 @@ func NewServer(t testing.TB) *Server {
 	rand.Read(lk)
 	s := &Server{Key: key, DeviceID: id, set: Settings{Window: time.Hour, KeyID: "lk_1", LeaseKey: lk}}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+wire.PathHeartbeats, s.heartbeats)
-	mux.HandleFunc("POST "+wire.PathLease, s.lease)
+	mux.HandleFunc("POST "+wire.PathHeartbeats, s.serve(s.heartbeats))
+	mux.HandleFunc("POST "+wire.PathLease, s.leaseOr(s.serve(s.lease)))
 	s.TLS = httptest.NewUnstartedServer(mux)
 	s.TLS.Config.ErrorLog = log.New(io.Discard, "", 0) // a child killed mid-handshake is no news
 	s.TLS.StartTLS()
@@ -129,14 +129,40 @@ func (s *Server) Command(id, typ string, ttl time.Duration) wire.Command {
 	return wire.Command{ID: id, Type: typ, DeviceID: s.DeviceID, Issued: now, Expires: now.Add(ttl)}
 }
 
-func (s *Server) heartbeats(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.set.Down {
-		http.Error(w, "down", http.StatusServiceUnavailable)
-		return
+// serve reads a request's body and answers it with h under the lock,
+// unless the server is down.
+func (s *Server) serve(h func(w http.ResponseWriter, r *http.Request, body []byte)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.set.Down {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		h(w, r, body)
 	}
+}
+
+// leaseOr answers a lease request with the test's Lease handler if it set
+// one, else 404 if NoLeases, else with own.
+func (s *Server) leaseOr(own http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		other, none := s.set.Lease, s.set.NoLeases
+		s.mu.Unlock()
+		switch {
+		case other != nil:
+			other(w, r)
+		case none:
+			http.NotFound(w, r)
+		default:
+			own(w, r)
+		}
+	}
+}
+
+func (s *Server) heartbeats(w http.ResponseWriter, r *http.Request, body []byte) {
 	s.sizes = append(s.sizes, len(body))
 	batch, err := wire.DecodeBatch(body)
 	if err != nil {
@@ -181,25 +207,7 @@ func (s *Server) heartbeats(w http.ResponseWriter, r *http.Request) {
 	w.Write(reply)
 }
 
-func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	other, none := s.set.Lease, s.set.NoLeases
-	s.mu.Unlock()
-	switch {
-	case other != nil:
-		other(w, r)
-		return
-	case none:
-		http.NotFound(w, r)
-		return
-	}
-	body, _ := io.ReadAll(r.Body)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.set.Down {
-		http.Error(w, "down", http.StatusServiceUnavailable)
-		return
-	}
+func (s *Server) lease(w http.ResponseWriter, r *http.Request, body []byte) {
 	sig, _ := base64.StdEncoding.DecodeString(r.Header.Get(wire.SignatureHeader))
 	if wire.VerifyLease(s.set.DeviceKey, body, sig) != nil {
 		s.badSigs++
