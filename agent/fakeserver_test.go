@@ -198,7 +198,7 @@ func stateStore(d *device) *state.Store { return state.OpenStore(d.state, 5*time
 
 // enrolledAndUnlocked is a device just enrolled with a new fake server,
 // its agent running with the vault unlocked by the first lease.
-func enrolledAndUnlocked(t *testing.T) (*reporttest.Server, *device, *running) {
+func enrolledAndUnlocked(t testing.TB) (*reporttest.Server, *device, *running) {
 	t.Helper()
 	srv := reporttest.NewServer(t)
 	d := newDevice(t, srv)
