@@ -222,11 +222,11 @@ func commandLine(r *servertest.Rig) frontEnd {
 	cmd := func(t *testing.T, args ...string) outcome {
 		t.Helper()
 		res := run(t, append(args, "--db", r.DB)...)
-		msg := res.stderr
-		if res.code == 0 {
-			msg = res.stdout
+		msg := res.Stderr
+		if res.Code == 0 {
+			msg = res.Stdout
 		}
-		return outcome{res.code, strings.TrimSpace(msg)}
+		return outcome{res.Code, strings.TrimSpace(msg)}
 	}
 	return frontEnd{
 		name: "command line",

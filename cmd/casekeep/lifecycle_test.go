@@ -196,14 +196,14 @@ func TestEnrollFromFileThenDoctor(t *testing.T) {
 // than waiting.
 func TestRunWithoutEnrollment(t *testing.T) {
 	dir := t.TempDir()
-	r := run(t, "run", "--state", filepath.Join(dir, "state"), "--config", filepath.Join(dir, "config")).want(t, 2)
-	if !strings.Contains(r.stderr, "enroll.env") {
-		t.Errorf("stderr does not say where enrollment goes: %s", r.stderr)
+	r := run(t, "run", "--state", filepath.Join(dir, "state"), "--config", filepath.Join(dir, "config")).Want(t, 2)
+	if !strings.Contains(r.Stderr, "enroll.env") {
+		t.Errorf("stderr does not say where enrollment goes: %s", r.Stderr)
 	}
 	os.MkdirAll(filepath.Join(dir, "config"), 0o755)
 	os.WriteFile(filepath.Join(dir, "config", "enroll.env"), []byte("CASEKEEP_SERVER=ftp://x\n"), 0o600)
-	r = run(t, "run", "--state", filepath.Join(dir, "state"), "--server", "ftp://x", "--token", "t").want(t, 2)
-	if !strings.Contains(r.stderr, "not an https://host URL") {
-		t.Errorf("a bad --server is not refused plainly: %s", r.stderr)
+	r = run(t, "run", "--state", filepath.Join(dir, "state"), "--server", "ftp://x", "--token", "t").Want(t, 2)
+	if !strings.Contains(r.Stderr, "not an https://host URL") {
+		t.Errorf("a bad --server is not refused plainly: %s", r.Stderr)
 	}
 }
