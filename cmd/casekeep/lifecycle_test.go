@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/casekeep/casekeep/agent"
 	"github.com/casekeep/casekeep/agent/posture"
 	"github.com/casekeep/casekeep/agent/report"
