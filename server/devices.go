@@ -120,19 +120,22 @@ func (f DeviceFilter) Match() (func(Device) bool, error) {
 		}
 		keep = append(keep, func(d Device) bool { return d.Liveness == Liveness(v) })
 	}
-	if v := f.Compliant; v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return bad("compliant", "must be true or false")
+	for _, yes := range []struct {
+		field, v string
+		is       func(Device) bool
+	}{
+		{"compliant", f.Compliant, func(d Device) bool { return d.State.Compliant }},
+		{"plaintext", f.Plaintext, func(d Device) bool { return d.State.PlaintextFiles > 0 }},
+	} {
+		if yes.v == "" {
+			continue
 		}
-		keep = append(keep, func(d Device) bool { return d.State.Compliant == b })
-	}
-	if v := f.Plaintext; v != "" {
-		b, err := strconv.ParseBool(v)
+		b, err := strconv.ParseBool(yes.v)
 		if err != nil {
-			return bad("plaintext", "must be true or false")
+			return bad(yes.field, "must be true or false")
 		}
-		keep = append(keep, func(d Device) bool { return (d.State.PlaintextFiles > 0) == b })
+		is := yes.is
+		keep = append(keep, func(d Device) bool { return is(d) == b })
 	}
 	if v := f.PolicyVersion; v != "" {
 		n, err := strconv.Atoi(v)
