@@ -13,21 +13,17 @@ import (
 	"github.com/casekeep/casekeep/agent"
 	"github.com/casekeep/casekeep/agent/keys"
 	"github.com/casekeep/casekeep/agent/report"
+	"github.com/casekeep/casekeep/agent/report/reporttest"
 	"github.com/casekeep/casekeep/internal/testenv"
 	"github.com/casekeep/casekeep/internal/wire"
 )
 
-func command(s *leaseServer, id, typ string, expires time.Duration) wire.Command {
-	now := time.Now().UTC()
-	return wire.Command{ID: id, Type: typ, DeviceID: s.id, Issued: now, Expires: now.Add(expires)}
-}
-
 // waitAck waits for the server to receive n acknowledgements of id, and
 // returns the last.
-func waitAck(t *testing.T, s *leaseServer, id string, n int) wire.CommandAck {
+func waitAck(t *testing.T, s *reporttest.Server, id string, n int) wire.CommandAck {
 	t.Helper()
 	var acks []wire.CommandAck
-	testenv.Eventually(t, "the acknowledgement of "+id, func() bool { acks = s.acksOf(id); return len(acks) >= n })
+	testenv.Eventually(t, "the acknowledgement of "+id, func() bool { acks = s.Acks(id); return len(acks) >= n })
 	return acks[len(acks)-1]
 }
 
@@ -40,9 +36,9 @@ func TestCommands(t *testing.T) {
 
 	// IT security locks the device: the server refuses the lease and
 	// sends the command.
-	srv.set(func(s *leaseServer) {
-		s.refuse = wire.RefusedLocked
-		s.commands = []wire.Command{command(s, "cmd_lock", wire.CommandLock, time.Hour)}
+	srv.Set(func(s *reporttest.Settings) {
+		s.Refuse = wire.RefusedLocked
+		s.Commands = []wire.Command{srv.Command("cmd_lock", wire.CommandLock, time.Hour)}
 	})
 	if a := waitAck(t, srv, "cmd_lock", 1); a.Result != wire.AckDone || a.Type != wire.CommandLock || a.At.IsZero() {
 		t.Errorf("lock ack %+v", a)
@@ -55,9 +51,9 @@ func TestCommands(t *testing.T) {
 	d.waitSealed("LL-000001/while-locked.txt")
 
 	// Found: the server serves the lease again and says unlock.
-	srv.set(func(s *leaseServer) {
-		s.refuse = ""
-		s.commands = []wire.Command{command(s, "cmd_unlock", wire.CommandUnlock, time.Hour)}
+	srv.Set(func(s *reporttest.Settings) {
+		s.Refuse = ""
+		s.Commands = []wire.Command{srv.Command("cmd_unlock", wire.CommandUnlock, time.Hour)}
 	})
 	if a := waitAck(t, srv, "cmd_unlock", 1); a.Result != wire.AckDone {
 		t.Errorf("unlock ack %+v", a)
@@ -67,7 +63,9 @@ func TestCommands(t *testing.T) {
 
 	// The lock again, with its ID (a server that did not see the ack):
 	// acknowledged again, not carried out again.
-	srv.set(func(s *leaseServer) { s.commands = []wire.Command{command(s, "cmd_lock", wire.CommandLock, time.Hour)} })
+	srv.Set(func(s *reporttest.Settings) {
+		s.Commands = []wire.Command{srv.Command("cmd_lock", wire.CommandLock, time.Hour)}
+	})
 	if a := waitAck(t, srv, "cmd_lock", 2); a.Result != wire.AckDone {
 		t.Errorf("lock ack again %+v", a)
 	}
@@ -77,11 +75,11 @@ func TestCommands(t *testing.T) {
 
 	// Refused: another device's, expired, an unknown action.
 	other, _ := wire.NewDeviceID()
-	srv.set(func(s *leaseServer) {
-		foreign := command(s, "cmd_foreign", wire.CommandWipe, time.Hour)
+	srv.Set(func(s *reporttest.Settings) {
+		foreign := srv.Command("cmd_foreign", wire.CommandWipe, time.Hour)
 		foreign.DeviceID = other
-		expired := command(s, "cmd_expired", wire.CommandWipe, -time.Minute)
-		s.commands = []wire.Command{foreign, expired, command(s, "cmd_unknown", "selfdestruct", time.Hour)}
+		expired := srv.Command("cmd_expired", wire.CommandWipe, -time.Minute)
+		s.Commands = []wire.Command{foreign, expired, srv.Command("cmd_unknown", "selfdestruct", time.Hour)}
 	})
 	for id, why := range map[string]string{"cmd_foreign": "another device", "cmd_expired": "expired", "cmd_unknown": "not an action"} {
 		a := waitAck(t, srv, id, 1)
@@ -106,13 +104,13 @@ func TestReplayedWipeRefused(t *testing.T) {
 	srv, d, r := enrolledAndUnlocked(t)
 	d.write("LL-000001/notes.txt", "notes")
 	d.waitSealed("LL-000001/notes.txt")
-	srv.set(func(s *leaseServer) {
-		s.replay = true
-		s.commands = []wire.Command{command(s, "cmd_wipe", wire.CommandWipe, time.Hour)}
+	srv.Set(func(s *reporttest.Settings) {
+		s.BadNonce = true
+		s.Commands = []wire.Command{srv.Command("cmd_wipe", wire.CommandWipe, time.Hour)}
 	})
 	// The reporter refuses them: the event goes in a heartbeat.
 	testenv.Eventually(t, "a heartbeat reporting the refusal", func() bool {
-		for _, h := range srv.received() {
+		for _, h := range srv.Received() {
 			for _, e := range h.Events {
 				if e.Type == wire.EventCommandRefused && strings.Contains(e.Detail, "nonce") {
 					return true
@@ -121,9 +119,9 @@ func TestReplayedWipeRefused(t *testing.T) {
 		}
 		return false
 	})
-	n := len(srv.received())
-	testenv.Eventually(t, "more heartbeats", func() bool { return len(srv.received()) > n+3 })
-	if acks := srv.acksOf("cmd_wipe"); len(acks) != 0 {
+	n := len(srv.Received())
+	testenv.Eventually(t, "more heartbeats", func() bool { return len(srv.Received()) > n+3 })
+	if acks := srv.Acks("cmd_wipe"); len(acks) != 0 {
 		t.Errorf("a replayed command was acknowledged: %+v", acks)
 	}
 	if w, err := agent.ReadWipe(d.state); w != nil || err != nil {
@@ -135,7 +133,7 @@ func TestReplayedWipeRefused(t *testing.T) {
 	if got := d.escrowOpens("LL-000001/notes.txt.age"); got != "notes" {
 		t.Errorf("the sealed file: %q", got)
 	}
-	if _, err := keys.Open(d.state, srv.id); err != nil {
+	if _, err := keys.Open(d.state, srv.DeviceID); err != nil {
 		t.Errorf("the identity after a replayed wipe: %v", err)
 	}
 }
@@ -159,7 +157,9 @@ func TestWipe(t *testing.T) {
 	os.MkdirAll(filepath.Dir(theirs), 0o755)
 	os.WriteFile(theirs, []byte("folder metadata"), 0o600)
 
-	srv.set(func(s *leaseServer) { s.commands = []wire.Command{command(s, "cmd_wipe", wire.CommandWipe, time.Hour)} })
+	srv.Set(func(s *reporttest.Settings) {
+		s.Commands = []wire.Command{srv.Command("cmd_wipe", wire.CommandWipe, time.Hour)}
+	})
 	a := waitAck(t, srv, "cmd_wipe", 1)
 	if a.Result != wire.AckDone || !strings.Contains(a.Reason, "removed 2 sealed file(s)") {
 		t.Errorf("wipe ack %+v", a)
@@ -168,7 +168,7 @@ func TestWipe(t *testing.T) {
 		w, _ := agent.ReadWipe(d.state)
 		return w.Finished()
 	})
-	last := srv.lastHeartbeat()
+	last := srv.Last()
 	if len(last.Acks) == 0 || last.Acks[0].ID != "cmd_wipe" || last.Lease != wire.LeaseWiped {
 		t.Errorf("the last heartbeat %+v does not carry the wipe's ack", last)
 	}
@@ -179,9 +179,9 @@ func TestWipe(t *testing.T) {
 	if !wiped {
 		t.Errorf("the last heartbeat's events %+v", last.Events)
 	}
-	n := len(srv.received())
+	n := len(srv.Received())
 	time.Sleep(10 * d.policy.Heartbeat.Interval)
-	if got := len(srv.received()); got != n {
+	if got := len(srv.Received()); got != n {
 		t.Errorf("%d heartbeats after the wipe's acknowledgement", got-n)
 	}
 
@@ -205,7 +205,7 @@ func TestWipe(t *testing.T) {
 			t.Errorf("%s is still in the state folder: %v", gone, err)
 		}
 	}
-	if _, err := keys.Open(d.state, srv.id); !errors.Is(err, keys.ErrWiped) {
+	if _, err := keys.Open(d.state, srv.DeviceID); !errors.Is(err, keys.ErrWiped) {
 		t.Errorf("keys.Open after the wipe: %v", err)
 	}
 	noSecretIn(t, d.state)
@@ -250,12 +250,12 @@ func TestWipeResumed(t *testing.T) {
 	waitEntry(t, d, "LL-000001/a.txt.age")
 	r.stop(t)
 
-	b, _ := json.Marshal(agent.Wipe{Command: "cmd_wipe", DeviceID: srv.id, Phase: agent.WipeRequested, Requested: time.Now().UTC()})
+	b, _ := json.Marshal(agent.Wipe{Command: "cmd_wipe", DeviceID: srv.DeviceID, Phase: agent.WipeRequested, Requested: time.Now().UTC()})
 	if err := os.WriteFile(filepath.Join(d.state, agent.WipeFile), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d.write("LL-000009/late.txt", "written while the agent was down")
-	srv.set(func(s *leaseServer) { s.refuse = wire.RefusedWiped })
+	srv.Set(func(s *reporttest.Settings) { s.Refuse = wire.RefusedWiped })
 	r = d.start(nil)
 	a := waitAck(t, srv, "cmd_wipe", 1)
 	if a.Result != wire.AckDone || !strings.Contains(a.Reason, "sealed 1 plaintext file(s) first, then removed 2 sealed file(s)") {
@@ -263,7 +263,7 @@ func TestWipeResumed(t *testing.T) {
 	}
 	testenv.Eventually(t, "the wipe finished", func() bool { w, _ := agent.ReadWipe(d.state); return w.Finished() })
 	wiped := false
-	for _, e := range srv.lastHeartbeat().Events {
+	for _, e := range srv.Last().Events {
 		wiped = wiped || e.Type == wire.EventVaultWiped
 	}
 	if !wiped {
@@ -275,7 +275,7 @@ func TestWipeResumed(t *testing.T) {
 		}
 		return nil
 	})
-	for _, q := range srv.leaseRequests() {
+	for _, q := range srv.LeaseRequests() {
 		if q.Time.After(a.At) {
 			t.Errorf("a lease was asked for after the wipe: %+v", q)
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/casekeep/casekeep/agent/internal/agenttest"
 	"github.com/casekeep/casekeep/internal/testenv"
 )
 
@@ -18,7 +19,7 @@ func TestFailureNamesNoFile(t *testing.T) {
 		testenv.Unavailable(t, "needs root to bind-mount a read-only folder")
 	}
 	dir := filepath.Join(t.TempDir(), "RO STICK")
-	writeOld(t, filepath.Join(dir, "LL-444444 Jane Smith chronology.docx"), "OFFICIAL-SENSITIVE")
+	agenttest.WriteOld(t, filepath.Join(dir, "LL-444444 Jane Smith chronology.docx"), "OFFICIAL-SENSITIVE")
 	if out, err := exec.Command("mount", "--bind", dir, dir).CombinedOutput(); err != nil {
 		testenv.Unavailable(t, "bind mount not permitted here: %v %s", err, out)
 	}

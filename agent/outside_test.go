@@ -2,7 +2,7 @@ package agent_test
 
 import (
 	"context"
-	"io"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,22 +13,24 @@ import (
 	"filippo.io/age"
 
 	"github.com/casekeep/casekeep/agent"
+	"github.com/casekeep/casekeep/agent/internal/agenttest"
 	"github.com/casekeep/casekeep/agent/storage"
 	"github.com/casekeep/casekeep/agent/storage/storagetest"
 	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/policy"
 )
 
-type notes struct {
-	mu  sync.Mutex
-	got []string
-}
+// notes keeps the notifications an agent gives, as "title: body".
+type notes struct{ agenttest.Recorder[string] }
 
 func (n *notes) Notify(_ context.Context, title, body string) error {
-	n.mu.Lock()
-	n.got = append(n.got, title+": "+body)
-	n.mu.Unlock()
+	n.Add(title + ": " + body)
 	return nil
+}
+
+// has reports whether a notification says sub.
+func (n *notes) has(sub string) bool {
+	return n.Where(func(g string) bool { return strings.Contains(g, sub) }) != nil
 }
 
 type world struct {
@@ -41,7 +43,7 @@ type world struct {
 	escrow *age.X25519Identity
 	notes  *notes
 
-	events eventLog
+	events agenttest.Recorder[wire.Event]
 	mu     sync.Mutex
 	disk   wire.Check
 }
@@ -56,22 +58,11 @@ func newWorld(t *testing.T, storageYAML string) *world {
 func newWorldWith(t *testing.T, storageYAML string, setup func(home string) []string) *world {
 	t.Helper()
 	escrow, _ := age.GenerateX25519Identity()
-	src := `version: 3
-name: Test council
-issued_at: 2026-11-22T09:00:00Z
-vault:
-  cache_paths: {linux: /unused, macos: /unused, windows: 'C:\unused'}
-  case_ref_pattern: '^(?P<ref>[A-Z]{2}-[0-9]{6})/'
-  escrow_recipients: [` + escrow.Recipient().String() + `]
-  debounce: {quiet: 50ms, max: 1s}
+	p := agenttest.Policy(t, 3, escrow.Recipient().String(), `  debounce: {quiet: 50ms, max: 1s}
 classify:
   name_pattern: '(?P<ref>[A-Z]{2}-[0-9]{6})'
   markers: [OFFICIAL-SENSITIVE]
-` + storageYAML
-	p, err := policy.Parse([]byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
+`+storageYAML)
 	base := t.TempDir()
 	w := &world{t: t, home: filepath.Join(base, "home", "sam"), cache: filepath.Join(base, "cache"), state: filepath.Join(base, "state"),
 		vols: storagetest.New(true), escrow: escrow, notes: &notes{}, disk: wire.Check{Name: "disk_encryption", Result: "pass", Evidence: "LUKS2 under /"}}
@@ -82,6 +73,7 @@ classify:
 	if setup != nil {
 		homes = append(homes, setup(w.home)...)
 	}
+	var err error
 	w.a, err = agent.Open(agent.Config{
 		Policy: p, StateDir: w.state, CacheDir: w.cache, Storage: w.vols, Homes: homes,
 		Settle: 100 * time.Millisecond, Rescan: 500 * time.Millisecond, PostureEvery: 100 * time.Millisecond,
@@ -91,7 +83,7 @@ classify:
 			return w.disk
 		},
 		Notifier: w.notes,
-		OnEvent:  w.events.add,
+		OnEvent:  w.events.Add,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -109,45 +101,11 @@ classify:
 	return w
 }
 
-func (w *world) eventsOf(typ string) []wire.Event { return w.events.of(typ) }
+func (w *world) eventsOf(typ string) []wire.Event { return w.events.Where(agenttest.OfType(typ)) }
 
 func (w *world) waitEvent(typ string, n int) []wire.Event {
 	w.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if es := w.eventsOf(typ); len(es) >= n {
-			return es
-		}
-		if time.Now().After(deadline) {
-			w.t.Fatalf("no %d %s event(s); events: %+v", n, typ, w.events.all())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func writeOld(t *testing.T, p, content string) {
-	t.Helper()
-	os.MkdirAll(filepath.Dir(p), 0o755)
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	past := time.Now().Add(-time.Minute)
-	os.Chtimes(p, past, past)
-}
-
-func decrypt(t *testing.T, p string, id age.Identity) string {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := age.Decrypt(f, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(r)
-	return string(b)
+	return w.events.Wait(w.t, fmt.Sprintf("%d %s event(s)", n, typ), n, agenttest.OfType(typ))
 }
 
 func usb(mount, serial string) storage.Volume {
@@ -163,22 +121,22 @@ func TestQuarantineAndUnapprovedVolume(t *testing.T) {
   sweep: {action: quarantine, folders: [~/Downloads]}
 `)
 	// A case file in Downloads (by its name) goes into the vault, sealed.
-	writeOld(t, filepath.Join(w.home, "Downloads", "LL-123456 court report.docx"), "court report")
+	agenttest.WriteOld(t, filepath.Join(w.home, "Downloads", "LL-123456 court report.docx"), "court report")
 	e := w.waitEvent("sweep.quarantined", 1)[0]
 	if e.CaseRef != "LL-123456" || !strings.Contains(e.Detail, "Downloads") || strings.Contains(e.Detail, "court report") {
 		t.Errorf("event %+v (must name the folder, not the file)", e)
 	}
-	got := decrypt(t, filepath.Join(w.cache, "LL-123456", "LL-123456 court report.docx.age"), w.escrow)
+	got := agenttest.Decrypt(t, filepath.Join(w.cache, "LL-123456", "LL-123456 court report.docx.age"), w.escrow)
 	if got != "court report" {
 		t.Errorf("sealed %q", got)
 	}
 
 	// An unapproved USB stick: reported, and the case file on it sealed.
 	bad := filepath.Join(t.TempDir(), "STICK")
-	writeOld(t, filepath.Join(bad, "notes", "export.txt"), "OFFICIAL-SENSITIVE case notes")
-	writeOld(t, filepath.Join(bad, "song.mp3"), "la la")
+	agenttest.WriteOld(t, filepath.Join(bad, "notes", "export.txt"), "OFFICIAL-SENSITIVE case notes")
+	agenttest.WriteOld(t, filepath.Join(bad, "song.mp3"), "la la")
 	good := filepath.Join(t.TempDir(), "GOODSTICK")
-	writeOld(t, filepath.Join(good, "LL-000001 plan.docx"), "OFFICIAL-SENSITIVE plan")
+	agenttest.WriteOld(t, filepath.Join(good, "LL-000001 plan.docx"), "OFFICIAL-SENSITIVE plan")
 	w.vols.Set(t, usb(bad, "BAD01"), usb(good, "GOOD42"))
 	ue := w.waitEvent("storage.volume_unapproved", 1)[0]
 	if !strings.Contains(ue.Detail, `usb 0781:5581 serial "BAD01"`) {
@@ -189,7 +147,7 @@ func TestQuarantineAndUnapprovedVolume(t *testing.T) {
 		t.Errorf("approved event %+v", ae)
 	}
 	w.waitEvent("storage.sealed_in_place", 1)
-	if s := decrypt(t, filepath.Join(bad, "notes", "export.txt.age"), w.escrow); s != "OFFICIAL-SENSITIVE case notes" {
+	if s := agenttest.Decrypt(t, filepath.Join(bad, "notes", "export.txt.age"), w.escrow); s != "OFFICIAL-SENSITIVE case notes" {
 		t.Errorf("sealed on the stick: %q", s)
 	}
 	if _, err := os.Stat(filepath.Join(bad, "song.mp3")); err != nil {
@@ -221,9 +179,7 @@ func TestQuarantineAndUnapprovedVolume(t *testing.T) {
 		t.Errorf("advice %q", advice)
 	}
 	// The person was told.
-	w.notes.mu.Lock()
-	told := strings.Join(w.notes.got, "\n")
-	w.notes.mu.Unlock()
+	told := strings.Join(w.notes.All(), "\n")
 	if !strings.Contains(told, "LL-123456 court report.docx") || !strings.Contains(told, "not approved") {
 		t.Errorf("notifications %q", told)
 	}
@@ -241,7 +197,7 @@ func TestBlockWhereImpossible(t *testing.T) {
 	// A folder that is not a mount point cannot be remounted read-only:
 	// the failure is reported, and case files on it are reported.
 	dir := filepath.Join(t.TempDir(), "NOTAMOUNT")
-	writeOld(t, filepath.Join(dir, "LL-222222 assessment.pdf"), "x")
+	agenttest.WriteOld(t, filepath.Join(dir, "LL-222222 assessment.pdf"), "x")
 	w.vols.Set(t, usb(dir, "S1"))
 	e := w.waitEvent("storage.block_failed", 1)[0]
 	if !strings.Contains(e.Detail, `serial "S1"`) {
@@ -281,19 +237,19 @@ func TestPersonalSyncFolder(t *testing.T) {
   sweep: {action: audit, folders: []}
 `, func(home string) []string {
 		// Dropbox's folder, found by its name: not the council's.
-		writeOld(t, filepath.Join(home, "Dropbox", "holiday.txt"), "photos")
+		agenttest.WriteOld(t, filepath.Join(home, "Dropbox", "holiday.txt"), "photos")
 		return nil
 	})
 	f := w.waitEvent("sync.folder_found", 1)[0]
 	if !strings.HasPrefix(f.Detail, "dropbox") || strings.Contains(f.Detail, w.home) {
 		t.Errorf("event %+v (must not carry the path)", f)
 	}
-	writeOld(t, filepath.Join(w.home, "Dropbox", "Work", "LL-333333 chronology.docx"), "chronology")
+	agenttest.WriteOld(t, filepath.Join(w.home, "Dropbox", "Work", "LL-333333 chronology.docx"), "chronology")
 	q := w.waitEvent("sync.quarantined", 1)[0]
 	if q.CaseRef != "LL-333333" || !strings.Contains(q.Detail, "Dropbox") {
 		t.Errorf("event %+v", q)
 	}
-	if got := decrypt(t, filepath.Join(w.cache, "LL-333333", "LL-333333 chronology.docx.age"), w.escrow); got != "chronology" {
+	if got := agenttest.Decrypt(t, filepath.Join(w.cache, "LL-333333", "LL-333333 chronology.docx.age"), w.escrow); got != "chronology" {
 		t.Errorf("sealed %q", got)
 	}
 	if _, err := os.Stat(filepath.Join(w.home, "Dropbox", "holiday.txt")); err != nil {
@@ -319,8 +275,8 @@ func TestSyncConfigCannotSteer(t *testing.T) {
   sweep: {action: audit, folders: []}
 `, func(home string) []string {
 		bob = filepath.Join(filepath.Dir(home), "bob")
-		writeOld(t, filepath.Join(bob, "Documents", "LL-555555 bob's case.docx"), "bob's")
-		writeOld(t, filepath.Join(home, ".config", "onedrive", "config"), "sync_dir = \""+filepath.Join(bob, "Documents")+"\"\n")
+		agenttest.WriteOld(t, filepath.Join(bob, "Documents", "LL-555555 bob's case.docx"), "bob's")
+		agenttest.WriteOld(t, filepath.Join(home, ".config", "onedrive", "config"), "sync_dir = \""+filepath.Join(bob, "Documents")+"\"\n")
 		return []string{bob}
 	})
 	w.waitEvent("sync.folder_found", 1)

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/casekeep/casekeep/agent/keys"
+	"github.com/casekeep/casekeep/agent/report/reporttest"
 	"github.com/casekeep/casekeep/agent/vault"
 	"github.com/casekeep/casekeep/internal/testenv"
 	"github.com/casekeep/casekeep/internal/wire"
@@ -20,9 +22,9 @@ import (
 // reports both; started again, it asks the server for the lease with its
 // key ID and unlocks.
 func TestLeaseAtStart(t *testing.T) {
-	srv := newLeaseServer(t)
+	srv := reporttest.NewServer(t)
 	d := newDevice(t, srv)
-	r := d.start(srv.firstLease())
+	r := d.start(srv.FirstLease())
 	st := r.waitLease(t, wire.LeaseUnlocked)
 	if st.Keys.OfflineCopy != wire.OfflineOS || st.Keys.OfflineUntil.Before(time.Now().Add(50*time.Minute)) {
 		t.Errorf("keys %+v, want an OS-held offline copy for the hour's window", st.Keys)
@@ -33,23 +35,23 @@ func TestLeaseAtStart(t *testing.T) {
 	d.write("LL-123456/notes.txt", "visit notes")
 	d.waitSealed("LL-123456/notes.txt")
 	testenv.Eventually(t, "a heartbeat saying unlocked, offline copy os", func() bool {
-		h := srv.lastHeartbeat()
+		h := srv.Last()
 		return h != nil && h.Lease == wire.LeaseUnlocked && h.OfflineCopy == wire.OfflineOS
 	})
 	r.stop(t)
 
-	before := len(srv.leaseRequests())
+	before := len(srv.LeaseRequests())
 	r = d.start(nil)
 	r.waitLease(t, wire.LeaseUnlocked)
 	if e := r.waitEvent(t, wire.EventVaultUnlocked); !strings.Contains(e.Detail, "server") {
 		t.Errorf("unlock event %+v", e)
 	}
-	reqs := srv.leaseRequests()[before:]
-	if len(reqs) == 0 || reqs[0].Want != wire.WantKey || reqs[0].KeyID != "lk_1" || reqs[0].DeviceID != srv.id {
+	reqs := srv.LeaseRequests()[before:]
+	if len(reqs) == 0 || reqs[0].Want != wire.WantKey || reqs[0].KeyID != "lk_1" || reqs[0].DeviceID != srv.DeviceID {
 		t.Fatalf("lease requests at start %+v, want one for the key lk_1", reqs)
 	}
 	testenv.Eventually(t, "a renewal after a heartbeat", func() bool {
-		for _, q := range srv.leaseRequests()[before:] {
+		for _, q := range srv.LeaseRequests()[before:] {
 			if q.Want == wire.WantRenew {
 				return true
 			}
@@ -70,11 +72,11 @@ func TestLeaseAtStart(t *testing.T) {
 // TestNoIdentityYet: a device whose process stopped between enrolling and
 // making its identity asks the server with no key ID, and makes it then.
 func TestNoIdentityYet(t *testing.T) {
-	srv := newLeaseServer(t)
+	srv := reporttest.NewServer(t)
 	d := newDevice(t, srv)
 	r := d.start(nil)
 	r.waitLease(t, wire.LeaseUnlocked)
-	if reqs := srv.leaseRequests(); len(reqs) == 0 || reqs[0].KeyID != "" || reqs[0].Want != wire.WantKey {
+	if reqs := srv.LeaseRequests(); len(reqs) == 0 || reqs[0].KeyID != "" || reqs[0].Want != wire.WantKey {
 		t.Errorf("first lease requests %+v, want one with no key ID", reqs)
 	}
 	d.write("a.txt", "a")
@@ -85,7 +87,7 @@ func TestNoIdentityYet(t *testing.T) {
 // TestLegacyIdentityWrapped: an identity an older agent kept in plaintext
 // is wrapped with the first lease the server serves, and its file removed.
 func TestLegacyIdentityWrapped(t *testing.T) {
-	srv := newLeaseServer(t)
+	srv := reporttest.NewServer(t)
 	d := newDevice(t, srv)
 	old, err := keys.LoadOrCreate(d.state, false, time.Now())
 	if err != nil {
@@ -113,7 +115,7 @@ func TestOfflineCopy(t *testing.T) {
 	srv, d, r := enrolledAndUnlocked(t)
 	r.stop(t)
 
-	srv.set(func(s *leaseServer) { s.down = true })
+	srv.Set(func(s *reporttest.Settings) { s.Down = true })
 	r = d.start(nil)
 	st := r.waitLease(t, wire.LeaseOffline)
 	if e := r.waitEvent(t, wire.EventVaultUnlocked); !strings.Contains(e.Detail, "offline copy") {
@@ -125,13 +127,13 @@ func TestOfflineCopy(t *testing.T) {
 	r.stop(t)
 
 	// A short window, served and then let pass while the server is away.
-	srv.set(func(s *leaseServer) { s.down, s.window = false, 1500*time.Millisecond })
+	srv.Set(func(s *reporttest.Settings) { s.Down, s.Window = false, 1500*time.Millisecond })
 	r = d.start(nil)
 	testenv.Eventually(t, "an offline copy with the short window", func() bool {
 		k := r.a.Status().Keys
 		return k.Lease == wire.LeaseUnlocked && !k.OfflineUntil.IsZero() && k.OfflineUntil.Before(time.Now().Add(time.Minute))
 	})
-	srv.set(func(s *leaseServer) { s.down = true })
+	srv.Set(func(s *reporttest.Settings) { s.Down = true })
 	e := r.waitEvent(t, wire.EventVaultLocked)
 	if !strings.Contains(e.Detail, "offline window") {
 		t.Errorf("lock event %+v", e)
@@ -157,7 +159,7 @@ func TestOfflineCopy(t *testing.T) {
 		k := r.a.Status().Keys
 		return k.Lease == wire.LeaseLocked && strings.Contains(k.Why, "cannot be reached")
 	})
-	srv.set(func(s *leaseServer) { s.down, s.window = false, time.Hour })
+	srv.Set(func(s *reporttest.Settings) { s.Down, s.Window = false, time.Hour })
 	r.waitLease(t, wire.LeaseUnlocked)
 	testenv.Eventually(t, "the file sealed while locked verified", func() bool {
 		en, ok := entryOf(t, d, "LL-000002/late.txt.age")
@@ -200,7 +202,7 @@ func TestRefusedThenFound(t *testing.T) {
 	if _, err := os.Lstat(copyFile); err != nil {
 		t.Fatalf("no offline copy: %v", err)
 	}
-	srv.set(func(s *leaseServer) { s.refuse = wire.RefusedLost })
+	srv.Set(func(s *reporttest.Settings) { s.Refuse = wire.RefusedLost })
 	e := r.waitEvent(t, wire.EventVaultLocked)
 	if !strings.Contains(e.Detail, "marked lost") {
 		t.Errorf("lock event %+v", e)
@@ -218,18 +220,18 @@ func TestRefusedThenFound(t *testing.T) {
 	d.write("LL-000003/lost.txt", "written on a lost laptop")
 	d.waitSealed("LL-000003/lost.txt")
 	// Only one lock event while it stays refused, though it asks every heartbeat.
-	n := len(srv.leaseRequests())
-	testenv.Eventually(t, "more lease requests while refused", func() bool { return len(srv.leaseRequests()) > n+3 })
+	n := len(srv.LeaseRequests())
+	testenv.Eventually(t, "more lease requests while refused", func() bool { return len(srv.LeaseRequests()) > n+3 })
 	if got := len(r.eventsOf(wire.EventVaultLocked)); got != 1 {
 		t.Errorf("%d lock events", got)
 	}
-	for _, q := range srv.leaseRequests()[n:] {
+	for _, q := range srv.LeaseRequests()[n:] {
 		if q.Want != wire.WantKey {
 			t.Errorf("while locked it asked %q, want the key", q.Want)
 		}
 	}
 
-	srv.set(func(s *leaseServer) { s.refuse = "" })
+	srv.Set(func(s *reporttest.Settings) { s.Refuse = "" })
 	r.waitLease(t, wire.LeaseUnlocked)
 	if got := len(r.eventsOf(wire.EventVaultUnlocked)); got < 1 {
 		t.Errorf("%d unlock events", got)
@@ -248,13 +250,13 @@ func TestRotation(t *testing.T) {
 	d.write("a.txt", "before the rotation")
 	d.waitSealed("a.txt")
 	next := randomKey()
-	srv.set(func(s *leaseServer) { s.next = &wire.NextKey{KeyID: "lk_2", Key: next} })
+	srv.Set(func(s *reporttest.Settings) { s.Next = &wire.NextKey{KeyID: "lk_2", Key: next} })
 	e := r.waitEvent(t, wire.EventVaultRewrapped)
 	if !strings.Contains(e.Detail, "lk_1") || !strings.Contains(e.Detail, "lk_2") {
 		t.Errorf("rewrap event %+v", e)
 	}
 	testenv.Eventually(t, "a request naming lk_2", func() bool {
-		for _, q := range srv.leaseRequests() {
+		for _, q := range srv.LeaseRequests() {
 			if q.KeyID == "lk_2" {
 				return true
 			}
@@ -262,7 +264,7 @@ func TestRotation(t *testing.T) {
 		return false
 	})
 	r.stop(t)
-	k, err := keys.Open(d.state, srv.id)
+	k, err := keys.Open(d.state, srv.DeviceID)
 	if err != nil || k.KeyID() != "lk_2" {
 		t.Fatalf("after the rotation the wrapped identity needs %q (%v)", k.KeyID(), err)
 	}
@@ -283,13 +285,11 @@ func TestStateFolderCopied(t *testing.T) {
 	srv, d, r := enrolledAndUnlocked(t)
 	d.write("LL-123456/notes.txt", "visit notes")
 	d.waitSealed("LL-123456/notes.txt")
-	k, err := keys.Open(d.state, srv.id)
+	k, err := keys.Open(d.state, srv.DeviceID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.mu.Lock()
-	key := append([]byte(nil), srv.leaseKey...)
-	srv.mu.Unlock()
+	key := slices.Clone(srv.Settings().LeaseKey)
 	if err := k.Unlock(key, "lk_1"); err != nil {
 		t.Fatal(err)
 	}
@@ -298,9 +298,9 @@ func TestStateFolderCopied(t *testing.T) {
 	k.Lock()
 	// IT locks the device: the server stops serving the lease, and the
 	// command drops the copy.
-	srv.set(func(s *leaseServer) {
-		s.refuse = wire.RefusedLocked
-		s.commands = []wire.Command{{ID: "cmd_lock", Type: wire.CommandLock, DeviceID: s.id, Issued: time.Now().UTC(), Expires: time.Now().Add(time.Hour).UTC()}}
+	srv.Set(func(s *reporttest.Settings) {
+		s.Refuse = wire.RefusedLocked
+		s.Commands = []wire.Command{{ID: "cmd_lock", Type: wire.CommandLock, DeviceID: srv.DeviceID, Issued: time.Now().UTC(), Expires: time.Now().Add(time.Hour).UTC()}}
 	})
 	r.waitLease(t, wire.LeaseLocked)
 	r.stop(t)
@@ -311,7 +311,7 @@ func TestStateFolderCopied(t *testing.T) {
 	if _, err := keys.Load(stolen); !errors.Is(err, keys.ErrNoIdentity) {
 		t.Errorf("a plaintext identity in the copy: %v", err)
 	}
-	c, err := keys.Open(stolen, srv.id)
+	c, err := keys.Open(stolen, srv.DeviceID)
 	if err != nil {
 		t.Fatal(err)
 	}

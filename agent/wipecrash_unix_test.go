@@ -24,6 +24,7 @@ import (
 	"github.com/casekeep/casekeep/agent"
 	"github.com/casekeep/casekeep/agent/keys"
 	"github.com/casekeep/casekeep/agent/report"
+	"github.com/casekeep/casekeep/agent/report/reporttest"
 	"github.com/casekeep/casekeep/agent/storage/storagetest"
 	"github.com/casekeep/casekeep/agent/vault"
 	"github.com/casekeep/casekeep/internal/testenv"
@@ -99,11 +100,11 @@ type crashDevice struct {
 	plain  string            // a plaintext file waiting, relative to the cache
 }
 
-func newCrashDevice(t *testing.T, srv *leaseServer) *crashDevice {
+func newCrashDevice(t *testing.T, srv *reporttest.Server) *crashDevice {
 	t.Helper()
 	d := &crashDevice{device: newDevice(t, srv), sealed: map[string]string{}}
-	g := srv.firstLease()
-	k, err := keys.Create(d.state, srv.id, g.Key, g.KeyID, false)
+	g := srv.FirstLease()
+	k, err := keys.Create(d.state, srv.DeviceID, g.Key, g.KeyID, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,11 +156,11 @@ func TestWipeCrash(t *testing.T) {
 	// random kills fall before, during and after it.
 	maxDelay := 80 * time.Millisecond
 	for i := range kills {
-		srv := newLeaseServer(t)
+		srv := reporttest.NewServer(t)
 		d := newCrashDevice(t, srv)
-		srv.set(func(s *leaseServer) {
-			s.refuse = wire.RefusedWiped
-			s.commands = []wire.Command{command(s, "cmd_wipe", wire.CommandWipe, time.Hour)}
+		srv.Set(func(s *reporttest.Settings) {
+			s.Refuse = wire.RefusedWiped
+			s.Commands = []wire.Command{srv.Command("cmd_wipe", wire.CommandWipe, time.Hour)}
 		})
 		killAt := 0
 		if i%2 == 0 {
@@ -184,7 +185,7 @@ func TestWipeCrash(t *testing.T) {
 
 		// IT cancels the wipe meanwhile: the server stops asking for it
 		// and serves the lease again. What was recorded must finish.
-		srv.set(func(s *leaseServer) { s.refuse, s.commands = "", nil })
+		srv.Set(func(s *reporttest.Settings) { s.Refuse, s.Commands = "", nil })
 		w, err := agent.ReadWipe(d.state)
 		if err != nil {
 			t.Fatalf("round %d: the wipe record: %v", i, err)
@@ -193,7 +194,7 @@ func TestWipeCrash(t *testing.T) {
 		if w != nil {
 			testenv.Eventually(t, "the wipe finished after the restart", func() bool {
 				w, _ := agent.ReadWipe(d.state)
-				return w.Finished() && len(srv.acksOf("cmd_wipe")) > 0
+				return w.Finished() && len(srv.Acks("cmd_wipe")) > 0
 			})
 			settle.Process.Kill()
 			settle.Wait()
@@ -201,7 +202,7 @@ func TestWipeCrash(t *testing.T) {
 			wiped++
 		} else {
 			testenv.Eventually(t, "the vault unlocked after the restart", func() bool {
-				h := srv.lastHeartbeat()
+				h := srv.Last()
 				return h != nil && h.Lease == wire.LeaseUnlocked
 			})
 			settle.Process.Kill()
@@ -244,10 +245,10 @@ func (d *crashDevice) checkWiped(t *testing.T, round int) {
 			t.Errorf("round %d: %s is left after the wipe: %v", round, name, err)
 		}
 	}
-	if _, err := keys.Open(d.state, d.srv.id); !errors.Is(err, keys.ErrWiped) {
+	if _, err := keys.Open(d.state, d.srv.DeviceID); !errors.Is(err, keys.ErrWiped) {
 		t.Errorf("round %d: keys.Open after the wipe: %v", round, err)
 	}
-	for _, a := range d.srv.acksOf("cmd_wipe") {
+	for _, a := range d.srv.Acks("cmd_wipe") {
 		if a.Result != wire.AckDone {
 			t.Errorf("round %d: wipe ack %+v", round, a)
 		}
@@ -257,16 +258,16 @@ func (d *crashDevice) checkWiped(t *testing.T, round int) {
 
 // checkIntact: the identity opens with the lease, and every sealed file is
 // there and opens with it; the plaintext waiting is there, or sealed.
-func (d *crashDevice) checkIntact(t *testing.T, round int, srv *leaseServer) {
+func (d *crashDevice) checkIntact(t *testing.T, round int, srv *reporttest.Server) {
 	t.Helper()
-	if acks := srv.acksOf("cmd_wipe"); len(acks) != 0 {
+	if acks := srv.Acks("cmd_wipe"); len(acks) != 0 {
 		t.Errorf("round %d: the wipe was acknowledged, yet not recorded: %+v", round, acks)
 	}
-	k, err := keys.Open(d.state, srv.id)
+	k, err := keys.Open(d.state, srv.DeviceID)
 	if err != nil {
 		t.Fatalf("round %d: the identity: %v", round, err)
 	}
-	g := srv.firstLease()
+	g := srv.FirstLease()
 	if err := k.Unlock(g.Key, g.KeyID); err != nil {
 		t.Fatalf("round %d: the lease does not open the identity: %v", round, err)
 	}

@@ -33,6 +33,13 @@
 // names it, and calls a device silent when it is offline or missing and its
 // last heartbeat did not say the agent was stopping.
 //
+// What people are shown of a device is judged here once, for the API, the
+// console and the command line: DeviceOf (its liveness under the policy in
+// force, Unknown without one, and its agent's status), DeviceThen (its
+// state at a past time), DeviceFilter (the device lists' filters, with a
+// *FilterError naming a field it cannot read) and DeviceColumns (the
+// device lists' CSV columns).
+//
 // Subpackage store defines what is kept and how; store/sqlite and
 // store/postgres keep it.
 package server

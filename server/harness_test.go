@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/casekeep/casekeep/agent"
 	"github.com/casekeep/casekeep/agent/report"
 	"github.com/casekeep/casekeep/agent/state"
 	"github.com/casekeep/casekeep/internal/wire"
@@ -67,6 +68,37 @@ func (r *rig) enroll(name string) *device {
 		r.T.Fatal(err)
 	}
 	return &device{dir: dir, en: en, key: key}
+}
+
+// agent opens a whole agent for d, enrolled and under the policy it was
+// given, with its cache in cache, no homes to look after, and notable
+// heartbeats sent at once.
+func (d *device) agent(t testing.TB, cache string) *agent.Agent {
+	t.Helper()
+	p, err := d.en.LoadPolicy(d.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.Open(agent.Config{Policy: p, StateDir: d.dir, CacheDir: cache, Enrollment: d.en, SigningKey: d.key,
+		Homes: []string{}, Reporter: report.Config{NotableMin: time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// run runs a until stop is called, which fails the test if Run returned an
+// error.
+func run(t testing.TB, a *agent.Agent) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
 }
 
 // reporter makes a reporter for d with fast settings, and a snapshot that

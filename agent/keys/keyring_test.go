@@ -269,18 +269,25 @@ func rewrapLegacy(t *testing.T, dir, deviceID string, key []byte, keyID string) 
 // plaintext file had.
 func TestMigrateFinishes(t *testing.T) {
 	key := leaseKey("finish")
+	// unlocked opens the keyring in dir and unlocks it, which finishes
+	// the migration: the plaintext identity is gone.
+	unlocked := func(dir string) *Keyring {
+		t.Helper()
+		k, err := open(dir, devA, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Unlock(key, "k1"); err != nil {
+			t.Fatal(err)
+		}
+		if exists(filepath.Join(dir, FileName)) {
+			t.Fatal("the plaintext identity is still there")
+		}
+		return k
+	}
 	dir, old, cur := legacyDevice(t)
 	rewrapLegacy(t, dir, devA, key, "k1")
-	k, err := open(dir, devA, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Unlock(key, "k1"); err != nil {
-		t.Fatal(err)
-	}
-	if exists(filepath.Join(dir, FileName)) {
-		t.Fatal("the plaintext identity is still there")
-	}
+	k := unlocked(dir)
 	mustOpen(t, k, old, "sealed to the X25519 identity")
 	mustOpen(t, k, cur, "sealed to the hybrid identity")
 
@@ -291,16 +298,7 @@ func TestMigrateFinishes(t *testing.T) {
 	data, _ := sealWrapped(devA, "k1", key, p.Bytes())
 	p.Destroy()
 	os.WriteFile(filepath.Join(dir, WrappedName), data, 0o600)
-	k, err = open(dir, devA, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Unlock(key, "k1"); err != nil {
-		t.Fatal(err)
-	}
-	if exists(filepath.Join(dir, FileName)) {
-		t.Fatal("the plaintext identity is still there")
-	}
+	unlocked(dir)
 	k, _ = open(dir, devA, nil)
 	if err := k.Unlock(key, "k1"); err != nil {
 		t.Fatal(err)

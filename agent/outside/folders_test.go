@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/casekeep/casekeep/agent/internal/agenttest"
 	"github.com/casekeep/casekeep/agent/outside"
 	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/policy"
@@ -29,7 +30,7 @@ func TestSyncFoldersReportedOnce(t *testing.T) {
 	path, _ := json.Marshal(team)
 	info := `{"business": {"path": ` + string(path) + `, "is_team": true, "subscription_type": "Business"}}`
 	for _, rel := range []string{".dropbox/info.json", "AppData/Local/Dropbox/info.json"} { // where each system's client keeps it
-		writeOld(t, filepath.Join(e.home, filepath.FromSlash(rel)), info)
+		agenttest.WriteOld(t, filepath.Join(e.home, filepath.FromSlash(rel)), info)
 	}
 	const syncPolicy = `storage:
   sync_folders: {action: quarantine, approved: [{provider: dropbox, account: Kent County Council}]}
@@ -116,7 +117,7 @@ func TestSweepEvent(t *testing.T) {
 	e.run(e.policy(1, `storage:
   sweep: {action: audit, folders: [~/Downloads]}
 `))
-	writeOld(t, filepath.Join(e.home, "Downloads", "LL-123456 Jane Smith chronology.docx"), "chronology")
+	agenttest.WriteOld(t, filepath.Join(e.home, "Downloads", "LL-123456 Jane Smith chronology.docx"), "chronology")
 	ev := e.waitEvent(wire.PrefixSweep+wire.OutsideCaseFileFound, 1)[0]
 	if ev.CaseRef != "LL-123456" || ev.Detail != "in Downloads (rule: name)" {
 		t.Errorf("event %+v", ev)

@@ -2,17 +2,19 @@ package outside_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"filippo.io/age"
 
+	"github.com/casekeep/casekeep/agent/internal/agenttest"
 	"github.com/casekeep/casekeep/agent/keys"
 	"github.com/casekeep/casekeep/agent/outside"
 	"github.com/casekeep/casekeep/agent/state"
@@ -42,10 +44,9 @@ type env struct {
 	home   string
 	escrow *age.X25519Identity
 
-	mu      sync.Mutex
-	events  []wire.Event
-	notes   []string
-	notable int
+	events  agenttest.Recorder[wire.Event]
+	notes   agenttest.Recorder[string] // "title: body"
+	notable atomic.Int64
 }
 
 // newEnv makes a watcher looking after home (and more homes, if given).
@@ -80,21 +81,9 @@ func newEnv(t *testing.T, more ...string) *env {
 		Settle: 50 * time.Millisecond, Rescan: 200 * time.Millisecond, SyncEvery: 20 * time.Millisecond,
 		BlockRetry: retry, BlockTimeout: timeout,
 		Sink: outside.Sink{
-			Event: func(ev wire.Event) {
-				e.mu.Lock()
-				e.events = append(e.events, ev)
-				e.mu.Unlock()
-			},
-			Notable: func() {
-				e.mu.Lock()
-				e.notable++
-				e.mu.Unlock()
-			},
-			Notify: func(title, body string) {
-				e.mu.Lock()
-				e.notes = append(e.notes, title+": "+body)
-				e.mu.Unlock()
-			},
+			Event:   e.events.Add,
+			Notable: func() { e.notable.Add(1) },
+			Notify:  func(title, body string) { e.notes.Add(title + ": " + body) },
 		},
 	})
 	return e
@@ -123,32 +112,11 @@ func (e *env) run(p *policy.Policy) (stop func()) {
 	return stop
 }
 
-func (e *env) eventsOf(typ string) []wire.Event {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []wire.Event
-	for _, ev := range e.events {
-		if ev.Type == typ {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
+func (e *env) eventsOf(typ string) []wire.Event { return e.events.Where(agenttest.OfType(typ)) }
 
 func (e *env) waitEvent(typ string, n int) []wire.Event {
 	e.t.Helper()
-	deadline := time.Now().Add(eventually)
-	for {
-		if es := e.eventsOf(typ); len(es) >= n {
-			return es
-		}
-		if time.Now().After(deadline) {
-			e.mu.Lock()
-			defer e.mu.Unlock()
-			e.t.Fatalf("no %d %s event(s); events: %+v", n, typ, e.events)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return e.events.Wait(e.t, fmt.Sprintf("%d %s event(s)", n, typ), n, agenttest.OfType(typ))
 }
 
 // waitStatus waits until the watcher's status satisfies ok, and returns it.
@@ -184,17 +152,9 @@ func (e *env) waitVolume(mp string) outside.VolumeStatus {
 	return vs
 }
 
-func (e *env) told() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return strings.Join(e.notes, "\n")
-}
+func (e *env) told() string { return strings.Join(e.notes.All(), "\n") }
 
-func (e *env) notables() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.notable
-}
+func (e *env) notables() int { return int(e.notable.Load()) }
 
 // settle waits long enough for every retry (1+2+3+4 times retry) and more
 // listings and finds to have happened, so a test can check that nothing
@@ -205,22 +165,10 @@ func settle() { time.Sleep(20 * retry) }
 // section.
 func (e *env) policy(version int, storageYAML string) *policy.Policy {
 	e.t.Helper()
-	src := `version: ` + strconv.Itoa(version) + `
-name: Test council
-issued_at: 2026-11-22T09:00:00Z
-vault:
-  cache_paths: {linux: /unused, macos: /unused, windows: 'C:\unused'}
-  case_ref_pattern: '^(?P<ref>[A-Z]{2}-[0-9]{6})/'
-  escrow_recipients: [` + e.escrow.Recipient().String() + `]
-classify:
+	return agenttest.Policy(e.t, version, e.escrow.Recipient().String(), `classify:
   name_pattern: '(?P<ref>[A-Z]{2}-[0-9]{6})'
   markers: [OFFICIAL-SENSITIVE]
-` + storageYAML
-	p, err := policy.Parse([]byte(src))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return p
+`+storageYAML)
 }
 
 func usb(mount, serial string) storage.Volume {
@@ -236,14 +184,4 @@ func stick(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-func writeOld(t *testing.T, p, content string) {
-	t.Helper()
-	os.MkdirAll(filepath.Dir(p), 0o755)
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	past := time.Now().Add(-time.Minute)
-	os.Chtimes(p, past, past)
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/casekeep/casekeep/agent/report"
+	"github.com/casekeep/casekeep/agent/report/reporttest"
 	"github.com/casekeep/casekeep/agent/state"
 	"github.com/casekeep/casekeep/internal/testenv"
 	"github.com/casekeep/casekeep/internal/wire"
@@ -25,13 +26,11 @@ import (
 // leaseAnswer makes a lease handler that checks the request as the server
 // does and answers with status and the reply change makes of the proper
 // one, signed with key.
-func leaseAnswer(t *testing.T, f *fakeServer, key ed25519.PrivateKey, status int, change func(req *wire.LeaseRequest, rep *wire.LeaseReply)) http.HandlerFunc {
+func leaseAnswer(t *testing.T, f *reporttest.Server, key ed25519.PrivateKey, status int, change func(req *wire.LeaseRequest, rep *wire.LeaseReply)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		sig, _ := base64.StdEncoding.DecodeString(r.Header.Get(wire.SignatureHeader))
-		f.mu.Lock()
-		dev := f.devKey
-		f.mu.Unlock()
+		dev := f.Settings().DeviceKey
 		if err := wire.VerifyLease(dev, body, sig); err != nil {
 			t.Errorf("the lease request is not signed by the device key: %v", err)
 		}
@@ -61,29 +60,27 @@ func leaseAnswer(t *testing.T, f *fakeServer, key ed25519.PrivateKey, status int
 // error, and a server without leases says so.
 func TestRequestLease(t *testing.T) {
 	f := newFake(t)
-	r, _ := f.reporter(t, nil, nil)
+	r, _ := reporter(t, f, nil, nil)
 	ctx := context.Background()
 	ask := func(h http.HandlerFunc, want string) (report.Lease, error) {
-		f.mu.Lock()
-		f.lease = h
-		f.mu.Unlock()
+		f.Set(func(c *reporttest.Settings) { c.Lease = h })
 		return r.RequestLease(ctx, want, "lk_1")
 	}
 
-	l, err := ask(leaseAnswer(t, f, f.key, http.StatusOK, func(req *wire.LeaseRequest, _ *wire.LeaseReply) {
-		if req.KeyID != "lk_1" || req.Want != wire.WantKey || req.DeviceID != f.id {
+	l, err := ask(leaseAnswer(t, f, f.Key, http.StatusOK, func(req *wire.LeaseRequest, _ *wire.LeaseReply) {
+		if req.KeyID != "lk_1" || req.Want != wire.WantKey || req.DeviceID != f.DeviceID {
 			t.Errorf("request %+v", req)
 		}
 	}), wire.WantKey)
 	if err != nil || l.Grant == nil || len(l.Grant.Key) != wire.LeaseKeySize || l.Grant.KeyID != "lk_1" || l.Refused != "" || l.ServerTime.IsZero() {
 		t.Fatalf("a grant: %+v, %v", l, err)
 	}
-	if l, err := ask(leaseAnswer(t, f, f.key, http.StatusOK, nil), wire.WantRenew); err != nil || l.Grant == nil || l.Grant.Key != nil {
+	if l, err := ask(leaseAnswer(t, f, f.Key, http.StatusOK, nil), wire.WantRenew); err != nil || l.Grant == nil || l.Grant.Key != nil {
 		t.Errorf("a renewal: %+v, %v", l, err)
 	}
 	refuse := func(_ *wire.LeaseRequest, rep *wire.LeaseReply) { rep.Grant, rep.Refused = nil, wire.RefusedLost }
 	for _, status := range []int{http.StatusOK, http.StatusForbidden} {
-		if l, err := ask(leaseAnswer(t, f, f.key, status, refuse), wire.WantKey); err != nil || l.Refused != wire.RefusedLost || l.Grant != nil {
+		if l, err := ask(leaseAnswer(t, f, f.Key, status, refuse), wire.WantKey); err != nil || l.Refused != wire.RefusedLost || l.Grant != nil {
 			t.Errorf("a refusal with %d: %+v, %v", status, l, err)
 		}
 	}
@@ -91,13 +88,13 @@ func TestRequestLease(t *testing.T) {
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
 	otherDevice, _ := wire.NewDeviceID()
 	for name, h := range map[string]http.HandlerFunc{
-		"a replay (another nonce)": leaseAnswer(t, f, f.key, http.StatusOK, func(_ *wire.LeaseRequest, rep *wire.LeaseReply) { rep.Nonce = wire.NewNonce() }),
-		"another device's":         leaseAnswer(t, f, f.key, http.StatusOK, func(_ *wire.LeaseRequest, rep *wire.LeaseReply) { rep.DeviceID = otherDevice }),
+		"a replay (another nonce)": leaseAnswer(t, f, f.Key, http.StatusOK, func(_ *wire.LeaseRequest, rep *wire.LeaseReply) { rep.Nonce = wire.NewNonce() }),
+		"another device's":         leaseAnswer(t, f, f.Key, http.StatusOK, func(_ *wire.LeaseRequest, rep *wire.LeaseReply) { rep.DeviceID = otherDevice }),
 		"signed by another key":    leaseAnswer(t, f, other, http.StatusOK, nil),
-		"a 403 granting":           leaseAnswer(t, f, f.key, http.StatusForbidden, nil),
-		"409 (nonce seen before)":  leaseAnswer(t, f, f.key, http.StatusConflict, nil),
+		"a 403 granting":           leaseAnswer(t, f, f.Key, http.StatusForbidden, nil),
+		"409 (nonce seen before)":  leaseAnswer(t, f, f.Key, http.StatusConflict, nil),
 		"503":                      func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) },
-		"500 with a signed grant":  leaseAnswer(t, f, f.key, http.StatusInternalServerError, nil),
+		"500 with a signed grant":  leaseAnswer(t, f, f.Key, http.StatusInternalServerError, nil),
 		"an unsigned 200":          func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`{"v":1}`)) },
 	} {
 		if l, err := ask(h, wire.WantKey); err == nil || errors.Is(err, report.ErrNoLeases) {
@@ -115,15 +112,14 @@ func TestRequestLease(t *testing.T) {
 // commands refused, reported, and not passed on.
 func TestCommandsNeedTheNonce(t *testing.T) {
 	f := newFake(t)
-	now := time.Now().UTC()
-	cmd := wire.Command{ID: "cmd_1", Type: wire.CommandLock, DeviceID: f.id, Issued: now, Expires: now.Add(time.Hour)}
-	f.commands = []wire.Command{cmd}
+	cmd := f.Command("cmd_1", wire.CommandLock, time.Hour)
+	f.Set(func(c *reporttest.Settings) { c.Commands = []wire.Command{cmd} })
 	var mu sync.Mutex
 	var got []wire.Command
 	var spooledThen []int
 	var replies int
 	var r *report.Reporter
-	r, _ = f.reporter(t, nil, func(c *report.Config) {
+	r, _ = reporter(t, f, nil, func(c *report.Config) {
 		c.OnCommands = func(_ context.Context, serverTime time.Time, cmds []wire.Command) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -144,23 +140,21 @@ func TestCommandsNeedTheNonce(t *testing.T) {
 		t.Errorf("passed on %+v with %d heartbeats still spooled", got, spooledThen[0])
 	}
 	mu.Unlock()
-	f.mu.Lock()
 	seen := map[string]bool{}
-	for _, n := range f.nonces {
+	for _, n := range f.Nonces() {
 		if n == "" || seen[n] {
 			t.Errorf("batch nonce %q: empty or used twice", n)
 		}
 		seen[n] = true
 	}
-	f.badNonce = true
-	f.mu.Unlock()
+	f.Set(func(c *reporttest.Settings) { c.BadNonce = true })
 
 	mu.Lock()
 	before := len(got)
 	mu.Unlock()
 	r.MakeHeartbeat()
 	testenv.Eventually(t, "a heartbeat reporting the refusal", func() bool {
-		for _, h := range f.received() {
+		for _, h := range f.Received() {
 			for _, e := range h.Events {
 				if e.Type == wire.EventCommandRefused && strings.Contains(e.Detail, "nonce") {
 					return true
@@ -184,9 +178,9 @@ func TestCommandsNeedTheNonce(t *testing.T) {
 // (a restart) before; it goes exactly once.
 func TestAcksSurviveACrash(t *testing.T) {
 	f := newFake(t)
-	f.down = true
+	f.SetDown(true)
 	var cfg report.Config
-	r, _ := f.reporter(t, func() report.Snapshot {
+	r, _ := reporter(t, f, func() report.Snapshot {
 		return report.Snapshot{AgentVersion: "test", Lease: wire.LeaseUnlocked, OfflineCopy: wire.OfflineTPM, Vault: wire.Vault{CaseRefs: []wire.CaseCount{}}}
 	}, func(c *report.Config) { cfg = *c })
 	ack := wire.CommandAck{ID: "cmd_9", Type: wire.CommandWipe, Result: wire.AckDone, Reason: "removed 3 sealed files"}
@@ -198,12 +192,10 @@ func TestAcksSurviveACrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.mu.Lock()
-	f.down = false
-	f.mu.Unlock()
+	f.SetDown(false)
 	run(t, r2)
 	testenv.Eventually(t, "the ack delivered", func() bool {
-		for _, h := range f.received() {
+		for _, h := range f.Received() {
 			if len(h.Acks) > 0 {
 				return true
 			}
@@ -211,9 +203,9 @@ func TestAcksSurviveACrash(t *testing.T) {
 		return false
 	})
 	r2.MakeHeartbeat()
-	testenv.Eventually(t, "another heartbeat", func() bool { return len(f.received()) >= 2 })
+	testenv.Eventually(t, "another heartbeat", func() bool { return len(f.Received()) >= 2 })
 	n := 0
-	for _, h := range f.received() {
+	for _, h := range f.Received() {
 		for _, a := range h.Acks {
 			if a.ID != "cmd_9" || a.Result != wire.AckDone || a.Reason != ack.Reason || a.At.IsZero() {
 				t.Errorf("ack %+v", a)
@@ -234,9 +226,9 @@ func TestAcksSurviveACrash(t *testing.T) {
 // made after, by the loop or a farewell.
 func TestFinal(t *testing.T) {
 	f := newFake(t)
-	r, dir := f.reporter(t, nil, func(c *report.Config) { c.Interval = 20 * time.Millisecond })
+	r, dir := reporter(t, f, nil, func(c *report.Config) { c.Interval = 20 * time.Millisecond })
 	run(t, r)
-	testenv.Eventually(t, "heartbeats", func() bool { return len(f.received()) >= 2 })
+	testenv.Eventually(t, "heartbeats", func() bool { return len(f.Received()) >= 2 })
 	if err := r.Ack(wire.CommandAck{ID: "cmd_w", Type: wire.CommandWipe, Result: wire.AckDone}); err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +237,7 @@ func TestFinal(t *testing.T) {
 	if err := r.Final(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got := f.received()
+	got := f.Received()
 	last := got[len(got)-1]
 	if len(last.Acks) != 1 || last.Acks[0].ID != "cmd_w" {
 		t.Fatalf("the last heartbeat %+v does not carry the ack", last)
@@ -255,7 +247,7 @@ func TestFinal(t *testing.T) {
 	if spooled, _ := r.Farewell(ctx, wire.StopService); spooled {
 		t.Error("a farewell was made after Final")
 	}
-	if n := len(f.received()); n != len(got) {
+	if n := len(f.Received()); n != len(got) {
 		t.Errorf("%d heartbeats after the last", n-len(got))
 	}
 	if err := r.Final(ctx); err != nil {

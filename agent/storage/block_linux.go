@@ -150,35 +150,29 @@ func openNoFollow(path string) (int, error) {
 	return fd, nil
 }
 
+// remountFlags are the mount and filesystem options a remount must pass
+// again to keep them, and their flags: a remount clears every flag it is
+// not given.
+var remountFlags = map[string]uintptr{
+	"nosuid":      unix.MS_NOSUID,
+	"nodev":       unix.MS_NODEV,
+	"noexec":      unix.MS_NOEXEC,
+	"noatime":     unix.MS_NOATIME,
+	"nodiratime":  unix.MS_NODIRATIME,
+	"relatime":    unix.MS_RELATIME,
+	"strictatime": unix.MS_STRICTATIME,
+	"nosymfollow": unix.MS_NOSYMFOLLOW,
+	"sync":        unix.MS_SYNCHRONOUS,
+	"dirsync":     unix.MS_DIRSYNC,
+	"lazytime":    unix.MS_LAZYTIME,
+}
+
 // mountFlags turns mount and filesystem options into the flags a remount
-// must pass to keep them: a remount clears every flag it is not given.
+// must pass to keep them (remountFlags).
 func mountFlags(opts string) uintptr {
 	var f uintptr
 	for o := range strings.SplitSeq(opts, ",") {
-		switch o {
-		case "nosuid":
-			f |= unix.MS_NOSUID
-		case "nodev":
-			f |= unix.MS_NODEV
-		case "noexec":
-			f |= unix.MS_NOEXEC
-		case "noatime":
-			f |= unix.MS_NOATIME
-		case "nodiratime":
-			f |= unix.MS_NODIRATIME
-		case "relatime":
-			f |= unix.MS_RELATIME
-		case "strictatime":
-			f |= unix.MS_STRICTATIME
-		case "nosymfollow":
-			f |= unix.MS_NOSYMFOLLOW
-		case "sync":
-			f |= unix.MS_SYNCHRONOUS
-		case "dirsync":
-			f |= unix.MS_DIRSYNC
-		case "lazytime":
-			f |= unix.MS_LAZYTIME
-		}
+		f |= remountFlags[o]
 	}
 	return f
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -19,11 +18,10 @@ import (
 // removable, label, size) and, for USB disks, `ioreg` (vendor id, product
 // id, serial, name). The details are asked once per mounted volume and
 // cached. It has no notifications: the monitor polls.
-func OSSource() Source { return &darwinSource{cache: map[string]darwinDetails{}} }
+func OSSource() Source { return &darwinSource{} }
 
 type darwinSource struct {
-	mu    sync.Mutex
-	cache map[string]darwinDetails // by device, mount point and fsid
+	cache detailCache[darwinDetails] // by device, mount point and fsid
 }
 
 type darwinDetails struct {
@@ -79,15 +77,7 @@ func (s *darwinSource) Volumes(ctx context.Context) ([]Volume, error) {
 		}
 		key := fmt.Sprintf("%s\x00%s\x00%v", dev, on, st.Fsid)
 		seen[key] = true
-		s.mu.Lock()
-		d, ok := s.cache[key]
-		s.mu.Unlock()
-		if !ok {
-			d = s.details(ctx, dev)
-			s.mu.Lock()
-			s.cache[key] = d
-			s.mu.Unlock()
-		}
+		d := s.cache.get(key, func() darwinDetails { return s.details(ctx, dev) })
 		v.Bus = d.info.Bus
 		v.Removable = v.Removable || d.info.Removable
 		if d.info.Label != "" {
@@ -100,13 +90,7 @@ func (s *darwinSource) Volumes(ctx context.Context) ([]Volume, error) {
 		v.Model = d.model
 		out = append(out, v)
 	}
-	s.mu.Lock()
-	for k := range s.cache {
-		if !seen[k] {
-			delete(s.cache, k)
-		}
-	}
-	s.mu.Unlock()
+	s.cache.keep(seen)
 	sortVolumes(out)
 	return out, nil
 }

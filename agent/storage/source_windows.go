@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
-	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -18,11 +17,10 @@ import (
 // drives, so the bus decides), and finds the USB vendor id, product id and
 // serial in the instance id of the USB device the disk hangs off, through
 // the configuration manager. It has no notifications: the monitor polls.
-func OSSource() Source { return &windowsSource{cache: map[string]devInfo{}} }
+func OSSource() Source { return &windowsSource{} }
 
 type windowsSource struct {
-	mu    sync.Mutex
-	cache map[string]devInfo // by drive, volume serial and filesystem
+	cache detailCache[devInfo] // by drive, volume serial and filesystem
 }
 
 // devInfo is what is learned about a drive's device, once per volume.
@@ -82,15 +80,7 @@ func (s *windowsSource) Volumes(ctx context.Context) ([]Volume, error) {
 		if !ok {
 			continue
 		}
-		s.mu.Lock()
-		info, cached := s.cache[key]
-		s.mu.Unlock()
-		if !cached {
-			info = queryDevice(letter)
-			s.mu.Lock()
-			s.cache[key] = info
-			s.mu.Unlock()
-		}
+		info := s.cache.get(key, func() devInfo { return queryDevice(letter) })
 		seen[key] = true
 		v.Bus = info.bus
 		v.Removable = v.Removable || info.removable || info.bus == BusUSB
@@ -102,13 +92,7 @@ func (s *windowsSource) Volumes(ctx context.Context) ([]Volume, error) {
 		v.Model = info.model
 		out = append(out, v)
 	}
-	s.mu.Lock()
-	for k := range s.cache {
-		if !seen[k] {
-			delete(s.cache, k)
-		}
-	}
-	s.mu.Unlock()
+	s.cache.keep(seen)
 	sortVolumes(out)
 	return out, nil
 }

@@ -49,8 +49,7 @@ type env struct {
 	cache  string
 	escrow age.Identity
 	s      *sweep.Sweeper
-	mu     sync.Mutex
-	events []sweep.Event
+	events agenttest.Recorder[sweep.Event]
 }
 
 func newEnv(t *testing.T) *env {
@@ -69,7 +68,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { e.v.Close() })
 	e.s, err = sweep.New(sweep.Config{
 		Classify: markerClassifier, Vault: e.v, Settle: 200 * time.Millisecond, Rescan: 300 * time.Millisecond,
-		Events: func(ev sweep.Event) { e.mu.Lock(); e.events = append(e.events, ev); e.mu.Unlock() },
+		Events: e.events.Add,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -91,26 +90,12 @@ func (e *env) run(folders ...sweep.Folder) {
 }
 
 func (e *env) eventsOf(kind sweep.EventKind) []sweep.Event {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []sweep.Event
-	for _, ev := range e.events {
-		if ev.Kind == kind {
-			out = append(out, ev)
-		}
-	}
-	return out
+	return e.events.Where(func(ev sweep.Event) bool { return ev.Kind == kind })
 }
 
 func (e *env) waitFor(what string, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out waiting for %s; events %+v", what, e.events)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	e.events.Until(e.t, what, cond)
 }
 
 func (e *env) openSealed(rel string) string {
@@ -158,7 +143,7 @@ func TestQuarantineFromDownloads(t *testing.T) {
 	}
 	time.Sleep(700 * time.Millisecond) // two rescans
 	if !exists(filepath.Join(dl, "holiday.jpg")) || len(e.eventsOf(sweep.EventQuarantined)) != 2 {
-		t.Errorf("non-case file touched, or extra events: %+v", e.events)
+		t.Errorf("non-case file touched, or extra events: %+v", e.events.All())
 	}
 	if st := e.s.Stats(); st.Quarantined != 2 || st.CaseFiles != 2 {
 		t.Errorf("stats %+v", st)
@@ -181,7 +166,7 @@ func TestDownloadInProgress(t *testing.T) {
 	e.run(sweep.Folder{Path: dl, Kind: sweep.KindSweep, Action: policy.ActionQuarantine, Label: "Downloads"})
 	time.Sleep(time.Second)
 	if n := len(e.eventsOf(sweep.EventQuarantined)); n != 0 || !exists(filepath.Join(dl, "a.docx.crdownload")) || !exists(filepath.Join(dl, "b.docx")) {
-		t.Fatalf("a download in progress was touched: %+v", e.events)
+		t.Fatalf("a download in progress was touched: %+v", e.events.All())
 	}
 	// The downloads finish; then one keeps growing for a while.
 	os.Rename(filepath.Join(dl, "a.docx.crdownload"), filepath.Join(dl, "a.docx"))
@@ -409,7 +394,7 @@ func TestNamesHideNothing(t *testing.T) {
 	var err error
 	e.s, err = sweep.New(sweep.Config{Classify: markerClassifier, Vault: e.v, Settle: 200 * time.Millisecond, Rescan: 300 * time.Millisecond,
 		Exclude: []string{filepath.Join(dl, "cache")},
-		Events:  func(ev sweep.Event) { e.mu.Lock(); e.events = append(e.events, ev); e.mu.Unlock() }})
+		Events:  e.events.Add})
 	if err != nil {
 		t.Fatal(err)
 	}

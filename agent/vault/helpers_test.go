@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -156,36 +155,19 @@ func (e *env) run() {
 	})
 }
 
+// eventLog keeps the vault's events.
 type eventLog struct {
-	mu     sync.Mutex
-	events []vault.Event
+	agenttest.Recorder[vault.Event]
 }
 
-func (l *eventLog) Event(e vault.Event) {
-	l.mu.Lock()
-	l.events = append(l.events, e)
-	l.mu.Unlock()
-}
+func (l *eventLog) Event(e vault.Event) { l.Add(e) }
 
 func (l *eventLog) of(kind vault.EventKind) []vault.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []vault.Event
-	for _, e := range l.events {
-		if e.Kind == kind {
-			out = append(out, e)
-		}
-	}
-	return out
+	return l.Where(func(e vault.Event) bool { return e.Kind == kind })
 }
 
 func (l *eventLog) has(kind vault.EventKind, path string) bool {
-	for _, e := range l.of(kind) {
-		if e.Path == path {
-			return true
-		}
-	}
-	return false
+	return l.Where(func(e vault.Event) bool { return e.Kind == kind && e.Path == path }) != nil
 }
 
 func sameBytes(t testing.TB, path string, want []byte) {

@@ -82,9 +82,7 @@ func TestFolderMovedIn(t *testing.T) {
 	write(t, filepath.Join(outside, "case-1", "letters", "letter.txt"), "l")
 	h := run(t, root, fast)
 
-	if err := os.Rename(filepath.Join(outside, "case-1"), filepath.Join(root, "case-1")); err != nil {
-		t.Fatal(err)
-	}
+	rename(t, filepath.Join(outside, "case-1"), filepath.Join(root, "case-1"))
 	h.waitPaths("case-1", "case-1/notes.txt", "case-1/letters/letter.txt")
 	write(t, filepath.Join(root, "case-1", "letters", "reply.txt"), "r")
 	h.waitPaths("case-1/letters/reply.txt")
@@ -97,9 +95,7 @@ func TestFolderRenamedInsideRoot(t *testing.T) {
 	write(t, filepath.Join(root, "a", "sub", "f.txt"), "f")
 	h := run(t, root, fast)
 
-	if err := os.Rename(filepath.Join(root, "a"), filepath.Join(root, "b")); err != nil {
-		t.Fatal(err)
-	}
+	rename(t, filepath.Join(root, "a"), filepath.Join(root, "b"))
 	h.waitPaths("a", "b", "b/sub/f.txt")
 	// inotify keeps a moved folder's watches under their old names unless
 	// they are dropped and added again.
@@ -174,9 +170,7 @@ func TestRemoveAndRename(t *testing.T) {
 		write(t, filepath.Join(root, name), "x")
 	}
 	h := run(t, root, fast)
-	if err := os.Rename(filepath.Join(root, "old.txt"), filepath.Join(root, "new.txt")); err != nil {
-		t.Fatal(err)
-	}
+	rename(t, filepath.Join(root, "old.txt"), filepath.Join(root, "new.txt"))
 	if err := os.Remove(filepath.Join(root, "gone.txt")); err != nil {
 		t.Fatal(err)
 	}

@@ -101,6 +101,13 @@ func apiFrontEnd(r *servertest.Rig) frontEnd {
 		}
 		return b, outcome{code, e.Error}
 	}
+	// act POSTs an action without a body on a device, as it-security.
+	act := func(action string) func(*testing.T, string) outcome {
+		return func(t *testing.T, id string) outcome {
+			_, out := call(t, "POST", "/api/v1/devices/"+id+"/"+action, store.RoleITSecurity, nil)
+			return out
+		}
+	}
 	return frontEnd{
 		name: "api",
 		done: map[string]int{"lost": 201, "wipe": 202, "decision": 201, "assess": 200, "token": 201,
@@ -117,30 +124,15 @@ func apiFrontEnd(r *servertest.Rig) frontEnd {
 			_, out := call(t, "POST", "/api/v1/devices/"+id+"/lost", store.RoleITSecurity, body)
 			return out
 		},
-		wipe: func(t *testing.T, id string) outcome {
-			_, out := call(t, "POST", "/api/v1/devices/"+id+"/wipe", store.RoleITSecurity, nil)
-			return out
-		},
-		found: func(t *testing.T, id string) outcome {
-			_, out := call(t, "POST", "/api/v1/devices/"+id+"/found", store.RoleITSecurity, nil)
-			return out
-		},
-		lock: func(t *testing.T, id string) outcome {
-			_, out := call(t, "POST", "/api/v1/devices/"+id+"/lock", store.RoleITSecurity, nil)
-			return out
-		},
-		unlock: func(t *testing.T, id string) outcome {
-			_, out := call(t, "POST", "/api/v1/devices/"+id+"/unlock", store.RoleITSecurity, nil)
-			return out
-		},
+		wipe:   act("wipe"),
+		found:  act("found"),
+		lock:   act("lock"),
+		unlock: act("unlock"),
 		cancel: func(t *testing.T, id, cid string) outcome {
 			_, out := call(t, "POST", "/api/v1/devices/"+id+"/commands/"+url.PathEscape(cid)+"/cancel", store.RoleITSecurity, nil)
 			return out
 		},
-		rotate: func(t *testing.T, id string) outcome {
-			_, out := call(t, "POST", "/api/v1/devices/"+id+"/lease/rotate", store.RoleITSecurity, nil)
-			return out
-		},
+		rotate: act("lease/rotate"),
 		decide: func(t *testing.T, id string, notify *bool, reasons string) outcome {
 			_, out := call(t, "POST", "/api/v1/devices/"+id+"/decision", store.RoleDPO, map[string]any{"notify": notify, "reasons": reasons})
 			return out
@@ -180,6 +172,10 @@ func consoleFrontEnd(r *servertest.Rig) frontEnd {
 	form := func(t *testing.T, role store.Role, id, action string, v url.Values) outcome {
 		return person(t, role).post(t, "/console/devices/"+id+"/"+action, v)
 	}
+	// act sends a device page's form of one button, as it-security.
+	act := func(action string) func(*testing.T, string) outcome {
+		return func(t *testing.T, id string) outcome { return form(t, store.RoleITSecurity, id, action, url.Values{}) }
+	}
 	return frontEnd{
 		name: "console",
 		done: map[string]int{"lost": 303, "wipe": 303, "decision": 303, "assess": 200, "found": 303, "lock": 303, "unlock": 303, "cancel": 303},
@@ -197,11 +193,9 @@ func consoleFrontEnd(r *servertest.Rig) frontEnd {
 		wipe: func(t *testing.T, id string) outcome {
 			return form(t, store.RoleITSecurity, id, "wipe", url.Values{"confirm": {"yes"}})
 		},
-		found: func(t *testing.T, id string) outcome { return form(t, store.RoleITSecurity, id, "found", url.Values{}) },
-		lock:  func(t *testing.T, id string) outcome { return form(t, store.RoleITSecurity, id, "lock", url.Values{}) },
-		unlock: func(t *testing.T, id string) outcome {
-			return form(t, store.RoleITSecurity, id, "unlock", url.Values{})
-		},
+		found:  act("found"),
+		lock:   act("lock"),
+		unlock: act("unlock"),
 		cancel: func(t *testing.T, id, cid string) outcome {
 			return form(t, store.RoleITSecurity, id, "commands/"+url.PathEscape(cid)+"/cancel", url.Values{})
 		},
@@ -228,11 +222,11 @@ func commandLine(r *servertest.Rig) frontEnd {
 	cmd := func(t *testing.T, args ...string) outcome {
 		t.Helper()
 		res := run(t, append(args, "--db", r.DB)...)
-		msg := res.stderr
-		if res.code == 0 {
-			msg = res.stdout
+		msg := res.Stderr
+		if res.Code == 0 {
+			msg = res.Stdout
 		}
-		return outcome{res.code, strings.TrimSpace(msg)}
+		return outcome{res.Code, strings.TrimSpace(msg)}
 	}
 	return frontEnd{
 		name: "command line",

@@ -15,13 +15,13 @@ import (
 func TestDemoFleet(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dev.db")
 	db := "sqlite:" + path
-	r := run(t, "demo-fleet", "--db", db, "--devices", "60", "--days", "10").want(t, 0)
-	if !strings.Contains(r.stdout, "added 60 simulated devices") {
-		t.Errorf("stdout %q", r.stdout)
+	r := run(t, "demo-fleet", "--db", db, "--devices", "60", "--days", "10").Want(t, 0)
+	if !strings.Contains(r.Stdout, "added 60 simulated devices") {
+		t.Errorf("stdout %q", r.Stdout)
 	}
 	// Again: nothing added.
-	if r := run(t, "demo-fleet", "--db", db, "--devices", "60").want(t, 0); !strings.Contains(r.stdout, "nothing added") {
-		t.Errorf("second run: %q", r.stdout)
+	if r := run(t, "demo-fleet", "--db", db, "--devices", "60").Want(t, 0); !strings.Contains(r.Stdout, "nothing added") {
+		t.Errorf("second run: %q", r.Stdout)
 	}
 	st, err := sqlite.Open(path)
 	if err != nil {
@@ -132,8 +132,8 @@ func TestDemoFleet(t *testing.T) {
 	st2, _ := sqlite.Open(strings.TrimPrefix(other, "sqlite:"))
 	st2.CreateDevice(ctx, store.Device{ID: "real-1", SigningKey: make([]byte, 32), EnrolledAt: time.Now()})
 	st2.Close()
-	if r := run(t, "demo-fleet", "--db", other).want(t, 1); !strings.Contains(r.stderr, "real devices") {
-		t.Errorf("stderr %q", r.stderr)
+	if r := run(t, "demo-fleet", "--db", other).Want(t, 1); !strings.Contains(r.Stderr, "real devices") {
+		t.Errorf("stderr %q", r.Stderr)
 	}
-	run(t, "demo-fleet", "--db", db, "--devices", "0").want(t, 2)
+	run(t, "demo-fleet", "--db", db, "--devices", "0").Want(t, 2)
 }

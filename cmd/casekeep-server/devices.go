@@ -81,17 +81,13 @@ func listDevices(e *cli.Env, args []string) error {
 		now := time.Now()
 		views := make([]deviceView, len(rows))
 		for i, r := range rows {
-			live := "unknown"
-			if p != nil {
-				live = string(server.LivenessOf(r.State.ReceivedAt, now, p))
-			}
-			agent := server.AgentStatusOf(r, server.Liveness(live))
+			d := server.DeviceOf(r, p, now)
 			views[i] = deviceView{
-				ID: r.ID, Hostname: r.Hostname, User: r.User, OS: r.OS, Serial: r.Serial, LastSeen: r.State.ReceivedAt,
-				Liveness: live, Compliant: r.State.Compliant, Plaintext: r.State.PlaintextFiles, Sealed: r.State.SealedFiles,
-				CaseRefs: r.State.CaseRefs, PolicyVersion: r.State.PolicyVersion, Revoked: !r.RevokedAt.IsZero(),
-				Agent: string(agent.State), UnannouncedStops: agent.UnannouncedStops,
-				Lease: r.State.Lease, OfflineCopy: r.State.OfflineCopy, LeaseServedAt: r.Lease.At, LeaseUntil: r.Lease.Until,
+				ID: d.ID, Hostname: d.Hostname, User: d.User, OS: d.OS, Serial: d.Serial, LastSeen: d.State.ReceivedAt,
+				Liveness: string(d.Liveness), Compliant: d.State.Compliant, Plaintext: d.State.PlaintextFiles, Sealed: d.State.SealedFiles,
+				CaseRefs: d.State.CaseRefs, PolicyVersion: d.State.PolicyVersion, Revoked: d.Revoked(),
+				Agent: string(d.Status.State), UnannouncedStops: d.Status.UnannouncedStops,
+				Lease: d.State.Lease, OfflineCopy: d.State.OfflineCopy, LeaseServedAt: d.Lease.At, LeaseUntil: d.Lease.Until,
 			}
 		}
 		if *asJSON {

@@ -10,27 +10,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/casekeep/casekeep/internal/cli"
+	"github.com/casekeep/casekeep/internal/cli/clitest"
 )
 
-type result struct {
-	code           int
-	stdout, stderr string
-}
-
-func run(t *testing.T, args ...string) result {
+func run(t *testing.T, args ...string) clitest.Result {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	code := cli.Main(rootCommand(), args, strings.NewReader(""), &out, &errOut)
-	return result{code, out.String(), errOut.String()}
-}
-
-func (r result) want(t *testing.T, code int) result {
-	t.Helper()
-	if r.code != code {
-		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
-	}
-	return r
+	return clitest.Run(rootCommand(), args...)
 }
 
 func example(t *testing.T) []byte {
@@ -56,9 +41,9 @@ func writePolicy(t *testing.T, dir, name string, version int) string {
 func TestKeygen(t *testing.T) {
 	dir := t.TempDir()
 	key := filepath.Join(dir, "a.key")
-	r := run(t, "policy", "keygen", "--out", key).want(t, 0)
-	if !strings.Contains(r.stdout, "key id ") {
-		t.Errorf("stdout: %s", r.stdout)
+	r := run(t, "policy", "keygen", "--out", key).Want(t, 0)
+	if !strings.Contains(r.Stdout, "key id ") {
+		t.Errorf("stdout: %s", r.Stdout)
 	}
 	for path, mode := range map[string]os.FileMode{key: 0o600, filepath.Join(dir, "a.pub"): 0o644} {
 		fi, err := os.Stat(path)
@@ -70,16 +55,16 @@ func TestKeygen(t *testing.T) {
 		}
 	}
 	before, _ := os.ReadFile(key)
-	r = run(t, "policy", "keygen", "--out", key).want(t, 1)
-	if !strings.Contains(r.stderr, "already exists") {
-		t.Errorf("stderr: %s", r.stderr)
+	r = run(t, "policy", "keygen", "--out", key).Want(t, 1)
+	if !strings.Contains(r.Stderr, "already exists") {
+		t.Errorf("stderr: %s", r.Stderr)
 	}
 	if after, _ := os.ReadFile(key); !bytes.Equal(before, after) {
 		t.Error("keygen replaced an existing key")
 	}
 	// An existing .pub alone also stops it, and no private key is left behind.
 	os.WriteFile(filepath.Join(dir, "b.pub"), []byte("x"), 0o644)
-	run(t, "policy", "keygen", "--out", filepath.Join(dir, "b.key")).want(t, 1)
+	run(t, "policy", "keygen", "--out", filepath.Join(dir, "b.key")).Want(t, 1)
 	if _, err := os.Stat(filepath.Join(dir, "b.key")); err == nil {
 		t.Error("b.key written although b.pub existed")
 	}
@@ -94,11 +79,11 @@ func TestLintThreeMistakes(t *testing.T) {
 		"~/.local/share/casekeep/cache", "casekeep/cache",
 	).Replace(string(example(t)))
 	os.WriteFile(path, []byte(src), 0o644)
-	r := run(t, "policy", "lint", path).want(t, 1)
-	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	r := run(t, "policy", "lint", path).Want(t, 1)
+	lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
 	// Three problem lines, then the summary.
 	if len(lines) != 4 {
-		t.Fatalf("stderr has %d lines, want 3 problems and a summary:\n%s", len(lines), r.stderr)
+		t.Fatalf("stderr has %d lines, want 3 problems and a summary:\n%s", len(lines), r.Stderr)
 	}
 	re := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:(\d+): `)
 	lineOf := func(sub string) string {
@@ -117,32 +102,32 @@ func TestLintThreeMistakes(t *testing.T) {
 			t.Errorf("line %d = %q, want it at line %s", i, l, wantLines[i])
 		}
 	}
-	run(t, "policy", "lint", "../../policy/testdata/example.yaml").want(t, 0)
-	run(t, "policy", "lint", filepath.Join(dir, "missing.yaml")).want(t, 1)
+	run(t, "policy", "lint", "../../policy/testdata/example.yaml").Want(t, 0)
+	run(t, "policy", "lint", filepath.Join(dir, "missing.yaml")).Want(t, 1)
 }
 
 func TestSignVerifyShow(t *testing.T) {
 	dir := t.TempDir()
 	keyA, keyB := filepath.Join(dir, "a.key"), filepath.Join(dir, "b.key")
-	run(t, "policy", "keygen", "--out", keyA).want(t, 0)
-	run(t, "policy", "keygen", "--out", keyB).want(t, 0)
+	run(t, "policy", "keygen", "--out", keyA).Want(t, 0)
+	run(t, "policy", "keygen", "--out", keyB).Want(t, 0)
 	pubA, pubB := filepath.Join(dir, "a.pub"), filepath.Join(dir, "b.pub")
 
 	v4 := writePolicy(t, dir, "v4.yaml", 4)
 	bundle := filepath.Join(dir, "policy.bundle")
-	r := run(t, "policy", "sign", v4, "--key", keyA, "--out", bundle).want(t, 0)
-	hash := regexp.MustCompile(`sha256 ([0-9a-f]{64})`).FindStringSubmatch(r.stdout)
+	r := run(t, "policy", "sign", v4, "--key", keyA, "--out", bundle).Want(t, 0)
+	hash := regexp.MustCompile(`sha256 ([0-9a-f]{64})`).FindStringSubmatch(r.Stdout)
 	if hash == nil {
-		t.Fatalf("sign printed no hash: %s", r.stdout)
+		t.Fatalf("sign printed no hash: %s", r.Stdout)
 	}
 
-	r = run(t, "policy", "verify", "--key", pubA, bundle).want(t, 0)
-	if !strings.Contains(r.stdout, "version 4\n") || !strings.Contains(r.stdout, hash[1]) {
-		t.Errorf("verify output: %s", r.stdout)
+	r = run(t, "policy", "verify", "--key", pubA, bundle).Want(t, 0)
+	if !strings.Contains(r.Stdout, "version 4\n") || !strings.Contains(r.Stdout, hash[1]) {
+		t.Errorf("verify output: %s", r.Stdout)
 	}
-	r = run(t, "policy", "verify", "--key", pubB, bundle).want(t, 1)
-	if !strings.Contains(r.stderr, "another key") {
-		t.Errorf("wrong key: %s", r.stderr)
+	r = run(t, "policy", "verify", "--key", pubB, bundle).Want(t, 1)
+	if !strings.Contains(r.Stderr, "another key") {
+		t.Errorf("wrong key: %s", r.Stderr)
 	}
 
 	// Every byte matters.
@@ -152,42 +137,42 @@ func TestSignVerifyShow(t *testing.T) {
 		c := bytes.Clone(data)
 		c[i] ^= 0x04
 		os.WriteFile(flipped, c, 0o644)
-		run(t, "policy", "verify", "--key", pubA, flipped).want(t, 1)
+		run(t, "policy", "verify", "--key", pubA, flipped).Want(t, 1)
 	}
 
 	// Rollback: version 3 after 4 is refused when signing over the bundle in
 	// force, and when verifying against the version in force.
 	v3 := writePolicy(t, dir, "v3.yaml", 3)
-	r = run(t, "policy", "sign", "--key", keyA, "--out", bundle, v3).want(t, 1)
-	if !strings.Contains(r.stderr, "rollback") {
-		t.Errorf("re-signing v3 after v4: %s", r.stderr)
+	r = run(t, "policy", "sign", "--key", keyA, "--out", bundle, v3).Want(t, 1)
+	if !strings.Contains(r.Stderr, "rollback") {
+		t.Errorf("re-signing v3 after v4: %s", r.Stderr)
 	}
 	if after, _ := os.ReadFile(bundle); !bytes.Equal(after, data) {
 		t.Error("the bundle in force was replaced by a rollback")
 	}
 	old := filepath.Join(dir, "v3.bundle")
-	run(t, "policy", "sign", "--key", keyA, v3).want(t, 0) // default --out is v3.bundle
-	r = run(t, "policy", "verify", "--key", pubA, "--in-force", "4", old).want(t, 1)
-	if !strings.Contains(r.stderr, "rollback") {
-		t.Errorf("verify v3 with 4 in force: %s", r.stderr)
+	run(t, "policy", "sign", "--key", keyA, v3).Want(t, 0) // default --out is v3.bundle
+	r = run(t, "policy", "verify", "--key", pubA, "--in-force", "4", old).Want(t, 1)
+	if !strings.Contains(r.Stderr, "rollback") {
+		t.Errorf("verify v3 with 4 in force: %s", r.Stderr)
 	}
 	// Signing over a bundle made by another key is refused too.
-	run(t, "policy", "sign", "--key", keyB, "--out", bundle, writePolicy(t, dir, "v5.yaml", 5)).want(t, 1)
+	run(t, "policy", "sign", "--key", keyB, "--out", bundle, writePolicy(t, dir, "v5.yaml", 5)).Want(t, 1)
 
 	// Show: YAML with defaults, and a bundle with and without --key.
-	r = run(t, "policy", "show", v4).want(t, 0)
-	if !strings.Contains(r.stdout, "workspace_ttl: 8h") || !strings.Contains(r.stdout, hash[1]) {
-		t.Errorf("show yaml: %s", r.stdout)
+	r = run(t, "policy", "show", v4).Want(t, 0)
+	if !strings.Contains(r.Stdout, "workspace_ttl: 8h") || !strings.Contains(r.Stdout, hash[1]) {
+		t.Errorf("show yaml: %s", r.Stdout)
 	}
-	r = run(t, "policy", "show", "--key", pubA, bundle).want(t, 0)
-	if !strings.Contains(r.stdout, "version: 4") || r.stderr != "" {
-		t.Errorf("show bundle: %s / %s", r.stdout, r.stderr)
+	r = run(t, "policy", "show", "--key", pubA, bundle).Want(t, 0)
+	if !strings.Contains(r.Stdout, "version: 4") || r.Stderr != "" {
+		t.Errorf("show bundle: %s / %s", r.Stdout, r.Stderr)
 	}
-	r = run(t, "policy", "show", bundle).want(t, 0)
-	if !strings.Contains(r.stderr, "not checked") {
-		t.Errorf("show without --key gave no warning: %s", r.stderr)
+	r = run(t, "policy", "show", bundle).Want(t, 0)
+	if !strings.Contains(r.Stderr, "not checked") {
+		t.Errorf("show without --key gave no warning: %s", r.Stderr)
 	}
-	run(t, "policy", "show", "--key", pubB, bundle).want(t, 1)
+	run(t, "policy", "show", "--key", pubB, bundle).Want(t, 1)
 }
 
 func TestUsage(t *testing.T) {
@@ -204,8 +189,8 @@ func TestUsage(t *testing.T) {
 		{"policy", "lint"},
 	} {
 		r := run(t, args...)
-		if r.code != 2 || r.stderr == "" {
-			t.Errorf("%q: exit %d, stderr %q; want 2 with a message", args, r.code, r.stderr)
+		if r.Code != 2 || r.Stderr == "" {
+			t.Errorf("%q: exit %d, stderr %q; want 2 with a message", args, r.Code, r.Stderr)
 		}
 	}
 	for _, args := range [][]string{
@@ -213,14 +198,14 @@ func TestUsage(t *testing.T) {
 		{"policy", "keygen", "--help"}, {"policy", "lint", "-h"}, {"policy", "sign", "--help"},
 		{"policy", "verify", "--help"}, {"policy", "show", "--help"}, {"dev", "--help"},
 	} {
-		r := run(t, args...).want(t, 0)
-		if !strings.HasPrefix(r.stdout, "Usage: casekeep-server") {
-			t.Errorf("%q: help is %q", args, r.stdout)
+		r := run(t, args...).Want(t, 0)
+		if !strings.HasPrefix(r.Stdout, "Usage: casekeep-server") {
+			t.Errorf("%q: help is %q", args, r.Stdout)
 		}
 	}
-	r := run(t, "policy", "sign", "--help").want(t, 0)
-	if !strings.Contains(r.stdout, "--key FILE") || !strings.Contains(r.stdout, "rollback") {
-		t.Errorf("sign --help: %s", r.stdout)
+	r := run(t, "policy", "sign", "--help").Want(t, 0)
+	if !strings.Contains(r.Stdout, "--key FILE") || !strings.Contains(r.Stdout, "rollback") {
+		t.Errorf("sign --help: %s", r.Stdout)
 	}
 }
 

@@ -65,22 +65,22 @@ func TestVaultCommandsEnrolled(t *testing.T) {
 	k.Lock()
 	src := filepath.Join(t.TempDir(), "LL-123456 report.docx")
 	os.WriteFile(src, []byte("the report"), 0o644)
-	r := run(t, "seal", "--state", s.state, "--cache", s.cache, "--case", "LL-123456", src).want(t, 0)
-	if !strings.Contains(r.stdout, "sealed ") || exists(src) {
-		t.Fatalf("seal: %s %s", r.stdout, r.stderr)
+	r := run(t, "seal", "--state", s.state, "--cache", s.cache, "--case", "LL-123456", src).Want(t, 0)
+	if !strings.Contains(r.Stdout, "sealed ") || exists(src) {
+		t.Fatalf("seal: %s %s", r.Stdout, r.Stderr)
 	}
 	if got := decrypt(t, filepath.Join(s.cache, "LL-123456", "LL-123456 report.docx.age"), s.escrow); got != "the report" {
 		t.Errorf("escrow opens %q", got)
 	}
-	r = run(t, "ls", "--state", s.state, "--json").want(t, 0)
-	if !strings.Contains(r.stdout, `"unverified": true`) {
-		t.Errorf("ls of a file sealed while locked:\n%s", r.stdout)
+	r = run(t, "ls", "--state", s.state, "--json").Want(t, 0)
+	if !strings.Contains(r.Stdout, `"unverified": true`) {
+		t.Errorf("ls of a file sealed while locked:\n%s", r.Stdout)
 	}
-	r = run(t, "verify", "--state", s.state, "--cache", s.cache).want(t, 1)
-	if !strings.Contains(r.stderr, "the vault is locked") || !strings.Contains(r.stderr, "cannot be reached") {
-		t.Errorf("verify with no server and no offline copy:\n%s", r.stderr)
+	r = run(t, "verify", "--state", s.state, "--cache", s.cache).Want(t, 1)
+	if !strings.Contains(r.Stderr, "the vault is locked") || !strings.Contains(r.Stderr, "cannot be reached") {
+		t.Errorf("verify with no server and no offline copy:\n%s", r.Stderr)
 	}
-	run(t, "verify", "--state", s.state, "--cache", s.cache, "--policy", s.yaml).want(t, 2)
+	run(t, "verify", "--state", s.state, "--cache", s.cache, "--policy", s.yaml).Want(t, 2)
 
 	// With an offline copy of the lease, as the service keeps one.
 	if err := k.Unlock(key, "lk_1"); err != nil {
@@ -90,9 +90,9 @@ func TestVaultCommandsEnrolled(t *testing.T) {
 		t.Fatal(err)
 	}
 	k.Lock()
-	r = run(t, "verify", "--state", s.state, "--cache", s.cache).want(t, 0)
-	if !strings.Contains(r.stdout, "all 1 sealed files decrypt") {
-		t.Errorf("verify with the offline copy:\n%s\n%s", r.stdout, r.stderr)
+	r = run(t, "verify", "--state", s.state, "--cache", s.cache).Want(t, 0)
+	if !strings.Contains(r.Stdout, "all 1 sealed files decrypt") {
+		t.Errorf("verify with the offline copy:\n%s\n%s", r.Stdout, r.Stderr)
 	}
 }
 
@@ -214,9 +214,9 @@ func TestRunWhenWiped(t *testing.T) {
 	if !strings.Contains(a.logText(), "wiped on") || !strings.Contains(a.logText(), "cmd_7") {
 		t.Errorf("the log does not say the device was wiped:\n%s", a.logText())
 	}
-	r := run(t, "status", "--state", s.state).want(t, 0)
-	if !strings.Contains(r.stdout, "WIPED on "+done.Local().Format("2006-01-02 15:04")+" by command cmd_7") {
-		t.Errorf("status of a wiped device:\n%s", r.stdout)
+	r := run(t, "status", "--state", s.state).Want(t, 0)
+	if !strings.Contains(r.Stdout, "WIPED on "+done.Local().Format("2006-01-02 15:04")+" by command cmd_7") {
+		t.Errorf("status of a wiped device:\n%s", r.Stdout)
 	}
 	if code := a.stop(t); code != 0 {
 		t.Errorf("exit %d\n%s", code, a.logText())

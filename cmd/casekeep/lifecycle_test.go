@@ -2,21 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"filippo.io/age"
 
 	"github.com/casekeep/casekeep/agent"
 	"github.com/casekeep/casekeep/agent/posture"
@@ -24,84 +17,21 @@ import (
 	"github.com/casekeep/casekeep/installer"
 	"github.com/casekeep/casekeep/internal/testenv"
 	"github.com/casekeep/casekeep/internal/wire"
-	"github.com/casekeep/casekeep/policy"
-	"github.com/casekeep/casekeep/server"
-	"github.com/casekeep/casekeep/server/store"
-	"github.com/casekeep/casekeep/server/store/sqlite"
+	"github.com/casekeep/casekeep/server/servertest"
 )
 
-// testServer is a real casekeep server on loopback over TLS.
-type testServer struct {
-	url   string
-	store store.Store
-	pin   []byte
-}
-
-func newTestServer(t *testing.T, cache string) *testServer {
+// lifecycleServer is a real casekeep server (the server's test rig) whose
+// policy puts the vault in cache.
+func lifecycleServer(t *testing.T, cache string) *servertest.Rig {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := sqlite.Open(filepath.Join(dir, "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	escrow, _ := age.GenerateX25519Identity()
-	p, err := policy.Parse([]byte(fmt.Sprintf(`version: 1
+	return servertest.New(t, servertest.Options{Policy: `version: 1
 name: lifecycle
 issued_at: 2026-11-22T09:00:00Z
 vault:
-  cache_paths: {linux: %[1]s, macos: %[1]s, windows: 'C:\casekeep-test'}
-  escrow_recipients: [%[2]s]
+  cache_paths: {linux: ` + cache + `, macos: ` + cache + `, windows: 'C:\casekeep-test'}
+  escrow_recipients: [%[1]s]
 heartbeat: {interval: 1m}
-`, cache, escrow.Recipient())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bundle, err := policy.Sign(p, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := st.SetPolicy(ctx, p.Version, bundle); err != nil {
-		t.Fatal(err)
-	}
-	key, err := server.LoadOrCreateKey(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, pin, err := server.LoadOrCreateTLS(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{Store: st, Key: key, PolicyKey: pub})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv.Handler(), TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { srv.Run(rctx); close(done) }()
-	go hs.ServeTLS(ln, "", "")
-	t.Cleanup(func() { hs.Close(); cancel(); <-done })
-	return &testServer{url: "https://" + ln.Addr().String(), store: st, pin: pin}
-}
-
-func (s *testServer) token(t *testing.T) string {
-	t.Helper()
-	tok, hash, err := wire.NewToken(s.pin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC()
-	if err := s.store.CreateToken(context.Background(), store.Token{Hash: hash, Uses: 1, ExpiresAt: now.Add(time.Hour), CreatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	return tok
+`})
 }
 
 // TestEnrollFromFileThenDoctor: a service installed without enrollment
@@ -111,7 +41,7 @@ func (s *testServer) token(t *testing.T) string {
 func TestEnrollFromFileThenDoctor(t *testing.T) {
 	dir := t.TempDir()
 	cache := filepath.Join(dir, "cache")
-	srv := newTestServer(t, filepath.ToSlash(cache))
+	srv := lifecycleServer(t, filepath.ToSlash(cache))
 	l := installer.Layout{Program: "/usr/bin/casekeep", Config: filepath.Join(dir, "config"), State: filepath.Join(dir, "state")}
 	if err := installer.PrepareConfig(l.Config); err != nil {
 		t.Fatal(err)
@@ -135,8 +65,8 @@ func TestEnrollFromFileThenDoctor(t *testing.T) {
 		t.Fatalf("enrolled with no enrollment file: %+v", r)
 	case <-time.After(300 * time.Millisecond):
 	}
-	tok := srv.token(t)
-	if err := installer.WriteEnrollEnv(l.EnrollEnv(), installer.EnrollEnv{Server: srv.url, Token: tok}); err != nil {
+	tok := srv.EnrollToken(1, time.Hour)
+	if err := installer.WriteEnrollEnv(l.EnrollEnv(), installer.EnrollEnv{Server: srv.URL, Token: tok}); err != nil {
 		t.Fatal(err)
 	}
 	var r result
@@ -149,10 +79,10 @@ func TestEnrollFromFileThenDoctor(t *testing.T) {
 		t.Fatal(r.err)
 	}
 	env, err := installer.ReadEnrollEnv(l.EnrollEnv())
-	if err != nil || env.Token != "" || env.Server != srv.url {
+	if err != nil || env.Token != "" || env.Server != srv.URL {
 		t.Errorf("after enrolling, enroll.env = %+v, %v; want the server and no token", env, err)
 	}
-	if dev, err := srv.store.Device(context.Background(), r.en.DeviceID); err != nil || dev.ID != r.en.DeviceID {
+	if dev, err := srv.Store.Device(context.Background(), r.en.DeviceID); err != nil || dev.ID != r.en.DeviceID {
 		t.Fatalf("the server does not know the device: %v", err)
 	}
 
@@ -265,14 +195,14 @@ func TestEnrollFromFileThenDoctor(t *testing.T) {
 // than waiting.
 func TestRunWithoutEnrollment(t *testing.T) {
 	dir := t.TempDir()
-	r := run(t, "run", "--state", filepath.Join(dir, "state"), "--config", filepath.Join(dir, "config")).want(t, 2)
-	if !strings.Contains(r.stderr, "enroll.env") {
-		t.Errorf("stderr does not say where enrollment goes: %s", r.stderr)
+	r := run(t, "run", "--state", filepath.Join(dir, "state"), "--config", filepath.Join(dir, "config")).Want(t, 2)
+	if !strings.Contains(r.Stderr, "enroll.env") {
+		t.Errorf("stderr does not say where enrollment goes: %s", r.Stderr)
 	}
 	os.MkdirAll(filepath.Join(dir, "config"), 0o755)
 	os.WriteFile(filepath.Join(dir, "config", "enroll.env"), []byte("CASEKEEP_SERVER=ftp://x\n"), 0o600)
-	r = run(t, "run", "--state", filepath.Join(dir, "state"), "--server", "ftp://x", "--token", "t").want(t, 2)
-	if !strings.Contains(r.stderr, "not an https://host URL") {
-		t.Errorf("a bad --server is not refused plainly: %s", r.stderr)
+	r = run(t, "run", "--state", filepath.Join(dir, "state"), "--server", "ftp://x", "--token", "t").Want(t, 2)
+	if !strings.Contains(r.Stderr, "not an https://host URL") {
+		t.Errorf("a bad --server is not refused plainly: %s", r.Stderr)
 	}
 }

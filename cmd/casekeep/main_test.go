@@ -22,6 +22,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/casekeep/casekeep/internal/cli/clitest"
 	"github.com/casekeep/casekeep/policy"
 )
 
@@ -86,12 +87,7 @@ func (s *setup) flags() []string {
 	return []string{"--policy", s.yaml, "--state", s.state, "--cache", s.cache}
 }
 
-type result struct {
-	code           int
-	stdout, stderr string
-}
-
-func run(t *testing.T, args ...string) result {
+func run(t *testing.T, args ...string) clitest.Result {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	var out, errOut bytes.Buffer
@@ -104,15 +100,7 @@ func run(t *testing.T, args ...string) result {
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	return result{code, out.String(), errOut.String()}
-}
-
-func (r result) want(t *testing.T, code int) result {
-	t.Helper()
-	if r.code != code {
-		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
-	}
-	return r
+	return clitest.Result{Code: code, Stdout: out.String(), Stderr: errOut.String()}
 }
 
 // agentProc is a running `casekeep run`.
@@ -219,28 +207,28 @@ func TestRunSealsAndStops(t *testing.T) {
 	}
 	// The index is written in batches, a moment after the folder.
 	testenv.Eventually(t, "both files in the index", func() bool {
-		r := run(t, "ls", "--state", s.state, "--json").want(t, 0)
-		if err := json.Unmarshal([]byte(r.stdout), &entries); err != nil {
-			t.Fatalf("ls --json: %v\n%s", err, r.stdout)
+		r := run(t, "ls", "--state", s.state, "--json").Want(t, 0)
+		if err := json.Unmarshal([]byte(r.Stdout), &entries); err != nil {
+			t.Fatalf("ls --json: %v\n%s", err, r.Stdout)
 		}
 		return len(entries) == 2
 	})
 	if len(entries) != 2 || entries[0].Path != "LL-1/before.docx.age" || entries[0].CaseRef != "LL-1" || entries[1].Size != 21 {
 		t.Errorf("ls --json: %+v", entries)
 	}
-	r := run(t, "ls", "--state", s.state).want(t, 0)
-	if !strings.Contains(r.stdout, "LL-2") || !strings.Contains(r.stdout, "2 sealed files") {
-		t.Errorf("ls: %s", r.stdout)
+	r := run(t, "ls", "--state", s.state).Want(t, 0)
+	if !strings.Contains(r.Stdout, "LL-2") || !strings.Contains(r.Stdout, "2 sealed files") {
+		t.Errorf("ls: %s", r.Stdout)
 	}
-	r = run(t, append([]string{"verify"}, s.flags()...)...).want(t, 0)
-	if !strings.Contains(r.stdout, "all 2 sealed files decrypt") {
-		t.Errorf("verify: %s", r.stdout)
+	r = run(t, append([]string{"verify"}, s.flags()...)...).Want(t, 0)
+	if !strings.Contains(r.Stdout, "all 2 sealed files decrypt") {
+		t.Errorf("verify: %s", r.Stdout)
 	}
 
 	// A second agent on the same state is refused.
-	r = run(t, append([]string{"run"}, s.flags()...)...).want(t, 1)
-	if !strings.Contains(r.stderr, "another casekeep agent") {
-		t.Errorf("second agent: %s", r.stderr)
+	r = run(t, append([]string{"run"}, s.flags()...)...).Want(t, 1)
+	if !strings.Contains(r.Stderr, "another casekeep agent") {
+		t.Errorf("second agent: %s", r.Stderr)
 	}
 
 	if code := a.stop(t); code != 0 {
@@ -255,9 +243,9 @@ func TestRunSealsAndStops(t *testing.T) {
 	b, _ := os.ReadFile(p)
 	b[len(b)-5] ^= 0xff
 	os.WriteFile(p, b, 0o600)
-	r = run(t, append([]string{"verify"}, s.flags()...)...).want(t, 1)
-	if !strings.Contains(r.stdout, "FAILED LL-1/before.docx.age") {
-		t.Errorf("verify after damage: %s", r.stdout)
+	r = run(t, append([]string{"verify"}, s.flags()...)...).Want(t, 1)
+	if !strings.Contains(r.Stdout, "FAILED LL-1/before.docx.age") {
+		t.Errorf("verify after damage: %s", r.Stdout)
 	}
 }
 
@@ -275,11 +263,11 @@ func TestRunSignedPolicy(t *testing.T) {
 	other := filepath.Join(s.dir, "other.pub")
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	os.WriteFile(other, policy.MarshalPublicKey(pub), 0o644)
-	r := run(t, "run", "--policy", s.bundle, "--policy-key", other, "--state", s.state, "--cache", s.cache).want(t, 1)
-	if !strings.Contains(r.stderr, "another key") {
-		t.Errorf("wrong key: %s", r.stderr)
+	r := run(t, "run", "--policy", s.bundle, "--policy-key", other, "--state", s.state, "--cache", s.cache).Want(t, 1)
+	if !strings.Contains(r.Stderr, "another key") {
+		t.Errorf("wrong key: %s", r.Stderr)
 	}
-	run(t, "run", "--policy", s.bundle, "--state", s.state).want(t, 2) // a bundle needs its key
+	run(t, "run", "--policy", s.bundle, "--state", s.state).Want(t, 2) // a bundle needs its key
 }
 
 func TestSeal(t *testing.T) {
@@ -287,9 +275,9 @@ func TestSeal(t *testing.T) {
 	src := filepath.Join(s.dir, "Downloads", "assessment.docx")
 	os.MkdirAll(filepath.Dir(src), 0o755)
 	os.WriteFile(src, []byte("saved to Downloads"), 0o644)
-	r := run(t, append(append([]string{"seal", "--case", "LL-7"}, s.flags()...), src)...).want(t, 0)
-	if !strings.Contains(r.stdout, "case LL-7") {
-		t.Errorf("seal: %s", r.stdout)
+	r := run(t, append(append([]string{"seal", "--case", "LL-7"}, s.flags()...), src)...).Want(t, 0)
+	if !strings.Contains(r.Stdout, "case LL-7") {
+		t.Errorf("seal: %s", r.Stdout)
 	}
 	if exists(src) {
 		t.Error("source not removed")
@@ -302,11 +290,11 @@ func TestSeal(t *testing.T) {
 	os.WriteFile(target, []byte("t"), 0o644)
 	link := filepath.Join(s.dir, "link.txt")
 	os.Symlink(target, link)
-	r = run(t, append(append([]string{"seal"}, s.flags()...), link, filepath.Join(s.dir, "missing"))...).want(t, 1)
-	if !strings.Contains(r.stderr, "2 files were not sealed") || !exists(link) || !exists(target) {
-		t.Errorf("seal of a symlink and a missing file: %s", r.stderr)
+	r = run(t, append(append([]string{"seal"}, s.flags()...), link, filepath.Join(s.dir, "missing"))...).Want(t, 1)
+	if !strings.Contains(r.Stderr, "2 files were not sealed") || !exists(link) || !exists(target) {
+		t.Errorf("seal of a symlink and a missing file: %s", r.Stderr)
 	}
-	run(t, append(append([]string{"seal", "--case", "../up"}, s.flags()...), target)...).want(t, 2)
+	run(t, append(append([]string{"seal", "--case", "../up"}, s.flags()...), target)...).Want(t, 2)
 }
 
 func TestUsage(t *testing.T) {
@@ -314,18 +302,18 @@ func TestUsage(t *testing.T) {
 		{}, {"nope"}, {"run"}, {"run", "extra", "--policy", "x"}, {"seal", "--policy", "x"},
 		{"ls", "--bogus"}, {"verify", "--state", "x"},
 	} {
-		if r := run(t, args...); r.code != 2 || r.stderr == "" {
-			t.Errorf("%q: exit %d, stderr %q; want 2 with a message", args, r.code, r.stderr)
+		if r := run(t, args...); r.Code != 2 || r.Stderr == "" {
+			t.Errorf("%q: exit %d, stderr %q; want 2 with a message", args, r.Code, r.Stderr)
 		}
 	}
 	for _, args := range [][]string{{"--help"}, {"run", "--help"}, {"ls", "--help"}, {"verify", "--help"}, {"seal", "--help"}, {"version"}} {
-		r := run(t, args...).want(t, 0)
-		if r.stdout == "" {
+		r := run(t, args...).Want(t, 0)
+		if r.Stdout == "" {
 			t.Errorf("%q printed nothing", args)
 		}
 	}
-	r := run(t, "ls", "--state", t.TempDir()).want(t, 1)
-	if !strings.Contains(r.stderr, "has the agent run") {
-		t.Errorf("ls without state: %s", r.stderr)
+	r := run(t, "ls", "--state", t.TempDir()).Want(t, 1)
+	if !strings.Contains(r.Stderr, "has the agent run") {
+		t.Errorf("ls without state: %s", r.Stderr)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/casekeep/casekeep/internal/cli/clitest"
 	"github.com/casekeep/casekeep/internal/testenv"
 )
 
@@ -34,9 +35,11 @@ func TestServiceLifecycleSystemd(t *testing.T) {
 	})
 	flags := []string{"--name", name, "--program", filepath.Join(base, "bin", "casekeep"),
 		"--config", filepath.Join(base, "config"), "--state", filepath.Join(base, "state")}
-	svc := func(args ...string) result { return run(t, append(append([]string{"service"}, args...), flags...)...) }
+	svc := func(args ...string) clitest.Result {
+		return run(t, append(append([]string{"service"}, args...), flags...)...)
+	}
 
-	svc("install").want(t, 0)
+	svc("install").Want(t, 0)
 	unit := "/etc/systemd/system/" + name + ".service"
 	b, err := os.ReadFile(unit)
 	if err != nil {
@@ -46,22 +49,22 @@ func TestServiceLifecycleSystemd(t *testing.T) {
 		t.Errorf("the installed unit is not casekeep's:\n%s", b)
 	}
 	testenv.Eventually(t, "the service running", func() bool {
-		return strings.Contains(svc("status").stdout, "is running")
+		return strings.Contains(svc("status").Stdout, "is running")
 	})
 	// Not enrolled: it runs, waiting for enroll.env.
 	time.Sleep(2 * time.Second)
-	if r := svc("status"); !strings.Contains(r.stdout, "is running") {
-		t.Fatalf("the service did not stay up waiting for enrollment: %s %s", r.stdout, r.stderr)
+	if r := svc("status"); !strings.Contains(r.Stdout, "is running") {
+		t.Fatalf("the service did not stay up waiting for enrollment: %s %s", r.Stdout, r.Stderr)
 	}
-	svc("stop").want(t, 0)
-	if r := svc("status"); !strings.Contains(r.stdout, "is stopped") {
-		t.Errorf("after stop: %s %s", r.stdout, r.stderr)
+	svc("stop").Want(t, 0)
+	if r := svc("status"); !strings.Contains(r.Stdout, "is stopped") {
+		t.Errorf("after stop: %s %s", r.Stdout, r.Stderr)
 	}
-	svc("uninstall").want(t, 0)
+	svc("uninstall").Want(t, 0)
 	if _, err := os.Stat(unit); err == nil {
 		t.Errorf("%s is still there after uninstall", unit)
 	}
-	if r := svc("status"); !strings.Contains(r.stdout, "not installed") {
-		t.Errorf("after uninstall: %s %s", r.stdout, r.stderr)
+	if r := svc("status"); !strings.Contains(r.Stdout, "not installed") {
+		t.Errorf("after uninstall: %s %s", r.Stdout, r.Stderr)
 	}
 }

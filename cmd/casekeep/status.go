@@ -10,6 +10,7 @@ import (
 	"github.com/casekeep/casekeep/agent"
 	"github.com/casekeep/casekeep/internal/cli"
 	"github.com/casekeep/casekeep/internal/printable"
+	"github.com/casekeep/casekeep/internal/units"
 	"github.com/casekeep/casekeep/internal/wire"
 )
 
@@ -100,7 +101,7 @@ func printStatus(out io.Writer, s *agent.Status, now time.Time) {
 	}
 
 	fmt.Fprintf(w, "Vault: %s\n", s.Vault.Dir)
-	fmt.Fprintf(w, "  %d sealed files (%s) for %d case references", s.Vault.Files, humanSize(s.Vault.Bytes), s.Vault.CaseRefs)
+	fmt.Fprintf(w, "  %d sealed files (%s) for %d case references", s.Vault.Files, units.Bytes(s.Vault.Bytes), s.Vault.CaseRefs)
 	if s.Vault.Plaintext > 0 {
 		fmt.Fprintf(w, "; %d waiting to be sealed", s.Vault.Plaintext)
 	}

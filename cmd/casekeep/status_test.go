@@ -26,7 +26,7 @@ func TestStatus(t *testing.T) {
 	var st agent.Status
 	testenv.Eventually(t, "a status showing the quarantined file", func() bool {
 		r := run(t, "status", "--state", s.state, "--json")
-		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil {
+		if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &st) != nil {
 			return false
 		}
 		return len(st.Recent) == 1 && st.DiskEncryption.Result != ""
@@ -41,14 +41,14 @@ func TestStatus(t *testing.T) {
 		t.Error("the case file was not moved into the vault")
 	}
 
-	r := run(t, "status", "--state", s.state).want(t, 0)
+	r := run(t, "status", "--state", s.state).Want(t, 0)
 	for _, want := range []string{"casekeep running", "Vault: " + s.cache, "Disk encryption:", "Drives:", "Cloud folders:", "Recently:", "Server: not enrolled"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("status lacks %q:\n%s", want, r.stdout)
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("status lacks %q:\n%s", want, r.Stdout)
 		}
 	}
-	if !strings.Contains(r.stdout, "What to do:") && !strings.Contains(r.stdout, "Nothing to do") {
-		t.Errorf("status says nothing about what to do:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "What to do:") && !strings.Contains(r.Stdout, "Nothing to do") {
+		t.Errorf("status says nothing about what to do:\n%s", r.Stdout)
 	}
 
 	// A stopped agent: the status is old, and status says so and exits 1.
@@ -57,15 +57,15 @@ func TestStatus(t *testing.T) {
 	st.UpdatedAt = time.Now().Add(-time.Hour)
 	b, _ := json.Marshal(st)
 	os.WriteFile(filepath.Join(agent.StatusDir(s.state), agent.StatusFile), b, 0o644)
-	r = run(t, "status", "--state", s.state).want(t, 1)
-	if !strings.Contains(r.stdout, "NOT RUNNING") || !strings.Contains(r.stderr, "not running") {
-		t.Errorf("stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	r = run(t, "status", "--state", s.state).Want(t, 1)
+	if !strings.Contains(r.Stdout, "NOT RUNNING") || !strings.Contains(r.Stderr, "not running") {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", r.Stdout, r.Stderr)
 	}
 	// No agent ever ran there; a corrupt status file.
-	run(t, "status", "--state", t.TempDir()).want(t, 1)
+	run(t, "status", "--state", t.TempDir()).Want(t, 1)
 	os.WriteFile(filepath.Join(agent.StatusDir(s.state), agent.StatusFile), []byte("{not json"), 0o644)
-	if r := run(t, "status", "--state", s.state).want(t, 1); !strings.Contains(r.stderr, agent.StatusFile) {
-		t.Errorf("stderr %q", r.stderr)
+	if r := run(t, "status", "--state", s.state).Want(t, 1); !strings.Contains(r.Stderr, agent.StatusFile) {
+		t.Errorf("stderr %q", r.Stderr)
 	}
 }
 

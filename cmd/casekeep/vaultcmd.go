@@ -17,6 +17,7 @@ import (
 	"github.com/casekeep/casekeep/agent/state"
 	"github.com/casekeep/casekeep/agent/vault"
 	"github.com/casekeep/casekeep/internal/cli"
+	"github.com/casekeep/casekeep/internal/units"
 	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/policy"
 )
@@ -68,7 +69,7 @@ while the agent runs.`,
 				if ref == "" {
 					ref = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ref, humanSize(en.Size), en.SealedAt.Local().Format("2006-01-02 15:04"), en.Path)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ref, units.Bytes(en.Size), en.SealedAt.Local().Format("2006-01-02 15:04"), en.Path)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -77,19 +78,6 @@ while the agent runs.`,
 			return nil
 		},
 	}
-}
-
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // openVault opens the cache for a command that runs beside the agent. It
@@ -271,7 +259,7 @@ public key). Otherwise: ` + policyHelp,
 				if ref == "" {
 					ref = "none"
 				}
-				fmt.Fprintf(e.Stdout, "sealed %s -> %s (case %s, %s)\n", p, filepath.Join(v.Dir(), filepath.FromSlash(en.Path)), ref, humanSize(en.Size))
+				fmt.Fprintf(e.Stdout, "sealed %s -> %s (case %s, %s)\n", p, filepath.Join(v.Dir(), filepath.FromSlash(en.Path)), ref, units.Bytes(en.Size))
 			}
 			if failed > 0 {
 				return errors.New(plural(failed, "file was", "files were") + " not sealed")

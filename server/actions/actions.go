@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
+	"github.com/casekeep/casekeep/server/internal/present"
 	"github.com/casekeep/casekeep/server/store"
 )
 
@@ -26,6 +28,15 @@ const (
 	AuditSignIn      = "console.login"
 	AuditSignOut     = "console.logout"
 )
+
+// AuditColumns are the columns of the audit log's CSV download, in the
+// API and the console; AuditCells writes an entry's.
+var AuditColumns = []string{"id", "time", "actor", "action", "target", "detail"}
+
+// AuditCells writes e as the cells of AuditColumns.
+func AuditCells(e store.AuditEntry) []string {
+	return []string{strconv.FormatInt(e.ID, 10), present.Time(e.Time), e.Actor, e.Action, e.Target, e.Detail}
+}
 
 // CommandLine is who acts through the casekeep-server command line, which
 // runs with the store's own access rather than a person's token.

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,10 +9,8 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/casekeep/casekeep/policy"
 	"github.com/casekeep/casekeep/server"
 	"github.com/casekeep/casekeep/server/access"
 	"github.com/casekeep/casekeep/server/actions"
@@ -33,7 +30,7 @@ type Config struct {
 	Store store.Store
 	// Policy returns the policy in force, for liveness; nil (or an error)
 	// makes liveness "unknown".
-	Policy func(ctx context.Context) (*policy.Policy, error)
+	Policy server.PolicyFunc
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -81,10 +78,10 @@ func (a *API) routes() []route {
 	return []route{
 		{"GET /api/v1/devices", access.Read, a.devices},
 		{"GET /api/v1/devices/{id}", access.Read, a.device},
-		{"GET /api/v1/devices/{id}/timeline", access.Read, a.timeline},
-		{"GET /api/v1/devices/{id}/case-refs", access.Read, a.caseRefs},
-		{"GET /api/v1/devices/{id}/leases", access.Read, a.leases},
-		{"GET /api/v1/devices/{id}/commands", access.Read, a.commands},
+		{"GET /api/v1/devices/{id}/timeline", access.Read, a.ofDevice(a.timeline)},
+		{"GET /api/v1/devices/{id}/case-refs", access.Read, a.ofDevice(a.caseRefs)},
+		{"GET /api/v1/devices/{id}/leases", access.Read, a.ofDevice(a.leases)},
+		{"GET /api/v1/devices/{id}/commands", access.Read, a.ofDevice(a.commands)},
 		{"POST /api/v1/devices/{id}/lost", access.Act, a.markLost},
 		{"POST /api/v1/devices/{id}/found", access.Act, a.found},
 		{"POST /api/v1/devices/{id}/wipe", access.Act, a.command(a.act.RequestWipe)},
@@ -166,14 +163,19 @@ func readJSON(r *http.Request, v any) error {
 	return nil
 }
 
-// writeList answers a list as JSON (v) or, with ?format=csv, as CSV (t).
-func writeList(w http.ResponseWriter, r *http.Request, name string, v any, t func() present.Table) error {
+// writeList answers list as JSON (an array, [] if empty) or, with
+// ?format=csv, as a CSV download named name: the columns header, and a row
+// of cells for each item.
+func writeList[T any](w http.ResponseWriter, r *http.Request, name string, list []T, header []string, cells func(T) []string) error {
 	switch r.URL.Query().Get("format") {
 	case "", "json":
-		writeJSON(w, http.StatusOK, v)
+		if list == nil {
+			list = []T{}
+		}
+		writeJSON(w, http.StatusOK, list)
 		return nil
 	case "csv":
-		return t().WriteCSV(w, name)
+		return present.TableOf(header, list, cells).WriteCSV(w, name)
 	}
 	return bad("format must be json or csv")
 }
@@ -214,7 +216,7 @@ type DeviceView struct {
 	// of states at a time (?at=), which the history does not record.
 	Agent *AgentView `json:"agent,omitempty"`
 
-	status server.AgentStatus // for the agent filter
+	device server.Device // for the CSV
 }
 
 // AgentView is what a device's agent said, or showed, about stopping.
@@ -234,34 +236,23 @@ type AgentView struct {
 	LastUnannouncedStop time.Time `json:"last_unannounced_stop,omitzero"`
 }
 
-func (a *API) view(r store.DeviceRow, p *policy.Policy, now time.Time) DeviceView {
-	live := "unknown"
-	if p != nil {
-		live = string(server.LivenessOf(r.State.ReceivedAt, now, p))
+func view(d server.Device) DeviceView {
+	st := d.State
+	v := DeviceView{
+		ID: d.ID, Hostname: d.Hostname, User: d.User, OS: d.OS, Serial: d.Serial, EnrolledAt: d.EnrolledAt,
+		Revoked: d.Revoked(), LastSeen: st.ReceivedAt, Liveness: string(d.Liveness), Silent: d.Status.Silent,
+		Compliant: st.Compliant, PlaintextFiles: st.PlaintextFiles, SealedFiles: st.SealedFiles,
+		SealedBytes: st.SealedBytes, CaseRefs: st.CaseRefs, DiskEncryption: st.DiskEncryption,
+		PolicyVersion: st.PolicyVersion, AgentVersion: st.AgentVersion, Lease: st.Lease, OfflineCopy: st.OfflineCopy,
+		device: d,
 	}
-	st := server.AgentStatusOf(r, server.Liveness(live))
-	return DeviceView{
-		ID: r.ID, Hostname: r.Hostname, User: r.User, OS: r.OS, Serial: r.Serial, EnrolledAt: r.EnrolledAt,
-		Revoked: !r.RevokedAt.IsZero(), LastSeen: r.State.ReceivedAt, Liveness: live, Silent: st.Silent,
-		Compliant: r.State.Compliant, PlaintextFiles: r.State.PlaintextFiles, SealedFiles: r.State.SealedFiles,
-		SealedBytes: r.State.SealedBytes, CaseRefs: r.State.CaseRefs, DiskEncryption: r.State.DiskEncryption,
-		PolicyVersion: r.State.PolicyVersion, AgentVersion: r.State.AgentVersion,
-		Lease: r.State.Lease, OfflineCopy: r.State.OfflineCopy, LeaseServedAt: r.Lease.At, LeaseUntil: r.Lease.Until,
-		Agent: &AgentView{State: string(st.State), Since: st.Since, UnannouncedStops: st.UnannouncedStops,
-			LastUnannouncedStop: st.LastUnannouncedStop},
-		status: st,
+	if !d.Then { // what the agent said then, and the leases served, are not known
+		a := d.Status
+		v.LeaseServedAt, v.LeaseUntil = d.Lease.At, d.Lease.Until
+		v.Agent = &AgentView{State: string(a.State), Since: a.Since, UnannouncedStops: a.UnannouncedStops,
+			LastUnannouncedStop: a.LastUnannouncedStop}
 	}
-}
-
-func (a *API) policy(ctx context.Context) *policy.Policy {
-	if a.cfg.Policy == nil {
-		return nil
-	}
-	p, err := a.cfg.Policy(ctx)
-	if err != nil {
-		return nil
-	}
-	return p
+	return v
 }
 
 // devices lists the fleet: ?liveness=online|offline|missing|never,
@@ -269,61 +260,31 @@ func (a *API) policy(ctx context.Context) *policy.Policy {
 // ?policy_version=N, ?user=NAME,
 // ?agent=running|stopped|shutdown|removed|silent|unannounced.
 func (a *API) devices(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	var keep []func(DeviceView) bool
-	if v := q.Get("liveness"); v != "" {
-		if !slices.Contains([]string{"online", "offline", "missing", "never", "unknown"}, v) {
-			return bad("liveness must be online, offline, missing or never")
-		}
-		keep = append(keep, func(d DeviceView) bool { return d.Liveness == v })
+	ctx, q := r.Context(), r.URL.Query()
+	keep, err := server.DeviceFilter{Liveness: q.Get("liveness"), Compliant: q.Get("compliant"), Plaintext: q.Get("plaintext"),
+		PolicyVersion: q.Get("policy_version"), User: q.Get("user"), Agent: q.Get("agent")}.Match()
+	if err != nil {
+		return bad("%v", err)
 	}
-	if v := q.Get("compliant"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return bad("compliant must be true or false")
-		}
-		keep = append(keep, func(d DeviceView) bool { return d.Compliant == b })
+	if q.Get("agent") != "" && q.Get("at") != "" {
+		return bad("agent cannot be combined with at: the state history does not record what the agent said about stopping")
 	}
-	if v := q.Get("plaintext"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return bad("plaintext must be true or false")
-		}
-		keep = append(keep, func(d DeviceView) bool { return (d.PlaintextFiles > 0) == b })
-	}
-	if v := q.Get("policy_version"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return bad("policy_version must be a number")
-		}
-		keep = append(keep, func(d DeviceView) bool { return d.PolicyVersion == n })
-	}
-	if v := q.Get("user"); v != "" {
-		keep = append(keep, func(d DeviceView) bool { return strings.EqualFold(d.User, v) })
-	}
-	historic := q.Get("at") != ""
-	if v := q.Get("agent"); v != "" {
-		if !slices.Contains(server.AgentFilters, v) {
-			return bad("agent must be one of %s", strings.Join(server.AgentFilters, ", "))
-		}
-		if historic {
-			return bad("agent cannot be combined with at: the state history does not record what the agent said about stopping")
-		}
-		keep = append(keep, func(d DeviceView) bool { return d.status.Matches(v) })
-	}
-	rows, err := a.cfg.Store.Devices(r.Context())
+	rows, err := a.cfg.Store.Devices(ctx)
 	if err != nil {
 		return err
 	}
-	p, now := a.policy(r.Context()), a.cfg.Now()
+	devs := make([]server.Device, 0, len(rows))
 	if v := q.Get("at"); v != "" {
 		// Compliance at a time: each device's state then, from the state
-		// history; liveness is judged at that time too.
+		// history. The history records changes, not every heartbeat: when
+		// a device was last heard from before 'at' is not known from it,
+		// so liveness then is "unknown" (and last_seen is when that state
+		// began).
 		at, err := present.ParseTime(v)
 		if err != nil {
 			return bad("at: %v", err)
 		}
-		states, err := a.cfg.Store.StatesAt(r.Context(), at)
+		states, err := a.cfg.Store.StatesAt(ctx, at)
 		if err != nil {
 			return err
 		}
@@ -331,46 +292,23 @@ func (a *API) devices(w http.ResponseWriter, r *http.Request) error {
 		for _, sc := range states {
 			byID[sc.DeviceID] = sc.State
 		}
-		rows = slices.DeleteFunc(rows, func(r store.DeviceRow) bool { return r.EnrolledAt.After(at) }) // not enrolled yet
-		for i := range rows {
-			rows[i].State = byID[rows[i].ID]
+		for _, row := range rows {
+			if !row.EnrolledAt.After(at) { // else not enrolled yet
+				devs = append(devs, server.DeviceThen(row, byID[row.ID]))
+			}
 		}
-		// The history records changes, not every heartbeat: when a
-		// device was last heard from before 'at' is not known from it, so
-		// liveness then is "unknown" (and last_seen is when that state
-		// began).
-		p = nil
+	} else {
+		p, now := a.cfg.Policy.InForce(ctx), a.cfg.Now()
+		for _, row := range rows {
+			devs = append(devs, server.DeviceOf(row, p, now))
+		}
 	}
+	devs = slices.DeleteFunc(devs, func(d server.Device) bool { return !keep(d) })
 	out := []DeviceView{}
-rows:
-	for _, row := range rows {
-		v := a.view(row, p, now)
-		if historic {
-			v.Agent = nil // its stop state then is not known
-			v.LeaseServedAt, v.LeaseUntil = time.Time{}, time.Time{}
-		}
-		for _, k := range keep {
-			if !k(v) {
-				continue rows
-			}
-		}
-		out = append(out, v)
+	for _, d := range devs {
+		out = append(out, view(d))
 	}
-	return writeList(w, r, "devices", out, func() present.Table {
-		t := present.Table{Header: []string{"id", "hostname", "user", "os", "serial", "last_seen", "liveness", "compliant", "plaintext_files", "sealed_files", "case_refs", "disk_encryption", "policy_version", "agent_version", "revoked",
-			"agent_state", "agent_since", "unannounced_stops", "last_unannounced_stop", "silent", "lease", "offline_copy", "lease_served_at", "lease_until"}}
-		for _, d := range out {
-			agent := []string{"", "", "", ""}
-			if g := d.Agent; g != nil {
-				agent = []string{g.State, present.Time(g.Since), strconv.FormatInt(g.UnannouncedStops, 10), present.Time(g.LastUnannouncedStop)}
-			}
-			t.Rows = append(t.Rows, append([]string{d.ID, d.Hostname, d.User, d.OS, d.Serial, present.Time(d.LastSeen), d.Liveness,
-				strconv.FormatBool(d.Compliant), strconv.FormatInt(d.PlaintextFiles, 10), strconv.FormatInt(d.SealedFiles, 10),
-				strconv.Itoa(d.CaseRefs), d.DiskEncryption, strconv.Itoa(d.PolicyVersion), d.AgentVersion, strconv.FormatBool(d.Revoked)},
-				append(agent, strconv.FormatBool(d.Silent), d.Lease, d.OfflineCopy, present.Time(d.LeaseServedAt), present.Time(d.LeaseUntil))...))
-		}
-		return t
-	})
+	return writeList(w, r, "devices", out, server.DeviceColumns, func(v DeviceView) []string { return v.device.Cells() })
 }
 
 // DeviceDetail is one device with the actions taken on it.
@@ -391,7 +329,7 @@ func (a *API) device(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d := DeviceDetail{DeviceView: a.view(row, a.policy(ctx), a.cfg.Now())}
+	d := DeviceDetail{DeviceView: view(server.DeviceOf(row, a.cfg.Policy.InForce(ctx), a.cfg.Now()))}
 	if d.Lost, err = a.cfg.Store.LostReports(ctx, row.ID); err != nil {
 		return err
 	}
@@ -425,6 +363,33 @@ type TimelineEntry struct {
 	Detail  string       `json:"detail,omitempty"`
 }
 
+// ofDevice serves a GET of what the store holds about one device: h gets
+// the ID of the device the path names, once the store knows it (else
+// store.ErrNotFound, a 404).
+func (a *API) ofDevice(h func(w http.ResponseWriter, r *http.Request, id string) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		id := r.PathValue("id")
+		if _, err := a.cfg.Store.Device(r.Context(), id); err != nil {
+			return err
+		}
+		return h(w, r, id)
+	}
+}
+
+// limit reads ?limit=, how many entries to answer with at the most: 1 to
+// most, 1000 if not given.
+func limit(r *http.Request, most int) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return 1000, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > most {
+		return 0, bad("limit must be 1 to %d", most)
+	}
+	return n, nil
+}
+
 // timeRange reads ?from= and ?to= (RFC 3339; default the last 30 days).
 func (a *API) timeRange(r *http.Request) (time.Time, time.Time, error) {
 	to, from := a.cfg.Now().Add(time.Second), time.Time{}
@@ -450,12 +415,8 @@ func (a *API) timeRange(r *http.Request) (time.Time, time.Time, error) {
 	return from, to, nil
 }
 
-func (a *API) timeline(w http.ResponseWriter, r *http.Request) error {
+func (a *API) timeline(w http.ResponseWriter, r *http.Request, id string) error {
 	ctx := r.Context()
-	id := r.PathValue("id")
-	if _, err := a.cfg.Store.Device(ctx, id); err != nil {
-		return err
-	}
 	from, to, err := a.timeRange(r)
 	if err != nil {
 		return err
@@ -477,39 +438,25 @@ func (a *API) timeline(w http.ResponseWriter, r *http.Request) error {
 		out = append(out, TimelineEntry{Time: e.Time, Kind: "event", Type: e.Type, CaseRef: e.CaseRef, Detail: e.Detail})
 	}
 	slices.SortStableFunc(out, func(x, y TimelineEntry) int { return x.Time.Compare(y.Time) })
-	return writeList(w, r, "timeline-"+id, out, func() present.Table {
-		t := present.Table{Header: []string{"time", "kind", "type", "case_ref", "detail", "compliant", "plaintext_files", "sealed_files", "disk_encryption"}}
-		for _, e := range out {
-			row := []string{present.Time(e.Time), e.Kind, e.Type, e.CaseRef, e.Detail, "", "", "", ""}
-			if e.State != nil {
-				row[5], row[6], row[7], row[8] = strconv.FormatBool(e.State.Compliant), strconv.FormatInt(e.State.PlaintextFiles, 10),
-					strconv.FormatInt(e.State.SealedFiles, 10), e.State.DiskEncryption
-			}
-			t.Rows = append(t.Rows, row)
+	header := []string{"time", "kind", "type", "case_ref", "detail", "compliant", "plaintext_files", "sealed_files", "disk_encryption"}
+	return writeList(w, r, "timeline-"+id, out, header, func(e TimelineEntry) []string {
+		row := []string{present.Time(e.Time), e.Kind, e.Type, e.CaseRef, e.Detail, "", "", "", ""}
+		if e.State != nil {
+			row[5], row[6], row[7], row[8] = strconv.FormatBool(e.State.Compliant), strconv.FormatInt(e.State.PlaintextFiles, 10),
+				strconv.FormatInt(e.State.SealedFiles, 10), e.State.DiskEncryption
 		}
-		return t
+		return row
 	})
 }
 
-func (a *API) caseRefs(w http.ResponseWriter, r *http.Request) error {
+func (a *API) caseRefs(w http.ResponseWriter, r *http.Request, id string) error {
 	ctx := r.Context()
-	id := r.PathValue("id")
-	if _, err := a.cfg.Store.Device(ctx, id); err != nil {
-		return err
-	}
 	hs, err := a.cfg.Store.Holdings(ctx, id)
 	if err != nil {
 		return err
 	}
-	if hs == nil {
-		hs = []store.Holding{}
-	}
-	return writeList(w, r, "case-refs-"+id, hs, func() present.Table {
-		t := present.Table{Header: []string{"case_ref", "first_seen", "last_seen", "files", "held"}}
-		for _, h := range hs {
-			t.Rows = append(t.Rows, []string{h.Ref, present.Time(h.FirstSeen), present.Time(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)})
-		}
-		return t
+	return writeList(w, r, "case-refs-"+id, hs, []string{"case_ref", "first_seen", "last_seen", "files", "held"}, func(h store.Holding) []string {
+		return []string{h.Ref, present.Time(h.FirstSeen), present.Time(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)}
 	})
 }
 
@@ -567,16 +514,7 @@ func (a *API) audit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if entries == nil {
-		entries = []store.AuditEntry{}
-	}
-	return writeList(w, r, "audit", entries, func() present.Table {
-		t := present.Table{Header: []string{"id", "time", "actor", "action", "target", "detail"}}
-		for _, e := range entries {
-			t.Rows = append(t.Rows, []string{strconv.FormatInt(e.ID, 10), present.Time(e.Time), e.Actor, e.Action, e.Target, e.Detail})
-		}
-		return t
-	})
+	return writeList(w, r, "audit", entries, actions.AuditColumns, actions.AuditCells)
 }
 
 // TokenRequest is the body of POST /tokens.
@@ -611,15 +549,9 @@ func (a *API) caseDevices(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if hs == nil {
-		hs = []store.Holding{}
-	}
-	return writeList(w, r, "case-"+ref, hs, func() present.Table {
-		t := present.Table{Header: []string{"device_id", "case_ref", "first_seen", "last_seen", "files", "held"}}
-		for _, h := range hs {
-			t.Rows = append(t.Rows, []string{h.DeviceID, h.Ref, present.Time(h.FirstSeen), present.Time(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)})
-		}
-		return t
+	header := []string{"device_id", "case_ref", "first_seen", "last_seen", "files", "held"}
+	return writeList(w, r, "case-"+ref, hs, header, func(h store.Holding) []string {
+		return []string{h.DeviceID, h.Ref, present.Time(h.FirstSeen), present.Time(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)}
 	})
 }
 
@@ -631,27 +563,16 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	f := store.EventFilter{DeviceID: q.Get("device"), Type: q.Get("type"), CaseRef: q.Get("case_ref"), From: from, To: to, Limit: 1000}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 10_000 {
-			return bad("limit must be 1 to 10000")
-		}
-		f.Limit = n
+	f := store.EventFilter{DeviceID: q.Get("device"), Type: q.Get("type"), CaseRef: q.Get("case_ref"), From: from, To: to}
+	if f.Limit, err = limit(r, 10_000); err != nil {
+		return err
 	}
 	evs, err := a.cfg.Store.SearchEvents(r.Context(), f)
 	if err != nil {
 		return err
 	}
-	if evs == nil {
-		evs = []store.Event{}
-	}
-	return writeList(w, r, "events", evs, func() present.Table {
-		t := present.Table{Header: []string{"time", "device_id", "type", "case_ref", "detail"}}
-		for _, e := range evs {
-			t.Rows = append(t.Rows, []string{present.Time(e.Time), e.DeviceID, e.Type, e.CaseRef, e.Detail})
-		}
-		return t
+	return writeList(w, r, "events", evs, []string{"time", "device_id", "type", "case_ref", "detail"}, func(e store.Event) []string {
+		return []string{present.Time(e.Time), e.DeviceID, e.Type, e.CaseRef, e.Detail}
 	})
 }
 

@@ -75,23 +75,17 @@ const maxLeases = 10_000
 
 // leases is a device's lease log, newest first: ?from=, ?to= (default the
 // last 30 days), ?limit= (default 1000).
-func (a *API) leases(w http.ResponseWriter, r *http.Request) error {
+func (a *API) leases(w http.ResponseWriter, r *http.Request, id string) error {
 	ctx := r.Context()
-	id := r.PathValue("id")
-	if _, err := a.cfg.Store.Device(ctx, id); err != nil {
-		return err
-	}
 	from, to, err := a.timeRange(r)
 	if err != nil {
 		return err
 	}
-	limit := 1000
-	if v := r.URL.Query().Get("limit"); v != "" {
-		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > maxLeases {
-			return bad("limit must be 1 to %d", maxLeases)
-		}
+	n, err := limit(r, maxLeases)
+	if err != nil {
+		return err
 	}
-	recs, err := a.cfg.Store.Leases(ctx, id, from, to, limit)
+	recs, err := a.cfg.Store.Leases(ctx, id, from, to, n)
 	if err != nil {
 		return err
 	}
@@ -100,37 +94,27 @@ func (a *API) leases(w http.ResponseWriter, r *http.Request) error {
 		out = append(out, LeaseView{At: l.At, Source: l.Source, Kind: l.Kind, KeyID: l.KeyID, NextKeyID: l.NextKeyID, Served: l.Served(),
 			Refused: l.Refused, Until: l.Until, Window: l.Window.String(), AgentTime: l.AgentTime, Nonce: l.Nonce})
 	}
-	return writeList(w, r, "leases-"+id, out, func() present.Table {
-		t := present.Table{Header: []string{"at", "source", "kind", "key_id", "next_key_id", "served", "refused", "until", "offline_window", "agent_time", "nonce"}}
-		for _, l := range out {
-			t.Rows = append(t.Rows, []string{present.Time(l.At), l.Source, l.Kind, l.KeyID, l.NextKeyID, strconv.FormatBool(l.Served),
-				l.Refused, present.Time(l.Until), l.Window, present.Time(l.AgentTime), l.Nonce})
-		}
-		return t
+	header := []string{"at", "source", "kind", "key_id", "next_key_id", "served", "refused", "until", "offline_window", "agent_time", "nonce"}
+	return writeList(w, r, "leases-"+id, out, header, func(l LeaseView) []string {
+		return []string{present.Time(l.At), l.Source, l.Kind, l.KeyID, l.NextKeyID, strconv.FormatBool(l.Served),
+			l.Refused, present.Time(l.Until), l.Window, present.Time(l.AgentTime), l.Nonce}
 	})
 }
 
 // commands are a device's locks, unlocks and wipes, oldest first.
-func (a *API) commands(w http.ResponseWriter, r *http.Request) error {
+func (a *API) commands(w http.ResponseWriter, r *http.Request, id string) error {
 	ctx := r.Context()
-	id := r.PathValue("id")
-	if _, err := a.cfg.Store.Device(ctx, id); err != nil {
-		return err
-	}
 	cs, err := a.cfg.Store.Commands(ctx, id)
 	if err != nil {
 		return err
 	}
 	out := a.commandViews(cs)
-	return writeList(w, r, "commands-"+id, out, func() present.Table {
-		t := present.Table{Header: []string{"id", "type", "status", "requested_at", "requested_by", "expires", "delivered_at", "result",
-			"reason", "acked_at", "ack_received_at", "cancelled_at", "cancelled_by"}}
-		for _, c := range out {
-			t.Rows = append(t.Rows, []string{c.ID, c.Type, c.Status, present.Time(c.RequestedAt), c.RequestedBy, present.Time(c.Expires),
-				present.Time(c.DeliveredAt), c.Result, c.Reason, present.Time(c.AckedAt), present.Time(c.AckReceivedAt),
-				present.Time(c.CancelledAt), c.CancelledBy})
-		}
-		return t
+	header := []string{"id", "type", "status", "requested_at", "requested_by", "expires", "delivered_at", "result",
+		"reason", "acked_at", "ack_received_at", "cancelled_at", "cancelled_by"}
+	return writeList(w, r, "commands-"+id, out, header, func(c CommandView) []string {
+		return []string{c.ID, c.Type, c.Status, present.Time(c.RequestedAt), c.RequestedBy, present.Time(c.Expires),
+			present.Time(c.DeliveredAt), c.Result, c.Reason, present.Time(c.AckedAt), present.Time(c.AckReceivedAt),
+			present.Time(c.CancelledAt), c.CancelledBy}
 	})
 }
 

@@ -3,8 +3,8 @@ package console
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 
+	"github.com/casekeep/casekeep/server/actions"
 	"github.com/casekeep/casekeep/server/internal/present"
 	"github.com/casekeep/casekeep/server/store"
 )
@@ -31,11 +31,7 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) erro
 	}
 	d.Full = len(d.Entries) >= listLimit
 	if q.Get("format") == "csv" {
-		t := present.Table{Header: []string{"id", "time", "actor", "action", "target", "detail"}}
-		for _, e := range d.Entries {
-			t.Rows = append(t.Rows, []string{strconv.FormatInt(e.ID, 10), present.Time(e.Time), e.Actor, e.Action, e.Target, e.Detail})
-		}
-		return t.WriteCSV(w, "audit")
+		return present.TableOf(actions.AuditColumns, d.Entries, actions.AuditCells).WriteCSV(w, "audit")
 	}
 	d.CSV = Prefix + "audit?" + url.Values{"from": {d.From}, "to": {d.To}, "format": {"csv"}}.Encode()
 	c.render(w, r, s, http.StatusOK, "audit", "Audit log", d)

@@ -43,11 +43,10 @@ func (c *Console) cases(w http.ResponseWriter, r *http.Request, s *session) erro
 			}
 		}
 		if q.Get("format") == "csv" {
-			t := present.Table{Header: []string{"device_id", "hostname", "case_ref", "first_seen", "last_seen", "files", "held"}}
-			for _, h := range d.Holders {
-				t.Rows = append(t.Rows, []string{h.DeviceID, h.Hostname, h.Ref, present.Time(h.FirstSeen), present.Time(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)})
-			}
-			return t.WriteCSV(w, "case-"+d.Ref)
+			header := []string{"device_id", "hostname", "case_ref", "first_seen", "last_seen", "files", "held"}
+			return present.TableOf(header, d.Holders, func(h holder) []string {
+				return []string{h.DeviceID, h.Hostname, h.Ref, present.Time(h.FirstSeen), present.Time(h.LastSeen), strconv.Itoa(h.Files), strconv.FormatBool(h.Held)}
+			}).WriteCSV(w, "case-"+d.Ref)
 		}
 		d.CSV = Prefix + "cases?" + url.Values{"ref": {d.Ref}, "format": {"csv"}}.Encode()
 	}

@@ -89,16 +89,14 @@ func (c *Console) compliance(w http.ResponseWriter, r *http.Request, s *session)
 		return cmp.Or(cmp.Compare(rank(x), rank(y)), strings.Compare(x.Hostname, y.Hostname))
 	})
 	if q.Get("format") == "csv" {
-		t := present.Table{Header: []string{"device_id", "hostname", "user", "state_since", "compliant", "plaintext_files", "sealed_files", "disk_encryption", "policy_version"}}
-		for _, cr := range d.Rows {
+		header := []string{"device_id", "hostname", "user", "state_since", "compliant", "plaintext_files", "sealed_files", "disk_encryption", "policy_version"}
+		return present.TableOf(header, d.Rows, func(cr complianceRow) []string {
 			if !cr.HasState {
-				t.Rows = append(t.Rows, []string{cr.ID, cr.Hostname, cr.User, "", "", "", "", "", ""})
-				continue
+				return []string{cr.ID, cr.Hostname, cr.User, "", "", "", "", "", ""}
 			}
-			t.Rows = append(t.Rows, []string{cr.ID, cr.Hostname, cr.User, present.Time(cr.Since), strconv.FormatBool(cr.State.Compliant),
-				strconv.FormatInt(cr.State.PlaintextFiles, 10), strconv.FormatInt(cr.State.SealedFiles, 10), cr.State.DiskEncryption, strconv.Itoa(cr.State.PolicyVersion)})
-		}
-		return t.WriteCSV(w, "compliance-"+at.Format("20060102T1504Z"))
+			return []string{cr.ID, cr.Hostname, cr.User, present.Time(cr.Since), strconv.FormatBool(cr.State.Compliant),
+				strconv.FormatInt(cr.State.PlaintextFiles, 10), strconv.FormatInt(cr.State.SealedFiles, 10), cr.State.DiskEncryption, strconv.Itoa(cr.State.PolicyVersion)}
+		}).WriteCSV(w, "compliance-"+at.Format("20060102T1504Z"))
 	}
 	d.CSV = Prefix + "compliance?" + url.Values{"at": {present.Time(at)}, "format": {"csv"}}.Encode()
 	c.render(w, r, s, http.StatusOK, "compliance", "Compliance at a time", d)

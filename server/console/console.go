@@ -2,7 +2,6 @@ package console
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
@@ -18,7 +17,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/casekeep/casekeep/policy"
+	"github.com/casekeep/casekeep/internal/units"
+	"github.com/casekeep/casekeep/server"
 	"github.com/casekeep/casekeep/server/access"
 	"github.com/casekeep/casekeep/server/actions"
 	"github.com/casekeep/casekeep/server/assess"
@@ -36,7 +36,7 @@ type Config struct {
 	Store store.Store
 	// Policy returns the policy in force, for liveness; nil (or an error)
 	// makes liveness "unknown".
-	Policy func(ctx context.Context) (*policy.Policy, error)
+	Policy server.PolicyFunc
 	// Secret keys the HMACs of session cookies and CSRF tokens: at least
 	// 32 bytes, the same on every server sharing a store, kept secret.
 	Secret []byte
@@ -95,18 +95,7 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02T15:04Z")
 	},
 	"span": assess.Span,
-	"size": func(n int64) string {
-		const unit = 1024
-		if n < unit {
-			return fmt.Sprintf("%d B", n)
-		}
-		div, exp := int64(unit), 0
-		for m := n / unit; m >= unit; m /= unit {
-			div *= unit
-			exp++
-		}
-		return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-	},
+	"size": units.Bytes,
 	// path escapes one path segment (a device ID, in a link).
 	"path":   url.PathEscape,
 	"prefix": strings.HasPrefix,

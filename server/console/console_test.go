@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"github.com/casekeep/casekeep/server/internal/present"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -584,27 +583,5 @@ func TestNew(t *testing.T) {
 	f.device("dev-x", "x", "x")
 	if w := f.do("GET", "/console/", store.RoleAuditor, nil); w.Code != 200 || !strings.Contains(w.Body.String(), "No policy is published") {
 		t.Errorf("no policy: %d\n%s", w.Code, w.Body.String())
-	}
-}
-
-func TestParseTime(t *testing.T) {
-	for in, want := range map[string]string{
-		"2026-03-01T09:00Z":         "2026-03-01T09:00:00Z",
-		"2026-03-01T09:00:30Z":      "2026-03-01T09:00:30Z",
-		"2026-03-01T10:00+01:00":    "2026-03-01T09:00:00Z",
-		"2026-03-01T09:00":          "2026-03-01T09:00:00Z",
-		" 2026-03-01 09:00 ":        "2026-03-01T09:00:00Z",
-		"2026-03-01":                "2026-03-01T00:00:00Z",
-		"2026-03-01T09:00:00.5333Z": "2026-03-01T09:00:00.5333Z",
-	} {
-		got, err := present.ParseTime(in)
-		if err != nil || got.Format(time.RFC3339Nano) != want {
-			t.Errorf("present.ParseTime(%q) = %v, %v; want %s", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "yesterday", "2026-13-01", "09:00"} {
-		if _, err := present.ParseTime(in); err == nil {
-			t.Errorf("present.ParseTime(%q) took it", in)
-		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/casekeep/casekeep/server"
 	"github.com/casekeep/casekeep/server/actions"
 	"github.com/casekeep/casekeep/server/internal/present"
 	"github.com/casekeep/casekeep/server/store"
@@ -21,7 +22,7 @@ type timelineEntry struct {
 }
 
 type deviceData struct {
-	D         deviceView
+	D         server.Device
 	Holdings  []store.Holding
 	Lost      []store.LostReport
 	Commands  []commandRow
@@ -77,7 +78,7 @@ func (c *Console) showDevice(w http.ResponseWriter, r *http.Request, s *session,
 		return err
 	}
 	now := c.cfg.Now()
-	d := deviceData{D: viewOf(row, c.policy(ctx), now), Flash: flash, Error: formErr, Form: form, From: now.Add(-timelineDays * 24 * time.Hour)}
+	d := deviceData{D: server.DeviceOf(row, c.cfg.Policy.InForce(ctx), now), Flash: flash, Error: formErr, Form: form, From: now.Add(-timelineDays * 24 * time.Hour)}
 	if d.Holdings, err = c.cfg.Store.Holdings(ctx, id); err != nil {
 		return err
 	}

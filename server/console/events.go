@@ -46,11 +46,10 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, s *session) err
 		d.Events = append(d.Events, eventRow{e, names[e.DeviceID]})
 	}
 	if q.Get("format") == "csv" {
-		t := present.Table{Header: []string{"time", "device_id", "hostname", "type", "case_ref", "detail"}}
-		for _, e := range d.Events {
-			t.Rows = append(t.Rows, []string{present.Time(e.Time), e.DeviceID, e.Hostname, e.Type, e.CaseRef, e.Detail})
-		}
-		return t.WriteCSV(w, "events")
+		header := []string{"time", "device_id", "hostname", "type", "case_ref", "detail"}
+		return present.TableOf(header, d.Events, func(e eventRow) []string {
+			return []string{present.Time(e.Time), e.DeviceID, e.Hostname, e.Type, e.CaseRef, e.Detail}
+		}).WriteCSV(w, "events")
 	}
 	q.Set("from", d.From)
 	q.Set("to", d.To)

@@ -24,7 +24,7 @@ type count struct {
 
 // attention is a device to look at first, and why.
 type attention struct {
-	deviceView
+	server.Device
 	Reasons []string
 	rank    int
 }
@@ -52,7 +52,7 @@ func (c *Console) fleet(w http.ResponseWriter, r *http.Request, s *session) erro
 	if err != nil {
 		return err
 	}
-	p, now := c.policy(ctx), c.cfg.Now()
+	p, now := c.cfg.Policy.InForce(ctx), c.cfg.Now()
 	d := fleetData{}
 	if p != nil {
 		d.PolicyVersion = p.Version
@@ -60,15 +60,15 @@ func (c *Console) fleet(w http.ResponseWriter, r *http.Request, s *session) erro
 	live, agents := map[string]int{}, map[string]int{}
 	var compliant, non, unreported int
 	for _, row := range rows {
-		v := viewOf(row, p, now)
-		if v.Revoked {
+		v := server.DeviceOf(row, p, now)
+		if v.Revoked() {
 			d.Revoked++
 			continue
 		}
 		d.Total++
-		live[v.Liveness]++
+		live[string(v.Liveness)]++
 		switch {
-		case !v.Reported:
+		case !v.Reported():
 			unreported++
 		case v.State.Compliant:
 			compliant++
@@ -80,7 +80,7 @@ func (c *Console) fleet(w http.ResponseWriter, r *http.Request, s *session) erro
 				agents[f]++
 			}
 		}
-		a := attention{deviceView: v, rank: 5}
+		a := attention{Device: v, rank: 5}
 		reason := func(rank int, why string) {
 			a.Reasons = append(a.Reasons, why)
 			a.rank = min(a.rank, rank)
@@ -88,10 +88,10 @@ func (c *Console) fleet(w http.ResponseWriter, r *http.Request, s *session) erro
 		if n := v.State.PlaintextFiles; n > 0 {
 			reason(0, fmt.Sprintf("%d plaintext file%s", n, plural(n)))
 		}
-		if v.Reported && !v.State.Compliant {
+		if v.Reported() && !v.State.Compliant {
 			reason(1, "non-compliant")
 		}
-		if v.Liveness == string(server.Missing) {
+		if v.Liveness == server.Missing {
 			reason(2, "missing")
 		}
 		if v.Status.State == server.AgentRemoved {
@@ -102,7 +102,7 @@ func (c *Console) fleet(w http.ResponseWriter, r *http.Request, s *session) erro
 		}
 		// Quiet without a word: only once missing. An offline laptop is
 		// usually asleep with its lid shut, which the agent cannot announce.
-		if v.Status.Silent && v.Liveness == string(server.Missing) {
+		if v.Status.Silent && v.Liveness == server.Missing {
 			reason(4, "went quiet without saying it was stopping")
 		}
 		// Stops without a word in the last 30 days: one long ago is on

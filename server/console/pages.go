@@ -6,10 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/casekeep/casekeep/policy"
-	"github.com/casekeep/casekeep/server"
 	"github.com/casekeep/casekeep/server/internal/present"
-	"github.com/casekeep/casekeep/server/store"
 )
 
 // listLimit bounds the rows of a search, a timeline or the audit log
@@ -18,36 +15,6 @@ const listLimit = 1000
 
 // timelineDays is how far back a device page's timeline goes.
 const timelineDays = 30
-
-func (c *Console) policy(ctx context.Context) *policy.Policy {
-	if c.cfg.Policy == nil {
-		return nil
-	}
-	p, err := c.cfg.Policy(ctx)
-	if err != nil {
-		return nil
-	}
-	return p
-}
-
-// deviceView is a device, its latest state, its liveness and what its
-// agent said about stopping.
-type deviceView struct {
-	store.DeviceRow
-	Liveness string
-	Revoked  bool
-	Reported bool // it has sent a heartbeat
-	Status   server.AgentStatus
-}
-
-func viewOf(r store.DeviceRow, p *policy.Policy, now time.Time) deviceView {
-	live := "unknown"
-	if p != nil {
-		live = string(server.LivenessOf(r.State.ReceivedAt, now, p))
-	}
-	return deviceView{DeviceRow: r, Liveness: live, Revoked: !r.RevokedAt.IsZero(), Reported: !r.State.ReceivedAt.IsZero(),
-		Status: server.AgentStatusOf(r, server.Liveness(live))}
-}
 
 // hostnames maps device IDs to hostnames.
 func (c *Console) hostnames(ctx context.Context) (map[string]string, error) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/casekeep/casekeep/agent/internal/agenttest"
 	"github.com/casekeep/casekeep/agent/keys"
+	"github.com/casekeep/casekeep/internal/wire"
 )
 
 // TestNewDevice: both kinds of device open what is sealed to them, with
@@ -157,4 +158,26 @@ func TestCrashRun(t *testing.T) {
 	if f := flag.Lookup("crash.kills"); f == nil || f.DefValue != "200" {
 		t.Errorf("the -crash.kills flag: %+v", f)
 	}
+}
+
+// TestRecorder: what goroutines add is kept in order, read back filtered,
+// and waited on.
+func TestRecorder(t *testing.T) {
+	var r agenttest.Recorder[wire.Event]
+	go func() {
+		for _, typ := range []string{"a.one", "b.two", "a.one"} {
+			time.Sleep(time.Millisecond)
+			r.Add(wire.Event{Type: typ})
+		}
+	}()
+	if got := r.Wait(t, "two a.one events", 2, agenttest.OfType("a.one")); len(got) != 2 || got[1].Type != "a.one" {
+		t.Errorf("Wait = %+v", got)
+	}
+	if all := r.All(); len(all) != 3 || all[1].Type != "b.two" {
+		t.Errorf("All = %+v", all)
+	}
+	if got := r.Where(agenttest.OfType("c.none")); got != nil {
+		t.Errorf("Where of none = %+v", got)
+	}
+	r.Until(t, "three events", func() bool { return len(r.All()) == 3 })
 }

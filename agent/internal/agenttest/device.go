@@ -104,3 +104,15 @@ func UserLink(t testing.TB, target, link string) {
 		}
 	}
 }
+
+// WriteOld writes content to the file at path, making its folders, and
+// dates it a minute ago, so that the code under test finds it settled.
+func WriteOld(t testing.TB, path, content string) {
+	t.Helper()
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Minute)
+	os.Chtimes(path, past, past)
+}

@@ -40,3 +40,27 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+// TestParseTime: the forms people type a time in, each read as the
+// instant meant, in UTC; what is not a time is refused.
+func TestParseTime(t *testing.T) {
+	for in, want := range map[string]string{
+		"2026-03-01T09:00Z":         "2026-03-01T09:00:00Z",
+		"2026-03-01T09:00:30Z":      "2026-03-01T09:00:30Z",
+		"2026-03-01T10:00+01:00":    "2026-03-01T09:00:00Z",
+		"2026-03-01T09:00":          "2026-03-01T09:00:00Z",
+		" 2026-03-01 09:00 ":        "2026-03-01T09:00:00Z",
+		"2026-03-01":                "2026-03-01T00:00:00Z",
+		"2026-03-01T09:00:00.5333Z": "2026-03-01T09:00:00.5333Z",
+	} {
+		got, err := present.ParseTime(in)
+		if err != nil || got.Format(time.RFC3339Nano) != want {
+			t.Errorf("present.ParseTime(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "yesterday", "2026-13-01", "09:00"} {
+		if _, err := present.ParseTime(in); err == nil {
+			t.Errorf("present.ParseTime(%q) took it", in)
+		}
+	}
+}

@@ -12,6 +12,16 @@ type Table struct {
 	Rows   [][]string
 }
 
+// TableOf is list as a table: the columns header, and a row of cells for
+// each item.
+func TableOf[T any](header []string, list []T, cells func(T) []string) Table {
+	t := Table{Header: header, Rows: make([][]string, 0, len(list))}
+	for _, v := range list {
+		t.Rows = append(t.Rows, cells(v))
+	}
+	return t
+}
+
 // WriteCSV answers with t as a CSV download named name.csv (the name made
 // safe for a header: letters, digits, '-', '_' and '.'), every cell passed
 // through CSVCell.

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/casekeep/casekeep/server/internal/present"
@@ -28,5 +29,16 @@ func TestTableWriteCSV(t *testing.T) {
 	}
 	if tb.Rows[0][0] != "=cmd|' /C calc'!A0" {
 		t.Errorf("WriteCSV changed the table it wrote: %q", tb.Rows[0][0])
+	}
+}
+
+func TestTableOf(t *testing.T) {
+	got := present.TableOf([]string{"n", "double"}, []int{1, 2}, func(n int) []string { return []string{strconv.Itoa(n), strconv.Itoa(2 * n)} })
+	want := present.Table{Header: []string{"n", "double"}, Rows: [][]string{{"1", "2"}, {"2", "4"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("TableOf = %+v, want %+v", got, want)
+	}
+	if got := present.TableOf([]string{"n"}, []int(nil), func(int) []string { return nil }); got.Rows == nil || len(got.Rows) != 0 {
+		t.Errorf("TableOf of none = %+v", got)
 	}
 }

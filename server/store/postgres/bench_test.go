@@ -50,12 +50,6 @@ func BenchmarkRawInsert(b *testing.B) {
 	dsn := freshDB(b)
 	s := open(b, dsn) // the schema
 	ctx := b.Context()
-	l := storetest.NewLoad(benchDevices)
-	for _, d := range l.Devices() {
-		if err := s.CreateDevice(ctx, d); err != nil {
-			b.Fatal(err)
-		}
-	}
 	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {
 		b.Fatal(err)
@@ -67,18 +61,7 @@ func BenchmarkRawInsert(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	for range benchDevices / benchBatch {
-		write(l.Next(benchBatch))
-	}
-	b.ResetTimer()
-	for done := 0; done < b.N; done += benchBatch {
-		b.StopTimer()
-		batch := l.Next(min(benchBatch, b.N-done))
-		b.StartTimer()
-		write(batch)
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "heartbeats/s")
+	storetest.BenchWrite(b, s, benchDevices, benchBatch, write)
 }
 
 func rawWrite(ctx context.Context, tx pgx.Tx, batch storetest.Batch) error {

@@ -71,12 +71,6 @@ func BenchmarkRawInsert(b *testing.B) {
 	}
 	defer s.Close()
 	ctx := b.Context()
-	l := storetest.NewLoad(benchDevices)
-	for _, d := range l.Devices() {
-		if err := s.CreateDevice(ctx, d); err != nil {
-			b.Fatal(err)
-		}
-	}
 	ps := &s.stmts
 	write := func(batch storetest.Batch) {
 		tx, err := s.w.BeginTx(ctx, nil)
@@ -95,31 +89,20 @@ func BenchmarkRawInsert(b *testing.B) {
 			if batch.Changed[i] {
 				must(ch.Exec(h.DeviceID, micros(st.ReceivedAt), int64(h.Seq), h.Hash, micros(st.SentAt),
 					st.AgentVersion, st.PolicyVersion, st.PolicyHash, st.Recipient, st.SealedFiles, st.SealedBytes,
-					st.PlaintextFiles, st.CaseRefs, st.DiskEncryption, st.Compliant, st.Lease))
+					st.PlaintextFiles, st.CaseRefs, st.DiskEncryption, st.Compliant, st.Lease, st.OfflineCopy))
 			}
 			for j, e := range h.Events {
 				must(ev.Exec(h.DeviceID, micros(e.Time), int64(h.Seq), j, e.Type, e.CaseRef, e.Detail))
 			}
 			must(up.Exec(int64(h.Seq), h.Hash, micros(st.SentAt), micros(st.ReceivedAt), st.AgentVersion,
 				st.PolicyVersion, st.PolicyHash, st.Recipient, st.SealedFiles, st.SealedBytes, st.PlaintextFiles,
-				st.CaseRefs, st.DiskEncryption, st.Compliant, st.Lease, []byte(nil), "", nil, 0, nil, h.DeviceID))
+				st.CaseRefs, st.DiskEncryption, st.Compliant, st.Lease, st.OfflineCopy, []byte(nil), "", nil, 0, nil, h.DeviceID))
 		}
 		if err := tx.Commit(); err != nil {
 			b.Fatal(err)
 		}
 	}
-	for range benchDevices / benchBatch {
-		write(l.Next(benchBatch))
-	}
-	b.ResetTimer()
-	for done := 0; done < b.N; done += benchBatch {
-		b.StopTimer()
-		batch := l.Next(min(benchBatch, b.N-done))
-		b.StartTimer()
-		write(batch)
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "heartbeats/s")
+	storetest.BenchWrite(b, s, benchDevices, benchBatch, write)
 }
 
 func nz(b []byte) []byte {

@@ -181,14 +181,7 @@ func testAPITokens(t *testing.T, open Open) {
 
 	list := func(user string, want ...store.APIToken) {
 		t.Helper()
-		got, err := s.APITokens(ctx, user)
-		ok(t, err)
-		if got == nil || len(got) != len(want) {
-			t.Fatalf("APITokens(%q) = %#v, want %d tokens", user, got, len(want))
-		}
-		for i := range got {
-			sameAPIToken(t, fmt.Sprintf("APITokens(%q)[%d]", user, i), got[i], want[i])
-		}
+		listIs(t, "APITokens", s.APITokens, user, sameAPIToken, want...)
 	}
 	list("alice", tb, tc)
 	list("bob", ta)
@@ -471,35 +464,12 @@ func testLostReports(t *testing.T, open Open) {
 	} {
 		is(t, "MarkLost with "+name, s.MarkLost(ctx, r), store.ErrInvalid)
 	}
-	got, err := s.LostReports(ctx, "d")
-	ok(t, err)
-	want := []store.LostReport{r2, r1, r3}
-	if len(got) != len(want) {
-		t.Fatalf("LostReports = %+v, want %+v", got, want)
-	}
-	for i := range got {
-		sameLost(t, fmt.Sprintf("lost report %d", i), got[i], want[i])
-	}
-	got, err = s.LostReports(ctx, "other")
-	ok(t, err)
-	if len(got) != 1 {
-		t.Fatalf("LostReports(other) = %+v", got)
-	}
-	sameLost(t, "other's lost report", got[0], ro)
+	listIs(t, "LostReports", s.LostReports, "d", sameLost, r2, r1, r3)
+	listIs(t, "LostReports", s.LostReports, "other", sameLost, ro)
 	// "" lists every device's, oldest recorded first.
-	got, err = s.LostReports(ctx, "")
-	ok(t, err)
-	want = []store.LostReport{ro, r2, r1, r3}
-	if len(got) != len(want) {
-		t.Fatalf("LostReports(\"\") = %+v, want %+v", got, want)
-	}
-	for i := range got {
-		sameLost(t, fmt.Sprintf("every lost report %d", i), got[i], want[i])
-	}
+	listIs(t, "LostReports", s.LostReports, "", sameLost, ro, r2, r1, r3)
 	for _, id := range []string{"ghost", "d\x00"} {
-		if got, err := s.LostReports(ctx, id); err != nil || got == nil || len(got) != 0 {
-			t.Errorf("LostReports(%q) = %#v, %v; want an empty list", id, got, err)
-		}
+		listIs(t, "LostReports", s.LostReports, id, sameLost)
 	}
 }
 
@@ -571,25 +541,10 @@ func testCommands(t *testing.T, open Open) {
 			t.Errorf("RequestCommand with %s returned %d %q", name, got.Seq, got.ID)
 		}
 	}
-	got, err := s.Commands(ctx, "d")
-	ok(t, err)
-	want := []store.Command{stored[2], stored[0], stored[3]}
-	if len(got) != len(want) {
-		t.Fatalf("Commands = %+v, want %+v", got, want)
-	}
-	for i := range got {
-		sameCommand(t, fmt.Sprintf("command %d", i), got[i], want[i])
-	}
-	got, err = s.Commands(ctx, "other")
-	ok(t, err)
-	if len(got) != 1 {
-		t.Fatalf("Commands(other) = %+v", got)
-	}
-	sameCommand(t, "other's command", got[0], stored[1])
+	listIs(t, "Commands", s.Commands, "d", sameCommand, stored[2], stored[0], stored[3])
+	listIs(t, "Commands", s.Commands, "other", sameCommand, stored[1])
 	for _, id := range []string{"ghost", "", "\xff"} {
-		if got, err := s.Commands(ctx, id); err != nil || got == nil || len(got) != 0 {
-			t.Errorf("Commands(%q) = %#v, %v; want an empty list", id, got, err)
-		}
+		listIs(t, "Commands", s.Commands, id, sameCommand)
 	}
 }
 
@@ -619,25 +574,10 @@ func testDecisions(t *testing.T, open Open) {
 	} {
 		is(t, "RecordDecision with "+name, s.RecordDecision(ctx, d), store.ErrInvalid)
 	}
-	got, err := s.Decisions(ctx, "d")
-	ok(t, err)
-	want := []store.Decision{d2, d1, d3}
-	if len(got) != len(want) {
-		t.Fatalf("Decisions = %+v, want %+v", got, want)
-	}
-	for i := range got {
-		sameDecision(t, fmt.Sprintf("decision %d", i), got[i], want[i])
-	}
-	got, err = s.Decisions(ctx, "other")
-	ok(t, err)
-	if len(got) != 1 {
-		t.Fatalf("Decisions(other) = %+v", got)
-	}
-	sameDecision(t, "other's decision", got[0], do)
+	listIs(t, "Decisions", s.Decisions, "d", sameDecision, d2, d1, d3)
+	listIs(t, "Decisions", s.Decisions, "other", sameDecision, do)
 	for _, id := range []string{"ghost", "", "\x00"} {
-		if got, err := s.Decisions(ctx, id); err != nil || got == nil || len(got) != 0 {
-			t.Errorf("Decisions(%q) = %#v, %v; want an empty list", id, got, err)
-		}
+		listIs(t, "Decisions", s.Decisions, id, sameDecision)
 	}
 }
 
@@ -676,24 +616,9 @@ func testAccessReopen(t *testing.T, open Open) {
 		t.Fatalf("audit log after reopening = %+v", log)
 	}
 	sameAudit(t, "audit entry after reopening", log[0], e)
-	lr, err := s.LostReports(ctx, "d")
-	ok(t, err)
-	if len(lr) != 1 {
-		t.Fatalf("lost reports after reopening = %+v", lr)
-	}
-	sameLost(t, "lost report after reopening", lr[0], lost)
-	ws, err := s.Commands(ctx, "d")
-	ok(t, err)
-	if len(ws) != 1 {
-		t.Fatalf("commands after reopening = %+v", ws)
-	}
-	sameCommand(t, "command after reopening", ws[0], w)
-	ds, err := s.Decisions(ctx, "d")
-	ok(t, err)
-	if len(ds) != 1 {
-		t.Fatalf("decisions after reopening = %+v", ds)
-	}
-	sameDecision(t, "decision after reopening", ds[0], dec)
+	listIs(t, "after reopening, LostReports", s.LostReports, "d", sameLost, lost)
+	listIs(t, "after reopening, Commands", s.Commands, "d", sameCommand, w)
+	listIs(t, "after reopening, Decisions", s.Decisions, "d", sameDecision, dec)
 
 	is(t, "CreateUser of a stored name after reopening", s.CreateUser(ctx, u), store.ErrExists)
 	is(t, "CreateAPIToken of a stored ID after reopening", s.CreateAPIToken(ctx, tok), store.ErrExists)

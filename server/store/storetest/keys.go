@@ -31,14 +31,7 @@ func leaseReq(dev, kind, keyID string, at time.Time) store.LeaseRequest {
 
 func serve(t *testing.T, s store.Store, reqs ...store.LeaseRequest) []store.LeaseResult {
 	t.Helper()
-	res, err := s.ServeLeases(t.Context(), reqs)
-	if err != nil {
-		t.Fatalf("ServeLeases: %v", err)
-	}
-	if len(res) != len(reqs) {
-		t.Fatalf("ServeLeases returned %d results for %d requests", len(res), len(reqs))
-	}
-	return res
+	return batch(t, "ServeLeases", s.ServeLeases, reqs)
 }
 
 // served checks a lease was served for r with the key of ID id (bytes

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -134,6 +135,22 @@ func sameBytes(t *testing.T, what string, got, want []byte) {
 	}
 }
 
+// listIs checks that list(ctx, id), one of the store's lists of a
+// device's or a person's records, returns want in order, each the same by
+// same, and an empty list (not nil) when want is empty.
+func listIs[T any](t *testing.T, what string, list func(context.Context, string) ([]T, error), id string, same func(*testing.T, string, T, T), want ...T) {
+	t.Helper()
+	got, err := list(t.Context(), id)
+	ok(t, err)
+	name := fmt.Sprintf("%s(%q)", what, id)
+	if got == nil || len(got) != len(want) {
+		t.Fatalf("%s = %#v, want %+v", name, got, want)
+	}
+	for i := range got {
+		same(t, fmt.Sprintf("%s[%d]", name, i), got[i], want[i])
+	}
+}
+
 func ok(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -211,12 +228,19 @@ func (c *chain) make(seq uint64, prev []byte, at time.Time) store.Heartbeat {
 
 func ingest(t *testing.T, s store.Store, hbs ...store.Heartbeat) []store.Outcome {
 	t.Helper()
-	out, err := s.Ingest(t.Context(), hbs)
+	return batch(t, "Ingest", s.Ingest, hbs)
+}
+
+// batch calls do, one of the store's batch methods, with in, and checks
+// that it returns one result for each.
+func batch[In, Out any](t *testing.T, what string, do func(context.Context, []In) ([]Out, error), in []In) []Out {
+	t.Helper()
+	out, err := do(t.Context(), in)
 	if err != nil {
-		t.Fatalf("Ingest: %v", err)
+		t.Fatalf("%s: %v", what, err)
 	}
-	if len(out) != len(hbs) {
-		t.Fatalf("Ingest returned %d outcomes for %d heartbeats", len(out), len(hbs))
+	if len(out) != len(in) {
+		t.Fatalf("%s returned %d results for %d", what, len(out), len(in))
 	}
 	return out
 }
