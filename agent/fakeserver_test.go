@@ -23,6 +23,7 @@ import (
 	"github.com/casekeep/casekeep/agent/report/reporttest"
 	"github.com/casekeep/casekeep/agent/state"
 	"github.com/casekeep/casekeep/agent/storage/storagetest"
+	"github.com/casekeep/casekeep/agent/vault"
 	"github.com/casekeep/casekeep/internal/testenv"
 	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/policy"
@@ -131,6 +132,15 @@ func (r *running) eventsOf(typ string) []wire.Event { return r.events.Where(agen
 func (r *running) waitEvent(t testing.TB, typ string) wire.Event {
 	t.Helper()
 	return r.events.Wait(t, "a "+typ+" event", 1, agenttest.OfType(typ))[0]
+}
+
+// vault waits until Run has opened the vault and returns it: the lease
+// can be unlocked a moment before the vault is running.
+func (r *running) vault(t testing.TB) *vault.Vault {
+	t.Helper()
+	var v *vault.Vault
+	testenv.Eventually(t, "the vault running", func() bool { v = r.a.Vault(); return v != nil })
+	return v
 }
 
 // waitLease waits until the agent reports the lease state want.

@@ -58,8 +58,7 @@ func TestLeaseAtStart(t *testing.T) {
 		}
 		return false
 	})
-	v := r.a.Vault()
-	problems, err := v.Verify(t.Context(), nil)
+	problems, err := r.vault(t).Verify(t.Context(), nil)
 	if err != nil || len(problems) != 0 {
 		t.Errorf("verify with the lease: %v %v", problems, err)
 	}
@@ -273,7 +272,7 @@ func TestRotation(t *testing.T) {
 	}
 	r = d.start(nil)
 	r.waitLease(t, wire.LeaseUnlocked)
-	if problems, err := r.a.Vault().Verify(t.Context(), nil); err != nil || len(problems) != 0 {
+	if problems, err := r.vault(t).Verify(t.Context(), nil); err != nil || len(problems) != 0 {
 		t.Errorf("verify after the rotation: %v %v", problems, err)
 	}
 }
