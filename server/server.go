@@ -433,10 +433,22 @@ func (s *Server) commands(ctx context.Context, deviceID string, now time.Time) [
 	}
 	var out []wire.Command
 	for _, c := range cs {
-		out = append(out, wire.Command{ID: c.ID, Type: c.Type, DeviceID: c.DeviceID, Issued: c.RequestedAt, Expires: c.Expires})
+		exp := c.Expires
+		if exp.IsZero() {
+			// A wipe never expires in the store; the agent is told to
+			// carry it out within a day of this reply's time.
+			exp = now.Add(neverExpiresOffer)
+		}
+		out = append(out, wire.Command{ID: c.ID, Type: c.Type, DeviceID: c.DeviceID, Issued: c.RequestedAt, Expires: exp})
 	}
 	return out
 }
+
+// neverExpiresOffer is the expiry a reply gives a command that never
+// expires (a wipe), after the reply's server time: the agent refuses a
+// command whose expiry is before the reply's time, and the command is
+// sent again in every reply until acknowledged.
+const neverExpiresOffer = 24 * time.Hour
 
 // toStore turns a verified heartbeat into what the store keeps. Compliance
 // is judged here, against the policy in force on the server: every check

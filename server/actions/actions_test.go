@@ -140,13 +140,13 @@ func TestRequestWipe(t *testing.T) {
 	}
 	ws, err := f.st.Commands(ctx, "dev-a")
 	if err != nil || len(ws) != 1 || ws[0].ID != wr.ID || wr.ID == "" || ws[0].Type != wire.CommandWipe || ws[0].RequestedBy != "ann" ||
-		!ws[0].RequestedAt.Equal(now) || !ws[0].Expires.Equal(now.Add(actions.CommandExpiry)) || ws[0].Status(now) != store.StatusRequested {
+		!ws[0].RequestedAt.Equal(now) || !ws[0].Expires.IsZero() || ws[0].Status(now) != store.StatusRequested {
 		t.Errorf("wipes %+v (returned %+v), %v", ws, wr, err)
 	}
 	if _, err := f.act.RequestWipe(ctx, "ann", "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("an unknown device: %v", err)
 	}
-	sameAudit(t, f.audit(t), "ann device.wipe_request dev-a: command "+wr.ID+": pending until the agent acknowledges")
+	sameAudit(t, f.audit(t), "ann device.wipe_request dev-a: command "+wr.ID+": the lease is refused from now; sent at the device's next contact, however long after (a wipe never expires); pending until the agent acknowledges")
 }
 
 func TestRecordDecision(t *testing.T) {
@@ -392,9 +392,9 @@ func TestCancelCommand(t *testing.T) {
 		t.Errorf("cancelling a delivered wipe: %v", err)
 	}
 	sameAudit(t, f.audit(t),
-		"ann device.wipe_request dev-a: command "+w.ID+": pending until the agent acknowledges",
+		"ann device.wipe_request dev-a: command "+w.ID+": the lease is refused from now; sent at the device's next contact, however long after (a wipe never expires); pending until the agent acknowledges",
 		"ann device.command_cancel dev-a: command "+w.ID+" (wipe) cancelled before it was delivered",
-		"ann device.wipe_request dev-a: command "+w2.ID+": pending until the agent acknowledges")
+		"ann device.wipe_request dev-a: command "+w2.ID+": the lease is refused from now; sent at the device's next contact, however long after (a wipe never expires); pending until the agent acknowledges")
 }
 
 func TestMarkFound(t *testing.T) {

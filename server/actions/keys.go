@@ -10,15 +10,16 @@ import (
 	"github.com/casekeep/casekeep/server/store"
 )
 
-// CommandExpiry is how long a command is offered to its device's agent:
-// one that has not contacted the server within it is not sent it (the
-// server goes on refusing the lease of a device with a wipe requested, or
-// a lock in force, all the same).
+// CommandExpiry is how long a lock or unlock is offered to its device's
+// agent: one that has not contacted the server within it is not sent it
+// (the server goes on refusing the lease of a device with a lock in
+// force all the same). A wipe never expires: a wipe requested while the
+// laptop is offline happens at its next contact, however long after.
 const CommandExpiry = 30 * 24 * time.Hour
 
 // What each command's audit entry says happens.
 var commandEffects = map[string]string{
-	wire.CommandWipe:   "pending until the agent acknowledges",
+	wire.CommandWipe:   "the lease is refused from now; sent at the device's next contact, however long after (a wipe never expires); pending until the agent acknowledges",
 	wire.CommandLock:   "the lease is refused from now; pending until the agent acknowledges",
 	wire.CommandUnlock: "the lease is served again unless the device is lost, wiped or revoked; pending until the agent acknowledges",
 }
@@ -26,8 +27,11 @@ var commandEffects = map[string]string{
 // request requests a command of typ for who, and audits it.
 func (a *Actions) request(ctx context.Context, who, deviceID, typ, action string) (store.Command, error) {
 	now := a.now()
-	c, err := a.Store.RequestCommand(ctx, store.Command{DeviceID: deviceID, Type: typ, RequestedAt: now, RequestedBy: who,
-		Expires: now.Add(CommandExpiry)})
+	c := store.Command{DeviceID: deviceID, Type: typ, RequestedAt: now, RequestedBy: who}
+	if typ != wire.CommandWipe {
+		c.Expires = now.Add(CommandExpiry)
+	}
+	c, err := a.Store.RequestCommand(ctx, c)
 	if err != nil {
 		return store.Command{}, err
 	}

@@ -18,7 +18,7 @@ type CommandView struct {
 	Status      string    `json:"status"`
 	RequestedAt time.Time `json:"requested_at"`
 	RequestedBy string    `json:"requested_by"`
-	Expires     time.Time `json:"expires"`
+	Expires     time.Time `json:"expires,omitzero"` // zero (absent) for a wipe, which never expires
 	DeliveredAt time.Time `json:"delivered_at,omitzero"`
 	// Result is the agent's acknowledgement (done, failed, refused), with
 	// its Reason; AckedAt is the agent's time, AckReceivedAt the server's.

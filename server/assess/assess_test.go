@@ -111,7 +111,7 @@ func TestCarefulDevice(t *testing.T) {
 	if err := st.MarkLost(ctx, store.LostReport{DeviceID: d.id, LostAt: at(14, 0), DiscoveredAt: at(14, 30), RecordedAt: at(14, 30), By: "it"}); err != nil {
 		t.Fatal(err)
 	}
-	w, err := st.RequestCommand(ctx, store.Command{DeviceID: d.id, Type: wire.CommandWipe, RequestedAt: at(14, 31), RequestedBy: "it", Expires: at(14, 31).Add(30 * 24 * time.Hour)})
+	w, err := st.RequestCommand(ctx, store.Command{DeviceID: d.id, Type: wire.CommandWipe, RequestedAt: at(14, 31), RequestedBy: "it"})
 	if err != nil {
 		t.Fatal(err)
 	}

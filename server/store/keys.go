@@ -135,7 +135,9 @@ type Command struct {
 	Type        string // wire.CommandLock, wire.CommandUnlock or wire.CommandWipe
 	RequestedAt time.Time
 	RequestedBy string
-	// Expires is when it is no longer sent to the agent.
+	// Expires is when it is no longer sent to the agent; zero for a wipe,
+	// which never expires: it is sent at the device's next contact,
+	// however long it has been offline.
 	Expires time.Time
 	// DeliveredAt is when the server first put it in a reply; zero until.
 	DeliveredAt time.Time
@@ -164,7 +166,7 @@ const (
 	StatusFailed    CommandStatus = "failed"    // the agent tried, and failed (Reason says why)
 	StatusRefused   CommandStatus = "refused"   // the agent refused it (Reason says why)
 	StatusCancelled CommandStatus = "cancelled" // cancelled before it was delivered
-	StatusExpired   CommandStatus = "expired"   // expired before it was delivered or acknowledged
+	StatusExpired   CommandStatus = "expired"   // a lock or unlock that expired before it was delivered or acknowledged (a wipe never does)
 )
 
 // Status is where c stands at now.
@@ -178,7 +180,7 @@ func (c Command) Status(now time.Time) CommandStatus {
 		return StatusRefused
 	case !c.CancelledAt.IsZero():
 		return StatusCancelled
-	case !now.Before(c.Expires):
+	case !c.Expires.IsZero() && !now.Before(c.Expires):
 		return StatusExpired
 	case !c.DeliveredAt.IsZero():
 		return StatusDelivered

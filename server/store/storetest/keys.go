@@ -221,8 +221,8 @@ func testLeaseRefusals(t *testing.T, open Open) {
 		{"revoked after the lease", func(dev string) { ok(t, s.RevokeDevice(ctx, dev, at.Add(time.Second))) }, ""},
 		{"a wipe", func(dev string) { cmd(dev, wire.CommandWipe) }, wire.RefusedWiped},
 		{"a wipe cancelled", func(dev string) { cancel(dev, cmd(dev, wire.CommandWipe)) }, ""},
-		{"a wipe expired", func(dev string) {
-			requestCommand(t, s, store.Command{DeviceID: dev, Type: wire.CommandWipe, RequestedAt: t0, RequestedBy: "a", Expires: t0.Add(time.Minute)})
+		{"a wipe requested a year before", func(dev string) {
+			requestCommand(t, s, command(dev, wire.CommandWipe, at.Add(-365*24*time.Hour), "a"))
 		}, wire.RefusedWiped},
 		{"lost", lost, wire.RefusedLost},
 		{"lost and found", func(dev string) {
@@ -777,7 +777,7 @@ func testDeliverCommands(t *testing.T, open Open) {
 	createDevices(t, s, "d", "other")
 	c1 := requestCommand(t, s, command("d", wire.CommandLock, t0, "alice"))
 	c2 := requestCommand(t, s, command("d", wire.CommandUnlock, t0.Add(time.Minute), "alice"))
-	c3 := requestCommand(t, s, store.Command{DeviceID: "d", Type: wire.CommandWipe, RequestedAt: t0.Add(-time.Minute), RequestedBy: "bob", Expires: t0.Add(time.Hour)})
+	c3 := requestCommand(t, s, store.Command{DeviceID: "d", Type: wire.CommandLock, RequestedAt: t0.Add(-time.Minute), RequestedBy: "bob", Expires: t0.Add(time.Hour)})
 	c4 := requestCommand(t, s, command("d", wire.CommandWipe, t0, "alice"))
 	_, err := s.CancelCommand(ctx, "d", c4.ID, t0, "bob")
 	ok(t, err)
@@ -823,7 +823,7 @@ func testDeliverCommands(t *testing.T, open Open) {
 		sameTime(t, "delivered again at", c.DeliveredAt, first)
 	}
 	// Expired: no longer sent.
-	deliver("after the wipe expired", t0.Add(time.Hour), 64, c1, c2)
+	deliver("after the lock expired", t0.Add(time.Hour), 64, c1, c2)
 	if st := commandsOf(t, s, "d")[c3.ID].Status(t0.Add(time.Hour)); st != store.StatusExpired {
 		t.Errorf("expired: %s", st)
 	}
@@ -1119,9 +1119,8 @@ func CommandsMigration(t *testing.T, open func(t *testing.T) store.Store, legacy
 	cs, err := s.Commands(t.Context(), "d")
 	ok(t, err)
 	want := []store.Command{
-		{Seq: 7, ID: "cmd_wipe_7", DeviceID: "d", Type: wire.CommandWipe, RequestedAt: wipes[1].RequestedAt, RequestedBy: wipes[1].By,
-			Expires: wipes[1].RequestedAt.Add(30 * 24 * time.Hour)},
-		{Seq: 1, ID: "cmd_wipe_1", DeviceID: "d", Type: wire.CommandWipe, RequestedAt: t0, RequestedBy: "alice", Expires: t0.Add(30 * 24 * time.Hour),
+		{Seq: 7, ID: "cmd_wipe_7", DeviceID: "d", Type: wire.CommandWipe, RequestedAt: wipes[1].RequestedAt, RequestedBy: wipes[1].By},
+		{Seq: 1, ID: "cmd_wipe_1", DeviceID: "d", Type: wire.CommandWipe, RequestedAt: t0, RequestedBy: "alice",
 			DeliveredAt: wipes[0].AckedAt, Result: wire.AckDone, AckedAt: wipes[0].AckedAt, AckReceivedAt: wipes[0].AckedAt},
 	}
 	if len(cs) != len(want) {
@@ -1139,9 +1138,41 @@ func CommandsMigration(t *testing.T, open func(t *testing.T) store.Store, legacy
 	}
 	r := leaseReq("d", store.LeaseKindKey, "", t0.Add(2*time.Hour))
 	refusedLease(t, "with a wipe pending", serve(t, s, r)[0], r, wire.RefusedWiped)
-	delivered, err := s.DeliverCommands(t.Context(), "d", t0.Add(2*time.Hour), 10)
+	// A year on the migrated wipe is still sent: a wipe never expires.
+	delivered, err := s.DeliverCommands(t.Context(), "d", t0.Add(365*24*time.Hour), 10)
 	ok(t, err)
-	if len(delivered) != 2 || delivered[0].ID != "cmd_wipe_7" || delivered[1].ID != c.ID {
+	if len(delivered) != 1 || delivered[0].ID != "cmd_wipe_7" {
 		t.Errorf("delivered %+v", delivered)
 	}
+}
+
+// testWipeNeverExpires: a wipe requested while the laptop is offline is
+// sent at its next contact, however long after; a lock expires.
+func testWipeNeverExpires(t *testing.T, open Open) {
+	s, ctx := open(t), t.Context()
+	createDevices(t, s, "d")
+	w := requestCommand(t, s, command("d", wire.CommandWipe, t0, "alice"))
+	l := requestCommand(t, s, command("d", wire.CommandLock, t0, "alice"))
+	if !w.Expires.IsZero() {
+		t.Errorf("a wipe stored with an expiry %v", w.Expires)
+	}
+	later := t0.Add(3 * 365 * 24 * time.Hour)
+	if st := commandsOf(t, s, "d")[w.ID].Status(later); st != store.StatusRequested {
+		t.Errorf("a wipe three years on is %s, want requested", st)
+	}
+	got, err := s.DeliverCommands(ctx, "d", later, 10)
+	ok(t, err)
+	if len(got) != 1 || got[0].ID != w.ID {
+		t.Fatalf("three years on delivered %+v, want only the wipe", got)
+	}
+	sameTime(t, "the wipe delivered at", got[0].DeliveredAt, later)
+	stored := commandsOf(t, s, "d")
+	if st := stored[w.ID].Status(later.Add(100 * 365 * 24 * time.Hour)); st != store.StatusDelivered {
+		t.Errorf("a delivered wipe, unacknowledged, is %s a century on", st)
+	}
+	if st := stored[l.ID].Status(later); st != store.StatusExpired {
+		t.Errorf("the lock three years on is %s", st)
+	}
+	r := leaseReq("d", store.LeaseKindKey, "", later)
+	refusedLease(t, "three years after the wipe", serve(t, s, r)[0], r, wire.RefusedWiped)
 }

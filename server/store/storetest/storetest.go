@@ -95,6 +95,7 @@ func Run(t *testing.T, open Open) {
 		{"CommandAcks", testCommandAcks},
 		{"CancelCommand", testCancelCommand},
 		{"DeliverCommands", testDeliverCommands},
+		{"WipeNeverExpires", testWipeNeverExpires},
 		{"MarkFound", testMarkFound},
 		{"ServeLeases", testServeLeases},
 		{"LeaseRefusals", testLeaseRefusals},

@@ -58,7 +58,8 @@ CREATE UNIQUE INDEX lease_log_nonce ON lease_log (device_id, nonce);
 -- Commands to agents: lock, unlock, wipe. seq orders them (AUTOINCREMENT:
 -- never given twice); id is what the agent sees. result is '' until the
 -- agent acknowledges (done, failed, refused); acked_at is the agent's
--- time, ack_received_at the server's. The open index finds what is still
+-- time, ack_received_at the server's. expires_at is NULL for a wipe,
+-- which never expires. The open index finds what is still
 -- to deliver.
 CREATE TABLE commands (
 	seq             INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -67,7 +68,7 @@ CREATE TABLE commands (
 	type            TEXT    NOT NULL,
 	requested_at    INTEGER NOT NULL,
 	requested_by    TEXT    NOT NULL,
-	expires_at      INTEGER NOT NULL,
+	expires_at      INTEGER,
 	delivered_at    INTEGER,
 	result          TEXT    NOT NULL DEFAULT '',
 	reason          TEXT    NOT NULL DEFAULT '',
@@ -79,12 +80,11 @@ CREATE TABLE commands (
 CREATE INDEX commands_device ON commands (device_id, requested_at, seq);
 CREATE INDEX commands_open ON commands (device_id, requested_at, seq) WHERE result = '' AND cancelled_at IS NULL;
 
--- Wipe requests become wipe commands, in their order, expiring 30 days
--- after they were requested (actions.CommandExpiry); one acknowledged was
--- delivered and done then.
+-- Wipe requests become wipe commands, in their order, never expiring; one
+-- acknowledged was delivered and done then.
 INSERT INTO commands (seq, id, device_id, type, requested_at, requested_by, expires_at, delivered_at, result,
 		acked_at, ack_received_at)
-	SELECT id, 'cmd_wipe_' || id, device_id, 'wipe', requested_at, requested_by, requested_at + 2592000000000,
+	SELECT id, 'cmd_wipe_' || id, device_id, 'wipe', requested_at, requested_by, NULL,
 		acked_at, CASE WHEN acked_at IS NULL THEN '' ELSE 'done' END, acked_at, acked_at
 	FROM wipe_requests ORDER BY id;
 DROP TABLE wipe_requests;
