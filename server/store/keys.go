@@ -126,7 +126,8 @@ const NotAcknowledged = ""
 // Command is a lock, unlock or wipe for a device's agent, and what became
 // of it.
 type Command struct {
-	// Seq is assigned by the store, increasing in the order requested.
+	// Seq is assigned by the store, increasing in the order requested: it,
+	// not RequestedAt, orders a device's commands.
 	Seq int64
 	// ID is assigned by the store ("cmd_" and 26 base32 characters) and
 	// sent to the agent, which de-duplicates on it.
@@ -261,7 +262,7 @@ type Keys interface {
 	// most limit entries (served and refused).
 	LeasesAround(ctx context.Context, deviceID string, t time.Time, limit int) (before LeaseRecord, after []LeaseRecord, err error)
 	// DeliverCommands returns a device's commands pending at at (not
-	// acknowledged, not cancelled, not expired), in the order requested,
+	// acknowledged, not cancelled, not expired), in the order requested (Seq),
 	// at most limit of them, and marks those not yet delivered delivered
 	// at at: from then on they cannot be cancelled.
 	DeliverCommands(ctx context.Context, deviceID string, at time.Time, limit int) ([]Command, error)
@@ -291,8 +292,11 @@ func randomID() string {
 }
 
 // Locked reports whether a device whose commands are cmds is locked: its
-// latest lock or unlock that is not cancelled (by RequestedAt, then Seq)
-// is a lock. ServeLeases refuses a locked device its lease.
+// latest lock or unlock that is not cancelled is a lock. Latest is by
+// Seq, the order the store took them in, never by RequestedAt: two
+// requests in one microsecond, or a step back of the server's clock
+// between them, must not reorder them. ServeLeases refuses a locked
+// device its lease.
 func Locked(cmds []Command) bool {
 	var latest *Command
 	for i := range cmds {
@@ -300,7 +304,7 @@ func Locked(cmds []Command) bool {
 		if (c.Type != wire.CommandLock && c.Type != wire.CommandUnlock) || !c.CancelledAt.IsZero() {
 			continue
 		}
-		if latest == nil || c.RequestedAt.After(latest.RequestedAt) || c.RequestedAt.Equal(latest.RequestedAt) && c.Seq > latest.Seq {
+		if latest == nil || c.Seq > latest.Seq {
 			latest = c
 		}
 	}

@@ -70,13 +70,12 @@ func (s *Store) RequestCommand(ctx context.Context, c store.Command) (store.Comm
 	return c, nil
 }
 
-// Commands returns a device's commands, oldest first: by the time
-// requested, then in the order stored.
+// Commands returns a device's commands in the order stored (seq).
 func (s *Store) Commands(ctx context.Context, deviceID string) ([]store.Command, error) {
 	if check.Text("device ID", deviceID) != nil {
 		return []store.Command{}, nil
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT `+commandCols+` FROM commands WHERE device_id = $1 ORDER BY requested_at, seq`, deviceID)
+	rows, _ := s.pool.Query(ctx, `SELECT `+commandCols+` FROM commands WHERE device_id = $1 ORDER BY seq`, deviceID)
 	out, err := collectCommands(rows)
 	if err != nil {
 		return nil, fmt.Errorf("commands: %w", err)
@@ -163,7 +162,7 @@ func (s *Store) MarkFound(ctx context.Context, f store.Found) (store.FoundResult
 // pendingCommands selects the device $1's commands pending at $2, in the
 // order requested, at most $3.
 const pendingCommands = `SELECT ` + commandCols + ` FROM commands WHERE device_id = $1 AND result = ''
-	AND cancelled_at IS NULL AND (expires_at IS NULL OR expires_at > $2) ORDER BY requested_at, seq LIMIT $3`
+	AND cancelled_at IS NULL AND (expires_at IS NULL OR expires_at > $2) ORDER BY seq LIMIT $3`
 
 // DeliverCommands reads the pending commands; only if one is not yet
 // delivered does it mark them delivered, in a transaction that reads them
@@ -188,7 +187,7 @@ func (s *Store) DeliverCommands(ctx context.Context, deviceID string, at time.Ti
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE commands SET delivered_at = $2 WHERE delivered_at IS NULL AND result = ''
 			AND cancelled_at IS NULL AND seq IN (SELECT seq FROM commands WHERE device_id = $1 AND result = ''
-			AND cancelled_at IS NULL AND (expires_at IS NULL OR expires_at > $2) ORDER BY requested_at, seq LIMIT $3)`, deviceID, at, limit); err != nil {
+			AND cancelled_at IS NULL AND (expires_at IS NULL OR expires_at > $2) ORDER BY seq LIMIT $3)`, deviceID, at, limit); err != nil {
 			return err
 		}
 		rows, _ := tx.Query(ctx, pendingCommands, deviceID, at, limit)

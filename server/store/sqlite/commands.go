@@ -79,14 +79,13 @@ func (s *Store) RequestCommand(ctx context.Context, c store.Command) (store.Comm
 	return c, nil
 }
 
-// Commands returns a device's commands, oldest first: by the time
-// requested, then in the order stored.
+// Commands returns a device's commands in the order stored (seq).
 func (s *Store) Commands(ctx context.Context, deviceID string) ([]store.Command, error) {
 	if check.Text("device ID", deviceID) != nil {
 		return []store.Command{}, nil
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+commandCols+` FROM commands WHERE device_id = ?
-		ORDER BY requested_at, seq`, deviceID)
+		ORDER BY seq`, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("commands: %w", err)
 	}

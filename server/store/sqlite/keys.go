@@ -363,7 +363,7 @@ func (s *Store) LeasesAround(ctx context.Context, deviceID string, t time.Time, 
 // pendingCommands selects the device ?1's commands pending at ?2, in the
 // order requested, at most ?3.
 const pendingCommands = `SELECT ` + commandCols + ` FROM commands WHERE device_id = ?1 AND result = ''
-	AND cancelled_at IS NULL AND (expires_at IS NULL OR expires_at > ?2) ORDER BY requested_at, seq LIMIT ?3`
+	AND cancelled_at IS NULL AND (expires_at IS NULL OR expires_at > ?2) ORDER BY seq LIMIT ?3`
 
 // DeliverCommands reads the pending commands on a reader; only if one is
 // not yet delivered does it take the writer, to mark them delivered and
@@ -395,7 +395,7 @@ func (s *Store) DeliverCommands(ctx context.Context, deviceID string, at time.Ti
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `UPDATE commands SET delivered_at = ?2 WHERE delivered_at IS NULL AND seq IN
 		(SELECT seq FROM commands WHERE device_id = ?1 AND result = '' AND cancelled_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)
-		ORDER BY requested_at, seq LIMIT ?3)`, deviceID, micros(at), limit); err != nil {
+		ORDER BY seq LIMIT ?3)`, deviceID, micros(at), limit); err != nil {
 		return nil, fmt.Errorf("deliver commands: %w", err)
 	}
 	if rows, err = tx.QueryContext(ctx, pendingCommands, deviceID, micros(at), limit); err != nil {

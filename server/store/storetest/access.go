@@ -473,8 +473,6 @@ func testLostReports(t *testing.T, open Open) {
 	}
 }
 
-// command is a command of typ for dev requested at at by by, expiring a
-// month later.
 // command is a command of typ requested at at by by: a lock or unlock
 // expiring 30 days after, a wipe never.
 func command(dev, typ string, at time.Time, by string) store.Command {
@@ -501,7 +499,7 @@ func testCommands(t *testing.T, open Open) {
 	in := []store.Command{
 		command("d", wire.CommandWipe, t0.Add(time.Hour).In(zone), "alice"),
 		command("other", wire.CommandLock, t0, "alice"),
-		command("d", wire.CommandLock, t0, hostile[7]), // earlier, stored later
+		command("d", wire.CommandLock, t0, hostile[7]), // earlier by the clock, stored later: listed later
 		command("d", wire.CommandUnlock, t0.Add(time.Hour), "bob"),
 	}
 	var stored []store.Command
@@ -550,7 +548,7 @@ func testCommands(t *testing.T, open Open) {
 			t.Errorf("RequestCommand with %s returned %d %q", name, got.Seq, got.ID)
 		}
 	}
-	listIs(t, "Commands", s.Commands, "d", sameCommand, stored[2], stored[0], stored[3])
+	listIs(t, "Commands", s.Commands, "d", sameCommand, stored[0], stored[2], stored[3])
 	listIs(t, "Commands", s.Commands, "other", sameCommand, stored[1])
 	for _, id := range []string{"ghost", "", "\xff"} {
 		listIs(t, "Commands", s.Commands, id, sameCommand)

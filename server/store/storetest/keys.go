@@ -246,9 +246,13 @@ func testLeaseRefusals(t *testing.T, open Open) {
 			cmd(dev, wire.CommandLock)
 			cancel(dev, cmd(dev, wire.CommandUnlock))
 		}, wire.RefusedLocked},
-		{"an unlock requested earlier than the lock", func(dev string) {
+		{"an unlock stored after the lock, with an earlier clock", func(dev string) {
 			requestCommand(t, s, command(dev, wire.CommandLock, t0, "a"))
 			requestCommand(t, s, command(dev, wire.CommandUnlock, t0.Add(-time.Minute), "a"))
+		}, ""},
+		{"a lock stored after the unlock, with an earlier clock", func(dev string) {
+			requestCommand(t, s, command(dev, wire.CommandUnlock, t0, "a"))
+			requestCommand(t, s, command(dev, wire.CommandLock, t0.Add(-time.Minute), "a"))
 		}, wire.RefusedLocked},
 		{"lost, wiped, locked and revoked", func(dev string) {
 			lost(dev)
@@ -804,7 +808,8 @@ func testDeliverCommands(t *testing.T, open Open) {
 		return got
 	}
 	first := t0.Add(10 * time.Minute)
-	got := deliver("the first delivery", first, 64, c3, c1, c2)
+	// In the order stored (Seq), though c3 was requested first by the clock.
+	got := deliver("the first delivery", first, 64, c1, c2, c3)
 	for _, c := range got {
 		sameTime(t, "delivered at", c.DeliveredAt, first)
 	}
@@ -819,7 +824,7 @@ func testDeliverCommands(t *testing.T, open Open) {
 		t.Errorf("the cancelled or acknowledged one: %+v %+v", stored[c4.ID], stored[c5.ID])
 	}
 	// Again: the same, delivered when first delivered.
-	for _, c := range deliver("again", first.Add(time.Minute), 64, c3, c1, c2) {
+	for _, c := range deliver("again", first.Add(time.Minute), 64, c1, c2, c3) {
 		sameTime(t, "delivered again at", c.DeliveredAt, first)
 	}
 	// Expired: no longer sent.
@@ -1119,9 +1124,9 @@ func CommandsMigration(t *testing.T, open func(t *testing.T) store.Store, legacy
 	cs, err := s.Commands(t.Context(), "d")
 	ok(t, err)
 	want := []store.Command{
-		{Seq: 7, ID: "cmd_wipe_7", DeviceID: "d", Type: wire.CommandWipe, RequestedAt: wipes[1].RequestedAt, RequestedBy: wipes[1].By},
 		{Seq: 1, ID: "cmd_wipe_1", DeviceID: "d", Type: wire.CommandWipe, RequestedAt: t0, RequestedBy: "alice",
 			DeliveredAt: wipes[0].AckedAt, Result: wire.AckDone, AckedAt: wipes[0].AckedAt, AckReceivedAt: wipes[0].AckedAt},
+		{Seq: 7, ID: "cmd_wipe_7", DeviceID: "d", Type: wire.CommandWipe, RequestedAt: wipes[1].RequestedAt, RequestedBy: wipes[1].By},
 	}
 	if len(cs) != len(want) {
 		t.Fatalf("commands after the migration: %+v", cs)
@@ -1129,7 +1134,7 @@ func CommandsMigration(t *testing.T, open func(t *testing.T) store.Store, legacy
 	for i := range cs {
 		sameCommand(t, fmt.Sprintf("command %d after the migration", i), cs[i], want[i])
 	}
-	if st := cs[0].Status(t0); st != store.StatusRequested {
+	if st := cs[1].Status(t0); st != store.StatusRequested {
 		t.Errorf("the pending wipe is %s", st)
 	}
 	c := requestCommand(t, s, command("d", wire.CommandLock, t0, "bob"))
@@ -1175,4 +1180,57 @@ func testWipeNeverExpires(t *testing.T, open Open) {
 	}
 	r := leaseReq("d", store.LeaseKindKey, "", later)
 	refusedLease(t, "three years after the wipe", serve(t, s, r)[0], r, wire.RefusedWiped)
+}
+
+// testOrderNotClock: whether a device is locked, and so whether its lease
+// is served, goes by the order the store took its lock, unlock and found
+// records in, never by their times: a step back of the server's clock, or
+// two requests in one microsecond, must not reorder them.
+func testOrderNotClock(t *testing.T, open Open) {
+	s, ctx := open(t), t.Context()
+	createDevices(t, s, "back", "same", "found", "relock")
+	later := t0.Add(time.Hour)
+	lease := func(what, dev string, at time.Time, why string) {
+		t.Helper()
+		r := leaseReq(dev, store.LeaseKindKey, "", at)
+		got := serve(t, s, r)[0]
+		if why == "" && got.Outcome != store.LeaseServed || why != "" && got.Record.Refused != why {
+			t.Errorf("%s: %v %q, want refused %q", what, got.Outcome, got.Record.Refused, why)
+		}
+	}
+	// Locked at the later time, then unlocked with the clock stepped back
+	// an hour: the unlock is the latest.
+	l := requestCommand(t, s, command("back", wire.CommandLock, later, "alice"))
+	u := requestCommand(t, s, command("back", wire.CommandUnlock, t0, "alice"))
+	cmds, err := s.Commands(ctx, "back")
+	ok(t, err)
+	if store.Locked(cmds) {
+		t.Errorf("locked after an unlock stored after the lock, with an earlier clock")
+	}
+	if len(cmds) != 2 || cmds[0].ID != l.ID || cmds[1].ID != u.ID {
+		t.Errorf("Commands not in the order stored: %+v", cmds)
+	}
+	if got, err := s.DeliverCommands(ctx, "back", later, 10); err != nil || len(got) != 2 || got[0].ID != l.ID || got[1].ID != u.ID {
+		t.Errorf("delivered %+v, %v: want the lock, then the unlock", got, err)
+	}
+	lease("unlocked with the clock stepped back", "back", later, "")
+	// An unlock, then a lock in the same microsecond: locked.
+	requestCommand(t, s, command("same", wire.CommandUnlock, t0, "alice"))
+	requestCommand(t, s, command("same", wire.CommandLock, t0, "alice"))
+	lease("locked in the microsecond of an unlock", "same", t0, wire.RefusedLocked)
+	// Lost and locked at the later time, found with the clock stepped
+	// back: the unlock the finding requests lifts the lock.
+	ok(t, s.MarkLost(ctx, store.LostReport{DeviceID: "found", LostAt: later, DiscoveredAt: later, RecordedAt: later, By: "alice"}))
+	requestCommand(t, s, command("found", wire.CommandLock, later, "alice"))
+	res, err := s.MarkFound(ctx, store.Found{DeviceID: "found", At: t0, By: "bob", UnlockExpires: t0.Add(30 * 24 * time.Hour)})
+	ok(t, err)
+	if res.Unlock == nil {
+		t.Fatalf("found while locked, with the clock stepped back: no unlock requested")
+	}
+	lease("found with the clock stepped back", "found", later, "")
+	// Unlocked at the later time, locked again with the clock stepped
+	// back: locked.
+	requestCommand(t, s, command("relock", wire.CommandUnlock, later, "alice"))
+	requestCommand(t, s, command("relock", wire.CommandLock, t0, "alice"))
+	lease("locked again with the clock stepped back", "relock", later, wire.RefusedLocked)
 }

@@ -96,6 +96,7 @@ func Run(t *testing.T, open Open) {
 		{"CancelCommand", testCancelCommand},
 		{"DeliverCommands", testDeliverCommands},
 		{"WipeNeverExpires", testWipeNeverExpires},
+		{"OrderNotClock", testOrderNotClock},
 		{"MarkFound", testMarkFound},
 		{"ServeLeases", testServeLeases},
 		{"LeaseRefusals", testLeaseRefusals},

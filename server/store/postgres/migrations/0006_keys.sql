@@ -78,8 +78,8 @@ CREATE TABLE commands (
 	cancelled_at    timestamptz,
 	cancelled_by    text        NOT NULL DEFAULT ''
 );
-CREATE INDEX commands_device ON commands (device_id, requested_at, seq);
-CREATE INDEX commands_open ON commands (device_id, requested_at, seq) WHERE result = '' AND cancelled_at IS NULL;
+CREATE INDEX commands_device ON commands (device_id, seq);
+CREATE INDEX commands_open ON commands (device_id, seq) WHERE result = '' AND cancelled_at IS NULL;
 
 -- Wipe requests become wipe commands, in their order, never expiring; one
 -- acknowledged was delivered and done then. The sequence then starts after the last.
