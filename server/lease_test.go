@@ -283,3 +283,36 @@ func FuzzLeaseEndpoint(f *testing.F) {
 		}
 	})
 }
+
+// TestCommandsOnlyWithStoredHeartbeats: a reply to a batch that stored
+// no heartbeat (every one a replay: 409) carries no commands and marks
+// none delivered, so the console never says delivered for a reply the
+// agent may discard; the next batch stored delivers them.
+func TestCommandsOnlyWithStoredHeartbeats(t *testing.T) {
+	r := servertest.New(t, servertest.Options{})
+	act := &actions.Actions{Store: r.Store}
+	ctx := context.Background()
+	a := r.Agent("laptop-1")
+	if code, _ := a.Heartbeat("", nil); code != 200 {
+		t.Fatalf("the first heartbeat: %d", code)
+	}
+	w, err := act.RequestWipe(ctx, "it", a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, reply := a.Heartbeat(wire.NewNonce(), func(h *wire.Heartbeat) { h.Seq, h.PrevHash = 1, "" })
+	if code != 409 || reply == nil || len(reply.Commands) != 0 {
+		t.Fatalf("a replayed batch: %d %+v, want 409 without commands", code, reply)
+	}
+	cs, _ := r.Store.Commands(ctx, a.ID)
+	if len(cs) != 1 || !cs[0].DeliveredAt.IsZero() || cs[0].Status(time.Now()) != store.StatusRequested {
+		t.Fatalf("after a replayed batch the wipe is %+v, want requested", cs)
+	}
+	code, reply = a.Heartbeat(wire.NewNonce(), func(h *wire.Heartbeat) { h.Seq = 2 })
+	if code != 200 || len(reply.Commands) != 1 || reply.Commands[0].ID != w.ID {
+		t.Fatalf("a stored batch: %d %+v, want the wipe", code, reply)
+	}
+	if cs, _ = r.Store.Commands(ctx, a.ID); cs[0].DeliveredAt.IsZero() {
+		t.Errorf("the wipe was not marked delivered with a stored batch")
+	}
+}

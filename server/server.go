@@ -410,9 +410,17 @@ func (s *Server) doHeartbeats(w http.ResponseWriter, r *http.Request) error {
 		status = http.StatusConflict // every one a replay: nothing stored; the ack says how far we have
 	}
 	now := s.cfg.Now().UTC()
+	var cmds []wire.Command
+	if stored > 0 {
+		// Only a batch that stored a heartbeat gets the commands (and
+		// marks them delivered): a replayed one may be a stale copy the
+		// agent no longer waits for, and "delivered" must mean a reply
+		// the agent takes.
+		cmds = s.commands(r.Context(), deviceID, now)
+	}
 	s.reply(w, status, wire.Reply{
 		V: wire.Version, DeviceID: deviceID, AckedSeq: acked, PolicyVersion: pol.version, ServerTime: now,
-		Nonce: batch.Nonce, Commands: s.commands(r.Context(), deviceID, now),
+		Nonce: batch.Nonce, Commands: cmds,
 	}, wire.SignReply)
 	return nil
 }
