@@ -136,8 +136,8 @@ func TestCarefulDevice(t *testing.T) {
 	if err := a.WriteHTML(&h); err != nil || !strings.Contains(h.String(), "<tr><th>wipe requested</th><td>2026-11-22 14:31 UTC by it; done, delivered 2026-11-22 15:00 UTC, acknowledged done 2026-11-22 15:01 UTC</td></tr>") {
 		t.Errorf("the HTML: %v\n%s", err, h.String())
 	}
-	if !a.LeaseBefore.At.Equal(at(13, 12)) || len(a.LeasesAfter) != 1 || a.LeasesAfter[0].Served() || !a.Until().Equal(at(13, 12).Add(72*time.Hour)) {
-		t.Errorf("lease evidence %+v, %+v", a.LeaseBefore, a.LeasesAfter)
+	if !a.LeaseBefore.At.Equal(at(13, 12)) || a.Leases.ServedAfter != 0 || a.Leases.Refusals() != 1 || !a.Until().Equal(at(13, 12).Add(72*time.Hour)) {
+		t.Errorf("lease evidence %+v, %+v", a.LeaseBefore, a.Leases)
 	}
 	// Assessed before the window ran out: it says until when the agent
 	// could still open the vault.
@@ -179,13 +179,14 @@ func TestCarelessDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, row := range []string{"lease,last_before,2026-11-22T13:12:00Z", "lease,offline_copy,os", "lease,until,2026-11-25T15:30:00Z",
-		"lease_after,2026-11-22T14:30:00Z,203.0.113.9:4000 | served key until 2026-11-25T14:30:00Z", "lease_after,2026-11-22T16:05:00Z,203.0.113.9:4002 | refused key: lost"} {
+		"lease,served_after,2", "lease,first_after,2026-11-22T14:30:00Z | 203.0.113.9:4000", "lease,last_after,2026-11-22T15:30:00Z | 203.0.113.9:4001",
+		"lease_refused_after,lost,1", "lease,first_refused_after,2026-11-22T16:05:00Z | 203.0.113.9:4002"} {
 		if !strings.Contains(b.String(), row) {
 			t.Errorf("the CSV lacks %q:\n%s", row, b.String())
 		}
 	}
 	var h strings.Builder
-	if err := a.WriteHTML(&h); err != nil || !strings.Contains(h.String(), `<table id="leases-after">`) || strings.Count(h.String(), "<strong>served</strong>") != 2 {
+	if err := a.WriteHTML(&h); err != nil || !strings.Contains(h.String(), `<table class="facts" id="leases-after">`) || !strings.Contains(h.String(), "<strong>2</strong> (the key itself 1)") {
 		t.Errorf("the HTML: %v\n%s", err, h.String())
 	}
 }
@@ -199,4 +200,36 @@ func TestNoLease(t *testing.T) {
 	a := assessed(t, st, d.id, at(14, 0), at(16, 0))
 	says(t, "no lease", a, `The server served no vault lease to this device before the loss and the device reported its vault key as "plaintext" then: its vault key was not protected by a lease, so the lease log cannot bound who could open its vault (the disk encryption above is what protected it).`)
 	saysNot(t, "no lease", a, "unreadable", "WAS served")
+}
+
+// TestLeaseLongAfterTheLoss: a lease served long after the loss, behind
+// more refusals than any page of the log holds, is still stated: "no lease
+// was served after the loss" is said only when none was.
+func TestLeaseLongAfterTheLoss(t *testing.T) {
+	st, _ := servertest.Store(t)
+	ctx := context.Background()
+	d := newDevice(t, st, "dev-late")
+	d.lease(store.LeaseKindEnroll, at(8, 0), "10.0.0.5:5000")
+	d.beat(at(13, 0), wire.LeaseUnlocked, wire.OfflineTPM)
+	if err := st.MarkLost(ctx, store.LostReport{DeviceID: d.id, LostAt: at(14, 0), DiscoveredAt: at(14, 0), RecordedAt: at(14, 0), By: "it"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1100 {
+		reqs := []store.LeaseRequest{{DeviceID: d.id, Kind: store.LeaseKindKey, At: at(14, 1).Add(time.Duration(i) * time.Second),
+			Window: 72 * time.Hour, Source: "203.0.113.9:4000", Nonce: wire.NewNonce(), AgentTime: at(14, 1)}}
+		if _, err := st.ServeLeases(ctx, reqs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.MarkFound(ctx, store.Found{DeviceID: d.id, At: day.Add(40 * 24 * time.Hour), By: "it", UnlockExpires: day.Add(41 * 24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	late := day.Add(40*24*time.Hour + time.Hour)
+	if r := d.lease(store.LeaseKindKey, late, "198.51.100.77:443"); r.Outcome != store.LeaseServed {
+		t.Fatalf("after found: %+v", r)
+	}
+	a := assessed(t, st, d.id, at(14, 0), late.Add(time.Hour))
+	says(t, "late", a, "and a lease WAS served after it once, the first at 2027-01-01 01:00 UTC from 198.51.100.77:443",
+		"After the loss the server refused 1100 lease requests (lost 1100)")
+	saysNot(t, "late", a, "no lease was served after the loss")
 }

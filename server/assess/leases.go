@@ -36,10 +36,8 @@ var copyHeld = map[string]string{
 // served, before or after the loss. Zero if none was served.
 func (a *Assessment) Until() time.Time {
 	until := a.LeaseBefore.Until
-	for _, r := range a.LeasesAfter {
-		if r.Served() && r.Until.After(until) {
-			until = r.Until
-		}
+	if a.Leases.UntilAfter.After(until) {
+		until = a.Leases.UntilAfter
 	}
 	return until
 }
@@ -59,21 +57,10 @@ func (a *Assessment) keysDestroyed() time.Time {
 	return last
 }
 
-// leaseStatements say, from the lease log, whether the vault key was safe
-// after the loss.
+// leaseStatements say, from the whole lease log, whether the vault key
+// was safe after the loss.
 func (a *Assessment) leaseStatements() []string {
-	var served, refused []store.LeaseRecord
-	for _, r := range a.LeasesAfter {
-		if r.Served() {
-			served = append(served, r)
-		} else {
-			refused = append(refused, r)
-		}
-	}
-	atLeast := ""
-	if a.LeasesAfterMore {
-		atLeast = "at least "
-	}
+	ev := a.Leases
 	b := a.LeaseBefore
 	var out []string
 	if b.At.IsZero() {
@@ -84,19 +71,19 @@ func (a *Assessment) leaseStatements() []string {
 		out = append(out, s+": its vault key was not protected by a lease, so the lease log cannot bound who could open its vault (the disk encryption above is what protected it).")
 	} else {
 		s := "The vault key was last served at " + when(b.At)
-		if len(served) == 0 {
+		if ev.ServedAfter == 0 {
 			s += " and no lease was served after the loss at " + when(a.LostAt)
 		} else {
-			first, last := served[0], served[len(served)-1]
-			s += fmt.Sprintf(", before the loss at %s, and a lease WAS served after it %s%s, the first at %s from %s", when(a.LostAt),
-				atLeast, times(len(served)), when(first.At), first.Source)
+			first, last := ev.FirstAfter, ev.LastAfter
+			s += fmt.Sprintf(", before the loss at %s, and a lease WAS served after it %s, the first at %s from %s", when(a.LostAt),
+				times(ev.ServedAfter), when(first.At), first.Source)
 			if host(first.Source) != host(b.Source) {
 				s += fmt.Sprintf(" (not the address of the last lease before the loss, %s)", b.Source)
 			}
-			if len(served) > 1 {
+			if ev.ServedAfter > 1 {
 				s += fmt.Sprintf(", the last at %s from %s", when(last.At), last.Source)
 			}
-			if n := keysSent(served); n > 0 {
+			if n := ev.KeysAfter; n > 0 {
 				s += fmt.Sprintf(", the key itself sent %s", times(n))
 			}
 		}
@@ -114,7 +101,7 @@ func (a *Assessment) leaseStatements() []string {
 			s += fmt.Sprintf("; with the leases served after the loss, the vault could be opened until %s", when(until))
 		}
 		switch {
-		case !until.After(a.MadeAt) && len(served) == 0:
+		case !until.After(a.MadeAt) && ev.ServedAfter == 0:
 			s += "; the vault has been unreadable without the council's escrow keys since then"
 		case !until.After(a.MadeAt):
 			s += fmt.Sprintf("; the vault has been unreadable without the council's escrow keys since %s", when(until))
@@ -126,30 +113,23 @@ func (a *Assessment) leaseStatements() []string {
 			out = append(out, fmt.Sprintf("Its offline copy was protected by the operating system only: until %s someone able to act as the laptop's operating system (root or SYSTEM) could use it to open the vault.", when(until)))
 		}
 	}
-	if b.At.IsZero() && len(served) > 0 {
-		first := served[0]
-		out = append(out, fmt.Sprintf("A lease WAS served after the loss %s%s, the first at %s from %s.", atLeast,
-			times(len(served)), when(first.At), first.Source))
+	if b.At.IsZero() && ev.ServedAfter > 0 {
+		first := ev.FirstAfter
+		out = append(out, fmt.Sprintf("A lease WAS served after the loss %s, the first at %s from %s.",
+			times(ev.ServedAfter), when(first.At), first.Source))
 	}
-	if len(refused) > 0 {
-		why := map[string]int{}
-		for _, r := range refused {
-			why[r.Refused]++
-		}
+	if n := ev.Refusals(); n > 0 {
 		var reasons []string
-		for r, n := range why {
+		for r, n := range ev.RefusedAfter {
 			reasons = append(reasons, fmt.Sprintf("%s %d", r, n))
 		}
 		sort.Strings(reasons)
-		first := refused[0]
-		out = append(out, fmt.Sprintf("After the loss the server refused %s%s (%s), the first at %s from %s: the device asked for its key and was not given it.",
-			atLeast, plural(int64(len(refused)), "lease request", "lease requests"), strings.Join(reasons, ", "), when(first.At), first.Source))
+		first := ev.FirstRefused
+		out = append(out, fmt.Sprintf("After the loss the server refused %s (%s), the first at %s from %s: the device asked for its key and was not given it.",
+			plural(n, "lease request", "lease requests"), strings.Join(reasons, ", "), when(first.At), first.Source))
 	}
 	if at := a.keysDestroyed(); !at.IsZero() {
 		out = append(out, fmt.Sprintf("The server destroyed the device's lease keys at %s: no copy of its vault key remains on the server; only the council's escrow keys open its files.", when(at)))
-	}
-	if a.LeasesAfterMore {
-		out = append(out, fmt.Sprintf("The lease log after the loss holds more than %d entries; the counts above are of the first %d.", MaxLeasesAfter, MaxLeasesAfter))
 	}
 	return out
 }
@@ -164,7 +144,7 @@ func (a *Assessment) offlineCopy() string {
 }
 
 // times says how many times: "once", "twice", "3 times".
-func times(n int) string {
+func times(n int64) string {
 	switch n {
 	case 1:
 		return "once"
@@ -172,17 +152,6 @@ func times(n int) string {
 		return "twice"
 	}
 	return fmt.Sprintf("%d times", n)
-}
-
-// keysSent counts the leases that carried the key itself (not a renewal).
-func keysSent(rs []store.LeaseRecord) int {
-	n := 0
-	for _, r := range rs {
-		if r.Kind != store.LeaseKindRenew {
-			n++
-		}
-	}
-	return n
 }
 
 // commandNames name each kind of command in a sentence.

@@ -81,6 +81,38 @@ type LeaseRecord struct {
 // Served reports whether the record is of a lease served.
 func (r LeaseRecord) Served() bool { return r.Refused == "" && !r.At.IsZero() }
 
+// LeaseEvidence is what a device's whole lease log says around a time T
+// (the loss): the lost-device assessment states it.
+type LeaseEvidence struct {
+	// Before is the last lease served at or before T (a zero At: none),
+	// with until when its offline copy could be used (Until) and the
+	// window it was served with.
+	Before LeaseRecord
+	// ServedAfter counts the leases served after T; KeysAfter those of
+	// them that carried the key itself (not a renewal).
+	ServedAfter, KeysAfter int64
+	// FirstAfter and LastAfter are the first and the last lease served
+	// after T (a zero At: none), with their times and source addresses;
+	// UntilAfter is the latest Until of the leases served after T.
+	FirstAfter, LastAfter LeaseRecord
+	UntilAfter            time.Time
+	// RefusedAfter counts the lease requests refused after T, by reason
+	// (wire.RefusedLost, ...); FirstRefused is the first of them (a zero
+	// At: none).
+	RefusedAfter map[string]int64
+	FirstRefused LeaseRecord
+}
+
+// Refusals is how many lease requests were refused after T, of every
+// reason.
+func (e LeaseEvidence) Refusals() int64 {
+	var n int64
+	for _, c := range e.RefusedAfter {
+		n += c
+	}
+	return n
+}
+
 // LeaseResult is ServeLeases' answer to one request.
 type LeaseResult struct {
 	Outcome LeaseOutcome
@@ -257,10 +289,11 @@ type Keys interface {
 	// Leases returns a device's lease log with At in [from, to), newest
 	// first, at most limit entries (limit <= 0: all).
 	Leases(ctx context.Context, deviceID string, from, to time.Time, limit int) ([]LeaseRecord, error)
-	// LeasesAround returns the last lease served to a device at or
-	// before t (a zero At: none), and the log after t, oldest first, at
-	// most limit entries (served and refused).
-	LeasesAround(ctx context.Context, deviceID string, t time.Time, limit int) (before LeaseRecord, after []LeaseRecord, err error)
+	// LeaseEvidence answers, from the device's whole lease log in one
+	// snapshot (no window, no row limit), what the log says of the
+	// device's vault key around t: see [LeaseEvidence]. An unknown device
+	// has none: every field zero.
+	LeaseEvidence(ctx context.Context, deviceID string, t time.Time) (LeaseEvidence, error)
 	// DeliverCommands returns a device's commands pending at at (not
 	// acknowledged, not cancelled, not expired), in the order requested (Seq),
 	// at most limit of them, and marks those not yet delivered delivered

@@ -242,41 +242,55 @@ func (s *Store) Leases(ctx context.Context, deviceID string, from, to time.Time,
 	return out, nil
 }
 
-// LeasesAround reads the lease served before t and the log after it in
-// one statement, so from one snapshot.
-func (s *Store) LeasesAround(ctx context.Context, deviceID string, t time.Time, limit int) (store.LeaseRecord, []store.LeaseRecord, error) {
-	after := []store.LeaseRecord{}
+// LeaseEvidence reads the device's whole lease log in one read-only
+// REPEATABLE READ transaction, so from one snapshot: each answer is one
+// indexed lookup or aggregate, however long the log.
+func (s *Store) LeaseEvidence(ctx context.Context, deviceID string, t time.Time) (store.LeaseEvidence, error) {
+	ev := store.LeaseEvidence{RefusedAfter: map[string]int64{}}
 	if check.Text("device ID", deviceID) != nil {
-		return store.LeaseRecord{}, after, nil
+		return ev, nil
 	}
-	var n *int64
-	if limit > 0 {
-		l := int64(limit)
-		n = &l
-	}
-	rows, _ := s.pool.Query(ctx, `(SELECT false, `+leaseCols+` FROM lease_log
-			WHERE device_id = $1 AND refused = '' AND at <= $2 ORDER BY at DESC, id DESC LIMIT 1)
-		UNION ALL
-		(SELECT true, `+leaseCols+` FROM lease_log WHERE device_id = $1 AND at > $2 ORDER BY at, id LIMIT $3)
-		ORDER BY 1, 4, 2`, deviceID, check.Bound(t), n)
-	var (
-		before  store.LeaseRecord
-		isAfter bool
-	)
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanLease(rows, &isAfter)
-		if err != nil {
-			return store.LeaseRecord{}, nil, fmt.Errorf("leases around %v: %w", t, err)
+	at := check.Bound(t)
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		for _, q := range []struct {
+			into         *store.LeaseRecord
+			where, order string
+		}{
+			{&ev.Before, `refused = '' AND at <= $2`, `at DESC, id DESC`},
+			{&ev.FirstAfter, `refused = '' AND at > $2`, `at, id`},
+			{&ev.LastAfter, `refused = '' AND at > $2`, `at DESC, id DESC`},
+			{&ev.FirstRefused, `refused <> '' AND at > $2`, `at, id`},
+		} {
+			r, err := scanLease(tx.QueryRow(ctx, `SELECT `+leaseCols+` FROM lease_log WHERE device_id = $1 AND `+q.where+
+				` ORDER BY `+q.order+` LIMIT 1`, deviceID, at))
+			if errors.Is(err, pgx.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			*q.into = r
 		}
-		if isAfter {
-			after = append(after, r)
-		} else {
-			before = r
+		var until *time.Time
+		if err := tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE kind <> 'renew'), max(valid_until) FROM lease_log
+			WHERE device_id = $1 AND refused = '' AND at > $2`, deviceID, at).Scan(&ev.ServedAfter, &ev.KeysAfter, &until); err != nil {
+			return err
 		}
+		ev.UntilAfter = orZero(until)
+		rows, _ := tx.Query(ctx, `SELECT refused, count(*) FROM lease_log WHERE device_id = $1 AND refused <> '' AND at > $2
+			GROUP BY refused`, deviceID, at)
+		var (
+			why string
+			n   int64
+		)
+		_, err := pgx.ForEachRow(rows, []any{&why, &n}, func() error {
+			ev.RefusedAfter[why] = n
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return store.LeaseEvidence{}, fmt.Errorf("lease evidence at %v: %w", t, err)
 	}
-	if err := rows.Err(); err != nil {
-		return store.LeaseRecord{}, nil, fmt.Errorf("leases around %v: %w", t, err)
-	}
-	return before, after, nil
+	return ev, nil
 }

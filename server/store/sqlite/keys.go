@@ -320,44 +320,71 @@ func (s *Store) Leases(ctx context.Context, deviceID string, from, to time.Time,
 	return collectLeases(rows, "leases")
 }
 
-// LeasesAround reads the lease served before t and the log after it in
-// one statement, so from one snapshot.
-func (s *Store) LeasesAround(ctx context.Context, deviceID string, t time.Time, limit int) (store.LeaseRecord, []store.LeaseRecord, error) {
-	after := []store.LeaseRecord{}
+// LeaseEvidence reads the device's whole lease log in one read
+// transaction, so from one snapshot: each answer is one indexed lookup or
+// aggregate, however long the log.
+func (s *Store) LeaseEvidence(ctx context.Context, deviceID string, t time.Time) (store.LeaseEvidence, error) {
+	ev := store.LeaseEvidence{RefusedAfter: map[string]int64{}}
 	if check.Text("device ID", deviceID) != nil {
-		return store.LeaseRecord{}, after, nil
+		return ev, nil
 	}
-	n := int64(limit)
-	if limit <= 0 {
-		n = -1
+	fail := func(err error) (store.LeaseEvidence, error) {
+		return store.LeaseEvidence{}, fmt.Errorf("lease evidence at %v: %w", t, err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT * FROM (SELECT 0, `+leaseCols+` FROM lease_log
-			WHERE device_id = ?1 AND refused = '' AND at <= ?2 ORDER BY at DESC, id DESC LIMIT 1)
-		UNION ALL
-		SELECT * FROM (SELECT 1, `+leaseCols+` FROM lease_log WHERE device_id = ?1 AND at > ?2 ORDER BY at, id LIMIT ?3)
-		ORDER BY 1, 4, 2`,
-		deviceID, micros(check.Bound(t)), n)
+	at := micros(check.Bound(t))
+	tx, err := s.r.BeginTx(ctx, nil)
 	if err != nil {
-		return store.LeaseRecord{}, nil, fmt.Errorf("leases around %v: %w", t, err)
+		return fail(err)
+	}
+	defer tx.Rollback()
+	one := func(into *store.LeaseRecord, where, order string) error {
+		r, err := scanLease(tx.QueryRowContext(ctx, `SELECT `+leaseCols+` FROM lease_log WHERE device_id = ?1 AND `+where+
+			` ORDER BY `+order+` LIMIT 1`, deviceID, at))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		*into = r
+		return err
+	}
+	for _, q := range []struct {
+		into         *store.LeaseRecord
+		where, order string
+	}{
+		{&ev.Before, `refused = '' AND at <= ?2`, `at DESC, id DESC`},
+		{&ev.FirstAfter, `refused = '' AND at > ?2`, `at, id`},
+		{&ev.LastAfter, `refused = '' AND at > ?2`, `at DESC, id DESC`},
+		{&ev.FirstRefused, `refused <> '' AND at > ?2`, `at, id`},
+	} {
+		if err := one(q.into, q.where, q.order); err != nil {
+			return fail(err)
+		}
+	}
+	var until sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(kind <> 'renew'), 0), max(valid_until) FROM lease_log
+		WHERE device_id = ? AND refused = '' AND at > ?`, deviceID, at).Scan(&ev.ServedAfter, &ev.KeysAfter, &until); err != nil {
+		return fail(err)
+	}
+	ev.UntilAfter = fromNull(until)
+	rows, err := tx.QueryContext(ctx, `SELECT refused, count(*) FROM lease_log WHERE device_id = ? AND refused <> '' AND at > ?
+		GROUP BY refused`, deviceID, at)
+	if err != nil {
+		return fail(err)
 	}
 	defer rows.Close()
-	var before store.LeaseRecord
 	for rows.Next() {
-		var isAfter bool
-		r, err := scanLease(rows, &isAfter)
-		if err != nil {
-			return store.LeaseRecord{}, nil, fmt.Errorf("leases around %v: %w", t, err)
+		var (
+			why string
+			n   int64
+		)
+		if err := rows.Scan(&why, &n); err != nil {
+			return fail(err)
 		}
-		if isAfter {
-			after = append(after, r)
-		} else {
-			before = r
-		}
+		ev.RefusedAfter[why] = n
 	}
 	if err := rows.Err(); err != nil {
-		return store.LeaseRecord{}, nil, fmt.Errorf("leases around %v: %w", t, err)
+		return fail(err)
 	}
-	return before, after, nil
+	return ev, nil
 }
 
 // pendingCommands selects the device ?1's commands pending at ?2, in the

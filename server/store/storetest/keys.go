@@ -328,15 +328,11 @@ func testLeaseNeverWhileLost(t *testing.T, open Open) {
 	}
 	// Nothing served after the loss, no key promoted, the device's last
 	// lease where it was.
-	before, after, err := s.LeasesAround(ctx, "d", lostAt, 0)
+	ev, err := s.LeaseEvidence(ctx, "d", lostAt)
 	ok(t, err)
-	if !before.Served() || before.KeyID != id || len(after) != 2*len(reqs) {
-		t.Errorf("around the loss: %+v, %d after", before, len(after))
-	}
-	for _, r := range after {
-		if r.Served() || r.Refused != wire.RefusedLost {
-			t.Errorf("after the loss: %+v", r)
-		}
+	if !ev.Before.Served() || ev.Before.KeyID != id || ev.ServedAfter != 0 || !ev.FirstAfter.At.IsZero() ||
+		ev.Refusals() != int64(2*len(reqs)) || ev.RefusedAfter[wire.RefusedLost] != int64(2*len(reqs)) {
+		t.Errorf("around the loss: %+v", ev)
 	}
 	if ks := leaseKeys(t, s, "d"); len(ks) != len(keysBefore) || ks[0] != keysBefore[0] || ks[1] != keysBefore[1] {
 		t.Errorf("keys changed while lost: %+v, were %+v", ks, keysBefore)
@@ -525,38 +521,40 @@ func testLeaseLog(t *testing.T, open Open) {
 	if len(got) != 2 || got[0].ID != all[0].ID || got[1].ID != all[1].ID {
 		t.Errorf("the 2 newest: %+v", got)
 	}
-	// Around the loss: the last served before it, everything after.
-	before, after, err := s.LeasesAround(ctx, "d", lostAt, 0)
+	// Around the loss: the last served before it, the refusals after.
+	ev, err := s.LeaseEvidence(ctx, "d", lostAt)
 	ok(t, err)
-	if before.Source != reqs[2].Source || !before.Served() {
-		t.Errorf("before the loss: %+v", before)
+	if ev.Before.Source != reqs[2].Source || !ev.Before.Served() {
+		t.Errorf("before the loss: %+v", ev.Before)
 	}
-	sameTime(t, "before the loss", before.At, t0.Add(30*time.Minute))
-	sameTime(t, "before the loss, until", before.Until, t0.Add(30*time.Minute+window))
-	if len(after) != 3 || after[0].Source != reqs[3].Source || after[2].Source != reqs[5].Source {
-		t.Errorf("after the loss: %+v", after)
+	sameTime(t, "before the loss", ev.Before.At, t0.Add(30*time.Minute))
+	sameTime(t, "before the loss, until", ev.Before.Until, t0.Add(30*time.Minute+window))
+	if ev.ServedAfter != 0 || ev.Refusals() != 3 || ev.FirstRefused.Source != reqs[3].Source {
+		t.Errorf("after the loss: %+v", ev)
 	}
-	// At an entry's own time it is before; a limit bounds what is after.
-	before, after, err = s.LeasesAround(ctx, "d", t0.Add(20*time.Minute), 2)
+	// At an entry's own time it is before.
+	ev, err = s.LeaseEvidence(ctx, "d", t0.Add(20*time.Minute))
 	ok(t, err)
-	if before.Source != reqs[1].Source || len(after) != 2 || after[0].Source != reqs[2].Source {
-		t.Errorf("around 20 min, 2 after: %+v, %+v", before, after)
+	if ev.Before.Source != reqs[1].Source || ev.ServedAfter != 1 || ev.FirstAfter.Source != reqs[2].Source ||
+		ev.LastAfter.Source != reqs[2].Source || ev.KeysAfter != 0 || ev.Refusals() != 3 {
+		t.Errorf("around 20 min: %+v", ev)
 	}
-	// Before anything: none before; the latest refusal is not "served".
-	before, after, err = s.LeasesAround(ctx, "d", t0.Add(-time.Hour), 0)
+	sameTime(t, "until, after 20 min", ev.UntilAfter, t0.Add(30*time.Minute+window))
+	// Before anything: none before; the refusals are not "served".
+	ev, err = s.LeaseEvidence(ctx, "d", t0.Add(-time.Hour))
 	ok(t, err)
-	if !before.At.IsZero() || before.Served() || len(after) != 7 {
-		t.Errorf("around an hour before: %+v, %d after", before, len(after))
+	if !ev.Before.At.IsZero() || ev.Before.Served() || ev.ServedAfter != 4 || ev.KeysAfter != 1 || ev.Refusals() != 3 {
+		t.Errorf("around an hour before: %+v", ev)
 	}
-	before, _, err = s.LeasesAround(ctx, "d", forever, 0)
+	ev, err = s.LeaseEvidence(ctx, "d", forever)
 	ok(t, err)
-	if before.Source != reqs[2].Source {
-		t.Errorf("the last served of all: %+v", before)
+	if ev.Before.Source != reqs[2].Source {
+		t.Errorf("the last served of all: %+v", ev.Before)
 	}
 	for _, id := range []string{"ghost", "d\x00"} {
-		b, a, err := s.LeasesAround(ctx, id, t0, 0)
-		if err != nil || !b.At.IsZero() || a == nil || len(a) != 0 {
-			t.Errorf("LeasesAround(%q) = %+v, %#v, %v", id, b, a, err)
+		ev, err := s.LeaseEvidence(ctx, id, t0)
+		if err != nil || !ev.Before.At.IsZero() || ev.ServedAfter != 0 || ev.Refusals() != 0 {
+			t.Errorf("LeaseEvidence(%q) = %+v, %v", id, ev, err)
 		}
 		if ls, err := s.Leases(ctx, id, time.Time{}, forever, 0); err != nil || ls == nil || len(ls) != 0 {
 			t.Errorf("Leases(%q) = %#v, %v", id, ls, err)
@@ -1233,4 +1231,86 @@ func testOrderNotClock(t *testing.T, open Open) {
 	requestCommand(t, s, command("relock", wire.CommandUnlock, later, "alice"))
 	requestCommand(t, s, command("relock", wire.CommandLock, t0, "alice"))
 	lease("locked again with the clock stepped back", "relock", later, wire.RefusedLocked)
+}
+
+// testLeaseEvidenceWholeLog: the evidence is of the whole log, however
+// long: a lease served long after the loss, past more entries than any
+// page of the log, is counted, with its time and source, and so are the
+// refusals before it.
+func testLeaseEvidenceWholeLog(t *testing.T, open Open) {
+	s, ctx := open(t), t.Context()
+	createDevices(t, s, "d", "other")
+	id, _ := keyOf(t, s, "d", t0)
+	keyOf(t, s, "other", t0.Add(2*time.Hour))
+	lostAt := t0.Add(time.Hour)
+	last := leaseReq("d", store.LeaseKindRenew, id, lostAt.Add(-time.Minute))
+	serve(t, s, last)
+	ok(t, s.MarkLost(ctx, store.LostReport{DeviceID: "d", LostAt: lostAt, DiscoveredAt: lostAt, RecordedAt: lostAt, By: "alice"}))
+	at := lostAt
+	batchOf := func(n int, kind string, source func(i int) string) {
+		for b := 0; b < n; b += 200 {
+			var reqs []store.LeaseRequest
+			for i := b; i < min(n, b+200); i++ {
+				at = at.Add(time.Second)
+				r := leaseReq("d", kind, id, at)
+				r.Source = source(i)
+				reqs = append(reqs, r)
+			}
+			serve(t, s, reqs...)
+		}
+	}
+	// 1500 refusals while lost.
+	batchOf(1500, store.LeaseKindKey, func(i int) string { return fmt.Sprintf("203.0.113.%d:4000", i%250) })
+	// Found a month later; 1200 leases served, the key in the first, from
+	// another address than before the loss.
+	at = lostAt.Add(30 * 24 * time.Hour)
+	_, err := s.MarkFound(ctx, store.Found{DeviceID: "d", At: at, By: "bob", UnlockExpires: at.Add(time.Hour)})
+	ok(t, err)
+	first := leaseReq("d", store.LeaseKindKey, id, at.Add(time.Second))
+	first.Source = "198.51.100.1:443"
+	serve(t, s, first)
+	at = at.Add(time.Second)
+	batchOf(1198, store.LeaseKindRenew, func(int) string { return "198.51.100.2:443" })
+	// A year on, one more, then lost again and refused.
+	lastAfter := leaseReq("d", store.LeaseKindKey, id, lostAt.Add(365*24*time.Hour))
+	lastAfter.Source = "198.51.100.3:443"
+	serve(t, s, lastAfter)
+	at = lastAfter.At
+	ok(t, s.MarkLost(ctx, store.LostReport{DeviceID: "d", LostAt: at, DiscoveredAt: at, RecordedAt: at, By: "alice"}))
+	batchOf(5, store.LeaseKindKey, func(int) string { return "203.0.113.9:4000" })
+	ok(t, s.RevokeDevice(ctx, "d", at.Add(time.Minute)))
+	at = at.Add(time.Minute)
+	batchOf(2, store.LeaseKindKey, func(int) string { return "203.0.113.9:4000" })
+
+	ev, err := s.LeaseEvidence(ctx, "d", lostAt)
+	ok(t, err)
+	if ev.Before.Nonce != last.Nonce || !ev.Before.Served() {
+		t.Errorf("the last before the loss: %+v", ev.Before)
+	}
+	sameTime(t, "the last before, until", ev.Before.Until, last.At.Add(window))
+	if ev.ServedAfter != 1200 || ev.KeysAfter != 2 {
+		t.Errorf("served after the loss: %d (the key %d), want 1200 (2)", ev.ServedAfter, ev.KeysAfter)
+	}
+	if ev.FirstAfter.Nonce != first.Nonce || ev.FirstAfter.Source != first.Source {
+		t.Errorf("the first after: %+v", ev.FirstAfter)
+	}
+	sameTime(t, "the first after", ev.FirstAfter.At, first.At)
+	if ev.LastAfter.Nonce != lastAfter.Nonce || ev.LastAfter.Source != lastAfter.Source {
+		t.Errorf("the last after: %+v", ev.LastAfter)
+	}
+	sameTime(t, "the last after", ev.LastAfter.At, lastAfter.At)
+	sameTime(t, "until, after", ev.UntilAfter, lastAfter.At.Add(window))
+	if ev.Refusals() != 1507 || ev.RefusedAfter[wire.RefusedLost] != 1505 || ev.RefusedAfter[wire.RefusedRevoked] != 2 {
+		t.Errorf("refused after: %v", ev.RefusedAfter)
+	}
+	sameTime(t, "the first refused", ev.FirstRefused.At, lostAt.Add(time.Second))
+	if ev.FirstRefused.Source != "203.0.113.0:4000" || ev.FirstRefused.Refused != wire.RefusedLost {
+		t.Errorf("the first refused: %+v", ev.FirstRefused)
+	}
+	// Past the last lease: nothing served after, the last before is it.
+	ev, err = s.LeaseEvidence(ctx, "d", lastAfter.At)
+	ok(t, err)
+	if ev.Before.Nonce != lastAfter.Nonce || ev.ServedAfter != 0 || ev.Refusals() != 7 {
+		t.Errorf("after the last lease: %+v", ev)
+	}
 }

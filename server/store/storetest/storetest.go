@@ -104,6 +104,7 @@ func Run(t *testing.T, open Open) {
 		{"LeaseReplay", testLeaseReplay},
 		{"LeaseRotation", testLeaseRotation},
 		{"LeaseLog", testLeaseLog},
+		{"LeaseEvidenceWholeLog", testLeaseEvidenceWholeLog},
 		{"WipeDestroysKeys", testWipeDestroysKeys},
 		{"LeasesTwoHandles", testLeasesTwoHandles},
 		{"OfflineCopyHistory", testOfflineCopyHistory},
