@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -314,5 +315,50 @@ func TestCommandsOnlyWithStoredHeartbeats(t *testing.T) {
 	}
 	if cs, _ = r.Store.Commands(ctx, a.ID); cs[0].DeliveredAt.IsZero() {
 		t.Errorf("the wipe was not marked delivered with a stored batch")
+	}
+}
+
+// TestLeaseRateLimit: a device asking for its lease faster than its rate
+// is answered 429 with Retry-After, neither served nor logged; another
+// device is not held back; in time it is served again.
+func TestLeaseRateLimit(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now().UTC()
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	r := servertest.New(t, servertest.Options{Now: clock})
+	a, b := r.Agent("laptop-1"), r.Agent("laptop-2")
+	key := a.Enrolled.Lease.KeyID
+	for i := range 10 {
+		if code, reply := a.Lease(a.LeaseRequest(wire.WantRenew, key)); code != 200 || reply.Grant == nil {
+			t.Fatalf("request %d: %d %+v", i, code, reply)
+		}
+	}
+	body, err := wire.Marshal(a.LeaseRequest(wire.WantRenew, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, hdr := a.Post(wire.PathLease, body, wire.SignLease(a.Key, body))
+	if code != 429 || hdr.Get("Retry-After") != "30" {
+		t.Fatalf("the 11th request: %d, Retry-After %q; want 429, 30", code, hdr.Get("Retry-After"))
+	}
+	log, _ := r.Store.Leases(context.Background(), a.ID, time.Time{}, now.Add(time.Hour), 0)
+	if len(log) != 11 { // the enrollment's and the 10 served
+		t.Errorf("%d entries in the log, want 11: the limited one is not logged", len(log))
+	}
+	if code, _ := b.Lease(b.LeaseRequest(wire.WantRenew, b.Enrolled.Lease.KeyID)); code != 200 {
+		t.Errorf("another device: %d", code)
+	}
+	mu.Lock()
+	now = now.Add(30 * time.Second)
+	mu.Unlock()
+	if code, _ := a.Lease(a.LeaseRequest(wire.WantRenew, key)); code != 200 {
+		t.Errorf("30s on: %d", code)
+	}
+	if code, _ := a.Lease(a.LeaseRequest(wire.WantRenew, key)); code != 429 {
+		t.Errorf("again at once: %d, want 429", code)
 	}
 }

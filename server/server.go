@@ -37,6 +37,12 @@ type Config struct {
 	// Retention is how long the exact bytes of heartbeats are kept
 	// (default 90 days); the compact history is kept for good.
 	Retention time.Duration
+	// LeaseBurst and LeaseEvery rate-limit each device's lease requests:
+	// LeaseBurst at once (default 10), then one every LeaseEvery (default
+	// 30s); past that a request is answered 429 with Retry-After, and
+	// neither served nor logged.
+	LeaseBurst int
+	LeaseEvery time.Duration
 }
 
 // Server is casekeep's central endpoint for agents.
@@ -46,6 +52,8 @@ type Server struct {
 	jobs   chan *job
 	closed chan struct{} // closed when Run returns
 	enroll chan struct{} // a slot per enrollment in progress
+
+	leases *limiter // lease requests, per device
 
 	mu      sync.Mutex
 	devices map[string]deviceEntry // signing keys, cached
@@ -98,8 +106,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Retention <= 0 {
 		cfg.Retention = 90 * 24 * time.Hour
 	}
+	if cfg.LeaseBurst <= 0 {
+		cfg.LeaseBurst = 10
+	}
+	if cfg.LeaseEvery <= 0 {
+		cfg.LeaseEvery = 30 * time.Second
+	}
 	return &Server{cfg: cfg, log: cfg.Logger, jobs: make(chan *job, 4096), closed: make(chan struct{}),
-		enroll: make(chan struct{}, maxEnrolling), devices: map[string]deviceEntry{}}, nil
+		enroll: make(chan struct{}, maxEnrolling), devices: map[string]deviceEntry{},
+		leases: newLimiter(cfg.LeaseBurst, cfg.LeaseEvery)}, nil
 }
 
 // Run runs the ingest writers and the retention pruning until ctx is done.

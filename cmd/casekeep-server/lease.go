@@ -83,6 +83,9 @@ func leaseLog(e *cli.Env, args []string) error {
 			answer := "served until " + r.Until.Local().Format("2006-01-02 15:04:05")
 			if !r.Served() {
 				answer = "REFUSED: " + r.Refused
+				if r.Requests > 1 {
+					answer += fmt.Sprintf(" (%d requests in a row, the last %s)", r.Requests, r.LastAt.Local().Format("2006-01-02 15:04:05"))
+				}
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.At.Local().Format("2006-01-02 15:04:05"), r.Source, r.Kind, answer, r.KeyID)
 		}

@@ -48,7 +48,7 @@ func TestLeases(t *testing.T) {
 	au := f.tokens[store.RoleAuditor]
 	code, body := f.do("GET", "/api/v1/devices/dev-a/leases?format=csv", au, nil)
 	recs, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
-	if code != 200 || err != nil || len(recs) != 4 || recs[0][0] != "at" || recs[1][6] != "lost" || recs[1][1] != "'=cmd|' /C calc'!A0" {
+	if code != 200 || err != nil || len(recs) != 4 || recs[0][0] != "at" || recs[1][8] != "lost" || recs[1][3] != "'=cmd|' /C calc'!A0" || recs[1][2] != "1" {
 		t.Errorf("csv %d %v %q", code, err, recs)
 	}
 	if code, body := f.do("GET", "/api/v1/devices/dev-a/leases?limit=1", au, nil); code != 200 || strings.Count(string(body), `"at"`) != 1 {

@@ -124,9 +124,15 @@ func (a *Assessment) leaseStatements() []string {
 			reasons = append(reasons, fmt.Sprintf("%s %d", r, n))
 		}
 		sort.Strings(reasons)
-		first := ev.FirstRefused
-		out = append(out, fmt.Sprintf("After the loss the server refused %s (%s), the first at %s from %s: the device asked for its key and was not given it.",
-			plural(n, "lease request", "lease requests"), strings.Join(reasons, ", "), when(first.At), first.Source))
+		first, atLeast, from := ev.FirstRefused, "", "the first at "+when(ev.FirstRefused.At)
+		if ev.RefusedAtLeast {
+			atLeast = "at least "
+		}
+		if !first.At.After(a.LostAt) {
+			from = fmt.Sprintf("in a run of refusals that began at %s, before the loss, and went on until %s", when(first.At), when(first.LastAt))
+		}
+		out = append(out, fmt.Sprintf("After the loss the server refused %s%s (%s), %s from %s: the device asked for its key and was not given it.",
+			atLeast, plural(n, "lease request", "lease requests"), strings.Join(reasons, ", "), from, first.Source))
 	}
 	if at := a.keysDestroyed(); !at.IsZero() {
 		out = append(out, fmt.Sprintf("The server destroyed the device's lease keys at %s: no copy of its vault key remains on the server; only the council's escrow keys open its files.", when(at)))

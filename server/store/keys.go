@@ -45,7 +45,7 @@ type LeaseOutcome int
 
 const (
 	LeaseServed  LeaseOutcome = iota // served, and logged
-	LeaseRefused                     // refused, and logged with the reason
+	LeaseRefused                     // refused, and logged with the reason (folded into the run it repeats)
 	LeaseReplay                      // not served nor logged: the device's nonce was seen before
 	LeaseUnknown                     // not served nor logged: no such device
 )
@@ -54,13 +54,25 @@ func (o LeaseOutcome) String() string {
 	return [...]string{"served", "refused", "replay", "unknown device"}[o]
 }
 
-// LeaseRecord is one entry of the lease log: a lease served or refused.
+// LeaseRecord is one entry of the lease log: a lease served, or a run of
+// identical refusals (the same reason, kind of request and key asked
+// for, from the same host, with nothing else logged for the device in
+// between), folded into one entry so that a device asking every second
+// does not flood the log.
 type LeaseRecord struct {
 	ID       int64 // assigned by the store, increasing
 	DeviceID string
-	At       time.Time // the server's time
-	Source   string
-	Kind     string // LeaseKindEnroll, LeaseKindKey or LeaseKindRenew
+	At       time.Time // the server's time; of a run of refusals, the first
+	// LastAt is the time of the run's last refusal; At for a lease
+	// served.
+	LastAt time.Time
+	// Requests is how many requests the entry is: 1 for a lease served,
+	// the run's length for refusals.
+	Requests int64
+	// Source is the address the (first) request came from: the TCP peer,
+	// so a reverse proxy's address when the server is behind one.
+	Source string
+	Kind   string // LeaseKindEnroll, LeaseKindKey or LeaseKindRenew
 	// KeyID is the lease key served, or, for a refusal, the one asked for.
 	KeyID string
 	// NextKeyID is the replacement key sent with the lease during a
@@ -68,10 +80,12 @@ type LeaseRecord struct {
 	NextKeyID string
 	// Until is how long the agent may use its local copy without hearing
 	// from the server again: At plus Window. Zero for a refusal.
-	Until     time.Time
-	Window    time.Duration
+	Until  time.Time
+	Window time.Duration
+	// Nonce and AgentTime are the (first) request's; AgentTime is the
+	// agent's claim.
 	Nonce     string
-	AgentTime time.Time // the agent's claim
+	AgentTime time.Time
 	// Refused is why the lease was refused (wire.RefusedLost,
 	// wire.RefusedLocked, wire.RefusedWiped or wire.RefusedRevoked); ""
 	// for a lease served.
@@ -97,10 +111,14 @@ type LeaseEvidence struct {
 	FirstAfter, LastAfter LeaseRecord
 	UntilAfter            time.Time
 	// RefusedAfter counts the lease requests refused after T, by reason
-	// (wire.RefusedLost, ...); FirstRefused is the first of them (a zero
-	// At: none).
-	RefusedAfter map[string]int64
-	FirstRefused LeaseRecord
+	// (wire.RefusedLost, ...), from the runs of refusals that went on
+	// after T; FirstRefused is the first of those runs (a zero At: none).
+	// A run that began at or before T counts once (its last request was
+	// after T; how many more were is not known): RefusedAtLeast says the
+	// counts are then lower bounds.
+	RefusedAfter   map[string]int64
+	FirstRefused   LeaseRecord
+	RefusedAtLeast bool
 }
 
 // Refusals is how many lease requests were refused after T, of every
@@ -261,7 +279,9 @@ type FoundResult struct {
 // refused, and delivers commands to agents. It is part of [Store].
 type Keys interface {
 	// ServeLeases decides and logs each request, in order, in one
-	// transaction. A request is refused, and the refusal logged, for a
+	// transaction. A request is refused, and the refusal logged (folded
+	// into the device's latest entry when that is a run of identical
+	// refusals, see [LeaseRecord]), for a
 	// device that is revoked (wire.RefusedRevoked); that has a wipe
 	// requested (not cancelled) or its lease key destroyed
 	// (wire.RefusedWiped); that has an open lost report, one not since
@@ -275,8 +295,9 @@ type Keys interface {
 	// key becomes current when the request asks with its ID (the old one
 	// retired and destroyed), and is sent with every lease until then.
 	// The key's bytes go with LeaseKindEnroll and LeaseKindKey requests only. A
-	// nonce the device has used before is a LeaseReplay, an unknown
-	// device a LeaseUnknown: neither served nor logged.
+	// nonce the device has used before (every request's nonce is kept,
+	// apart from the log) is a LeaseReplay, an unknown device a
+	// LeaseUnknown: neither served nor logged.
 	ServeLeases(ctx context.Context, reqs []LeaseRequest) ([]LeaseResult, error)
 	// RotateLeaseKey makes a next key for a device, which ServeLeases
 	// sends with its leases until the agent asks with it. ErrNotFound for
@@ -286,8 +307,9 @@ type Keys interface {
 	RotateLeaseKey(ctx context.Context, deviceID string, at time.Time) (LeaseKey, error)
 	// LeaseKeys returns a device's lease keys, oldest first.
 	LeaseKeys(ctx context.Context, deviceID string) ([]LeaseKey, error)
-	// Leases returns a device's lease log with At in [from, to), newest
-	// first, at most limit entries (limit <= 0: all).
+	// Leases returns a device's lease log entries in [from, to) (of a run
+	// of refusals, one that overlaps it: LastAt >= from, At < to), newest
+	// first by At, at most limit entries (limit <= 0: all).
 	Leases(ctx context.Context, deviceID string, from, to time.Time, limit int) ([]LeaseRecord, error)
 	// LeaseEvidence answers, from the device's whole lease log in one
 	// snapshot (no window, no row limit), what the log says of the

@@ -17,7 +17,7 @@ import (
 const (
 	lockLeaseDevices = `SELECT id FROM devices WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`
 	leaseDevice      = `SELECT d.revoked_at,
-		EXISTS (SELECT 1 FROM lease_log l WHERE l.device_id = $1 AND l.nonce = $2),
+		EXISTS (SELECT 1 FROM lease_nonces n WHERE n.device_id = $1 AND n.nonce = $2),
 		EXISTS (SELECT 1 FROM lost_reports r WHERE r.device_id = $1 AND r.found_at IS NULL)
 		FROM devices d WHERE d.id = $1`
 	// liveCommands are a device's commands not cancelled that bear on its
@@ -28,7 +28,10 @@ const (
 	createKey   = `INSERT INTO lease_keys (id, device_id, key_bytes, state, created_at) VALUES ($1, $2, $3, $4, $5)`
 	retireKey   = `UPDATE lease_keys SET state = 'retired', retired_at = $1, destroyed_at = $1, key_bytes = '' WHERE device_id = $2 AND state = 'current'`
 	promoteKey  = `UPDATE lease_keys SET state = 'current' WHERE device_id = $1 AND id = $2 AND state = 'next'`
-	logLease    = `INSERT INTO lease_log (device_id, at, source, kind, key_id, next_key_id, valid_until, offline_window, nonce, agent_time, refused) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`
+	logLease    = `INSERT INTO lease_log (device_id, at, last_at, requests, source, kind, key_id, next_key_id, valid_until, offline_window, nonce, agent_time, refused) VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`
+	logNonce    = `INSERT INTO lease_nonces (device_id, nonce, at) VALUES ($1, $2, $3)`
+	latestLease = `SELECT ` + leaseCols + ` FROM lease_log WHERE device_id = $1 ORDER BY id DESC LIMIT 1`
+	foldLease   = `UPDATE lease_log SET last_at = $1, requests = requests + 1 WHERE id = $2`
 	leaseServed = `UPDATE devices SET lease_served_at = $1, lease_until = $2 WHERE id = $3`
 )
 
@@ -129,6 +132,22 @@ func writeLease(ctx context.Context, tx pgx.Tx, dec *lease.Decision) error {
 		return nil
 	}
 	rec := &res.Record
+	if rec.Nonce != "" {
+		if _, err := tx.Exec(ctx, logNonce, rec.DeviceID, rec.Nonce, rec.At); err != nil {
+			return err
+		}
+	}
+	if res.Outcome == store.LeaseRefused {
+		last, err := scanLease(tx.QueryRow(ctx, latestLease, rec.DeviceID))
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if lease.Folds(last, *rec) {
+			*rec = lease.Fold(last, *rec)
+			_, err := tx.Exec(ctx, foldLease, rec.LastAt, rec.ID)
+			return err
+		}
+	}
 	b := &pgx.Batch{}
 	if k := dec.Create; k != nil {
 		b.Queue(createKey, k.ID, rec.DeviceID, k.Bytes, store.KeyCurrent, rec.At)
@@ -137,7 +156,7 @@ func writeLease(ctx context.Context, tx pgx.Tx, dec *lease.Decision) error {
 		b.Queue(retireKey, rec.At, rec.DeviceID)
 		b.Queue(promoteKey, rec.DeviceID, rec.KeyID)
 	}
-	b.Queue(logLease, rec.DeviceID, rec.At, rec.Source, rec.Kind, rec.KeyID, rec.NextKeyID, orNull(rec.Until),
+	b.Queue(logLease, rec.DeviceID, rec.At, rec.Requests, rec.Source, rec.Kind, rec.KeyID, rec.NextKeyID, orNull(rec.Until),
 		rec.Window.Microseconds(), nullText(rec.Nonce), orNull(rec.AgentTime), rec.Refused).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&rec.ID)
 	})
@@ -203,7 +222,7 @@ func (s *Store) LeaseKeys(ctx context.Context, deviceID string) ([]store.LeaseKe
 	return out, nil
 }
 
-const leaseCols = `id, device_id, at, source, kind, key_id, next_key_id, valid_until, offline_window, nonce, agent_time, refused`
+const leaseCols = `id, device_id, at, last_at, requests, source, kind, key_id, next_key_id, valid_until, offline_window, nonce, agent_time, refused`
 
 func scanLease(row pgx.Row, more ...any) (store.LeaseRecord, error) {
 	var (
@@ -212,9 +231,9 @@ func scanLease(row pgx.Row, more ...any) (store.LeaseRecord, error) {
 		until, agent *time.Time
 		nonce        *string
 	)
-	err := row.Scan(append(more, &r.ID, &r.DeviceID, &r.At, &r.Source, &r.Kind, &r.KeyID, &r.NextKeyID, &until, &window,
-		&nonce, &agent, &r.Refused)...)
-	r.At, r.Until, r.AgentTime = utc(r.At), orZero(until), orZero(agent)
+	err := row.Scan(append(more, &r.ID, &r.DeviceID, &r.At, &r.LastAt, &r.Requests, &r.Source, &r.Kind, &r.KeyID, &r.NextKeyID,
+		&until, &window, &nonce, &agent, &r.Refused)...)
+	r.At, r.LastAt, r.Until, r.AgentTime = utc(r.At), utc(r.LastAt), orZero(until), orZero(agent)
 	r.Window = time.Duration(window) * time.Microsecond
 	if nonce != nil {
 		r.Nonce = *nonce
@@ -233,7 +252,7 @@ func (s *Store) Leases(ctx context.Context, deviceID string, from, to time.Time,
 		l := int64(limit)
 		n = &l
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT `+leaseCols+` FROM lease_log WHERE device_id = $1 AND at >= $2 AND at < $3
+	rows, _ := s.pool.Query(ctx, `SELECT `+leaseCols+` FROM lease_log WHERE device_id = $1 AND last_at >= $2 AND at < $3
 		ORDER BY at DESC, id DESC LIMIT $4`, deviceID, check.Bound(from), check.Bound(to), n)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.LeaseRecord, error) { return scanLease(row) })
 	if err != nil {
@@ -259,7 +278,7 @@ func (s *Store) LeaseEvidence(ctx context.Context, deviceID string, t time.Time)
 			{&ev.Before, `refused = '' AND at <= $2`, `at DESC, id DESC`},
 			{&ev.FirstAfter, `refused = '' AND at > $2`, `at, id`},
 			{&ev.LastAfter, `refused = '' AND at > $2`, `at DESC, id DESC`},
-			{&ev.FirstRefused, `refused <> '' AND at > $2`, `at, id`},
+			{&ev.FirstRefused, `refused <> '' AND last_at > $2`, `at, id`},
 		} {
 			r, err := scanLease(tx.QueryRow(ctx, `SELECT `+leaseCols+` FROM lease_log WHERE device_id = $1 AND `+q.where+
 				` ORDER BY `+q.order+` LIMIT 1`, deviceID, at))
@@ -277,14 +296,17 @@ func (s *Store) LeaseEvidence(ctx context.Context, deviceID string, t time.Time)
 			return err
 		}
 		ev.UntilAfter = orZero(until)
-		rows, _ := tx.Query(ctx, `SELECT refused, count(*) FROM lease_log WHERE device_id = $1 AND refused <> '' AND at > $2
-			GROUP BY refused`, deviceID, at)
+		// A run that began at or before t counts once: its last
+		// request was after t.
+		rows, _ := tx.Query(ctx, `SELECT refused, sum(CASE WHEN at > $2 THEN requests ELSE 1 END), bool_or(at <= $2)
+			FROM lease_log WHERE device_id = $1 AND refused <> '' AND last_at > $2 GROUP BY refused`, deviceID, at)
 		var (
-			why string
-			n   int64
+			why      string
+			n        int64
+			straddle bool
 		)
-		_, err := pgx.ForEachRow(rows, []any{&why, &n}, func() error {
-			ev.RefusedAfter[why] = n
+		_, err := pgx.ForEachRow(rows, []any{&why, &n, &straddle}, func() error {
+			ev.RefusedAfter[why], ev.RefusedAtLeast = n, ev.RefusedAtLeast || straddle
 			return nil
 		})
 		return err

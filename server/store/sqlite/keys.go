@@ -14,11 +14,11 @@ import (
 
 // leaseStmts are ServeLeases' statements, prepared once on the writer.
 type leaseStmts struct {
-	device, commands, keys, create, retire, promote, log, served *sql.Stmt
+	device, commands, keys, create, retire, promote, log, served, nonce, latest, fold *sql.Stmt
 }
 
 func (p *leaseStmts) all() []*sql.Stmt {
-	return []*sql.Stmt{p.device, p.commands, p.keys, p.create, p.retire, p.promote, p.log, p.served}
+	return []*sql.Stmt{p.device, p.commands, p.keys, p.create, p.retire, p.promote, p.log, p.served, p.nonce, p.latest, p.fold}
 }
 
 func (p *leaseStmts) prepare(db *sql.DB) error {
@@ -27,7 +27,7 @@ func (p *leaseStmts) prepare(db *sql.DB) error {
 		sql string
 	}{
 		{&p.device, `SELECT d.revoked_at,
-			EXISTS (SELECT 1 FROM lease_log l WHERE l.device_id = ?1 AND l.nonce = ?2),
+			EXISTS (SELECT 1 FROM lease_nonces n WHERE n.device_id = ?1 AND n.nonce = ?2),
 			EXISTS (SELECT 1 FROM lost_reports r WHERE r.device_id = ?1 AND r.found_at IS NULL)
 			FROM devices d WHERE d.id = ?1`},
 		{&p.commands, liveCommands},
@@ -37,8 +37,11 @@ func (p *leaseStmts) prepare(db *sql.DB) error {
 		{&p.retire, `UPDATE lease_keys SET state = 'retired', retired_at = ?1, destroyed_at = ?1, key_bytes = x''
 			WHERE device_id = ?2 AND state = 'current'`},
 		{&p.promote, `UPDATE lease_keys SET state = 'current' WHERE device_id = ? AND id = ? AND state = 'next'`},
-		{&p.log, `INSERT INTO lease_log (device_id, at, source, kind, key_id, next_key_id, valid_until, offline_window,
-			nonce, agent_time, refused) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`},
+		{&p.log, `INSERT INTO lease_log (device_id, at, last_at, requests, source, kind, key_id, next_key_id, valid_until,
+			offline_window, nonce, agent_time, refused) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`},
+		{&p.nonce, `INSERT INTO lease_nonces (device_id, nonce, at) VALUES (?, ?, ?)`},
+		{&p.latest, `SELECT ` + leaseCols + ` FROM lease_log WHERE device_id = ? ORDER BY id DESC LIMIT 1`},
+		{&p.fold, `UPDATE lease_log SET last_at = ?, requests = requests + 1 WHERE id = ?`},
 		{&p.served, `UPDATE devices SET lease_served_at = ?, lease_until = ? WHERE id = ?`},
 	} {
 		st, err := db.Prepare(s.sql)
@@ -167,6 +170,22 @@ func writeLease(ctx context.Context, tx *sql.Tx, ps *leaseStmts, dec *lease.Deci
 	}
 	rec := &res.Record
 	at := micros(rec.At)
+	if rec.Nonce != "" {
+		if _, err := tx.StmtContext(ctx, ps.nonce).ExecContext(ctx, rec.DeviceID, rec.Nonce, at); err != nil {
+			return err
+		}
+	}
+	if res.Outcome == store.LeaseRefused {
+		last, err := scanLease(tx.StmtContext(ctx, ps.latest).QueryRowContext(ctx, rec.DeviceID))
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if lease.Folds(last, *rec) {
+			*rec = lease.Fold(last, *rec)
+			_, err := tx.StmtContext(ctx, ps.fold).ExecContext(ctx, micros(rec.LastAt), rec.ID)
+			return err
+		}
+	}
 	if k := dec.Create; k != nil {
 		if _, err := tx.StmtContext(ctx, ps.create).ExecContext(ctx, k.ID, rec.DeviceID, k.Bytes, store.KeyCurrent, at); err != nil {
 			return err
@@ -180,7 +199,7 @@ func writeLease(ctx context.Context, tx *sql.Tx, ps *leaseStmts, dec *lease.Deci
 			return err
 		}
 	}
-	if err := tx.StmtContext(ctx, ps.log).QueryRowContext(ctx, rec.DeviceID, at, rec.Source, rec.Kind, rec.KeyID,
+	if err := tx.StmtContext(ctx, ps.log).QueryRowContext(ctx, rec.DeviceID, at, at, rec.Requests, rec.Source, rec.Kind, rec.KeyID,
 		rec.NextKeyID, nullMicros(rec.Until), rec.Window.Microseconds(), nullText(rec.Nonce), nullMicros(rec.AgentTime),
 		rec.Refused).Scan(&rec.ID); err != nil {
 		return err
@@ -268,20 +287,21 @@ func (s *Store) LeaseKeys(ctx context.Context, deviceID string) ([]store.LeaseKe
 	return out, nil
 }
 
-const leaseCols = `id, device_id, at, source, kind, key_id, next_key_id, valid_until, offline_window, nonce, agent_time, refused`
+const leaseCols = `id, device_id, at, last_at, requests, source, kind, key_id, next_key_id, valid_until, offline_window, nonce,
+	agent_time, refused`
 
 func scanLease(sc interface{ Scan(...any) error }, more ...any) (store.LeaseRecord, error) {
 	var (
-		r            store.LeaseRecord
-		at, window   int64
-		until, agent sql.NullInt64
-		nonce        sql.NullString
+		r                store.LeaseRecord
+		at, last, window int64
+		until, agent     sql.NullInt64
+		nonce            sql.NullString
 	)
-	if err := sc.Scan(append(more, &r.ID, &r.DeviceID, &at, &r.Source, &r.Kind, &r.KeyID, &r.NextKeyID, &until, &window,
-		&nonce, &agent, &r.Refused)...); err != nil {
+	if err := sc.Scan(append(more, &r.ID, &r.DeviceID, &at, &last, &r.Requests, &r.Source, &r.Kind, &r.KeyID, &r.NextKeyID,
+		&until, &window, &nonce, &agent, &r.Refused)...); err != nil {
 		return r, err
 	}
-	r.At, r.Until, r.AgentTime = fromMicros(at), fromNull(until), fromNull(agent)
+	r.At, r.LastAt, r.Until, r.AgentTime = fromMicros(at), fromMicros(last), fromNull(until), fromNull(agent)
 	r.Window, r.Nonce = time.Duration(window)*time.Microsecond, nonce.String
 	return r, nil
 }
@@ -312,7 +332,7 @@ func (s *Store) Leases(ctx context.Context, deviceID string, from, to time.Time,
 	if limit <= 0 {
 		n = -1
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+leaseCols+` FROM lease_log WHERE device_id = ? AND at >= ? AND at < ?
+	rows, err := s.r.QueryContext(ctx, `SELECT `+leaseCols+` FROM lease_log WHERE device_id = ? AND last_at >= ? AND at < ?
 		ORDER BY at DESC, id DESC LIMIT ?`, deviceID, micros(check.Bound(from)), micros(check.Bound(to)), n)
 	if err != nil {
 		return nil, fmt.Errorf("leases: %w", err)
@@ -353,7 +373,7 @@ func (s *Store) LeaseEvidence(ctx context.Context, deviceID string, t time.Time)
 		{&ev.Before, `refused = '' AND at <= ?2`, `at DESC, id DESC`},
 		{&ev.FirstAfter, `refused = '' AND at > ?2`, `at, id`},
 		{&ev.LastAfter, `refused = '' AND at > ?2`, `at DESC, id DESC`},
-		{&ev.FirstRefused, `refused <> '' AND at > ?2`, `at, id`},
+		{&ev.FirstRefused, `refused <> '' AND last_at > ?2`, `at, id`},
 	} {
 		if err := one(q.into, q.where, q.order); err != nil {
 			return fail(err)
@@ -365,21 +385,24 @@ func (s *Store) LeaseEvidence(ctx context.Context, deviceID string, t time.Time)
 		return fail(err)
 	}
 	ev.UntilAfter = fromNull(until)
-	rows, err := tx.QueryContext(ctx, `SELECT refused, count(*) FROM lease_log WHERE device_id = ? AND refused <> '' AND at > ?
-		GROUP BY refused`, deviceID, at)
+	// A run that began at or before t counts once: its last request was
+	// after t.
+	rows, err := tx.QueryContext(ctx, `SELECT refused, sum(CASE WHEN at > ?2 THEN requests ELSE 1 END), max(at <= ?2)
+		FROM lease_log WHERE device_id = ?1 AND refused <> '' AND last_at > ?2 GROUP BY refused`, deviceID, at)
 	if err != nil {
 		return fail(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			why string
-			n   int64
+			why      string
+			n        int64
+			straddle bool
 		)
-		if err := rows.Scan(&why, &n); err != nil {
+		if err := rows.Scan(&why, &n, &straddle); err != nil {
 			return fail(err)
 		}
-		ev.RefusedAfter[why] = n
+		ev.RefusedAfter[why], ev.RefusedAtLeast = n, ev.RefusedAtLeast || straddle
 	}
 	if err := rows.Err(); err != nil {
 		return fail(err)

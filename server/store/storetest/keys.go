@@ -64,11 +64,16 @@ func served(t *testing.T, what string, got store.LeaseResult, r store.LeaseReque
 func refusedLease(t *testing.T, what string, got store.LeaseResult, r store.LeaseRequest, why string) {
 	t.Helper()
 	rec := got.Record
+	folded := rec.Requests > 1 // into a run of identical refusals: the first request's nonce and time
 	if got.Outcome != store.LeaseRefused || rec.Refused != why || got.Key != nil || got.Next != nil || rec.ID == 0 ||
-		rec.KeyID != r.KeyID || !rec.Until.IsZero() || rec.NextKeyID != "" || rec.Served() || rec.Nonce != r.Nonce {
+		rec.KeyID != r.KeyID || !rec.Until.IsZero() || rec.NextKeyID != "" || rec.Served() || !folded && rec.Nonce != r.Nonce ||
+		rec.Requests < 1 {
 		t.Errorf("%s: %v %+v (key %x, next %+v), want refused %q", what, got.Outcome, rec, got.Key, got.Next, why)
 	}
-	sameTime(t, what+" at", rec.At, r.At)
+	sameTime(t, what+" last at", rec.LastAt, r.At)
+	if !folded {
+		sameTime(t, what+" at", rec.At, r.At)
+	}
 }
 
 // keyOf serves dev a first lease at at and returns its key's ID and bytes.
@@ -1312,5 +1317,105 @@ func testLeaseEvidenceWholeLog(t *testing.T, open Open) {
 	ok(t, err)
 	if ev.Before.Nonce != lastAfter.Nonce || ev.ServedAfter != 0 || ev.Refusals() != 7 {
 		t.Errorf("after the last lease: %+v", ev)
+	}
+}
+
+// testLeaseRefusalRuns: identical refusals in a row are one entry of the
+// log (how many, the first and the last), each lease served its own; the
+// nonces of folded requests are still each taken once; the evidence
+// counts every request, and whether any lease was served after a time.
+func testLeaseRefusalRuns(t *testing.T, open Open) {
+	s, ctx := open(t), t.Context()
+	createDevices(t, s, "d")
+	id, _ := keyOf(t, s, "d", t0)
+	lostAt := t0.Add(time.Hour)
+	ok(t, s.MarkLost(ctx, store.LostReport{DeviceID: "d", LostAt: lostAt, DiscoveredAt: lostAt, RecordedAt: lostAt, By: "alice"}))
+	at := lostAt
+	var nonces []string
+	ask := func(n int, kind, source string) []store.LeaseResult {
+		var reqs []store.LeaseRequest
+		for i := range n {
+			at = at.Add(time.Second)
+			r := leaseReq("d", kind, id, at)
+			r.Source = fmt.Sprintf("%s:%d", source, 40000+i) // a new connection, a new port
+			reqs = append(reqs, r)
+			nonces = append(nonces, r.Nonce)
+		}
+		return serve(t, s, reqs...)
+	}
+	// 300 in one batch and 200 one at a time: one run.
+	first := at.Add(time.Second)
+	ask(300, store.LeaseKindKey, "203.0.113.9")
+	for range 200 {
+		got := ask(1, store.LeaseKindKey, "203.0.113.9")[0]
+		if got.Outcome != store.LeaseRefused || got.Record.Refused != wire.RefusedLost {
+			t.Fatalf("refused one at a time: %+v", got)
+		}
+	}
+	runEnd := at
+	log, err := s.Leases(ctx, "d", time.Time{}, forever, 0)
+	ok(t, err)
+	if len(log) != 2 || log[0].Requests != 500 || log[0].Refused != wire.RefusedLost || log[1].Requests != 1 || !log[1].Served() {
+		t.Fatalf("the log after 500 identical refusals: %+v", log)
+	}
+	sameTime(t, "the run's first", log[0].At, first)
+	sameTime(t, "the run's last", log[0].LastAt, runEnd)
+	sameTime(t, "a lease served's last", log[1].LastAt, log[1].At)
+	// Each nonce is still taken once, folded or not.
+	for _, n := range []string{nonces[0], nonces[299], nonces[499]} {
+		r := leaseReq("d", store.LeaseKindKey, id, at.Add(time.Second))
+		r.Nonce = n
+		if got := serve(t, s, r)[0]; got.Outcome != store.LeaseReplay {
+			t.Errorf("nonce %s again: %v", n, got.Outcome)
+		}
+	}
+	// Another kind, then the first kind again: two more entries (a run
+	// continues only while nothing else is logged in between); another
+	// host too.
+	ask(3, store.LeaseKindRenew, "203.0.113.9")
+	ask(2, store.LeaseKindKey, "203.0.113.9")
+	ask(1, store.LeaseKindKey, "198.51.100.4")
+	// Found: three leases served in a row, each its own entry.
+	_, err = s.MarkFound(ctx, store.Found{DeviceID: "d", At: at.Add(time.Second), By: "bob", UnlockExpires: at.Add(time.Hour)})
+	ok(t, err)
+	at = at.Add(time.Second)
+	for _, got := range ask(3, store.LeaseKindRenew, "203.0.113.9") {
+		if got.Outcome != store.LeaseServed || got.Record.Requests != 1 {
+			t.Errorf("served after found: %+v", got)
+		}
+	}
+	servedAt := at
+	// Lost again: a new run, not folded into the old one.
+	ok(t, s.MarkLost(ctx, store.LostReport{DeviceID: "d", LostAt: at, DiscoveredAt: at, RecordedAt: at, By: "alice"}))
+	ask(4, store.LeaseKindKey, "203.0.113.9")
+	log, err = s.Leases(ctx, "d", time.Time{}, forever, 0)
+	ok(t, err)
+	var sizes []int64
+	for _, l := range log {
+		sizes = append(sizes, l.Requests)
+	}
+	if fmt.Sprint(sizes) != "[4 1 1 1 1 2 3 500 1]" {
+		t.Errorf("the log's entries are of %v requests, newest first; want [4 1 1 1 1 2 3 500 1]", sizes)
+	}
+	ev, err := s.LeaseEvidence(ctx, "d", lostAt)
+	ok(t, err)
+	if ev.ServedAfter != 3 || ev.Refusals() != 510 || ev.RefusedAfter[wire.RefusedLost] != 510 || ev.RefusedAtLeast {
+		t.Errorf("evidence after the loss: %+v", ev)
+	}
+	sameTime(t, "the first refused", ev.FirstRefused.At, first)
+	sameTime(t, "the last served", ev.LastAfter.At, servedAt)
+	// In the middle of the run: it counts once, and the counts are "at
+	// least".
+	ev, err = s.LeaseEvidence(ctx, "d", first.Add(100*time.Second))
+	ok(t, err)
+	if ev.Refusals() != 11 || !ev.RefusedAtLeast || ev.ServedAfter != 3 {
+		t.Errorf("evidence in the run: %+v", ev)
+	}
+	sameTime(t, "the first run going on", ev.FirstRefused.At, first)
+	// After the last lease served: none served, the last run only.
+	ev, err = s.LeaseEvidence(ctx, "d", servedAt)
+	ok(t, err)
+	if ev.ServedAfter != 0 || ev.Refusals() != 4 || ev.RefusedAtLeast {
+		t.Errorf("evidence after the last lease: %+v", ev)
 	}
 }

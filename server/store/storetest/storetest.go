@@ -105,6 +105,7 @@ func Run(t *testing.T, open Open) {
 		{"LeaseRotation", testLeaseRotation},
 		{"LeaseLog", testLeaseLog},
 		{"LeaseEvidenceWholeLog", testLeaseEvidenceWholeLog},
+		{"LeaseRefusalRuns", testLeaseRefusalRuns},
 		{"WipeDestroysKeys", testWipeDestroysKeys},
 		{"LeasesTwoHandles", testLeasesTwoHandles},
 		{"OfflineCopyHistory", testOfflineCopyHistory},

@@ -35,15 +35,20 @@ CREATE TABLE lease_keys (
 CREATE INDEX lease_keys_device ON lease_keys (device_id, created_at);
 CREATE UNIQUE INDEX lease_keys_live ON lease_keys (device_id, state) WHERE state IN ('current', 'next');
 
--- The lease log: every lease served (refused = '') or refused (with the
--- reason). valid_until is NULL for a refusal; offline_window is in
--- microseconds; nonce is NULL at enrollment (which has none), and a
--- device's nonce is taken once; agent_time is the agent's claim. The
--- served index answers "the last lease served before t".
+-- The lease log: every lease served (refused = ''), each its own row, and
+-- the refusals (with the reason), a run of identical ones (the same
+-- reason, kind, key and host, nothing else logged in between) folded into
+-- one row: at is the first, last_at the last, requests how many (1 for a
+-- lease served). valid_until is NULL for a refusal; offline_window is in
+-- microseconds; nonce (the first request's) is NULL at enrollment (which
+-- has none); agent_time is the agent's claim. The served index answers
+-- "the last lease served before t".
 CREATE TABLE lease_log (
 	id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	device_id      text COLLATE "C" NOT NULL REFERENCES devices (id),
 	at             timestamptz NOT NULL,
+	last_at        timestamptz NOT NULL,
+	requests       bigint      NOT NULL,
 	source         text        NOT NULL,
 	kind           text        NOT NULL,
 	key_id         text        NOT NULL,
@@ -56,7 +61,15 @@ CREATE TABLE lease_log (
 );
 CREATE INDEX lease_log_device ON lease_log (device_id, at, id);
 CREATE INDEX lease_log_served ON lease_log (device_id, at, id) WHERE refused = '';
-CREATE UNIQUE INDEX lease_log_nonce ON lease_log (device_id, nonce);
+
+-- Every lease request's nonce, apart from the log (a run of refusals is
+-- one row of the log, and many nonces): a device's nonce is taken once.
+CREATE TABLE lease_nonces (
+	device_id text COLLATE "C" NOT NULL REFERENCES devices (id),
+	nonce     text COLLATE "C" NOT NULL,
+	at        timestamptz NOT NULL,
+	PRIMARY KEY (device_id, nonce)
+);
 
 -- Commands to agents: lock, unlock, wipe. seq orders them; id is what
 -- the agent sees. result is '' until the agent acknowledges (done,
