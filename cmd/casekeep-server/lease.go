@@ -18,7 +18,7 @@ func leaseCommand() *cli.Command {
 		Name:    "lease",
 		Summary: "see a device's lease log and rotate its lease key",
 		Sub: []*cli.Command{{
-			Name: "rotate", Args: "DEVICE-ID --db DSN",
+			Name: "rotate", Args: "DEVICE-ID --db DSN [--data DIR]",
 			Summary: "give a device a new lease key (an it-security action)",
 			Help: `Rotate makes a new lease key for the device. The server sends it with each
 lease the device is served from then on; its agent wraps its vault identity
@@ -36,11 +36,12 @@ access. It is recorded in the audit log.`,
 
 func leaseRotate(e *cli.Env, args []string) error {
 	dsn := e.Flags.String("db", "", dbHelp)
+	data := e.Flags.String("data", "", dataHelp)
 	rest, err := e.Parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
-	return withStore(*dsn, func(ctx context.Context, st store.Store) error {
+	return withKeyStore(*dsn, *data, func(ctx context.Context, st store.Store) error {
 		k, err := (&actions.Actions{Store: st}).RotateLeaseKey(ctx, actions.CommandLine, rest[0])
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("rotating the lease key of %s: no such device (casekeep-server devices lists them)", rest[0])

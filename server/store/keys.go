@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"errors"
 	"strings"
 	"time"
 
@@ -322,6 +323,26 @@ type Keys interface {
 	// at at: from then on they cannot be cancelled.
 	DeliverCommands(ctx context.Context, deviceID string, at time.Time, limit int) ([]Command, error)
 }
+
+// A KeySealer seals the lease keys a store holds with a key-encryption
+// key kept outside the database (kek.Sealer, a file in the server's data
+// folder), so that a dump or backup of the database holds none in the
+// clear. The sealed bytes are bound to the device and key ID.
+type KeySealer interface {
+	Seal(deviceID, keyID string, key []byte) ([]byte, error)
+	Open(deviceID, keyID string, sealed []byte) ([]byte, error)
+}
+
+// Sealing is a store that holds lease keys sealed: both stores are. Until
+// it is given a KeySealer it refuses to store or read a lease key's bytes
+// (ErrNoKeySealer): ServeLeases and RotateLeaseKey fail.
+type Sealing interface {
+	UseKeySealer(KeySealer)
+}
+
+// ErrNoKeySealer is returned by ServeLeases and RotateLeaseKey of a store
+// given no KeySealer.
+var ErrNoKeySealer = errors.New("the store has no key-encryption key for lease keys (see store.Sealing)")
 
 // NewCommandID returns a new command ID: "cmd_" and 26 random base32
 // characters.

@@ -64,12 +64,12 @@ func (s *Store) ServeLeases(ctx context.Context, reqs []store.LeaseRequest) ([]s
 			return err
 		}
 		for i, r := range reqs {
-			d, err := readLeaseDevice(ctx, tx, r)
+			d, err := s.readLeaseDevice(ctx, tx, r)
 			if err != nil {
 				return err
 			}
 			dec := lease.Decide(r, d)
-			if err := writeLease(ctx, tx, &dec); err != nil {
+			if err := s.writeLease(ctx, tx, &dec); err != nil {
 				return err
 			}
 			out[i] = dec.Result
@@ -82,7 +82,7 @@ func (s *Store) ServeLeases(ctx context.Context, reqs []store.LeaseRequest) ([]s
 	return out, nil
 }
 
-func readLeaseDevice(ctx context.Context, tx pgx.Tx, r store.LeaseRequest) (lease.Device, error) {
+func (s *Store) readLeaseDevice(ctx context.Context, tx pgx.Tx, r store.LeaseRequest) (lease.Device, error) {
 	var (
 		d       lease.Device
 		revoked *time.Time
@@ -107,6 +107,9 @@ func readLeaseDevice(ctx context.Context, tx pgx.Tx, r store.LeaseRequest) (leas
 	)
 	_, err = pgx.ForEachRow(rows, []any{&k.ID, &k.Bytes, &state, &k.Destroyed}, func() error {
 		kk := k
+		if err := lease.Open(s.sealer, r.DeviceID, &kk); err != nil {
+			return err
+		}
 		if state == store.KeyCurrent {
 			d.Current = &kk
 		} else {
@@ -126,7 +129,7 @@ func readLiveCommands(ctx context.Context, tx pgx.Tx, deviceID string) ([]store.
 	})
 }
 
-func writeLease(ctx context.Context, tx pgx.Tx, dec *lease.Decision) error {
+func (s *Store) writeLease(ctx context.Context, tx pgx.Tx, dec *lease.Decision) error {
 	res := &dec.Result
 	if res.Outcome != store.LeaseServed && res.Outcome != store.LeaseRefused {
 		return nil
@@ -150,7 +153,11 @@ func writeLease(ctx context.Context, tx pgx.Tx, dec *lease.Decision) error {
 	}
 	b := &pgx.Batch{}
 	if k := dec.Create; k != nil {
-		b.Queue(createKey, k.ID, rec.DeviceID, k.Bytes, store.KeyCurrent, rec.At)
+		sealed, err := lease.Seal(s.sealer, rec.DeviceID, k.ID, k.Bytes)
+		if err != nil {
+			return err
+		}
+		b.Queue(createKey, k.ID, rec.DeviceID, sealed, store.KeyCurrent, rec.At)
 	}
 	if dec.Promote {
 		b.Queue(retireKey, rec.At, rec.DeviceID)
@@ -194,7 +201,11 @@ func (s *Store) RotateLeaseKey(ctx context.Context, deviceID string, at time.Tim
 		if err := lease.Rotation(current, next, destroyed); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, createKey, k.ID, deviceID, store.NewLeaseKey(), k.State, k.CreatedAt)
+		sealed, err := lease.Seal(s.sealer, deviceID, k.ID, store.NewLeaseKey())
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, createKey, k.ID, deviceID, sealed, k.State, k.CreatedAt)
 		return err
 	})
 	if err != nil {

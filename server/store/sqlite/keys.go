@@ -106,24 +106,28 @@ func (s *Store) ServeLeases(ctx context.Context, reqs []store.LeaseRequest) ([]s
 	}
 	defer tx.Rollback()
 	ps := &s.stmts.lease
+	retired := false
 	for i, r := range reqs {
-		d, err := leaseDevice(ctx, tx, ps, r)
+		d, err := s.leaseDevice(ctx, tx, ps, r)
 		if err != nil {
 			return nil, fmt.Errorf("serve leases: %w", err)
 		}
 		dec := lease.Decide(r, d)
-		if err := writeLease(ctx, tx, ps, &dec); err != nil {
+		if err := s.writeLease(ctx, tx, ps, &dec); err != nil {
 			return nil, fmt.Errorf("serve leases: %w", err)
 		}
-		out[i] = dec.Result
+		out[i], retired = dec.Result, retired || dec.Promote
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("serve leases: %w", err)
 	}
+	if retired {
+		s.shred() // an old key destroyed by a rotation
+	}
 	return out, nil
 }
 
-func leaseDevice(ctx context.Context, tx *sql.Tx, ps *leaseStmts, r store.LeaseRequest) (lease.Device, error) {
+func (s *Store) leaseDevice(ctx context.Context, tx *sql.Tx, ps *leaseStmts, r store.LeaseRequest) (lease.Device, error) {
 	var (
 		d       lease.Device
 		revoked sql.NullInt64
@@ -154,6 +158,9 @@ func leaseDevice(ctx context.Context, tx *sql.Tx, ps *leaseStmts, r store.LeaseR
 		if err := rows.Scan(&k.ID, &k.Bytes, &state, &k.Destroyed); err != nil {
 			return d, err
 		}
+		if err := lease.Open(s.sealer, r.DeviceID, &k); err != nil {
+			return d, err
+		}
 		if state == store.KeyCurrent {
 			d.Current = &k
 		} else {
@@ -163,7 +170,7 @@ func leaseDevice(ctx context.Context, tx *sql.Tx, ps *leaseStmts, r store.LeaseR
 	return d, rows.Err()
 }
 
-func writeLease(ctx context.Context, tx *sql.Tx, ps *leaseStmts, dec *lease.Decision) error {
+func (s *Store) writeLease(ctx context.Context, tx *sql.Tx, ps *leaseStmts, dec *lease.Decision) error {
 	res := &dec.Result
 	if res.Outcome != store.LeaseServed && res.Outcome != store.LeaseRefused {
 		return nil
@@ -187,7 +194,11 @@ func writeLease(ctx context.Context, tx *sql.Tx, ps *leaseStmts, dec *lease.Deci
 		}
 	}
 	if k := dec.Create; k != nil {
-		if _, err := tx.StmtContext(ctx, ps.create).ExecContext(ctx, k.ID, rec.DeviceID, k.Bytes, store.KeyCurrent, at); err != nil {
+		sealed, err := lease.Seal(s.sealer, rec.DeviceID, k.ID, k.Bytes)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.StmtContext(ctx, ps.create).ExecContext(ctx, k.ID, rec.DeviceID, sealed, store.KeyCurrent, at); err != nil {
 			return err
 		}
 	}
@@ -248,8 +259,12 @@ func (s *Store) RotateLeaseKey(ctx context.Context, deviceID string, at time.Tim
 		return fail(err)
 	}
 	k := store.LeaseKey{ID: store.NewLeaseKeyID(), DeviceID: deviceID, State: store.KeyNext, CreatedAt: check.UTC(at)}
+	sealed, err := lease.Seal(s.sealer, deviceID, k.ID, store.NewLeaseKey())
+	if err != nil {
+		return fail(err)
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO lease_keys (id, device_id, key_bytes, state, created_at) VALUES (?, ?, ?, ?, ?)`,
-		k.ID, deviceID, store.NewLeaseKey(), k.State, micros(k.CreatedAt)); err != nil {
+		k.ID, deviceID, sealed, k.State, micros(k.CreatedAt)); err != nil {
 		return fail(err)
 	}
 	if err := tx.Commit(); err != nil {

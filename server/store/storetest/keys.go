@@ -11,6 +11,7 @@ import (
 
 	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/server/store"
+	"github.com/casekeep/casekeep/server/store/kek"
 )
 
 // The cases for [store.Keys], for commands and their acknowledgements, and
@@ -1418,4 +1419,32 @@ func testLeaseRefusalRuns(t *testing.T, open Open) {
 	if ev.ServedAfter != 0 || ev.Refusals() != 4 || ev.RefusedAtLeast {
 		t.Errorf("evidence after the last lease: %+v", ev)
 	}
+}
+
+// testLeaseKeysSealed: the store holds lease keys sealed with its
+// key-encryption key: a handle with another key cannot serve them (nor
+// can one with none), and one with the right key serves the same bytes.
+func testLeaseKeysSealed(t *testing.T, open Open) {
+	s, ctx := open(t), t.Context()
+	createDevices(t, s, "d")
+	id, key := keyOf(t, s, "d", t0)
+	other, err := kek.New(bytes.Repeat([]byte{7}, 32))
+	ok(t, err)
+	wrong := open(t)
+	wrong.(store.Sealing).UseKeySealer(other)
+	if _, err := wrong.ServeLeases(ctx, []store.LeaseRequest{leaseReq("d", store.LeaseKindKey, id, t0.Add(time.Minute))}); !errors.Is(err, kek.ErrOpen) {
+		t.Errorf("serving with another key-encryption key: %v, want kek.ErrOpen", err)
+	}
+	none := open(t)
+	none.(store.Sealing).UseKeySealer(nil)
+	if _, err := none.ServeLeases(ctx, []store.LeaseRequest{leaseReq("d", store.LeaseKindKey, id, t0.Add(time.Minute))}); !errors.Is(err, store.ErrNoKeySealer) {
+		t.Errorf("serving with no key-encryption key: %v", err)
+	}
+	if _, err := none.RotateLeaseKey(ctx, "d", t0.Add(time.Minute)); !errors.Is(err, store.ErrNoKeySealer) {
+		t.Errorf("rotating with no key-encryption key: %v", err)
+	}
+	r := leaseReq("d", store.LeaseKindKey, id, t0.Add(2*time.Minute))
+	got := serve(t, open(t), r)[0]
+	served(t, "with the key-encryption key", got, r, id)
+	sameBytes(t, "the key served again", got.Key, key)
 }

@@ -92,6 +92,32 @@ func Decide(r store.LeaseRequest, d Device) Decision {
 	return dec
 }
 
+// Seal seals a new key's bytes for the store, with sealer (nil:
+// store.ErrNoKeySealer).
+func Seal(sealer store.KeySealer, deviceID, keyID string, key []byte) ([]byte, error) {
+	if sealer == nil {
+		return nil, store.ErrNoKeySealer
+	}
+	return sealer.Seal(deviceID, keyID, key)
+}
+
+// Open opens the stored bytes of k, a key of deviceID, in place; a
+// destroyed key (no bytes) stays as it is.
+func Open(sealer store.KeySealer, deviceID string, k *Key) error {
+	if k.Destroyed || len(k.Bytes) == 0 {
+		return nil
+	}
+	if sealer == nil {
+		return store.ErrNoKeySealer
+	}
+	b, err := sealer.Open(deviceID, k.ID, k.Bytes)
+	if err != nil {
+		return fmt.Errorf("lease key %s of device %q: %w", k.ID, deviceID, err)
+	}
+	k.Bytes = b
+	return nil
+}
+
 // Folds reports whether rec, a refusal, repeats last, the device's latest
 // log entry, and so is folded into it: last is a refusal for the same
 // reason, of the same kind of request, asking for the same key, from the
