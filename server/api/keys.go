@@ -151,6 +151,11 @@ type FoundReply struct {
 	// Unlock is the unlock requested because the device was locked;
 	// absent if it was not.
 	Unlock *CommandView `json:"unlock,omitempty"`
+	// Wipe is the device's wipe that still stands (not cancelled): found
+	// does not undo it, and the server goes on refusing the lease; Note
+	// says what becomes of it. Both absent if there is none.
+	Wipe *CommandView `json:"wipe,omitempty"`
+	Note string       `json:"note,omitempty"`
 }
 
 func (a *API) found(w http.ResponseWriter, r *http.Request) error {
@@ -158,10 +163,14 @@ func (a *API) found(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	reply := FoundReply{Closed: res.Closed}
+	reply := FoundReply{Closed: res.Closed, Note: res.Note}
 	if res.Unlock != nil {
 		v := a.commandView(*res.Unlock)
 		reply.Unlock = &v
+	}
+	if res.Wipe != nil {
+		v := a.commandView(*res.Wipe)
+		reply.Wipe = &v
 	}
 	writeJSON(w, http.StatusOK, reply)
 	return nil
