@@ -81,7 +81,8 @@ func TestDeviceCommands(t *testing.T) {
 	text, cancel := commandRows(page)
 	for state, want := range map[string]string{
 		"cancelled": "cancelled " + f.now.Add(-time.Hour).Format("2006-01-02 15:04 UTC") + " by it, before it was delivered",
-		"failed":    "failed , acknowledged " + f.now.Add(-40*time.Minute).Format("2006-01-02 15:04 UTC") + ": the cache <b>could not</b> be read",
+		"failed": "failed , acknowledged " + f.now.Add(-40*time.Minute).Format("2006-01-02 15:04 UTC") +
+			" (the agent says " + f.now.Add(-41*time.Minute).Format("2006-01-02 15:04 UTC") + "): the cache <b>could not</b> be read",
 		"delivered": "delivered  " + f.now.Add(-50*time.Minute).Format("2006-01-02 15:04 UTC") + ": not yet acknowledged",
 		"done":      "done , acknowledged " + f.now.Add(-40*time.Minute).Format("2006-01-02 15:04 UTC"),
 		"requested": "requested : not yet delivered",
