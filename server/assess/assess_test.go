@@ -126,7 +126,7 @@ func TestCarefulDevice(t *testing.T) {
 	a := assessed(t, st, d.id, at(14, 0), day.Add(5*24*time.Hour))
 	says(t, "careful", a,
 		"The vault key was last served at 2026-11-22 13:12 UTC and no lease was served after the loss at 2026-11-22 14:00 UTC; "+
-			"the laptop's offline copy (held in its TPM, so it cannot be used on another computer) was still valid at the loss and expired at 2026-11-25 13:12 UTC, 3 days after the lease it came with; "+
+			"the laptop's offline copy (sealed to its TPM, so it cannot be used on another computer) was still valid at the loss and could be used until 2026-11-25 13:12 UTC: the last lease before the loss plus the offline window of 3 days recorded with it; "+
 			"the vault has been unreadable without the council's escrow keys since then.",
 		"After the loss the server refused 1 lease request (wiped 1), the first at 2026-11-22 15:00 UTC from 203.0.113.9:4000: the device asked for its key and was not given it.",
 		"A wipe was requested at 2026-11-22 14:31 UTC by it; it was delivered at 2026-11-22 15:00 UTC, and the device acknowledged it done at 2026-11-22 15:01 UTC (by the device's clock; received 2026-11-22 15:01 UTC); the server refuses the device its lease since the wipe was requested.",
@@ -167,10 +167,10 @@ func TestCarelessDevice(t *testing.T) {
 		"The vault key was last served at 2026-11-22 13:12 UTC, before the loss at 2026-11-22 14:00 UTC, and a lease WAS served after it twice, "+
 			"the first at 2026-11-22 14:30 UTC from 203.0.113.9:4000 (not the address of the last lease before the loss, 10.0.0.5:5000), "+
 			"the last at 2026-11-22 15:30 UTC from 203.0.113.9:4001, the key itself sent once; "+
-			"the laptop's offline copy (protected by the operating system only, not by a TPM) was still valid at the loss and expired at 2026-11-25 13:12 UTC, 3 days after the lease it came with; "+
+			"the laptop's offline copy (held by the operating system only, not by a TPM: a root-only file on Linux, DPAPI machine scope on Windows, the System keychain on macOS, so only as safe as the disk encryption) was still valid at the loss and could be used until 2026-11-25 13:12 UTC: the last lease before the loss plus the offline window of 3 days recorded with it; "+
 			"with the leases served after the loss, the vault could be opened until 2026-11-25 15:30 UTC; "+
 			"until 2026-11-25 15:30 UTC the laptop's agent can still open the vault without the server, unless it has carried out a lock or a wipe.",
-		"Its offline copy was protected by the operating system only: until 2026-11-25 15:30 UTC someone able to act as the laptop's operating system (root or SYSTEM) could use it to open the vault.",
+		"Its offline copy was held by the operating system only, not by a TPM: it is only as safe as the disk encryption (the device reported full-disk encryption on at the loss, so it is as safe as that encryption and the laptop's accounts); until 2026-11-25 15:30 UTC someone who could read the laptop's disk, or act as its operating system (root or SYSTEM), could use it to open the vault.",
 		"After the loss the server refused 1 lease request (lost 1), the first at 2026-11-22 16:05 UTC from 203.0.113.9:4002")
 	saysNot(t, "careless", a, "unreadable", "destroyed the device's lease keys")
 	// The CSV carries the lease evidence.
@@ -232,4 +232,43 @@ func TestLeaseLongAfterTheLoss(t *testing.T) {
 	says(t, "late", a, "and a lease WAS served after it once, the first at 2027-01-01 01:00 UTC from 198.51.100.77:443",
 		"After the loss the server refused 1100 lease requests (lost 1100)")
 	saysNot(t, "late", a, "no lease was served after the loss")
+}
+
+// TestOfflineCopyKinds: how the offline copy was held is stated for what
+// it is: a TPM-sealed copy is bound to the laptop; an OS-held one is only
+// as safe as the disk encryption (said with what the device reported); no
+// copy is no copy. Each says until when the copy could be used: the last
+// lease before the loss plus the offline window recorded with it.
+func TestOfflineCopyKinds(t *testing.T) {
+	st, _ := servertest.Store(t)
+	for _, c := range []struct {
+		id, held, disk string
+		want, not      []string
+	}{
+		{"dev-tpm", wire.OfflineTPM, "pass",
+			[]string{"offline copy (sealed to its TPM, so it cannot be used on another computer) was still valid at the loss and could be used until 2026-11-25 13:12 UTC: the last lease before the loss plus the offline window of 3 days recorded with it"},
+			[]string{"only as safe as the disk encryption", "held by the operating system"}},
+		{"dev-os-plain", wire.OfflineOS, "fail",
+			[]string{"only as safe as the disk encryption (the device reported full-disk encryption OFF at the loss, so anyone who could read the laptop's disk could take it)",
+				"could be used until 2026-11-25 13:12 UTC"},
+			[]string{"TPM, so it cannot"}},
+		{"dev-none", wire.OfflineNone, "pass",
+			[]string{"the laptop kept no offline copy of the lease"},
+			[]string{"offline copy (", "only as safe as the disk encryption"}},
+	} {
+		d := newDevice(t, st, c.id)
+		d.lease(store.LeaseKindEnroll, at(8, 0), "10.0.0.5:5000")
+		d.lease(store.LeaseKindRenew, at(13, 12), "10.0.0.5:5000")
+		d.seq++
+		body := []byte(c.id)
+		sum := sha256.Sum256(body)
+		if _, err := st.Ingest(context.Background(), []store.Heartbeat{{DeviceID: c.id, Seq: 1, Hash: sum[:], Body: body,
+			State: store.State{Seq: 1, Hash: sum[:], SentAt: at(13, 30), ReceivedAt: at(13, 30), DiskEncryption: c.disk,
+				Lease: wire.LeaseUnlocked, OfflineCopy: c.held}}}); err != nil {
+			t.Fatal(err)
+		}
+		a := assessed(t, st, c.id, at(14, 0), at(15, 0))
+		says(t, c.id, a, c.want...)
+		saysNot(t, c.id, a, c.not...)
+	}
 }

@@ -26,9 +26,16 @@ func host(addr string) string {
 // copyHeld says how the device said its offline copy was held, for "the
 // laptop's offline copy (...)".
 var copyHeld = map[string]string{
-	wire.OfflineTPM: "held in its TPM, so it cannot be used on another computer",
-	wire.OfflineOS:  "protected by the operating system only, not by a TPM",
+	wire.OfflineTPM: "sealed to its TPM, so it cannot be used on another computer",
+	wire.OfflineOS:  "held by the operating system only, not by a TPM: a root-only file on Linux, DPAPI machine scope on Windows, the System keychain on macOS, so only as safe as the disk encryption",
 	"":              "the device did not say how it was held",
+}
+
+// diskSays is what the device reported of its disk encryption at the
+// loss, for the statement on an `os` offline copy.
+var diskSays = map[string]string{
+	"pass": "the device reported full-disk encryption on at the loss, so it is as safe as that encryption and the laptop's accounts",
+	"fail": "the device reported full-disk encryption OFF at the loss, so anyone who could read the laptop's disk could take it",
 }
 
 // Until is the latest time the device's agent may still have opened its
@@ -92,10 +99,11 @@ func (a *Assessment) leaseStatements() []string {
 		case held == wire.OfflineNone:
 			s += "; the laptop kept no offline copy of the lease, so after a restart its vault opened only with a lease from the server"
 		case !b.Until.After(a.LostAt):
-			s += fmt.Sprintf("; the laptop's offline copy (%s) had expired at %s, before the loss", copyHeld[held], when(b.Until))
+			s += fmt.Sprintf("; the laptop's offline copy (%s) had expired at %s, before the loss (the last lease before it plus the offline window of %s recorded with it)",
+				copyHeld[held], when(b.Until), Span(b.Window))
 		default:
-			s += fmt.Sprintf("; the laptop's offline copy (%s) was still valid at the loss and expired at %s, %s after the lease it came with",
-				copyHeld[held], when(b.Until), Span(b.Until.Sub(b.At)))
+			s += fmt.Sprintf("; the laptop's offline copy (%s) was still valid at the loss and could be used until %s: the last lease before the loss plus the offline window of %s recorded with it",
+				copyHeld[held], when(b.Until), Span(b.Window))
 		}
 		if until.After(b.Until) {
 			s += fmt.Sprintf("; with the leases served after the loss, the vault could be opened until %s", when(until))
@@ -110,7 +118,11 @@ func (a *Assessment) leaseStatements() []string {
 		}
 		out = append(out, s+".")
 		if held := a.offlineCopy(); held == wire.OfflineOS && until.After(a.LostAt) {
-			out = append(out, fmt.Sprintf("Its offline copy was protected by the operating system only: until %s someone able to act as the laptop's operating system (root or SYSTEM) could use it to open the vault.", when(until)))
+			disk := "whether the disk was encrypted is not known, so neither is how safe the copy was"
+			if a.HasState && diskSays[a.State.DiskEncryption] != "" {
+				disk = diskSays[a.State.DiskEncryption]
+			}
+			out = append(out, fmt.Sprintf("Its offline copy was held by the operating system only, not by a TPM: it is only as safe as the disk encryption (%s); until %s someone who could read the laptop's disk, or act as its operating system (root or SYSTEM), could use it to open the vault.", disk, when(until)))
 		}
 	}
 	if b.At.IsZero() && ev.ServedAfter > 0 {
