@@ -57,6 +57,8 @@ func (s *Server) doLease(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := s.cfg.Now().UTC()
 	res, err := s.serveLease(r.Context(), store.LeaseRequest{DeviceID: req.DeviceID, Kind: req.Want, KeyID: req.KeyID, At: now,
+		// Source is the TCP peer: behind a reverse proxy, the proxy's
+		// address (a forwarded header is not trusted: any client can set it).
 		Window: pol.p.Offline.UnlockWindow, Source: r.RemoteAddr, Nonce: req.Nonce, AgentTime: req.Time})
 	if errors.Is(err, store.ErrInvalid) {
 		return fail(http.StatusBadRequest, "%v", err)

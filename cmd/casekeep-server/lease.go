@@ -24,12 +24,17 @@ func leaseCommand() *cli.Command {
 lease the device is served from then on; its agent wraps its vault identity
 with it and asks for its lease by the new key's ID, and from that moment the
 server serves only the new key and destroys the old one. The laptop never loses
-access. It is recorded in the audit log.`,
+access. It is recorded in the audit log. It needs the lease keys'
+key-encryption key (lease-kek in the server's data folder, --data).`,
 			Run: leaseRotate,
 		}, {
 			Name: "log", Args: "DEVICE-ID --db DSN [--limit N] [--json]",
 			Summary: "print a device's lease log, newest first: every lease served or refused",
-			Run:     leaseLog,
+			Help: `Log prints the device's lease log, newest first: each lease served, and each
+run of identical refusals in a row as one entry (how many, the first and the
+last). FROM is the server's TCP peer: when the server is behind a reverse
+proxy it is the proxy's address, not the laptop's.`,
+			Run: leaseLog,
 		}},
 	}
 }

@@ -31,7 +31,9 @@ type LeaseRequest struct {
 	At time.Time
 	// Window is the policy's offline window (offline.unlock_window).
 	Window time.Duration
-	// Source is the address the request came from.
+	// Source is the address the request came from: the TCP peer
+	// (http.Request.RemoteAddr), so a reverse proxy's address when the
+	// server is behind one.
 	Source string
 	// Nonce is the request's ("" at enrollment): a device's nonce is
 	// accepted once.
