@@ -18,7 +18,7 @@ import (
 )
 
 // wipeWording is what the wipe form says happens, word for word.
-const wipeWording = "The laptop's vault key, every copy of its lease and its sealed files are destroyed when it next contacts the server; until then the server refuses to serve its key. You can cancel until it is delivered. The council's escrow keys still open copies of its files."
+const wipeWording = "The laptop's vault key, every copy of its lease and its sealed files are destroyed when it next contacts the server, however long it has been offline (a wipe never expires); until then the server refuses to serve its key. You can cancel until it is delivered. The council's escrow keys still open copies of its files."
 
 // commandsOn gives dev-a one command in each state: a lock cancelled, a
 // wipe delivered and acknowledged failed, a lock delivered not
