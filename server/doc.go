@@ -14,9 +14,11 @@
 // offline.unlock_window; with the next key during a rotation) or refuses
 // it (lost, locked, wiped, revoked). The store decides and logs every one
 // (store.Keys.ServeLeases); lease requests are gathered into transactions
-// as heartbeats are. Every heartbeats reply echoes the batch's nonce and
-// carries the device's pending commands (lock, unlock, wipe: each bound to
-// the device, with its ID and expiry), which are marked delivered; the
+// as heartbeats are. Every heartbeats reply echoes the batch's nonce; one
+// to a batch that stored at least one heartbeat (not a 409 replay) carries
+// the device's pending commands (lock, unlock, wipe: each bound to
+// the device, with its ID and expiry: a wipe, which never expires in the
+// store, is sent expiring a day after the reply), which are marked delivered; the
 // acknowledgements in later heartbeats complete them.
 //
 // Ingest checks every heartbeat before it is stored: the batch's size, each

@@ -3,7 +3,10 @@ package server
 import (
 	"encoding/base64"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/server/store"
@@ -17,10 +20,12 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 
 // doLease answers a lease request: 400 for one malformed, 413 for one too
 // large, 403 for an unknown device, 401 for a signature that does not
-// verify with the device's key, 409 for a nonce the device has used
-// before; otherwise 200 with a reply, signed with the server key, that
-// grants the lease or says why it is refused. Every lease served or
-// refused is in the store's lease log.
+// verify with the device's key, 429 with Retry-After for a device asking
+// faster than its rate (Config.LeaseBurst, LeaseEvery), 409 for a nonce
+// the device has used before; otherwise 200 with a reply, signed with the
+// server key, that grants the lease or says why it is refused. Every
+// lease served or refused is in the store's lease log (identical
+// refusals in a row as one entry).
 func (s *Server) doLease(w http.ResponseWriter, r *http.Request) error {
 	body, err := readBody(w, r)
 	if err != nil {
@@ -42,12 +47,18 @@ func (s *Server) doLease(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || wire.VerifyLease(dev.key, body, sig) != nil {
 		return fail(http.StatusUnauthorized, "the lease request is not signed by device %s's key", req.DeviceID)
 	}
+	if ok, wait := s.leases.allow(req.DeviceID, s.cfg.Now()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		return fail(http.StatusTooManyRequests, "device %s asks for its lease too often; try again in %s", req.DeviceID, wait.Round(time.Second))
+	}
 	pol, err := s.currentPolicy(r.Context())
 	if err != nil {
 		return err
 	}
 	now := s.cfg.Now().UTC()
 	res, err := s.serveLease(r.Context(), store.LeaseRequest{DeviceID: req.DeviceID, Kind: req.Want, KeyID: req.KeyID, At: now,
+		// Source is the TCP peer: behind a reverse proxy, the proxy's
+		// address (a forwarded header is not trusted: any client can set it).
 		Window: pol.p.Offline.UnlockWindow, Source: r.RemoteAddr, Nonce: req.Nonce, AgentTime: req.Time})
 	if errors.Is(err, store.ErrInvalid) {
 		return fail(http.StatusBadRequest, "%v", err)

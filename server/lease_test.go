@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -192,8 +193,13 @@ func TestCommandsInReplies(t *testing.T) {
 	}
 	for i, want := range []store.Command{lock, wipe} {
 		c := reply.Commands[i]
+		wantExpires := want.RequestedAt.Add(actions.CommandExpiry)
+		if want.Type == wire.CommandWipe {
+			// A wipe never expires: each reply offers it for a day.
+			wantExpires = reply.ServerTime.Add(24 * time.Hour)
+		}
 		if c.ID != want.ID || c.Type != want.Type || c.DeviceID != a.ID || !c.Issued.Equal(want.RequestedAt) ||
-			!c.Expires.Equal(want.RequestedAt.Add(actions.CommandExpiry)) {
+			!c.Expires.Equal(wantExpires) {
 			t.Errorf("command %d: %+v, want %+v", i, c, want)
 		}
 	}
@@ -277,4 +283,82 @@ func FuzzLeaseEndpoint(f *testing.F) {
 			t.Fatalf("%d %s for %q", w.Code, w.Body, body)
 		}
 	})
+}
+
+// TestCommandsOnlyWithStoredHeartbeats: a reply to a batch that stored
+// no heartbeat (every one a replay: 409) carries no commands and marks
+// none delivered, so the console never says delivered for a reply the
+// agent may discard; the next batch stored delivers them.
+func TestCommandsOnlyWithStoredHeartbeats(t *testing.T) {
+	r := servertest.New(t, servertest.Options{})
+	act := &actions.Actions{Store: r.Store}
+	ctx := context.Background()
+	a := r.Agent("laptop-1")
+	if code, _ := a.Heartbeat("", nil); code != 200 {
+		t.Fatalf("the first heartbeat: %d", code)
+	}
+	w, err := act.RequestWipe(ctx, "it", a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, reply := a.Heartbeat(wire.NewNonce(), func(h *wire.Heartbeat) { h.Seq, h.PrevHash = 1, "" })
+	if code != 409 || reply == nil || len(reply.Commands) != 0 {
+		t.Fatalf("a replayed batch: %d %+v, want 409 without commands", code, reply)
+	}
+	cs, _ := r.Store.Commands(ctx, a.ID)
+	if len(cs) != 1 || !cs[0].DeliveredAt.IsZero() || cs[0].Status(time.Now()) != store.StatusRequested {
+		t.Fatalf("after a replayed batch the wipe is %+v, want requested", cs)
+	}
+	code, reply = a.Heartbeat(wire.NewNonce(), func(h *wire.Heartbeat) { h.Seq = 2 })
+	if code != 200 || len(reply.Commands) != 1 || reply.Commands[0].ID != w.ID {
+		t.Fatalf("a stored batch: %d %+v, want the wipe", code, reply)
+	}
+	if cs, _ = r.Store.Commands(ctx, a.ID); cs[0].DeliveredAt.IsZero() {
+		t.Errorf("the wipe was not marked delivered with a stored batch")
+	}
+}
+
+// TestLeaseRateLimit: a device asking for its lease faster than its rate
+// is answered 429 with Retry-After, neither served nor logged; another
+// device is not held back; in time it is served again.
+func TestLeaseRateLimit(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now().UTC()
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	r := servertest.New(t, servertest.Options{Now: clock})
+	a, b := r.Agent("laptop-1"), r.Agent("laptop-2")
+	key := a.Enrolled.Lease.KeyID
+	for i := range 10 {
+		if code, reply := a.Lease(a.LeaseRequest(wire.WantRenew, key)); code != 200 || reply.Grant == nil {
+			t.Fatalf("request %d: %d %+v", i, code, reply)
+		}
+	}
+	body, err := wire.Marshal(a.LeaseRequest(wire.WantRenew, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, hdr := a.Post(wire.PathLease, body, wire.SignLease(a.Key, body))
+	if code != 429 || hdr.Get("Retry-After") != "30" {
+		t.Fatalf("the 11th request: %d, Retry-After %q; want 429, 30", code, hdr.Get("Retry-After"))
+	}
+	log, _ := r.Store.Leases(context.Background(), a.ID, time.Time{}, now.Add(time.Hour), 0)
+	if len(log) != 11 { // the enrollment's and the 10 served
+		t.Errorf("%d entries in the log, want 11: the limited one is not logged", len(log))
+	}
+	if code, _ := b.Lease(b.LeaseRequest(wire.WantRenew, b.Enrolled.Lease.KeyID)); code != 200 {
+		t.Errorf("another device: %d", code)
+	}
+	mu.Lock()
+	now = now.Add(30 * time.Second)
+	mu.Unlock()
+	if code, _ := a.Lease(a.LeaseRequest(wire.WantRenew, key)); code != 200 {
+		t.Errorf("30s on: %d", code)
+	}
+	if code, _ := a.Lease(a.LeaseRequest(wire.WantRenew, key)); code != 429 {
+		t.Errorf("again at once: %d, want 429", code)
+	}
 }

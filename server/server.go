@@ -37,6 +37,12 @@ type Config struct {
 	// Retention is how long the exact bytes of heartbeats are kept
 	// (default 90 days); the compact history is kept for good.
 	Retention time.Duration
+	// LeaseBurst and LeaseEvery rate-limit each device's lease requests:
+	// LeaseBurst at once (default 10), then one every LeaseEvery (default
+	// 30s); past that a request is answered 429 with Retry-After, and
+	// neither served nor logged.
+	LeaseBurst int
+	LeaseEvery time.Duration
 }
 
 // Server is casekeep's central endpoint for agents.
@@ -46,6 +52,8 @@ type Server struct {
 	jobs   chan *job
 	closed chan struct{} // closed when Run returns
 	enroll chan struct{} // a slot per enrollment in progress
+
+	leases *limiter // lease requests, per device
 
 	mu      sync.Mutex
 	devices map[string]deviceEntry // signing keys, cached
@@ -98,8 +106,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Retention <= 0 {
 		cfg.Retention = 90 * 24 * time.Hour
 	}
+	if cfg.LeaseBurst <= 0 {
+		cfg.LeaseBurst = 10
+	}
+	if cfg.LeaseEvery <= 0 {
+		cfg.LeaseEvery = 30 * time.Second
+	}
 	return &Server{cfg: cfg, log: cfg.Logger, jobs: make(chan *job, 4096), closed: make(chan struct{}),
-		enroll: make(chan struct{}, maxEnrolling), devices: map[string]deviceEntry{}}, nil
+		enroll: make(chan struct{}, maxEnrolling), devices: map[string]deviceEntry{},
+		leases: newLimiter(cfg.LeaseBurst, cfg.LeaseEvery)}, nil
 }
 
 // Run runs the ingest writers and the retention pruning until ctx is done.
@@ -410,9 +425,17 @@ func (s *Server) doHeartbeats(w http.ResponseWriter, r *http.Request) error {
 		status = http.StatusConflict // every one a replay: nothing stored; the ack says how far we have
 	}
 	now := s.cfg.Now().UTC()
+	var cmds []wire.Command
+	if stored > 0 {
+		// Only a batch that stored a heartbeat gets the commands (and
+		// marks them delivered): a replayed one may be a stale copy the
+		// agent no longer waits for, and "delivered" must mean a reply
+		// the agent takes.
+		cmds = s.commands(r.Context(), deviceID, now)
+	}
 	s.reply(w, status, wire.Reply{
 		V: wire.Version, DeviceID: deviceID, AckedSeq: acked, PolicyVersion: pol.version, ServerTime: now,
-		Nonce: batch.Nonce, Commands: s.commands(r.Context(), deviceID, now),
+		Nonce: batch.Nonce, Commands: cmds,
 	}, wire.SignReply)
 	return nil
 }
@@ -433,10 +456,22 @@ func (s *Server) commands(ctx context.Context, deviceID string, now time.Time) [
 	}
 	var out []wire.Command
 	for _, c := range cs {
-		out = append(out, wire.Command{ID: c.ID, Type: c.Type, DeviceID: c.DeviceID, Issued: c.RequestedAt, Expires: c.Expires})
+		exp := c.Expires
+		if exp.IsZero() {
+			// A wipe never expires in the store; the agent is told to
+			// carry it out within a day of this reply's time.
+			exp = now.Add(neverExpiresOffer)
+		}
+		out = append(out, wire.Command{ID: c.ID, Type: c.Type, DeviceID: c.DeviceID, Issued: c.RequestedAt, Expires: exp})
 	}
 	return out
 }
+
+// neverExpiresOffer is the expiry a reply gives a command that never
+// expires (a wipe), after the reply's server time: the agent refuses a
+// command whose expiry is before the reply's time, and the command is
+// sent again in every reply until acknowledged.
+const neverExpiresOffer = 24 * time.Hour
 
 // toStore turns a verified heartbeat into what the store keeps. Compliance
 // is judged here, against the policy in force on the server: every check

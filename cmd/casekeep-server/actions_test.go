@@ -474,7 +474,7 @@ func TestActionWipe(t *testing.T) {
 			t.Fatalf("%s: wipes %+v, %v", fe.name, ws, err)
 		}
 		sameEntries(t, r, fe.name, id, before, after, store.AuditEntry{Actor: fe.as(store.RoleITSecurity), Action: actions.AuditWipeRequest, Target: id,
-			Detail: "command " + ws[0].ID + ": pending until the agent acknowledges"})
+			Detail: "command " + ws[0].ID + ": the lease is refused from now; sent at the device's next contact, however long after (a wipe never expires); pending until the agent acknowledges"})
 	}
 }
 

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/casekeep/casekeep/internal/cli"
 	"github.com/casekeep/casekeep/server/store"
+	"github.com/casekeep/casekeep/server/store/kek"
 	"github.com/casekeep/casekeep/server/store/postgres"
 	"github.com/casekeep/casekeep/server/store/sqlite"
 )
@@ -61,4 +65,48 @@ func redact(dsn string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
+}
+
+// useKEK gives st the lease keys' key-encryption key of the data folder
+// dir (kek.File, made on first use, mode 0600), so that it can serve and
+// rotate them: the database holds them only sealed with it.
+func useKEK(st store.Store, dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	sealer, err := kek.LoadOrCreate(dir)
+	if err != nil {
+		return fmt.Errorf("the lease keys' key-encryption key: %w", err)
+	}
+	if sl, ok := st.(store.Sealing); ok {
+		sl.UseKeySealer(sealer)
+	}
+	return nil
+}
+
+// dataHelp is the --data flag's help where a command needs the lease
+// keys' key-encryption key.
+const dataHelp = "the server's data `DIR`, which holds the lease keys' key-encryption key (default: the SQLite database's folder, else /var/lib/casekeep-server)"
+
+// dataDir is the --data value given, or the default for dsn: the folder
+// of a SQLite database, else /var/lib/casekeep-server.
+func dataDir(dsn, given string) string {
+	if given != "" {
+		return given
+	}
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok && path != "" {
+		return filepath.Dir(path)
+	}
+	return "/var/lib/casekeep-server"
+}
+
+// withKeyStore is withStore with the store given the key-encryption key
+// of the data folder dir (see dataDir).
+func withKeyStore(dsn, dir string, f func(ctx context.Context, st store.Store) error) error {
+	return withStore(dsn, func(ctx context.Context, st store.Store) error {
+		if err := useKEK(st, dataDir(dsn, dir)); err != nil {
+			return err
+		}
+		return f(ctx, st)
+	})
 }

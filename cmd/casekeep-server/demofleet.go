@@ -19,7 +19,7 @@ const demoPrefix = "demo-"
 
 func demoFleetCommand() *cli.Command {
 	return &cli.Command{
-		Name: "demo-fleet", Args: "--db DSN [--devices N] [--days D] [--force]",
+		Name: "demo-fleet", Args: "--db DSN [--data DIR] [--devices N] [--days D] [--force]",
 		Summary: "fill a dev store with simulated laptops, to see the console with a fleet",
 		Help: `Demo-fleet adds --devices simulated laptops (IDs starting "demo-") with --days
 of history each, as the store keeps it: a state change every few hours,
@@ -43,13 +43,14 @@ func demoFleet(e *cli.Env, args []string) error {
 	devices := e.Flags.Int("devices", 200, "how many simulated laptops (`N`)")
 	days := e.Flags.Int("days", 30, "days of history each (`D`)")
 	force := e.Flags.Bool("force", false, "add them even to a store that holds real devices")
+	data := e.Flags.String("data", "", dataHelp)
 	if _, err := e.Parse(args, 0, 0); err != nil {
 		return err
 	}
 	if *devices < 1 || *devices > 100_000 || *days < 1 || *days > 400 {
 		return cli.Usagef("--devices must be 1 to 100000 and --days 1 to 400")
 	}
-	return withStore(*dsn, func(ctx context.Context, st store.Store) error {
+	return withKeyStore(*dsn, *data, func(ctx context.Context, st store.Store) error {
 		rows, err := st.Devices(ctx)
 		if err != nil {
 			return err

@@ -87,6 +87,9 @@ func runDev(e *cli.Env, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if err := useKEK(st, data); err != nil {
+		return err
+	}
 	if err := publish(ctx, st, pub, bundle, log); err != nil && !errors.Is(err, store.ErrRollback) {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,6 +165,49 @@ func TestActionFound(t *testing.T) {
 		sameEntries(t, r, fe.name, id, time.Time{}, after, got[0], got[1],
 			store.AuditEntry{Actor: who, Action: actions.AuditFound, Target: id, Detail: "1 lost report closed; it was locked: unlock " + cs[1].ID + " requested"},
 			store.AuditEntry{Actor: who, Action: actions.AuditUnlock, Target: id, Detail: "command " + cs[1].ID + ": the lease is served again unless the device is lost, wiped or revoked; pending until the agent acknowledges"})
+	}
+}
+
+// TestActionFoundWithAWipe: marking found while a wipe stands says so,
+// through every front end, and the wipe stands: pending, it is still to
+// be carried out unless cancelled; delivered, it cannot be recalled.
+func TestActionFoundWithAWipe(t *testing.T) {
+	ctx := context.Background()
+	for _, delivered := range []bool{false, true} {
+		r := newActionsRig(t)
+		act := &actions.Actions{Store: r.Store}
+		for _, fe := range frontEnds(r) {
+			if fe.found == nil {
+				continue
+			}
+			id := deviceOf(t, r, fe)
+			if _, err := act.MarkLost(ctx, "someone", id, actions.Lost{LostAt: time.Now().Add(-time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			w, err := act.RequestWipe(ctx, "someone", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			note := actions.FoundWipePending
+			if delivered {
+				if _, err := r.Store.DeliverCommands(ctx, id, time.Now(), 10); err != nil {
+					t.Fatal(err)
+				}
+				note = actions.FoundWipeDelivered
+			}
+			out := fe.found(t, id)
+			if want := map[string]string{"api": "", "console": "The device is marked found. " + note}[fe.name]; out.code != fe.done["found"] || out.msg != want {
+				t.Errorf("%s, delivered %v: %+v, want %q", fe.name, delivered, out, want)
+			}
+			cs := commandsOf(t, r.Store, id)
+			if len(cs) != 1 || cs[0].ID != w.ID || !store.WipeRequested(cs) {
+				t.Errorf("%s: the wipe no longer stands: %+v", fe.name, cs)
+			}
+			got := auditOf(t, r, id)
+			if last := got[len(got)-1]; last.Action != actions.AuditFound || !strings.Contains(last.Detail, note) {
+				t.Errorf("%s: the audit entry %+v does not say %q", fe.name, last, note)
+			}
+		}
 	}
 }
 

@@ -31,7 +31,9 @@ func serveCommand() *cli.Command {
 		Summary: "run the server for agents",
 		Help: `Serve runs the endpoint agents enroll with and report to, over HTTPS, keeping
 what it hears in the store (--db). The data folder holds the server key (signs
-replies; made on first start), the TLS certificate (self-signed and made on
+replies; made on first start), the lease keys' key-encryption key (lease-kek:
+the store holds every device's lease key sealed with it; made on first start,
+keep it out of the database's backups and back it up apart), the TLS certificate (self-signed and made on
 first start unless --tls-cert names the council's own) and the policy public
 key (policy.pub, or --policy-key). --policy publishes a signed bundle at start
 if it is newer than the one stored. Several servers can share one PostgreSQL
@@ -107,6 +109,9 @@ func serve(e *cli.Env, args []string) error {
 	}
 	defer st.Close()
 	if err := os.MkdirAll(*files.data, 0o700); err != nil {
+		return err
+	}
+	if err := useKEK(st, *files.data); err != nil {
 		return err
 	}
 	key, err := server.LoadOrCreateKey(*files.data)

@@ -140,13 +140,13 @@ func TestRequestWipe(t *testing.T) {
 	}
 	ws, err := f.st.Commands(ctx, "dev-a")
 	if err != nil || len(ws) != 1 || ws[0].ID != wr.ID || wr.ID == "" || ws[0].Type != wire.CommandWipe || ws[0].RequestedBy != "ann" ||
-		!ws[0].RequestedAt.Equal(now) || !ws[0].Expires.Equal(now.Add(actions.CommandExpiry)) || ws[0].Status(now) != store.StatusRequested {
+		!ws[0].RequestedAt.Equal(now) || !ws[0].Expires.IsZero() || ws[0].Status(now) != store.StatusRequested {
 		t.Errorf("wipes %+v (returned %+v), %v", ws, wr, err)
 	}
 	if _, err := f.act.RequestWipe(ctx, "ann", "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("an unknown device: %v", err)
 	}
-	sameAudit(t, f.audit(t), "ann device.wipe_request dev-a: command "+wr.ID+": pending until the agent acknowledges")
+	sameAudit(t, f.audit(t), "ann device.wipe_request dev-a: command "+wr.ID+": the lease is refused from now; sent at the device's next contact, however long after (a wipe never expires); pending until the agent acknowledges")
 }
 
 func TestRecordDecision(t *testing.T) {
@@ -392,9 +392,9 @@ func TestCancelCommand(t *testing.T) {
 		t.Errorf("cancelling a delivered wipe: %v", err)
 	}
 	sameAudit(t, f.audit(t),
-		"ann device.wipe_request dev-a: command "+w.ID+": pending until the agent acknowledges",
+		"ann device.wipe_request dev-a: command "+w.ID+": the lease is refused from now; sent at the device's next contact, however long after (a wipe never expires); pending until the agent acknowledges",
 		"ann device.command_cancel dev-a: command "+w.ID+" (wipe) cancelled before it was delivered",
-		"ann device.wipe_request dev-a: command "+w2.ID+": pending until the agent acknowledges")
+		"ann device.wipe_request dev-a: command "+w2.ID+": the lease is refused from now; sent at the device's next contact, however long after (a wipe never expires); pending until the agent acknowledges")
 }
 
 func TestMarkFound(t *testing.T) {
@@ -456,4 +456,53 @@ func TestRotateLeaseKey(t *testing.T) {
 		t.Errorf("rotating twice: %v", err)
 	}
 	sameAudit(t, f.audit(t), "casekeep-server (command line) device.lease_rotate dev-a: next key "+k.ID+": the old key is destroyed when the agent takes the new one")
+}
+
+// TestMarkFoundWithAWipe: marking a device found while a wipe stands says
+// so, instead of implying the device is simply back: a wipe pending can
+// still be cancelled and is otherwise carried out; one delivered cannot be
+// recalled; either way the lease stays refused.
+func TestMarkFoundWithAWipe(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	lost := func() {
+		t.Helper()
+		if _, err := f.act.MarkLost(ctx, "ann", "dev-a", actions.Lost{LostAt: now.Add(-time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lost()
+	w, err := f.act.RequestWipe(ctx, "ann", "dev-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.act.MarkFound(ctx, "ann", "dev-a")
+	if err != nil || res.Wipe == nil || res.Wipe.ID != w.ID || res.WipeStatus != store.StatusRequested ||
+		!strings.HasPrefix(res.Note, actions.FoundWipePending) {
+		t.Fatalf("found with a wipe pending: %+v, %v", res, err)
+	}
+	if cs, _ := f.st.Commands(ctx, "dev-a"); !store.WipeRequested(cs) {
+		t.Errorf("the wipe no longer stands after found")
+	}
+	// Delivered: beyond recall.
+	lost()
+	if _, err := f.st.DeliverCommands(ctx, "dev-a", now, 10); err != nil {
+		t.Fatal(err)
+	}
+	res, err = f.act.MarkFound(ctx, "ann", "dev-a")
+	if err != nil || res.Wipe == nil || res.WipeStatus != store.StatusDelivered || !strings.HasPrefix(res.Note, actions.FoundWipeDelivered) {
+		t.Fatalf("found with a wipe delivered: %+v, %v", res, err)
+	}
+	audit := f.audit(t)
+	if !strings.Contains(audit[len(audit)-1], actions.FoundWipeDelivered) || !strings.Contains(audit[len(audit)-3], actions.FoundWipePending) {
+		t.Errorf("the audit log does not say what became of the wipe:\n%s", strings.Join(audit, "\n"))
+	}
+	// No wipe: no note.
+	g := newFixture(t)
+	if _, err := g.act.MarkLost(ctx, "ann", "dev-a", actions.Lost{LostAt: now.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := g.act.MarkFound(ctx, "ann", "dev-a"); err != nil || res.Wipe != nil || res.Note != "" {
+		t.Errorf("found with no wipe: %+v, %v", res, err)
+	}
 }

@@ -1,6 +1,7 @@
 // Package actions is the one home of what people do to casekeep-server:
 // mark a device lost or found, lock, unlock or wipe it (commands its agent
-// is sent, which expire after CommandExpiry), cancel a command not yet
+// is sent; a lock or unlock expires after CommandExpiry, a wipe never),
+// cancel a command not yet
 // delivered, rotate its lease key, record a notification decision, add
 // a person, make and revoke their API tokens, view a lost-device
 // assessment, sign in to and out of the console. The API, the console and

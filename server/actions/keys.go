@@ -10,15 +10,16 @@ import (
 	"github.com/casekeep/casekeep/server/store"
 )
 
-// CommandExpiry is how long a command is offered to its device's agent:
-// one that has not contacted the server within it is not sent it (the
-// server goes on refusing the lease of a device with a wipe requested, or
-// a lock in force, all the same).
+// CommandExpiry is how long a lock or unlock is offered to its device's
+// agent: one that has not contacted the server within it is not sent it
+// (the server goes on refusing the lease of a device with a lock in
+// force all the same). A wipe never expires: a wipe requested while the
+// laptop is offline happens at its next contact, however long after.
 const CommandExpiry = 30 * 24 * time.Hour
 
 // What each command's audit entry says happens.
 var commandEffects = map[string]string{
-	wire.CommandWipe:   "pending until the agent acknowledges",
+	wire.CommandWipe:   "the lease is refused from now; sent at the device's next contact, however long after (a wipe never expires); pending until the agent acknowledges",
 	wire.CommandLock:   "the lease is refused from now; pending until the agent acknowledges",
 	wire.CommandUnlock: "the lease is served again unless the device is lost, wiped or revoked; pending until the agent acknowledges",
 }
@@ -26,8 +27,11 @@ var commandEffects = map[string]string{
 // request requests a command of typ for who, and audits it.
 func (a *Actions) request(ctx context.Context, who, deviceID, typ, action string) (store.Command, error) {
 	now := a.now()
-	c, err := a.Store.RequestCommand(ctx, store.Command{DeviceID: deviceID, Type: typ, RequestedAt: now, RequestedBy: who,
-		Expires: now.Add(CommandExpiry)})
+	c := store.Command{DeviceID: deviceID, Type: typ, RequestedAt: now, RequestedBy: who}
+	if typ != wire.CommandWipe {
+		c.Expires = now.Add(CommandExpiry)
+	}
+	c, err := a.Store.RequestCommand(ctx, c)
 	if err != nil {
 		return store.Command{}, err
 	}
@@ -76,20 +80,75 @@ func (a *Actions) CancelCommand(ctx context.Context, who, deviceID, commandID st
 	return c, a.record(ctx, now, who, AuditCancel, deviceID, "command "+c.ID+" ("+c.Type+") cancelled before it was delivered")
 }
 
+// FoundResult is what MarkFound did, and whether a wipe still stands.
+type FoundResult struct {
+	store.FoundResult
+	// Wipe is the device's latest wipe not cancelled, which marking it
+	// found does not undo (the server goes on refusing its lease); nil
+	// if there is none.
+	Wipe *store.Command
+	// WipeStatus is Wipe's status; Note says in a sentence what becomes
+	// of it ("" if there is no wipe).
+	WipeStatus store.CommandStatus
+	Note       string
+}
+
+// What marking a device found means for a wipe that stands, by the
+// wipe's status: said by MarkFound's Note, the audit log and the console.
+const (
+	FoundWipePending   = "A wipe is still requested: marking the device found does not cancel it. The server goes on refusing its lease, and its agent carries the wipe out at its next contact, unless the wipe is cancelled first (it is not yet delivered, so it still can be)."
+	FoundWipeDelivered = "A wipe was delivered to the device's agent and cannot be recalled: marking the device found does not undo it. The server goes on refusing its lease; the device's files open only with the council's escrow keys."
+	FoundWipeDone      = "The device was wiped (its agent acknowledged it): marking it found does not restore it. Its lease keys are destroyed; the device's files open only with the council's escrow keys."
+	FoundWipeFailed    = "A wipe was delivered and its agent reported it did not complete: it cannot be recalled, and the server goes on refusing the device its lease."
+)
+
+// foundNote is what marking a device found means for its wipe c.
+func foundNote(c store.Command, st store.CommandStatus) string {
+	var s string
+	switch st {
+	case store.StatusRequested:
+		s = FoundWipePending
+	case store.StatusDone:
+		s = FoundWipeDone
+	case store.StatusFailed, store.StatusRefused:
+		s = FoundWipeFailed + " (" + string(st) + ": " + c.Reason + ")"
+	default:
+		s = FoundWipeDelivered
+	}
+	return fmt.Sprintf("%s (wipe %s, requested %s)", s, c.ID, c.RequestedAt.UTC().Format(time.RFC3339))
+}
+
 // MarkFound records that a device marked lost was found: its open lost
-// reports are closed, so the server serves its lease again, and if it is
-// locked an unlock is requested with it (store.ErrConflict if it is not
-// marked lost). A wipe requested stays requested: cancel it, if it is not
-// yet delivered, to keep the device's files.
-func (a *Actions) MarkFound(ctx context.Context, who, deviceID string) (store.FoundResult, error) {
+// reports are closed, so the server serves its lease again unless a wipe
+// stands, and if it is locked an unlock is requested with it
+// (store.ErrConflict if it is not marked lost). A wipe requested stays
+// requested, and one delivered cannot be recalled: the result's Wipe and
+// Note say so, and the audit entry too. Cancel a wipe not yet delivered
+// to keep the device's files.
+func (a *Actions) MarkFound(ctx context.Context, who, deviceID string) (FoundResult, error) {
 	now := a.now()
-	res, err := a.Store.MarkFound(ctx, store.Found{DeviceID: deviceID, At: now, By: who, UnlockExpires: now.Add(CommandExpiry)})
+	sr, err := a.Store.MarkFound(ctx, store.Found{DeviceID: deviceID, At: now, By: who, UnlockExpires: now.Add(CommandExpiry)})
 	if err != nil {
-		return store.FoundResult{}, err
+		return FoundResult{}, err
+	}
+	res := FoundResult{FoundResult: sr}
+	cmds, err := a.Store.Commands(ctx, deviceID)
+	if err != nil {
+		return res, err
+	}
+	for i := len(cmds) - 1; i >= 0; i-- {
+		if c := cmds[i]; c.Type == wire.CommandWipe && c.CancelledAt.IsZero() {
+			res.Wipe, res.WipeStatus = &c, c.Status(now)
+			res.Note = foundNote(c, res.WipeStatus)
+			break
+		}
 	}
 	detail := plural(res.Closed, "lost report", "lost reports") + " closed"
 	if res.Unlock != nil {
 		detail += "; it was locked: unlock " + res.Unlock.ID + " requested"
+	}
+	if res.Note != "" {
+		detail += "; " + res.Note
 	}
 	if err := a.record(ctx, now, who, AuditFound, deviceID, detail); err != nil {
 		return res, err

@@ -18,7 +18,7 @@ type CommandView struct {
 	Status      string    `json:"status"`
 	RequestedAt time.Time `json:"requested_at"`
 	RequestedBy string    `json:"requested_by"`
-	Expires     time.Time `json:"expires"`
+	Expires     time.Time `json:"expires,omitzero"` // zero (absent) for a wipe, which never expires
 	DeliveredAt time.Time `json:"delivered_at,omitzero"`
 	// Result is the agent's acknowledgement (done, failed, refused), with
 	// its Reason; AckedAt is the agent's time, AckReceivedAt the server's.
@@ -44,11 +44,15 @@ func (a *API) commandViews(cs []store.Command) []CommandView {
 	return out
 }
 
-// LeaseView is an entry of a device's lease log: a lease served or
-// refused.
+// LeaseView is an entry of a device's lease log: a lease served, or a run
+// of identical refusals (Requests of them, from At to LastAt).
 type LeaseView struct {
-	At     time.Time `json:"at"`
-	Source string    `json:"source"`
+	At       time.Time `json:"at"`
+	LastAt   time.Time `json:"last_at"`
+	Requests int64     `json:"requests"`
+	// Source is the TCP peer: a reverse proxy's address when the server
+	// is behind one.
+	Source string `json:"source"`
 	// Kind is enroll, key (the key sent) or renew (the window extended).
 	Kind      string    `json:"kind"`
 	KeyID     string    `json:"key_id"`
@@ -91,12 +95,12 @@ func (a *API) leases(w http.ResponseWriter, r *http.Request, id string) error {
 	}
 	out := []LeaseView{}
 	for _, l := range recs {
-		out = append(out, LeaseView{At: l.At, Source: l.Source, Kind: l.Kind, KeyID: l.KeyID, NextKeyID: l.NextKeyID, Served: l.Served(),
+		out = append(out, LeaseView{At: l.At, LastAt: l.LastAt, Requests: l.Requests, Source: l.Source, Kind: l.Kind, KeyID: l.KeyID, NextKeyID: l.NextKeyID, Served: l.Served(),
 			Refused: l.Refused, Until: l.Until, Window: l.Window.String(), AgentTime: l.AgentTime, Nonce: l.Nonce})
 	}
-	header := []string{"at", "source", "kind", "key_id", "next_key_id", "served", "refused", "until", "offline_window", "agent_time", "nonce"}
+	header := []string{"at", "last_at", "requests", "source", "kind", "key_id", "next_key_id", "served", "refused", "until", "offline_window", "agent_time", "nonce"}
 	return writeList(w, r, "leases-"+id, out, header, func(l LeaseView) []string {
-		return []string{present.Time(l.At), l.Source, l.Kind, l.KeyID, l.NextKeyID, strconv.FormatBool(l.Served),
+		return []string{present.Time(l.At), present.Time(l.LastAt), strconv.FormatInt(l.Requests, 10), l.Source, l.Kind, l.KeyID, l.NextKeyID, strconv.FormatBool(l.Served),
 			l.Refused, present.Time(l.Until), l.Window, present.Time(l.AgentTime), l.Nonce}
 	})
 }
@@ -147,6 +151,11 @@ type FoundReply struct {
 	// Unlock is the unlock requested because the device was locked;
 	// absent if it was not.
 	Unlock *CommandView `json:"unlock,omitempty"`
+	// Wipe is the device's wipe that still stands (not cancelled): found
+	// does not undo it, and the server goes on refusing the lease; Note
+	// says what becomes of it. Both absent if there is none.
+	Wipe *CommandView `json:"wipe,omitempty"`
+	Note string       `json:"note,omitempty"`
 }
 
 func (a *API) found(w http.ResponseWriter, r *http.Request) error {
@@ -154,10 +163,14 @@ func (a *API) found(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	reply := FoundReply{Closed: res.Closed}
+	reply := FoundReply{Closed: res.Closed, Note: res.Note}
 	if res.Unlock != nil {
 		v := a.commandView(*res.Unlock)
 		reply.Unlock = &v
+	}
+	if res.Wipe != nil {
+		v := a.commandView(*res.Wipe)
+		reply.Wipe = &v
 	}
 	writeJSON(w, http.StatusOK, reply)
 	return nil

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/csv"
 	"encoding/json"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/casekeep/casekeep/internal/wire"
+	"github.com/casekeep/casekeep/server/actions"
 	"github.com/casekeep/casekeep/server/api"
 	"github.com/casekeep/casekeep/server/store"
 )
@@ -48,7 +50,7 @@ func TestLeases(t *testing.T) {
 	au := f.tokens[store.RoleAuditor]
 	code, body := f.do("GET", "/api/v1/devices/dev-a/leases?format=csv", au, nil)
 	recs, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
-	if code != 200 || err != nil || len(recs) != 4 || recs[0][0] != "at" || recs[1][6] != "lost" || recs[1][1] != "'=cmd|' /C calc'!A0" {
+	if code != 200 || err != nil || len(recs) != 4 || recs[0][0] != "at" || recs[1][8] != "lost" || recs[1][3] != "'=cmd|' /C calc'!A0" || recs[1][2] != "1" {
 		t.Errorf("csv %d %v %q", code, err, recs)
 	}
 	if code, body := f.do("GET", "/api/v1/devices/dev-a/leases?limit=1", au, nil); code != 200 || strings.Count(string(body), `"at"`) != 1 {
@@ -137,5 +139,52 @@ func TestCommandsAPI(t *testing.T) {
 	var d api.DeviceDetail
 	if code != 200 || json.Unmarshal(body, &d) != nil || len(d.Commands) != 3 || d.LeaseKeys == nil || len(d.Lost) != 1 || d.Lost[0].FoundAt.IsZero() {
 		t.Errorf("detail %d %s", code, body)
+	}
+}
+
+// TestCommandFailureReason: a command the agent acknowledges failed or
+// refused shows in the API with its reason and both times, in the device
+// detail and the command list, JSON and CSV.
+func TestCommandFailureReason(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	act := &actions.Actions{Store: f.st, Now: func() time.Time { return f.now.Add(-time.Hour) }}
+	w, err := act.RequestWipe(ctx, "it", "dev-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := act.Lock(ctx, "it", "dev-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.DeliverCommands(ctx, "dev-a", f.now.Add(-50*time.Minute), 10); err != nil {
+		t.Fatal(err)
+	}
+	agentAt := f.now.Add(-41 * time.Minute)
+	body := []byte("hb")
+	sum := sha256.Sum256(body)
+	h := store.Heartbeat{DeviceID: "dev-a", Seq: 100, Hash: sum[:], Body: body,
+		State: store.State{Seq: 100, Hash: sum[:], SentAt: agentAt, ReceivedAt: f.now.Add(-40 * time.Minute)},
+		Acks: []store.CommandAck{
+			{ID: w.ID, Type: wire.CommandWipe, Result: wire.AckFailed, Reason: "the cache could not be read", At: agentAt},
+			{ID: l.ID, Type: wire.CommandLock, Result: wire.AckRefused, Reason: "it expired", At: agentAt},
+		}}
+	if _, err := f.st.Ingest(ctx, []store.Heartbeat{h}); err != nil {
+		t.Fatal(err)
+	}
+	code, b := f.do("GET", "/api/v1/devices/dev-a", f.tokens[store.RoleAuditor], nil)
+	var d api.DeviceDetail
+	if code != 200 || json.Unmarshal(b, &d) != nil || len(d.Commands) != 2 {
+		t.Fatalf("detail %d %s", code, b)
+	}
+	for i, want := range []struct{ status, reason string }{{"failed", "the cache could not be read"}, {"refused", "it expired"}} {
+		c := d.Commands[i]
+		if c.Status != want.status || c.Reason != want.reason || !c.AckedAt.Equal(agentAt) || !c.AckReceivedAt.Equal(f.now.Add(-40*time.Minute)) {
+			t.Errorf("command %d: %+v, want %s: %s with both times", i, c, want.status, want.reason)
+		}
+	}
+	_, b = f.do("GET", "/api/v1/devices/dev-a/commands?format=csv", f.tokens[store.RoleAuditor], nil)
+	if !strings.Contains(string(b), "the cache could not be read") || !strings.Contains(string(b), agentAt.Format(time.RFC3339)) {
+		t.Errorf("the CSV lacks the reason or the agent's time:\n%s", b)
 	}
 }

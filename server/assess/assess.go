@@ -29,13 +29,9 @@ type Source interface {
 	LostReports(ctx context.Context, deviceID string) ([]store.LostReport, error)
 	Commands(ctx context.Context, deviceID string) ([]store.Command, error)
 	Decisions(ctx context.Context, deviceID string) ([]store.Decision, error)
-	LeasesAround(ctx context.Context, deviceID string, t time.Time, limit int) (before store.LeaseRecord, after []store.LeaseRecord, err error)
+	LeaseEvidence(ctx context.Context, deviceID string, t time.Time) (store.LeaseEvidence, error)
 	LeaseKeys(ctx context.Context, deviceID string) ([]store.LeaseKey, error)
 }
-
-// MaxLeasesAfter bounds the lease log entries after the loss an
-// assessment reads (and shows).
-const MaxLeasesAfter = 1000
 
 // Input names the device and the loss.
 type Input struct {
@@ -90,12 +86,11 @@ type Assessment struct {
 	UnannouncedStops []store.Event `json:"unannounced_stops"`
 
 	// LeaseBefore is the last lease served at or before the loss (a zero
-	// At: none); LeasesAfter the lease log after it, served and refused,
-	// oldest first, at most MaxLeasesAfter entries (LeasesAfterMore: there
-	// were more).
-	LeaseBefore     store.LeaseRecord   `json:"lease_before"`
-	LeasesAfter     []store.LeaseRecord `json:"leases_after"`
-	LeasesAfterMore bool                `json:"leases_after_more,omitempty"`
+	// At: none); Leases what the device's whole lease log says around the
+	// loss (LeaseBefore is its Before): how many leases were served after
+	// it, the first and the last, and the refusals.
+	LeaseBefore store.LeaseRecord   `json:"lease_before"`
+	Leases      store.LeaseEvidence `json:"lease_evidence"`
 	// LeaseKeys are the device's lease keys (never their bytes), with
 	// when each was destroyed.
 	LeaseKeys []store.LeaseKey `json:"lease_keys"`
@@ -190,12 +185,10 @@ func Assess(ctx context.Context, src Source, in Input) (*Assessment, error) {
 	if a.Gaps, err = src.Gaps(ctx, in.DeviceID); err != nil {
 		return nil, err
 	}
-	if a.LeaseBefore, a.LeasesAfter, err = src.LeasesAround(ctx, in.DeviceID, a.LostAt, MaxLeasesAfter+1); err != nil {
+	if a.Leases, err = src.LeaseEvidence(ctx, in.DeviceID, a.LostAt); err != nil {
 		return nil, err
 	}
-	if len(a.LeasesAfter) > MaxLeasesAfter {
-		a.LeasesAfter, a.LeasesAfterMore = a.LeasesAfter[:MaxLeasesAfter], true
-	}
+	a.LeaseBefore = a.Leases.Before
 	if a.LeaseKeys, err = src.LeaseKeys(ctx, in.DeviceID); err != nil {
 		return nil, err
 	}
@@ -230,8 +223,8 @@ func nonNil(a *Assessment) {
 	if a.Commands == nil {
 		a.Commands = []store.Command{}
 	}
-	if a.LeasesAfter == nil {
-		a.LeasesAfter = []store.LeaseRecord{}
+	if a.Leases.RefusedAfter == nil {
+		a.Leases.RefusedAfter = map[string]int64{}
 	}
 	if a.LeaseKeys == nil {
 		a.LeaseKeys = []store.LeaseKey{}

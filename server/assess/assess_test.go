@@ -111,7 +111,7 @@ func TestCarefulDevice(t *testing.T) {
 	if err := st.MarkLost(ctx, store.LostReport{DeviceID: d.id, LostAt: at(14, 0), DiscoveredAt: at(14, 30), RecordedAt: at(14, 30), By: "it"}); err != nil {
 		t.Fatal(err)
 	}
-	w, err := st.RequestCommand(ctx, store.Command{DeviceID: d.id, Type: wire.CommandWipe, RequestedAt: at(14, 31), RequestedBy: "it", Expires: at(14, 31).Add(30 * 24 * time.Hour)})
+	w, err := st.RequestCommand(ctx, store.Command{DeviceID: d.id, Type: wire.CommandWipe, RequestedAt: at(14, 31), RequestedBy: "it"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestCarefulDevice(t *testing.T) {
 	a := assessed(t, st, d.id, at(14, 0), day.Add(5*24*time.Hour))
 	says(t, "careful", a,
 		"The vault key was last served at 2026-11-22 13:12 UTC and no lease was served after the loss at 2026-11-22 14:00 UTC; "+
-			"the laptop's offline copy (held in its TPM, so it cannot be used on another computer) was still valid at the loss and expired at 2026-11-25 13:12 UTC, 3 days after the lease it came with; "+
+			"the laptop's offline copy (sealed to its TPM, so it cannot be used on another computer) was still valid at the loss and could be used until 2026-11-25 13:12 UTC: the last lease before the loss plus the offline window of 3 days recorded with it; "+
 			"the vault has been unreadable without the council's escrow keys since then.",
 		"After the loss the server refused 1 lease request (wiped 1), the first at 2026-11-22 15:00 UTC from 203.0.113.9:4000: the device asked for its key and was not given it.",
 		"A wipe was requested at 2026-11-22 14:31 UTC by it; it was delivered at 2026-11-22 15:00 UTC, and the device acknowledged it done at 2026-11-22 15:01 UTC (by the device's clock; received 2026-11-22 15:01 UTC); the server refuses the device its lease since the wipe was requested.",
@@ -136,8 +136,8 @@ func TestCarefulDevice(t *testing.T) {
 	if err := a.WriteHTML(&h); err != nil || !strings.Contains(h.String(), "<tr><th>wipe requested</th><td>2026-11-22 14:31 UTC by it; done, delivered 2026-11-22 15:00 UTC, acknowledged done 2026-11-22 15:01 UTC</td></tr>") {
 		t.Errorf("the HTML: %v\n%s", err, h.String())
 	}
-	if !a.LeaseBefore.At.Equal(at(13, 12)) || len(a.LeasesAfter) != 1 || a.LeasesAfter[0].Served() || !a.Until().Equal(at(13, 12).Add(72*time.Hour)) {
-		t.Errorf("lease evidence %+v, %+v", a.LeaseBefore, a.LeasesAfter)
+	if !a.LeaseBefore.At.Equal(at(13, 12)) || a.Leases.ServedAfter != 0 || a.Leases.Refusals() != 1 || !a.Until().Equal(at(13, 12).Add(72*time.Hour)) {
+		t.Errorf("lease evidence %+v, %+v", a.LeaseBefore, a.Leases)
 	}
 	// Assessed before the window ran out: it says until when the agent
 	// could still open the vault.
@@ -167,10 +167,10 @@ func TestCarelessDevice(t *testing.T) {
 		"The vault key was last served at 2026-11-22 13:12 UTC, before the loss at 2026-11-22 14:00 UTC, and a lease WAS served after it twice, "+
 			"the first at 2026-11-22 14:30 UTC from 203.0.113.9:4000 (not the address of the last lease before the loss, 10.0.0.5:5000), "+
 			"the last at 2026-11-22 15:30 UTC from 203.0.113.9:4001, the key itself sent once; "+
-			"the laptop's offline copy (protected by the operating system only, not by a TPM) was still valid at the loss and expired at 2026-11-25 13:12 UTC, 3 days after the lease it came with; "+
+			"the laptop's offline copy (held by the operating system only, not by a TPM: a root-only file on Linux, DPAPI machine scope on Windows, the System keychain on macOS, so only as safe as the disk encryption) was still valid at the loss and could be used until 2026-11-25 13:12 UTC: the last lease before the loss plus the offline window of 3 days recorded with it; "+
 			"with the leases served after the loss, the vault could be opened until 2026-11-25 15:30 UTC; "+
 			"until 2026-11-25 15:30 UTC the laptop's agent can still open the vault without the server, unless it has carried out a lock or a wipe.",
-		"Its offline copy was protected by the operating system only: until 2026-11-25 15:30 UTC someone able to act as the laptop's operating system (root or SYSTEM) could use it to open the vault.",
+		"Its offline copy was held by the operating system only, not by a TPM: it is only as safe as the disk encryption (the device reported full-disk encryption on at the loss, so it is as safe as that encryption and the laptop's accounts); until 2026-11-25 15:30 UTC someone who could read the laptop's disk, or act as its operating system (root or SYSTEM), could use it to open the vault.",
 		"After the loss the server refused 1 lease request (lost 1), the first at 2026-11-22 16:05 UTC from 203.0.113.9:4002")
 	saysNot(t, "careless", a, "unreadable", "destroyed the device's lease keys")
 	// The CSV carries the lease evidence.
@@ -179,13 +179,14 @@ func TestCarelessDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, row := range []string{"lease,last_before,2026-11-22T13:12:00Z", "lease,offline_copy,os", "lease,until,2026-11-25T15:30:00Z",
-		"lease_after,2026-11-22T14:30:00Z,203.0.113.9:4000 | served key until 2026-11-25T14:30:00Z", "lease_after,2026-11-22T16:05:00Z,203.0.113.9:4002 | refused key: lost"} {
+		"lease,served_after,2", "lease,first_after,2026-11-22T14:30:00Z | 203.0.113.9:4000", "lease,last_after,2026-11-22T15:30:00Z | 203.0.113.9:4001",
+		"lease_refused_after,lost,1", "lease,first_refused_after,2026-11-22T16:05:00Z | 203.0.113.9:4002"} {
 		if !strings.Contains(b.String(), row) {
 			t.Errorf("the CSV lacks %q:\n%s", row, b.String())
 		}
 	}
 	var h strings.Builder
-	if err := a.WriteHTML(&h); err != nil || !strings.Contains(h.String(), `<table id="leases-after">`) || strings.Count(h.String(), "<strong>served</strong>") != 2 {
+	if err := a.WriteHTML(&h); err != nil || !strings.Contains(h.String(), `<table class="facts" id="leases-after">`) || !strings.Contains(h.String(), "<strong>2</strong> (the key itself 1)") {
 		t.Errorf("the HTML: %v\n%s", err, h.String())
 	}
 }
@@ -199,4 +200,75 @@ func TestNoLease(t *testing.T) {
 	a := assessed(t, st, d.id, at(14, 0), at(16, 0))
 	says(t, "no lease", a, `The server served no vault lease to this device before the loss and the device reported its vault key as "plaintext" then: its vault key was not protected by a lease, so the lease log cannot bound who could open its vault (the disk encryption above is what protected it).`)
 	saysNot(t, "no lease", a, "unreadable", "WAS served")
+}
+
+// TestLeaseLongAfterTheLoss: a lease served long after the loss, behind
+// more refusals than any page of the log holds, is still stated: "no lease
+// was served after the loss" is said only when none was.
+func TestLeaseLongAfterTheLoss(t *testing.T) {
+	st, _ := servertest.Store(t)
+	ctx := context.Background()
+	d := newDevice(t, st, "dev-late")
+	d.lease(store.LeaseKindEnroll, at(8, 0), "10.0.0.5:5000")
+	d.beat(at(13, 0), wire.LeaseUnlocked, wire.OfflineTPM)
+	if err := st.MarkLost(ctx, store.LostReport{DeviceID: d.id, LostAt: at(14, 0), DiscoveredAt: at(14, 0), RecordedAt: at(14, 0), By: "it"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1100 {
+		reqs := []store.LeaseRequest{{DeviceID: d.id, Kind: store.LeaseKindKey, At: at(14, 1).Add(time.Duration(i) * time.Second),
+			Window: 72 * time.Hour, Source: "203.0.113.9:4000", Nonce: wire.NewNonce(), AgentTime: at(14, 1)}}
+		if _, err := st.ServeLeases(ctx, reqs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.MarkFound(ctx, store.Found{DeviceID: d.id, At: day.Add(40 * 24 * time.Hour), By: "it", UnlockExpires: day.Add(41 * 24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	late := day.Add(40*24*time.Hour + time.Hour)
+	if r := d.lease(store.LeaseKindKey, late, "198.51.100.77:443"); r.Outcome != store.LeaseServed {
+		t.Fatalf("after found: %+v", r)
+	}
+	a := assessed(t, st, d.id, at(14, 0), late.Add(time.Hour))
+	says(t, "late", a, "and a lease WAS served after it once, the first at 2027-01-01 01:00 UTC from 198.51.100.77:443",
+		"After the loss the server refused 1100 lease requests (lost 1100)")
+	saysNot(t, "late", a, "no lease was served after the loss")
+}
+
+// TestOfflineCopyKinds: how the offline copy was held is stated for what
+// it is: a TPM-sealed copy is bound to the laptop; an OS-held one is only
+// as safe as the disk encryption (said with what the device reported); no
+// copy is no copy. Each says until when the copy could be used: the last
+// lease before the loss plus the offline window recorded with it.
+func TestOfflineCopyKinds(t *testing.T) {
+	st, _ := servertest.Store(t)
+	for _, c := range []struct {
+		id, held, disk string
+		want, not      []string
+	}{
+		{"dev-tpm", wire.OfflineTPM, "pass",
+			[]string{"offline copy (sealed to its TPM, so it cannot be used on another computer) was still valid at the loss and could be used until 2026-11-25 13:12 UTC: the last lease before the loss plus the offline window of 3 days recorded with it"},
+			[]string{"only as safe as the disk encryption", "held by the operating system"}},
+		{"dev-os-plain", wire.OfflineOS, "fail",
+			[]string{"only as safe as the disk encryption (the device reported full-disk encryption OFF at the loss, so anyone who could read the laptop's disk could take it)",
+				"could be used until 2026-11-25 13:12 UTC"},
+			[]string{"TPM, so it cannot"}},
+		{"dev-none", wire.OfflineNone, "pass",
+			[]string{"the laptop kept no offline copy of the lease"},
+			[]string{"offline copy (", "only as safe as the disk encryption"}},
+	} {
+		d := newDevice(t, st, c.id)
+		d.lease(store.LeaseKindEnroll, at(8, 0), "10.0.0.5:5000")
+		d.lease(store.LeaseKindRenew, at(13, 12), "10.0.0.5:5000")
+		d.seq++
+		body := []byte(c.id)
+		sum := sha256.Sum256(body)
+		if _, err := st.Ingest(context.Background(), []store.Heartbeat{{DeviceID: c.id, Seq: 1, Hash: sum[:], Body: body,
+			State: store.State{Seq: 1, Hash: sum[:], SentAt: at(13, 30), ReceivedAt: at(13, 30), DiskEncryption: c.disk,
+				Lease: wire.LeaseUnlocked, OfflineCopy: c.held}}}); err != nil {
+			t.Fatal(err)
+		}
+		a := assessed(t, st, c.id, at(14, 0), at(15, 0))
+		says(t, c.id, a, c.want...)
+		saysNot(t, c.id, a, c.not...)
+	}
 }

@@ -26,9 +26,16 @@ func host(addr string) string {
 // copyHeld says how the device said its offline copy was held, for "the
 // laptop's offline copy (...)".
 var copyHeld = map[string]string{
-	wire.OfflineTPM: "held in its TPM, so it cannot be used on another computer",
-	wire.OfflineOS:  "protected by the operating system only, not by a TPM",
+	wire.OfflineTPM: "sealed to its TPM, so it cannot be used on another computer",
+	wire.OfflineOS:  "held by the operating system only, not by a TPM: a root-only file on Linux, DPAPI machine scope on Windows, the System keychain on macOS, so only as safe as the disk encryption",
 	"":              "the device did not say how it was held",
+}
+
+// diskSays is what the device reported of its disk encryption at the
+// loss, for the statement on an `os` offline copy.
+var diskSays = map[string]string{
+	"pass": "the device reported full-disk encryption on at the loss, so it is as safe as that encryption and the laptop's accounts",
+	"fail": "the device reported full-disk encryption OFF at the loss, so anyone who could read the laptop's disk could take it",
 }
 
 // Until is the latest time the device's agent may still have opened its
@@ -36,10 +43,8 @@ var copyHeld = map[string]string{
 // served, before or after the loss. Zero if none was served.
 func (a *Assessment) Until() time.Time {
 	until := a.LeaseBefore.Until
-	for _, r := range a.LeasesAfter {
-		if r.Served() && r.Until.After(until) {
-			until = r.Until
-		}
+	if a.Leases.UntilAfter.After(until) {
+		until = a.Leases.UntilAfter
 	}
 	return until
 }
@@ -59,21 +64,10 @@ func (a *Assessment) keysDestroyed() time.Time {
 	return last
 }
 
-// leaseStatements say, from the lease log, whether the vault key was safe
-// after the loss.
+// leaseStatements say, from the whole lease log, whether the vault key
+// was safe after the loss.
 func (a *Assessment) leaseStatements() []string {
-	var served, refused []store.LeaseRecord
-	for _, r := range a.LeasesAfter {
-		if r.Served() {
-			served = append(served, r)
-		} else {
-			refused = append(refused, r)
-		}
-	}
-	atLeast := ""
-	if a.LeasesAfterMore {
-		atLeast = "at least "
-	}
+	ev := a.Leases
 	b := a.LeaseBefore
 	var out []string
 	if b.At.IsZero() {
@@ -84,19 +78,19 @@ func (a *Assessment) leaseStatements() []string {
 		out = append(out, s+": its vault key was not protected by a lease, so the lease log cannot bound who could open its vault (the disk encryption above is what protected it).")
 	} else {
 		s := "The vault key was last served at " + when(b.At)
-		if len(served) == 0 {
+		if ev.ServedAfter == 0 {
 			s += " and no lease was served after the loss at " + when(a.LostAt)
 		} else {
-			first, last := served[0], served[len(served)-1]
-			s += fmt.Sprintf(", before the loss at %s, and a lease WAS served after it %s%s, the first at %s from %s", when(a.LostAt),
-				atLeast, times(len(served)), when(first.At), first.Source)
+			first, last := ev.FirstAfter, ev.LastAfter
+			s += fmt.Sprintf(", before the loss at %s, and a lease WAS served after it %s, the first at %s from %s", when(a.LostAt),
+				times(ev.ServedAfter), when(first.At), first.Source)
 			if host(first.Source) != host(b.Source) {
 				s += fmt.Sprintf(" (not the address of the last lease before the loss, %s)", b.Source)
 			}
-			if len(served) > 1 {
+			if ev.ServedAfter > 1 {
 				s += fmt.Sprintf(", the last at %s from %s", when(last.At), last.Source)
 			}
-			if n := keysSent(served); n > 0 {
+			if n := ev.KeysAfter; n > 0 {
 				s += fmt.Sprintf(", the key itself sent %s", times(n))
 			}
 		}
@@ -105,16 +99,17 @@ func (a *Assessment) leaseStatements() []string {
 		case held == wire.OfflineNone:
 			s += "; the laptop kept no offline copy of the lease, so after a restart its vault opened only with a lease from the server"
 		case !b.Until.After(a.LostAt):
-			s += fmt.Sprintf("; the laptop's offline copy (%s) had expired at %s, before the loss", copyHeld[held], when(b.Until))
+			s += fmt.Sprintf("; the laptop's offline copy (%s) had expired at %s, before the loss (the last lease before it plus the offline window of %s recorded with it)",
+				copyHeld[held], when(b.Until), Span(b.Window))
 		default:
-			s += fmt.Sprintf("; the laptop's offline copy (%s) was still valid at the loss and expired at %s, %s after the lease it came with",
-				copyHeld[held], when(b.Until), Span(b.Until.Sub(b.At)))
+			s += fmt.Sprintf("; the laptop's offline copy (%s) was still valid at the loss and could be used until %s: the last lease before the loss plus the offline window of %s recorded with it",
+				copyHeld[held], when(b.Until), Span(b.Window))
 		}
 		if until.After(b.Until) {
 			s += fmt.Sprintf("; with the leases served after the loss, the vault could be opened until %s", when(until))
 		}
 		switch {
-		case !until.After(a.MadeAt) && len(served) == 0:
+		case !until.After(a.MadeAt) && ev.ServedAfter == 0:
 			s += "; the vault has been unreadable without the council's escrow keys since then"
 		case !until.After(a.MadeAt):
 			s += fmt.Sprintf("; the vault has been unreadable without the council's escrow keys since %s", when(until))
@@ -123,33 +118,36 @@ func (a *Assessment) leaseStatements() []string {
 		}
 		out = append(out, s+".")
 		if held := a.offlineCopy(); held == wire.OfflineOS && until.After(a.LostAt) {
-			out = append(out, fmt.Sprintf("Its offline copy was protected by the operating system only: until %s someone able to act as the laptop's operating system (root or SYSTEM) could use it to open the vault.", when(until)))
+			disk := "whether the disk was encrypted is not known, so neither is how safe the copy was"
+			if a.HasState && diskSays[a.State.DiskEncryption] != "" {
+				disk = diskSays[a.State.DiskEncryption]
+			}
+			out = append(out, fmt.Sprintf("Its offline copy was held by the operating system only, not by a TPM: it is only as safe as the disk encryption (%s); until %s someone who could read the laptop's disk, or act as its operating system (root or SYSTEM), could use it to open the vault.", disk, when(until)))
 		}
 	}
-	if b.At.IsZero() && len(served) > 0 {
-		first := served[0]
-		out = append(out, fmt.Sprintf("A lease WAS served after the loss %s%s, the first at %s from %s.", atLeast,
-			times(len(served)), when(first.At), first.Source))
+	if b.At.IsZero() && ev.ServedAfter > 0 {
+		first := ev.FirstAfter
+		out = append(out, fmt.Sprintf("A lease WAS served after the loss %s, the first at %s from %s.",
+			times(ev.ServedAfter), when(first.At), first.Source))
 	}
-	if len(refused) > 0 {
-		why := map[string]int{}
-		for _, r := range refused {
-			why[r.Refused]++
-		}
+	if n := ev.Refusals(); n > 0 {
 		var reasons []string
-		for r, n := range why {
+		for r, n := range ev.RefusedAfter {
 			reasons = append(reasons, fmt.Sprintf("%s %d", r, n))
 		}
 		sort.Strings(reasons)
-		first := refused[0]
-		out = append(out, fmt.Sprintf("After the loss the server refused %s%s (%s), the first at %s from %s: the device asked for its key and was not given it.",
-			atLeast, plural(int64(len(refused)), "lease request", "lease requests"), strings.Join(reasons, ", "), when(first.At), first.Source))
+		first, atLeast, from := ev.FirstRefused, "", "the first at "+when(ev.FirstRefused.At)
+		if ev.RefusedAtLeast {
+			atLeast = "at least "
+		}
+		if !first.At.After(a.LostAt) {
+			from = fmt.Sprintf("in a run of refusals that began at %s, before the loss, and went on until %s", when(first.At), when(first.LastAt))
+		}
+		out = append(out, fmt.Sprintf("After the loss the server refused %s%s (%s), %s from %s: the device asked for its key and was not given it.",
+			atLeast, plural(n, "lease request", "lease requests"), strings.Join(reasons, ", "), from, first.Source))
 	}
 	if at := a.keysDestroyed(); !at.IsZero() {
 		out = append(out, fmt.Sprintf("The server destroyed the device's lease keys at %s: no copy of its vault key remains on the server; only the council's escrow keys open its files.", when(at)))
-	}
-	if a.LeasesAfterMore {
-		out = append(out, fmt.Sprintf("The lease log after the loss holds more than %d entries; the counts above are of the first %d.", MaxLeasesAfter, MaxLeasesAfter))
 	}
 	return out
 }
@@ -164,7 +162,7 @@ func (a *Assessment) offlineCopy() string {
 }
 
 // times says how many times: "once", "twice", "3 times".
-func times(n int) string {
+func times(n int64) string {
 	switch n {
 	case 1:
 		return "once"
@@ -172,17 +170,6 @@ func times(n int) string {
 		return "twice"
 	}
 	return fmt.Sprintf("%d times", n)
-}
-
-// keysSent counts the leases that carried the key itself (not a renewal).
-func keysSent(rs []store.LeaseRecord) int {
-	n := 0
-	for _, r := range rs {
-		if r.Kind != store.LeaseKindRenew {
-			n++
-		}
-	}
-	return n
 }
 
 // commandNames name each kind of command in a sentence.

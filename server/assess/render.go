@@ -5,6 +5,8 @@ import (
 	"encoding/csv"
 	"html/template"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -89,12 +91,19 @@ func (a *Assessment) WriteCSV(w io.Writer) error {
 	row("lease", "offline_copy", a.offlineCopy())
 	row("lease", "until", when(a.Until()))
 	row("lease", "keys_destroyed", when(a.keysDestroyed()))
-	for _, l := range a.LeasesAfter {
-		v := "served " + l.Kind + " until " + when(l.Until)
-		if !l.Served() {
-			v = "refused " + l.Kind + ": " + l.Refused
-		}
-		row("lease_after", when(l.At), l.Source+" | "+v)
+	ev := a.Leases
+	row("lease", "served_after", strconv.FormatInt(ev.ServedAfter, 10))
+	row("lease", "keys_sent_after", strconv.FormatInt(ev.KeysAfter, 10))
+	if ev.ServedAfter > 0 {
+		row("lease", "first_after", when(ev.FirstAfter.At)+" | "+ev.FirstAfter.Source)
+		row("lease", "last_after", when(ev.LastAfter.At)+" | "+ev.LastAfter.Source)
+		row("lease", "until_after", when(ev.UntilAfter))
+	}
+	for _, why := range slices.Sorted(maps.Keys(ev.RefusedAfter)) {
+		row("lease_refused_after", why, strconv.FormatInt(ev.RefusedAfter[why], 10))
+	}
+	if !ev.FirstRefused.At.IsZero() {
+		row("lease", "first_refused_after", when(ev.FirstRefused.At)+" | "+ev.FirstRefused.Source)
 	}
 	for _, c := range a.Commands {
 		row("command", when(c.RequestedAt), strings.Join([]string{c.Type, c.ID, string(c.Status(a.MadeAt)), "by " + c.RequestedBy,

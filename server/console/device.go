@@ -66,6 +66,11 @@ func (c *Console) device(w http.ResponseWriter, r *http.Request, s *session) err
 		"unlock":   "An unlock is requested: the server serves the device its lease again, unless it is lost, wiped or revoked.",
 		"cancel":   "The command is cancelled: it will not be delivered.",
 		"decision": "The decision is recorded.",
+		// Found while a wipe stands: the lease is not served again.
+		"found-wipe-pending":   "The device is marked found. " + actions.FoundWipePending,
+		"found-wipe-delivered": "The device is marked found. " + actions.FoundWipeDelivered,
+		"found-wipe-done":      "The device is marked found. " + actions.FoundWipeDone,
+		"found-wipe-failed":    "The device is marked found. " + actions.FoundWipeFailed,
 	}[r.URL.Query().Get("done")]
 	return c.showDevice(w, r, s, http.StatusOK, flash, "", nil)
 }
@@ -187,10 +192,19 @@ func (c *Console) found(w http.ResponseWriter, r *http.Request, s *session) erro
 	if err != nil {
 		return c.refused(w, r, s, err)
 	}
-	if res.Unlock != nil {
+	switch {
+	case res.Wipe == nil && res.Unlock != nil:
 		return c.done(w, r, "unlocked")
+	case res.Wipe == nil:
+		return c.done(w, r, "found")
+	case res.WipeStatus == store.StatusRequested:
+		return c.done(w, r, "found-wipe-pending")
+	case res.WipeStatus == store.StatusDone:
+		return c.done(w, r, "found-wipe-done")
+	case res.WipeStatus == store.StatusFailed || res.WipeStatus == store.StatusRefused:
+		return c.done(w, r, "found-wipe-failed")
 	}
-	return c.done(w, r, "found")
+	return c.done(w, r, "found-wipe-delivered")
 }
 
 func (c *Console) cancel(w http.ResponseWriter, r *http.Request, s *session) error {

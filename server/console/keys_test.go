@@ -18,7 +18,7 @@ import (
 )
 
 // wipeWording is what the wipe form says happens, word for word.
-const wipeWording = "The laptop's vault key, every copy of its lease and its sealed files are destroyed when it next contacts the server; until then the server refuses to serve its key. You can cancel until it is delivered. The council's escrow keys still open copies of its files."
+const wipeWording = "The laptop's vault key, every copy of its lease and its sealed files are destroyed when it next contacts the server, however long it has been offline (a wipe never expires); until then the server refuses to serve its key. You can cancel until it is delivered. The council's escrow keys still open copies of its files."
 
 // commandsOn gives dev-a one command in each state: a lock cancelled, a
 // wipe delivered and acknowledged failed, a lock delivered not
@@ -81,7 +81,8 @@ func TestDeviceCommands(t *testing.T) {
 	text, cancel := commandRows(page)
 	for state, want := range map[string]string{
 		"cancelled": "cancelled " + f.now.Add(-time.Hour).Format("2006-01-02 15:04 UTC") + " by it, before it was delivered",
-		"failed":    "failed , acknowledged " + f.now.Add(-40*time.Minute).Format("2006-01-02 15:04 UTC") + ": the cache <b>could not</b> be read",
+		"failed": "failed , acknowledged " + f.now.Add(-40*time.Minute).Format("2006-01-02 15:04 UTC") +
+			" (the agent says " + f.now.Add(-41*time.Minute).Format("2006-01-02 15:04 UTC") + "): the cache <b>could not</b> be read",
 		"delivered": "delivered  " + f.now.Add(-50*time.Minute).Format("2006-01-02 15:04 UTC") + ": not yet acknowledged",
 		"done":      "done , acknowledged " + f.now.Add(-40*time.Minute).Format("2006-01-02 15:04 UTC"),
 		"requested": "requested : not yet delivered",

@@ -22,6 +22,7 @@ import (
 	"github.com/casekeep/casekeep/policy"
 	"github.com/casekeep/casekeep/server"
 	"github.com/casekeep/casekeep/server/store"
+	"github.com/casekeep/casekeep/server/store/kek"
 	"github.com/casekeep/casekeep/server/store/sqlite"
 )
 
@@ -88,6 +89,7 @@ func New(t testing.TB, opts Options) *Rig {
 		r.Store, r.DB = storeIn(t, r.Dir)
 	} else {
 		t.Cleanup(func() { r.Store.Close() })
+		useKEK(t, r.Store, r.Dir)
 	}
 	yaml := opts.Policy
 	if yaml == "" {
@@ -134,7 +136,21 @@ func storeIn(t testing.TB, dir string) (store.Store, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	useKEK(t, st, dir)
 	return st, "sqlite:" + path
+}
+
+// useKEK gives st the lease keys' key-encryption key of the data folder
+// dir, as the server keeps it.
+func useKEK(t testing.TB, st store.Store, dir string) {
+	t.Helper()
+	sealer, err := kek.LoadOrCreate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sl, ok := st.(store.Sealing); ok {
+		sl.UseKeySealer(sealer)
+	}
 }
 
 // Twin makes and starts a second server on r's keys, certificate and
@@ -143,6 +159,7 @@ func storeIn(t testing.TB, dir string) (store.Store, string) {
 // changes its configuration. It serves what r serves.
 func (r *Rig) Twin(st store.Store, tune func(*server.Config)) *Rig {
 	r.T.Helper()
+	useKEK(r.T, st, r.Dir)
 	t := &Rig{T: r.T, Dir: r.Dir, Store: st, Config: r.Config, Key: r.Key, Cert: r.Cert, Pin: r.Pin, PolicyKey: r.PolicyKey,
 		Policy: r.Policy, Escrow: r.Escrow, Tokens: r.Tokens, Now: r.Now, handler: r.handler}
 	t.Config.Store = st

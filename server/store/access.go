@@ -132,8 +132,8 @@ type Access interface {
 	// ErrNotFound if the device does not exist. A lock takes effect at
 	// once (see ServeLeases), as does an unlock, and a wipe.
 	RequestCommand(ctx context.Context, c Command) (Command, error)
-	// Commands returns a device's commands, oldest first: by RequestedAt,
-	// then Seq.
+	// Commands returns a device's commands in the order the store took
+	// them (Seq), whatever their RequestedAt.
 	Commands(ctx context.Context, deviceID string) ([]Command, error)
 	// CancelCommand cancels a device's command, at at by by, and returns
 	// it cancelled; ErrNotFound if the device has no command of that ID,

@@ -12,10 +12,13 @@
 // failed or refused, or cancelled before delivery) and decisions on
 // notifying the ICO. Through [Keys] it keeps each device's lease keys (the
 // key its vault identity is wrapped with, a next one during a rotation,
-// destroyed by a wipe) and the lease log, every lease served or refused,
-// which ServeLeases decides and writes in one transaction; Locked and
-// WipeRequested are the rules by which a device's commands refuse its
-// lease. Through
+// destroyed by a wipe), sealed with a key-encryption key kept outside the
+// database ([KeySealer], [Sealing]), and the lease log, every lease served
+// and every run of identical refusals, which ServeLeases decides and
+// writes in one transaction; LeaseEvidence answers the lost-device
+// assessment from the whole log. Locked (by the order commands were
+// stored, never their times) and WipeRequested are the rules by which a
+// device's commands refuse its lease. Through
 // [Query] it answers the questions asked across the fleet and about the
 // past (who has held a case reference, every device's state at a time,
 // event search, the heartbeats stored around a time) from indexes, without

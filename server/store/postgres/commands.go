@@ -19,12 +19,12 @@ const commandCols = `seq, id, device_id, type, requested_at, requested_by, expir
 
 func scanCommand(row pgx.Row) (store.Command, error) {
 	var (
-		c                                        store.Command
-		delivered, acked, ackReceived, cancelled *time.Time
+		c                                                 store.Command
+		expires, delivered, acked, ackReceived, cancelled *time.Time
 	)
-	err := row.Scan(&c.Seq, &c.ID, &c.DeviceID, &c.Type, &c.RequestedAt, &c.RequestedBy, &c.Expires, &delivered, &c.Result,
+	err := row.Scan(&c.Seq, &c.ID, &c.DeviceID, &c.Type, &c.RequestedAt, &c.RequestedBy, &expires, &delivered, &c.Result,
 		&c.Reason, &acked, &ackReceived, &cancelled, &c.CancelledBy)
-	c.RequestedAt, c.Expires, c.DeliveredAt = utc(c.RequestedAt), utc(c.Expires), orZero(delivered)
+	c.RequestedAt, c.Expires, c.DeliveredAt = utc(c.RequestedAt), orZero(expires), orZero(delivered)
 	c.AckedAt, c.AckReceivedAt, c.CancelledAt = orZero(acked), orZero(ackReceived), orZero(cancelled)
 	return c, err
 }
@@ -42,10 +42,15 @@ type querier interface {
 // and returns it as stored.
 func insertCommand(ctx context.Context, q querier, c store.Command) (store.Command, error) {
 	c.ID = store.NewCommandID()
-	c.RequestedAt, c.Expires = check.UTC(c.RequestedAt), check.UTC(c.Expires)
+	c.RequestedAt = check.UTC(c.RequestedAt)
+	var expires *time.Time // NULL: a wipe, which never expires
+	if !c.Expires.IsZero() {
+		c.Expires = check.UTC(c.Expires)
+		expires = &c.Expires
+	}
 	err := q.QueryRow(ctx, `INSERT INTO commands (id, device_id, type, requested_at, requested_by, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq`, c.ID, c.DeviceID, c.Type, c.RequestedAt, c.RequestedBy,
-		c.Expires).Scan(&c.Seq)
+		expires).Scan(&c.Seq)
 	return c, err
 }
 
@@ -65,13 +70,12 @@ func (s *Store) RequestCommand(ctx context.Context, c store.Command) (store.Comm
 	return c, nil
 }
 
-// Commands returns a device's commands, oldest first: by the time
-// requested, then in the order stored.
+// Commands returns a device's commands in the order stored (seq).
 func (s *Store) Commands(ctx context.Context, deviceID string) ([]store.Command, error) {
 	if check.Text("device ID", deviceID) != nil {
 		return []store.Command{}, nil
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT `+commandCols+` FROM commands WHERE device_id = $1 ORDER BY requested_at, seq`, deviceID)
+	rows, _ := s.pool.Query(ctx, `SELECT `+commandCols+` FROM commands WHERE device_id = $1 ORDER BY seq`, deviceID)
 	out, err := collectCommands(rows)
 	if err != nil {
 		return nil, fmt.Errorf("commands: %w", err)
@@ -158,7 +162,7 @@ func (s *Store) MarkFound(ctx context.Context, f store.Found) (store.FoundResult
 // pendingCommands selects the device $1's commands pending at $2, in the
 // order requested, at most $3.
 const pendingCommands = `SELECT ` + commandCols + ` FROM commands WHERE device_id = $1 AND result = ''
-	AND cancelled_at IS NULL AND expires_at > $2 ORDER BY requested_at, seq LIMIT $3`
+	AND cancelled_at IS NULL AND (expires_at IS NULL OR expires_at > $2) ORDER BY seq LIMIT $3`
 
 // DeliverCommands reads the pending commands; only if one is not yet
 // delivered does it mark them delivered, in a transaction that reads them
@@ -183,7 +187,7 @@ func (s *Store) DeliverCommands(ctx context.Context, deviceID string, at time.Ti
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE commands SET delivered_at = $2 WHERE delivered_at IS NULL AND result = ''
 			AND cancelled_at IS NULL AND seq IN (SELECT seq FROM commands WHERE device_id = $1 AND result = ''
-			AND cancelled_at IS NULL AND expires_at > $2 ORDER BY requested_at, seq LIMIT $3)`, deviceID, at, limit); err != nil {
+			AND cancelled_at IS NULL AND (expires_at IS NULL OR expires_at > $2) ORDER BY seq LIMIT $3)`, deviceID, at, limit); err != nil {
 			return err
 		}
 		rows, _ := tx.Query(ctx, pendingCommands, deviceID, at, limit)

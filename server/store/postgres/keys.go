@@ -17,7 +17,7 @@ import (
 const (
 	lockLeaseDevices = `SELECT id FROM devices WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`
 	leaseDevice      = `SELECT d.revoked_at,
-		EXISTS (SELECT 1 FROM lease_log l WHERE l.device_id = $1 AND l.nonce = $2),
+		EXISTS (SELECT 1 FROM lease_nonces n WHERE n.device_id = $1 AND n.nonce = $2),
 		EXISTS (SELECT 1 FROM lost_reports r WHERE r.device_id = $1 AND r.found_at IS NULL)
 		FROM devices d WHERE d.id = $1`
 	// liveCommands are a device's commands not cancelled that bear on its
@@ -28,7 +28,10 @@ const (
 	createKey   = `INSERT INTO lease_keys (id, device_id, key_bytes, state, created_at) VALUES ($1, $2, $3, $4, $5)`
 	retireKey   = `UPDATE lease_keys SET state = 'retired', retired_at = $1, destroyed_at = $1, key_bytes = '' WHERE device_id = $2 AND state = 'current'`
 	promoteKey  = `UPDATE lease_keys SET state = 'current' WHERE device_id = $1 AND id = $2 AND state = 'next'`
-	logLease    = `INSERT INTO lease_log (device_id, at, source, kind, key_id, next_key_id, valid_until, offline_window, nonce, agent_time, refused) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`
+	logLease    = `INSERT INTO lease_log (device_id, at, last_at, requests, source, kind, key_id, next_key_id, valid_until, offline_window, nonce, agent_time, refused) VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`
+	logNonce    = `INSERT INTO lease_nonces (device_id, nonce, at) VALUES ($1, $2, $3)`
+	latestLease = `SELECT ` + leaseCols + ` FROM lease_log WHERE device_id = $1 ORDER BY id DESC LIMIT 1`
+	foldLease   = `UPDATE lease_log SET last_at = $1, requests = requests + 1 WHERE id = $2`
 	leaseServed = `UPDATE devices SET lease_served_at = $1, lease_until = $2 WHERE id = $3`
 )
 
@@ -61,12 +64,12 @@ func (s *Store) ServeLeases(ctx context.Context, reqs []store.LeaseRequest) ([]s
 			return err
 		}
 		for i, r := range reqs {
-			d, err := readLeaseDevice(ctx, tx, r)
+			d, err := s.readLeaseDevice(ctx, tx, r)
 			if err != nil {
 				return err
 			}
 			dec := lease.Decide(r, d)
-			if err := writeLease(ctx, tx, &dec); err != nil {
+			if err := s.writeLease(ctx, tx, &dec); err != nil {
 				return err
 			}
 			out[i] = dec.Result
@@ -79,7 +82,7 @@ func (s *Store) ServeLeases(ctx context.Context, reqs []store.LeaseRequest) ([]s
 	return out, nil
 }
 
-func readLeaseDevice(ctx context.Context, tx pgx.Tx, r store.LeaseRequest) (lease.Device, error) {
+func (s *Store) readLeaseDevice(ctx context.Context, tx pgx.Tx, r store.LeaseRequest) (lease.Device, error) {
 	var (
 		d       lease.Device
 		revoked *time.Time
@@ -104,6 +107,9 @@ func readLeaseDevice(ctx context.Context, tx pgx.Tx, r store.LeaseRequest) (leas
 	)
 	_, err = pgx.ForEachRow(rows, []any{&k.ID, &k.Bytes, &state, &k.Destroyed}, func() error {
 		kk := k
+		if err := lease.Open(s.sealer, r.DeviceID, &kk); err != nil {
+			return err
+		}
 		if state == store.KeyCurrent {
 			d.Current = &kk
 		} else {
@@ -123,21 +129,41 @@ func readLiveCommands(ctx context.Context, tx pgx.Tx, deviceID string) ([]store.
 	})
 }
 
-func writeLease(ctx context.Context, tx pgx.Tx, dec *lease.Decision) error {
+func (s *Store) writeLease(ctx context.Context, tx pgx.Tx, dec *lease.Decision) error {
 	res := &dec.Result
 	if res.Outcome != store.LeaseServed && res.Outcome != store.LeaseRefused {
 		return nil
 	}
 	rec := &res.Record
+	if rec.Nonce != "" {
+		if _, err := tx.Exec(ctx, logNonce, rec.DeviceID, rec.Nonce, rec.At); err != nil {
+			return err
+		}
+	}
+	if res.Outcome == store.LeaseRefused {
+		last, err := scanLease(tx.QueryRow(ctx, latestLease, rec.DeviceID))
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if lease.Folds(last, *rec) {
+			*rec = lease.Fold(last, *rec)
+			_, err := tx.Exec(ctx, foldLease, rec.LastAt, rec.ID)
+			return err
+		}
+	}
 	b := &pgx.Batch{}
 	if k := dec.Create; k != nil {
-		b.Queue(createKey, k.ID, rec.DeviceID, k.Bytes, store.KeyCurrent, rec.At)
+		sealed, err := lease.Seal(s.sealer, rec.DeviceID, k.ID, k.Bytes)
+		if err != nil {
+			return err
+		}
+		b.Queue(createKey, k.ID, rec.DeviceID, sealed, store.KeyCurrent, rec.At)
 	}
 	if dec.Promote {
 		b.Queue(retireKey, rec.At, rec.DeviceID)
 		b.Queue(promoteKey, rec.DeviceID, rec.KeyID)
 	}
-	b.Queue(logLease, rec.DeviceID, rec.At, rec.Source, rec.Kind, rec.KeyID, rec.NextKeyID, orNull(rec.Until),
+	b.Queue(logLease, rec.DeviceID, rec.At, rec.Requests, rec.Source, rec.Kind, rec.KeyID, rec.NextKeyID, orNull(rec.Until),
 		rec.Window.Microseconds(), nullText(rec.Nonce), orNull(rec.AgentTime), rec.Refused).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&rec.ID)
 	})
@@ -175,7 +201,11 @@ func (s *Store) RotateLeaseKey(ctx context.Context, deviceID string, at time.Tim
 		if err := lease.Rotation(current, next, destroyed); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, createKey, k.ID, deviceID, store.NewLeaseKey(), k.State, k.CreatedAt)
+		sealed, err := lease.Seal(s.sealer, deviceID, k.ID, store.NewLeaseKey())
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, createKey, k.ID, deviceID, sealed, k.State, k.CreatedAt)
 		return err
 	})
 	if err != nil {
@@ -203,7 +233,7 @@ func (s *Store) LeaseKeys(ctx context.Context, deviceID string) ([]store.LeaseKe
 	return out, nil
 }
 
-const leaseCols = `id, device_id, at, source, kind, key_id, next_key_id, valid_until, offline_window, nonce, agent_time, refused`
+const leaseCols = `id, device_id, at, last_at, requests, source, kind, key_id, next_key_id, valid_until, offline_window, nonce, agent_time, refused`
 
 func scanLease(row pgx.Row, more ...any) (store.LeaseRecord, error) {
 	var (
@@ -212,9 +242,9 @@ func scanLease(row pgx.Row, more ...any) (store.LeaseRecord, error) {
 		until, agent *time.Time
 		nonce        *string
 	)
-	err := row.Scan(append(more, &r.ID, &r.DeviceID, &r.At, &r.Source, &r.Kind, &r.KeyID, &r.NextKeyID, &until, &window,
-		&nonce, &agent, &r.Refused)...)
-	r.At, r.Until, r.AgentTime = utc(r.At), orZero(until), orZero(agent)
+	err := row.Scan(append(more, &r.ID, &r.DeviceID, &r.At, &r.LastAt, &r.Requests, &r.Source, &r.Kind, &r.KeyID, &r.NextKeyID,
+		&until, &window, &nonce, &agent, &r.Refused)...)
+	r.At, r.LastAt, r.Until, r.AgentTime = utc(r.At), utc(r.LastAt), orZero(until), orZero(agent)
 	r.Window = time.Duration(window) * time.Microsecond
 	if nonce != nil {
 		r.Nonce = *nonce
@@ -233,7 +263,7 @@ func (s *Store) Leases(ctx context.Context, deviceID string, from, to time.Time,
 		l := int64(limit)
 		n = &l
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT `+leaseCols+` FROM lease_log WHERE device_id = $1 AND at >= $2 AND at < $3
+	rows, _ := s.pool.Query(ctx, `SELECT `+leaseCols+` FROM lease_log WHERE device_id = $1 AND last_at >= $2 AND at < $3
 		ORDER BY at DESC, id DESC LIMIT $4`, deviceID, check.Bound(from), check.Bound(to), n)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.LeaseRecord, error) { return scanLease(row) })
 	if err != nil {
@@ -242,41 +272,58 @@ func (s *Store) Leases(ctx context.Context, deviceID string, from, to time.Time,
 	return out, nil
 }
 
-// LeasesAround reads the lease served before t and the log after it in
-// one statement, so from one snapshot.
-func (s *Store) LeasesAround(ctx context.Context, deviceID string, t time.Time, limit int) (store.LeaseRecord, []store.LeaseRecord, error) {
-	after := []store.LeaseRecord{}
+// LeaseEvidence reads the device's whole lease log in one read-only
+// REPEATABLE READ transaction, so from one snapshot: each answer is one
+// indexed lookup or aggregate, however long the log.
+func (s *Store) LeaseEvidence(ctx context.Context, deviceID string, t time.Time) (store.LeaseEvidence, error) {
+	ev := store.LeaseEvidence{RefusedAfter: map[string]int64{}}
 	if check.Text("device ID", deviceID) != nil {
-		return store.LeaseRecord{}, after, nil
+		return ev, nil
 	}
-	var n *int64
-	if limit > 0 {
-		l := int64(limit)
-		n = &l
-	}
-	rows, _ := s.pool.Query(ctx, `(SELECT false, `+leaseCols+` FROM lease_log
-			WHERE device_id = $1 AND refused = '' AND at <= $2 ORDER BY at DESC, id DESC LIMIT 1)
-		UNION ALL
-		(SELECT true, `+leaseCols+` FROM lease_log WHERE device_id = $1 AND at > $2 ORDER BY at, id LIMIT $3)
-		ORDER BY 1, 4, 2`, deviceID, check.Bound(t), n)
-	var (
-		before  store.LeaseRecord
-		isAfter bool
-	)
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanLease(rows, &isAfter)
-		if err != nil {
-			return store.LeaseRecord{}, nil, fmt.Errorf("leases around %v: %w", t, err)
+	at := check.Bound(t)
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		for _, q := range []struct {
+			into         *store.LeaseRecord
+			where, order string
+		}{
+			{&ev.Before, `refused = '' AND at <= $2`, `at DESC, id DESC`},
+			{&ev.FirstAfter, `refused = '' AND at > $2`, `at, id`},
+			{&ev.LastAfter, `refused = '' AND at > $2`, `at DESC, id DESC`},
+			{&ev.FirstRefused, `refused <> '' AND last_at > $2`, `at, id`},
+		} {
+			r, err := scanLease(tx.QueryRow(ctx, `SELECT `+leaseCols+` FROM lease_log WHERE device_id = $1 AND `+q.where+
+				` ORDER BY `+q.order+` LIMIT 1`, deviceID, at))
+			if errors.Is(err, pgx.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			*q.into = r
 		}
-		if isAfter {
-			after = append(after, r)
-		} else {
-			before = r
+		var until *time.Time
+		if err := tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE kind <> 'renew'), max(valid_until) FROM lease_log
+			WHERE device_id = $1 AND refused = '' AND at > $2`, deviceID, at).Scan(&ev.ServedAfter, &ev.KeysAfter, &until); err != nil {
+			return err
 		}
+		ev.UntilAfter = orZero(until)
+		// A run that began at or before t counts once: its last
+		// request was after t.
+		rows, _ := tx.Query(ctx, `SELECT refused, sum(CASE WHEN at > $2 THEN requests ELSE 1 END), bool_or(at <= $2)
+			FROM lease_log WHERE device_id = $1 AND refused <> '' AND last_at > $2 GROUP BY refused`, deviceID, at)
+		var (
+			why      string
+			n        int64
+			straddle bool
+		)
+		_, err := pgx.ForEachRow(rows, []any{&why, &n, &straddle}, func() error {
+			ev.RefusedAfter[why], ev.RefusedAtLeast = n, ev.RefusedAtLeast || straddle
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return store.LeaseEvidence{}, fmt.Errorf("lease evidence at %v: %w", t, err)
 	}
-	if err := rows.Err(); err != nil {
-		return store.LeaseRecord{}, nil, fmt.Errorf("leases around %v: %w", t, err)
-	}
-	return before, after, nil
+	return ev, nil
 }

@@ -27,7 +27,11 @@ const migrationLock = 0x636173656b656570
 type Store struct {
 	pool      *pgxpool.Pool
 	closeOnce sync.Once
+	sealer    store.KeySealer // seals the lease keys (UseKeySealer)
 }
+
+// UseKeySealer makes the store seal the lease keys it holds with k.
+func (s *Store) UseKeySealer(k store.KeySealer) { s.sealer = k }
 
 var _ store.Store = (*Store)(nil)
 

@@ -18,15 +18,15 @@ const commandCols = `seq, id, device_id, type, requested_at, requested_by, expir
 
 func scanCommand(sc interface{ Scan(...any) error }) (store.Command, error) {
 	var (
-		c                                        store.Command
-		requested, expires                       int64
-		delivered, acked, ackReceived, cancelled sql.NullInt64
+		c                                                 store.Command
+		requested                                         int64
+		expires, delivered, acked, ackReceived, cancelled sql.NullInt64
 	)
 	if err := sc.Scan(&c.Seq, &c.ID, &c.DeviceID, &c.Type, &requested, &c.RequestedBy, &expires, &delivered, &c.Result,
 		&c.Reason, &acked, &ackReceived, &cancelled, &c.CancelledBy); err != nil {
 		return c, err
 	}
-	c.RequestedAt, c.Expires, c.DeliveredAt = fromMicros(requested), fromMicros(expires), fromNull(delivered)
+	c.RequestedAt, c.Expires, c.DeliveredAt = fromMicros(requested), fromNull(expires), fromNull(delivered)
 	c.AckedAt, c.AckReceivedAt, c.CancelledAt = fromNull(acked), fromNull(ackReceived), fromNull(cancelled)
 	return c, nil
 }
@@ -53,10 +53,13 @@ func insertCommand(ctx context.Context, ex interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }, c store.Command) (store.Command, error) {
 	c.ID = store.NewCommandID()
-	c.RequestedAt, c.Expires = check.UTC(c.RequestedAt), check.UTC(c.Expires)
+	c.RequestedAt = check.UTC(c.RequestedAt)
+	if !c.Expires.IsZero() {
+		c.Expires = check.UTC(c.Expires)
+	}
 	err := ex.QueryRowContext(ctx, `INSERT INTO commands (id, device_id, type, requested_at, requested_by, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?) RETURNING seq`, c.ID, c.DeviceID, c.Type, micros(c.RequestedAt), c.RequestedBy,
-		micros(c.Expires)).Scan(&c.Seq)
+		nullMicros(c.Expires)).Scan(&c.Seq)
 	return c, err
 }
 
@@ -76,14 +79,13 @@ func (s *Store) RequestCommand(ctx context.Context, c store.Command) (store.Comm
 	return c, nil
 }
 
-// Commands returns a device's commands, oldest first: by the time
-// requested, then in the order stored.
+// Commands returns a device's commands in the order stored (seq).
 func (s *Store) Commands(ctx context.Context, deviceID string) ([]store.Command, error) {
 	if check.Text("device ID", deviceID) != nil {
 		return []store.Command{}, nil
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+commandCols+` FROM commands WHERE device_id = ?
-		ORDER BY requested_at, seq`, deviceID)
+		ORDER BY seq`, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("commands: %w", err)
 	}

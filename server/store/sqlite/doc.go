@@ -24,7 +24,11 @@
 // back into the database file is not on the ingest path: a separate
 // connection runs a passive checkpoint, which never blocks the writer, every
 // 250 ms, and a blocking one only if the WAL gets more than 256 MiB ahead;
-// Close truncates the WAL. (Under a sustained 3,000 heartbeats a second this
+// Close truncates the WAL, and so does the checkpointer soon after a lease
+// key is destroyed (a wipe done, a rotation): with secure_delete on, the
+// destroyed bytes are zeroed in the pages written, and the truncation
+// leaves no older copy of those pages in the WAL. Lease keys are stored
+// sealed with the key-encryption key UseKeySealer gives. (Under a sustained 3,000 heartbeats a second this
 // moved the 99th percentile of a request from 523 ms to about 350-420 ms; the
 // stalls left come with fsyncs of a database file of gigabytes.)
 //

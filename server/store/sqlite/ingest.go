@@ -98,6 +98,12 @@ func (s *Store) Ingest(ctx context.Context, hbs []store.Heartbeat) ([]store.Outc
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
+	for i := range p.Acks {
+		if p.Acks[i].Destroys() {
+			s.shred() // a wipe done: the lease keys' bytes are gone; leave no copy in the WAL
+			break
+		}
+	}
 	return p.Outcomes, nil
 }
 

@@ -14,11 +14,11 @@ import (
 
 // leaseStmts are ServeLeases' statements, prepared once on the writer.
 type leaseStmts struct {
-	device, commands, keys, create, retire, promote, log, served *sql.Stmt
+	device, commands, keys, create, retire, promote, log, served, nonce, latest, fold *sql.Stmt
 }
 
 func (p *leaseStmts) all() []*sql.Stmt {
-	return []*sql.Stmt{p.device, p.commands, p.keys, p.create, p.retire, p.promote, p.log, p.served}
+	return []*sql.Stmt{p.device, p.commands, p.keys, p.create, p.retire, p.promote, p.log, p.served, p.nonce, p.latest, p.fold}
 }
 
 func (p *leaseStmts) prepare(db *sql.DB) error {
@@ -27,7 +27,7 @@ func (p *leaseStmts) prepare(db *sql.DB) error {
 		sql string
 	}{
 		{&p.device, `SELECT d.revoked_at,
-			EXISTS (SELECT 1 FROM lease_log l WHERE l.device_id = ?1 AND l.nonce = ?2),
+			EXISTS (SELECT 1 FROM lease_nonces n WHERE n.device_id = ?1 AND n.nonce = ?2),
 			EXISTS (SELECT 1 FROM lost_reports r WHERE r.device_id = ?1 AND r.found_at IS NULL)
 			FROM devices d WHERE d.id = ?1`},
 		{&p.commands, liveCommands},
@@ -37,8 +37,11 @@ func (p *leaseStmts) prepare(db *sql.DB) error {
 		{&p.retire, `UPDATE lease_keys SET state = 'retired', retired_at = ?1, destroyed_at = ?1, key_bytes = x''
 			WHERE device_id = ?2 AND state = 'current'`},
 		{&p.promote, `UPDATE lease_keys SET state = 'current' WHERE device_id = ? AND id = ? AND state = 'next'`},
-		{&p.log, `INSERT INTO lease_log (device_id, at, source, kind, key_id, next_key_id, valid_until, offline_window,
-			nonce, agent_time, refused) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`},
+		{&p.log, `INSERT INTO lease_log (device_id, at, last_at, requests, source, kind, key_id, next_key_id, valid_until,
+			offline_window, nonce, agent_time, refused) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`},
+		{&p.nonce, `INSERT INTO lease_nonces (device_id, nonce, at) VALUES (?, ?, ?)`},
+		{&p.latest, `SELECT ` + leaseCols + ` FROM lease_log WHERE device_id = ? ORDER BY id DESC LIMIT 1`},
+		{&p.fold, `UPDATE lease_log SET last_at = ?, requests = requests + 1 WHERE id = ?`},
 		{&p.served, `UPDATE devices SET lease_served_at = ?, lease_until = ? WHERE id = ?`},
 	} {
 		st, err := db.Prepare(s.sql)
@@ -103,24 +106,28 @@ func (s *Store) ServeLeases(ctx context.Context, reqs []store.LeaseRequest) ([]s
 	}
 	defer tx.Rollback()
 	ps := &s.stmts.lease
+	retired := false
 	for i, r := range reqs {
-		d, err := leaseDevice(ctx, tx, ps, r)
+		d, err := s.leaseDevice(ctx, tx, ps, r)
 		if err != nil {
 			return nil, fmt.Errorf("serve leases: %w", err)
 		}
 		dec := lease.Decide(r, d)
-		if err := writeLease(ctx, tx, ps, &dec); err != nil {
+		if err := s.writeLease(ctx, tx, ps, &dec); err != nil {
 			return nil, fmt.Errorf("serve leases: %w", err)
 		}
-		out[i] = dec.Result
+		out[i], retired = dec.Result, retired || dec.Promote
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("serve leases: %w", err)
 	}
+	if retired {
+		s.shred() // an old key destroyed by a rotation
+	}
 	return out, nil
 }
 
-func leaseDevice(ctx context.Context, tx *sql.Tx, ps *leaseStmts, r store.LeaseRequest) (lease.Device, error) {
+func (s *Store) leaseDevice(ctx context.Context, tx *sql.Tx, ps *leaseStmts, r store.LeaseRequest) (lease.Device, error) {
 	var (
 		d       lease.Device
 		revoked sql.NullInt64
@@ -151,6 +158,9 @@ func leaseDevice(ctx context.Context, tx *sql.Tx, ps *leaseStmts, r store.LeaseR
 		if err := rows.Scan(&k.ID, &k.Bytes, &state, &k.Destroyed); err != nil {
 			return d, err
 		}
+		if err := lease.Open(s.sealer, r.DeviceID, &k); err != nil {
+			return d, err
+		}
 		if state == store.KeyCurrent {
 			d.Current = &k
 		} else {
@@ -160,15 +170,35 @@ func leaseDevice(ctx context.Context, tx *sql.Tx, ps *leaseStmts, r store.LeaseR
 	return d, rows.Err()
 }
 
-func writeLease(ctx context.Context, tx *sql.Tx, ps *leaseStmts, dec *lease.Decision) error {
+func (s *Store) writeLease(ctx context.Context, tx *sql.Tx, ps *leaseStmts, dec *lease.Decision) error {
 	res := &dec.Result
 	if res.Outcome != store.LeaseServed && res.Outcome != store.LeaseRefused {
 		return nil
 	}
 	rec := &res.Record
 	at := micros(rec.At)
+	if rec.Nonce != "" {
+		if _, err := tx.StmtContext(ctx, ps.nonce).ExecContext(ctx, rec.DeviceID, rec.Nonce, at); err != nil {
+			return err
+		}
+	}
+	if res.Outcome == store.LeaseRefused {
+		last, err := scanLease(tx.StmtContext(ctx, ps.latest).QueryRowContext(ctx, rec.DeviceID))
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if lease.Folds(last, *rec) {
+			*rec = lease.Fold(last, *rec)
+			_, err := tx.StmtContext(ctx, ps.fold).ExecContext(ctx, micros(rec.LastAt), rec.ID)
+			return err
+		}
+	}
 	if k := dec.Create; k != nil {
-		if _, err := tx.StmtContext(ctx, ps.create).ExecContext(ctx, k.ID, rec.DeviceID, k.Bytes, store.KeyCurrent, at); err != nil {
+		sealed, err := lease.Seal(s.sealer, rec.DeviceID, k.ID, k.Bytes)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.StmtContext(ctx, ps.create).ExecContext(ctx, k.ID, rec.DeviceID, sealed, store.KeyCurrent, at); err != nil {
 			return err
 		}
 	}
@@ -180,7 +210,7 @@ func writeLease(ctx context.Context, tx *sql.Tx, ps *leaseStmts, dec *lease.Deci
 			return err
 		}
 	}
-	if err := tx.StmtContext(ctx, ps.log).QueryRowContext(ctx, rec.DeviceID, at, rec.Source, rec.Kind, rec.KeyID,
+	if err := tx.StmtContext(ctx, ps.log).QueryRowContext(ctx, rec.DeviceID, at, at, rec.Requests, rec.Source, rec.Kind, rec.KeyID,
 		rec.NextKeyID, nullMicros(rec.Until), rec.Window.Microseconds(), nullText(rec.Nonce), nullMicros(rec.AgentTime),
 		rec.Refused).Scan(&rec.ID); err != nil {
 		return err
@@ -229,8 +259,12 @@ func (s *Store) RotateLeaseKey(ctx context.Context, deviceID string, at time.Tim
 		return fail(err)
 	}
 	k := store.LeaseKey{ID: store.NewLeaseKeyID(), DeviceID: deviceID, State: store.KeyNext, CreatedAt: check.UTC(at)}
+	sealed, err := lease.Seal(s.sealer, deviceID, k.ID, store.NewLeaseKey())
+	if err != nil {
+		return fail(err)
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO lease_keys (id, device_id, key_bytes, state, created_at) VALUES (?, ?, ?, ?, ?)`,
-		k.ID, deviceID, store.NewLeaseKey(), k.State, micros(k.CreatedAt)); err != nil {
+		k.ID, deviceID, sealed, k.State, micros(k.CreatedAt)); err != nil {
 		return fail(err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -268,20 +302,21 @@ func (s *Store) LeaseKeys(ctx context.Context, deviceID string) ([]store.LeaseKe
 	return out, nil
 }
 
-const leaseCols = `id, device_id, at, source, kind, key_id, next_key_id, valid_until, offline_window, nonce, agent_time, refused`
+const leaseCols = `id, device_id, at, last_at, requests, source, kind, key_id, next_key_id, valid_until, offline_window, nonce,
+	agent_time, refused`
 
 func scanLease(sc interface{ Scan(...any) error }, more ...any) (store.LeaseRecord, error) {
 	var (
-		r            store.LeaseRecord
-		at, window   int64
-		until, agent sql.NullInt64
-		nonce        sql.NullString
+		r                store.LeaseRecord
+		at, last, window int64
+		until, agent     sql.NullInt64
+		nonce            sql.NullString
 	)
-	if err := sc.Scan(append(more, &r.ID, &r.DeviceID, &at, &r.Source, &r.Kind, &r.KeyID, &r.NextKeyID, &until, &window,
-		&nonce, &agent, &r.Refused)...); err != nil {
+	if err := sc.Scan(append(more, &r.ID, &r.DeviceID, &at, &last, &r.Requests, &r.Source, &r.Kind, &r.KeyID, &r.NextKeyID,
+		&until, &window, &nonce, &agent, &r.Refused)...); err != nil {
 		return r, err
 	}
-	r.At, r.Until, r.AgentTime = fromMicros(at), fromNull(until), fromNull(agent)
+	r.At, r.LastAt, r.Until, r.AgentTime = fromMicros(at), fromMicros(last), fromNull(until), fromNull(agent)
 	r.Window, r.Nonce = time.Duration(window)*time.Microsecond, nonce.String
 	return r, nil
 }
@@ -312,7 +347,7 @@ func (s *Store) Leases(ctx context.Context, deviceID string, from, to time.Time,
 	if limit <= 0 {
 		n = -1
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+leaseCols+` FROM lease_log WHERE device_id = ? AND at >= ? AND at < ?
+	rows, err := s.r.QueryContext(ctx, `SELECT `+leaseCols+` FROM lease_log WHERE device_id = ? AND last_at >= ? AND at < ?
 		ORDER BY at DESC, id DESC LIMIT ?`, deviceID, micros(check.Bound(from)), micros(check.Bound(to)), n)
 	if err != nil {
 		return nil, fmt.Errorf("leases: %w", err)
@@ -320,50 +355,80 @@ func (s *Store) Leases(ctx context.Context, deviceID string, from, to time.Time,
 	return collectLeases(rows, "leases")
 }
 
-// LeasesAround reads the lease served before t and the log after it in
-// one statement, so from one snapshot.
-func (s *Store) LeasesAround(ctx context.Context, deviceID string, t time.Time, limit int) (store.LeaseRecord, []store.LeaseRecord, error) {
-	after := []store.LeaseRecord{}
+// LeaseEvidence reads the device's whole lease log in one read
+// transaction, so from one snapshot: each answer is one indexed lookup or
+// aggregate, however long the log.
+func (s *Store) LeaseEvidence(ctx context.Context, deviceID string, t time.Time) (store.LeaseEvidence, error) {
+	ev := store.LeaseEvidence{RefusedAfter: map[string]int64{}}
 	if check.Text("device ID", deviceID) != nil {
-		return store.LeaseRecord{}, after, nil
+		return ev, nil
 	}
-	n := int64(limit)
-	if limit <= 0 {
-		n = -1
+	fail := func(err error) (store.LeaseEvidence, error) {
+		return store.LeaseEvidence{}, fmt.Errorf("lease evidence at %v: %w", t, err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT * FROM (SELECT 0, `+leaseCols+` FROM lease_log
-			WHERE device_id = ?1 AND refused = '' AND at <= ?2 ORDER BY at DESC, id DESC LIMIT 1)
-		UNION ALL
-		SELECT * FROM (SELECT 1, `+leaseCols+` FROM lease_log WHERE device_id = ?1 AND at > ?2 ORDER BY at, id LIMIT ?3)
-		ORDER BY 1, 4, 2`,
-		deviceID, micros(check.Bound(t)), n)
+	at := micros(check.Bound(t))
+	tx, err := s.r.BeginTx(ctx, nil)
 	if err != nil {
-		return store.LeaseRecord{}, nil, fmt.Errorf("leases around %v: %w", t, err)
+		return fail(err)
+	}
+	defer tx.Rollback()
+	one := func(into *store.LeaseRecord, where, order string) error {
+		r, err := scanLease(tx.QueryRowContext(ctx, `SELECT `+leaseCols+` FROM lease_log WHERE device_id = ?1 AND `+where+
+			` ORDER BY `+order+` LIMIT 1`, deviceID, at))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		*into = r
+		return err
+	}
+	for _, q := range []struct {
+		into         *store.LeaseRecord
+		where, order string
+	}{
+		{&ev.Before, `refused = '' AND at <= ?2`, `at DESC, id DESC`},
+		{&ev.FirstAfter, `refused = '' AND at > ?2`, `at, id`},
+		{&ev.LastAfter, `refused = '' AND at > ?2`, `at DESC, id DESC`},
+		{&ev.FirstRefused, `refused <> '' AND last_at > ?2`, `at, id`},
+	} {
+		if err := one(q.into, q.where, q.order); err != nil {
+			return fail(err)
+		}
+	}
+	var until sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(kind <> 'renew'), 0), max(valid_until) FROM lease_log
+		WHERE device_id = ? AND refused = '' AND at > ?`, deviceID, at).Scan(&ev.ServedAfter, &ev.KeysAfter, &until); err != nil {
+		return fail(err)
+	}
+	ev.UntilAfter = fromNull(until)
+	// A run that began at or before t counts once: its last request was
+	// after t.
+	rows, err := tx.QueryContext(ctx, `SELECT refused, sum(CASE WHEN at > ?2 THEN requests ELSE 1 END), max(at <= ?2)
+		FROM lease_log WHERE device_id = ?1 AND refused <> '' AND last_at > ?2 GROUP BY refused`, deviceID, at)
+	if err != nil {
+		return fail(err)
 	}
 	defer rows.Close()
-	var before store.LeaseRecord
 	for rows.Next() {
-		var isAfter bool
-		r, err := scanLease(rows, &isAfter)
-		if err != nil {
-			return store.LeaseRecord{}, nil, fmt.Errorf("leases around %v: %w", t, err)
+		var (
+			why      string
+			n        int64
+			straddle bool
+		)
+		if err := rows.Scan(&why, &n, &straddle); err != nil {
+			return fail(err)
 		}
-		if isAfter {
-			after = append(after, r)
-		} else {
-			before = r
-		}
+		ev.RefusedAfter[why], ev.RefusedAtLeast = n, ev.RefusedAtLeast || straddle
 	}
 	if err := rows.Err(); err != nil {
-		return store.LeaseRecord{}, nil, fmt.Errorf("leases around %v: %w", t, err)
+		return fail(err)
 	}
-	return before, after, nil
+	return ev, nil
 }
 
 // pendingCommands selects the device ?1's commands pending at ?2, in the
 // order requested, at most ?3.
 const pendingCommands = `SELECT ` + commandCols + ` FROM commands WHERE device_id = ?1 AND result = ''
-	AND cancelled_at IS NULL AND expires_at > ?2 ORDER BY requested_at, seq LIMIT ?3`
+	AND cancelled_at IS NULL AND (expires_at IS NULL OR expires_at > ?2) ORDER BY seq LIMIT ?3`
 
 // DeliverCommands reads the pending commands on a reader; only if one is
 // not yet delivered does it take the writer, to mark them delivered and
@@ -394,8 +459,8 @@ func (s *Store) DeliverCommands(ctx context.Context, deviceID string, at time.Ti
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `UPDATE commands SET delivered_at = ?2 WHERE delivered_at IS NULL AND seq IN
-		(SELECT seq FROM commands WHERE device_id = ?1 AND result = '' AND cancelled_at IS NULL AND expires_at > ?2
-		ORDER BY requested_at, seq LIMIT ?3)`, deviceID, micros(at), limit); err != nil {
+		(SELECT seq FROM commands WHERE device_id = ?1 AND result = '' AND cancelled_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)
+		ORDER BY seq LIMIT ?3)`, deviceID, micros(at), limit); err != nil {
 		return nil, fmt.Errorf("deliver commands: %w", err)
 	}
 	if rows, err = tx.QueryContext(ctx, pendingCommands, deviceID, micros(at), limit); err != nil {

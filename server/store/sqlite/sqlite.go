@@ -27,7 +27,9 @@ var migrations embed.FS
 
 // The connection parameters (see the package documentation for why).
 const (
-	common = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=cache_size(-32768)&_pragma=temp_store(MEMORY)"
+	// secure_delete: deleted and overwritten content (a destroyed lease
+	// key) is zeroed in the database file, not left in free space.
+	common = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=cache_size(-32768)&_pragma=temp_store(MEMORY)&_pragma=secure_delete(1)"
 	// The writer never checkpoints itself (wal_autocheckpoint(0)): copying
 	// the WAL back into a large database file would stall ingest for
 	// hundreds of milliseconds. The checkpointer connection does it, in
@@ -54,7 +56,11 @@ type Store struct {
 	stop      chan struct{}
 	stopped   chan struct{}
 	closeOnce sync.Once
-	closeErr  error
+	// sealer seals the lease keys (UseKeySealer); shredded asks the
+	// checkpointer for a TRUNCATE checkpoint after a key is destroyed.
+	sealer   store.KeySealer
+	shredded chan struct{}
+	closeErr error
 }
 
 var _ store.Store = (*Store)(nil)
@@ -100,13 +106,24 @@ func Open(path string) (*Store, error) {
 	s.c.SetMaxIdleConns(1)
 	s.c.SetConnMaxLifetime(0)
 	s.c.SetConnMaxIdleTime(0)
-	s.stop, s.stopped = make(chan struct{}), make(chan struct{})
+	s.stop, s.stopped, s.shredded = make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
 	go s.checkpoint()
 	if err := s.stmts.prepare(s.w); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// UseKeySealer makes the store seal the lease keys it holds with k.
+func (s *Store) UseKeySealer(k store.KeySealer) { s.sealer = k }
+
+// shred asks the checkpointer for a TRUNCATE checkpoint soon.
+func (s *Store) shred() {
+	select {
+	case s.shredded <- struct{}{}:
+	default:
+	}
 }
 
 // checkpoint copies the WAL back into the database file in the background
@@ -120,6 +137,13 @@ func (s *Store) checkpoint() {
 		case <-s.stop:
 			s.c.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 			return
+		case <-s.shredded:
+			// A lease key was destroyed: secure_delete zeroed it in the
+			// pages written, and a full checkpoint with the WAL truncated
+			// leaves no old copy of those pages in the WAL file. Readers
+			// may hold it off; then the next shred, or the next start, does it.
+			s.c.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+			continue
 		case <-tick.C:
 		}
 		var busy, log, done int

@@ -473,10 +473,14 @@ func testLostReports(t *testing.T, open Open) {
 	}
 }
 
-// command is a command of typ for dev requested at at by by, expiring a
-// month later.
+// command is a command of typ requested at at by by: a lock or unlock
+// expiring 30 days after, a wipe never.
 func command(dev, typ string, at time.Time, by string) store.Command {
-	return store.Command{DeviceID: dev, Type: typ, RequestedAt: at, RequestedBy: by, Expires: at.Add(30 * 24 * time.Hour)}
+	c := store.Command{DeviceID: dev, Type: typ, RequestedAt: at, RequestedBy: by}
+	if typ != wire.CommandWipe {
+		c.Expires = at.Add(30 * 24 * time.Hour)
+	}
+	return c
 }
 
 func requestCommand(t *testing.T, s store.Store, c store.Command) store.Command {
@@ -495,7 +499,7 @@ func testCommands(t *testing.T, open Open) {
 	in := []store.Command{
 		command("d", wire.CommandWipe, t0.Add(time.Hour).In(zone), "alice"),
 		command("other", wire.CommandLock, t0, "alice"),
-		command("d", wire.CommandLock, t0, hostile[7]), // earlier, stored later
+		command("d", wire.CommandLock, t0, hostile[7]), // earlier by the clock, stored later: listed later
 		command("d", wire.CommandUnlock, t0.Add(time.Hour), "bob"),
 	}
 	var stored []store.Command
@@ -524,9 +528,12 @@ func testCommands(t *testing.T, open Open) {
 	year10000 := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
 	for name, c := range map[string]store.Command{
 		"a NUL in the requester":        command("d", wire.CommandWipe, t0, "al\x00ice"),
-		"a time in year 10000":          {DeviceID: "d", Type: wire.CommandWipe, RequestedAt: year10000, Expires: year10000.Add(time.Hour)},
-		"an expiry in year 10000":       {DeviceID: "d", Type: wire.CommandWipe, RequestedAt: t0, Expires: year10000},
-		"an expiry at the request":      {DeviceID: "d", Type: wire.CommandWipe, RequestedAt: t0, Expires: t0},
+		"a time in year 10000":          {DeviceID: "d", Type: wire.CommandLock, RequestedAt: year10000, Expires: year10000.Add(time.Hour)},
+		"a wipe in year 10000":          {DeviceID: "d", Type: wire.CommandWipe, RequestedAt: year10000},
+		"an expiry in year 10000":       {DeviceID: "d", Type: wire.CommandLock, RequestedAt: t0, Expires: year10000},
+		"an expiry at the request":      {DeviceID: "d", Type: wire.CommandLock, RequestedAt: t0, Expires: t0},
+		"a lock without an expiry":      {DeviceID: "d", Type: wire.CommandLock, RequestedAt: t0, RequestedBy: "alice"},
+		"a wipe with an expiry":         {DeviceID: "d", Type: wire.CommandWipe, RequestedAt: t0, RequestedBy: "alice", Expires: t0.Add(time.Hour)},
 		"an unknown type":               command("d", "reboot", t0, "alice"),
 		"no type":                       command("d", "", t0, "alice"),
 		"one delivered already":         {DeviceID: "d", Type: wire.CommandLock, RequestedAt: t0, Expires: t0.Add(time.Hour), DeliveredAt: t0},
@@ -541,7 +548,7 @@ func testCommands(t *testing.T, open Open) {
 			t.Errorf("RequestCommand with %s returned %d %q", name, got.Seq, got.ID)
 		}
 	}
-	listIs(t, "Commands", s.Commands, "d", sameCommand, stored[2], stored[0], stored[3])
+	listIs(t, "Commands", s.Commands, "d", sameCommand, stored[0], stored[2], stored[3])
 	listIs(t, "Commands", s.Commands, "other", sameCommand, stored[1])
 	for _, id := range []string{"ghost", "", "\xff"} {
 		listIs(t, "Commands", s.Commands, id, sameCommand)

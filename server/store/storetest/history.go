@@ -174,7 +174,7 @@ func BenchQuery(b *testing.B, s store.Store, devices int, idle func() error) {
 			fatal(b, err)
 			_, err = s.Commands(ctx, id)
 			fatal(b, err)
-			_, _, err = s.LeasesAround(ctx, id, lost, 1000)
+			_, err = s.LeaseEvidence(ctx, id, lost)
 			fatal(b, err)
 			_, err = s.Decisions(ctx, id)
 			fatal(b, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/server/store"
+	"github.com/casekeep/casekeep/server/store/kek"
 )
 
 // The cases for [store.Keys], for commands and their acknowledgements, and
@@ -64,11 +65,16 @@ func served(t *testing.T, what string, got store.LeaseResult, r store.LeaseReque
 func refusedLease(t *testing.T, what string, got store.LeaseResult, r store.LeaseRequest, why string) {
 	t.Helper()
 	rec := got.Record
+	folded := rec.Requests > 1 // into a run of identical refusals: the first request's nonce and time
 	if got.Outcome != store.LeaseRefused || rec.Refused != why || got.Key != nil || got.Next != nil || rec.ID == 0 ||
-		rec.KeyID != r.KeyID || !rec.Until.IsZero() || rec.NextKeyID != "" || rec.Served() || rec.Nonce != r.Nonce {
+		rec.KeyID != r.KeyID || !rec.Until.IsZero() || rec.NextKeyID != "" || rec.Served() || !folded && rec.Nonce != r.Nonce ||
+		rec.Requests < 1 {
 		t.Errorf("%s: %v %+v (key %x, next %+v), want refused %q", what, got.Outcome, rec, got.Key, got.Next, why)
 	}
-	sameTime(t, what+" at", rec.At, r.At)
+	sameTime(t, what+" last at", rec.LastAt, r.At)
+	if !folded {
+		sameTime(t, what+" at", rec.At, r.At)
+	}
 }
 
 // keyOf serves dev a first lease at at and returns its key's ID and bytes.
@@ -221,8 +227,8 @@ func testLeaseRefusals(t *testing.T, open Open) {
 		{"revoked after the lease", func(dev string) { ok(t, s.RevokeDevice(ctx, dev, at.Add(time.Second))) }, ""},
 		{"a wipe", func(dev string) { cmd(dev, wire.CommandWipe) }, wire.RefusedWiped},
 		{"a wipe cancelled", func(dev string) { cancel(dev, cmd(dev, wire.CommandWipe)) }, ""},
-		{"a wipe expired", func(dev string) {
-			requestCommand(t, s, store.Command{DeviceID: dev, Type: wire.CommandWipe, RequestedAt: t0, RequestedBy: "a", Expires: t0.Add(time.Minute)})
+		{"a wipe requested a year before", func(dev string) {
+			requestCommand(t, s, command(dev, wire.CommandWipe, at.Add(-365*24*time.Hour), "a"))
 		}, wire.RefusedWiped},
 		{"lost", lost, wire.RefusedLost},
 		{"lost and found", func(dev string) {
@@ -246,9 +252,13 @@ func testLeaseRefusals(t *testing.T, open Open) {
 			cmd(dev, wire.CommandLock)
 			cancel(dev, cmd(dev, wire.CommandUnlock))
 		}, wire.RefusedLocked},
-		{"an unlock requested earlier than the lock", func(dev string) {
+		{"an unlock stored after the lock, with an earlier clock", func(dev string) {
 			requestCommand(t, s, command(dev, wire.CommandLock, t0, "a"))
 			requestCommand(t, s, command(dev, wire.CommandUnlock, t0.Add(-time.Minute), "a"))
+		}, ""},
+		{"a lock stored after the unlock, with an earlier clock", func(dev string) {
+			requestCommand(t, s, command(dev, wire.CommandUnlock, t0, "a"))
+			requestCommand(t, s, command(dev, wire.CommandLock, t0.Add(-time.Minute), "a"))
 		}, wire.RefusedLocked},
 		{"lost, wiped, locked and revoked", func(dev string) {
 			lost(dev)
@@ -324,15 +334,11 @@ func testLeaseNeverWhileLost(t *testing.T, open Open) {
 	}
 	// Nothing served after the loss, no key promoted, the device's last
 	// lease where it was.
-	before, after, err := s.LeasesAround(ctx, "d", lostAt, 0)
+	ev, err := s.LeaseEvidence(ctx, "d", lostAt)
 	ok(t, err)
-	if !before.Served() || before.KeyID != id || len(after) != 2*len(reqs) {
-		t.Errorf("around the loss: %+v, %d after", before, len(after))
-	}
-	for _, r := range after {
-		if r.Served() || r.Refused != wire.RefusedLost {
-			t.Errorf("after the loss: %+v", r)
-		}
+	if !ev.Before.Served() || ev.Before.KeyID != id || ev.ServedAfter != 0 || !ev.FirstAfter.At.IsZero() ||
+		ev.Refusals() != int64(2*len(reqs)) || ev.RefusedAfter[wire.RefusedLost] != int64(2*len(reqs)) {
+		t.Errorf("around the loss: %+v", ev)
 	}
 	if ks := leaseKeys(t, s, "d"); len(ks) != len(keysBefore) || ks[0] != keysBefore[0] || ks[1] != keysBefore[1] {
 		t.Errorf("keys changed while lost: %+v, were %+v", ks, keysBefore)
@@ -521,38 +527,40 @@ func testLeaseLog(t *testing.T, open Open) {
 	if len(got) != 2 || got[0].ID != all[0].ID || got[1].ID != all[1].ID {
 		t.Errorf("the 2 newest: %+v", got)
 	}
-	// Around the loss: the last served before it, everything after.
-	before, after, err := s.LeasesAround(ctx, "d", lostAt, 0)
+	// Around the loss: the last served before it, the refusals after.
+	ev, err := s.LeaseEvidence(ctx, "d", lostAt)
 	ok(t, err)
-	if before.Source != reqs[2].Source || !before.Served() {
-		t.Errorf("before the loss: %+v", before)
+	if ev.Before.Source != reqs[2].Source || !ev.Before.Served() {
+		t.Errorf("before the loss: %+v", ev.Before)
 	}
-	sameTime(t, "before the loss", before.At, t0.Add(30*time.Minute))
-	sameTime(t, "before the loss, until", before.Until, t0.Add(30*time.Minute+window))
-	if len(after) != 3 || after[0].Source != reqs[3].Source || after[2].Source != reqs[5].Source {
-		t.Errorf("after the loss: %+v", after)
+	sameTime(t, "before the loss", ev.Before.At, t0.Add(30*time.Minute))
+	sameTime(t, "before the loss, until", ev.Before.Until, t0.Add(30*time.Minute+window))
+	if ev.ServedAfter != 0 || ev.Refusals() != 3 || ev.FirstRefused.Source != reqs[3].Source {
+		t.Errorf("after the loss: %+v", ev)
 	}
-	// At an entry's own time it is before; a limit bounds what is after.
-	before, after, err = s.LeasesAround(ctx, "d", t0.Add(20*time.Minute), 2)
+	// At an entry's own time it is before.
+	ev, err = s.LeaseEvidence(ctx, "d", t0.Add(20*time.Minute))
 	ok(t, err)
-	if before.Source != reqs[1].Source || len(after) != 2 || after[0].Source != reqs[2].Source {
-		t.Errorf("around 20 min, 2 after: %+v, %+v", before, after)
+	if ev.Before.Source != reqs[1].Source || ev.ServedAfter != 1 || ev.FirstAfter.Source != reqs[2].Source ||
+		ev.LastAfter.Source != reqs[2].Source || ev.KeysAfter != 0 || ev.Refusals() != 3 {
+		t.Errorf("around 20 min: %+v", ev)
 	}
-	// Before anything: none before; the latest refusal is not "served".
-	before, after, err = s.LeasesAround(ctx, "d", t0.Add(-time.Hour), 0)
+	sameTime(t, "until, after 20 min", ev.UntilAfter, t0.Add(30*time.Minute+window))
+	// Before anything: none before; the refusals are not "served".
+	ev, err = s.LeaseEvidence(ctx, "d", t0.Add(-time.Hour))
 	ok(t, err)
-	if !before.At.IsZero() || before.Served() || len(after) != 7 {
-		t.Errorf("around an hour before: %+v, %d after", before, len(after))
+	if !ev.Before.At.IsZero() || ev.Before.Served() || ev.ServedAfter != 4 || ev.KeysAfter != 1 || ev.Refusals() != 3 {
+		t.Errorf("around an hour before: %+v", ev)
 	}
-	before, _, err = s.LeasesAround(ctx, "d", forever, 0)
+	ev, err = s.LeaseEvidence(ctx, "d", forever)
 	ok(t, err)
-	if before.Source != reqs[2].Source {
-		t.Errorf("the last served of all: %+v", before)
+	if ev.Before.Source != reqs[2].Source {
+		t.Errorf("the last served of all: %+v", ev.Before)
 	}
 	for _, id := range []string{"ghost", "d\x00"} {
-		b, a, err := s.LeasesAround(ctx, id, t0, 0)
-		if err != nil || !b.At.IsZero() || a == nil || len(a) != 0 {
-			t.Errorf("LeasesAround(%q) = %+v, %#v, %v", id, b, a, err)
+		ev, err := s.LeaseEvidence(ctx, id, t0)
+		if err != nil || !ev.Before.At.IsZero() || ev.ServedAfter != 0 || ev.Refusals() != 0 {
+			t.Errorf("LeaseEvidence(%q) = %+v, %v", id, ev, err)
 		}
 		if ls, err := s.Leases(ctx, id, time.Time{}, forever, 0); err != nil || ls == nil || len(ls) != 0 {
 			t.Errorf("Leases(%q) = %#v, %v", id, ls, err)
@@ -777,7 +785,7 @@ func testDeliverCommands(t *testing.T, open Open) {
 	createDevices(t, s, "d", "other")
 	c1 := requestCommand(t, s, command("d", wire.CommandLock, t0, "alice"))
 	c2 := requestCommand(t, s, command("d", wire.CommandUnlock, t0.Add(time.Minute), "alice"))
-	c3 := requestCommand(t, s, store.Command{DeviceID: "d", Type: wire.CommandWipe, RequestedAt: t0.Add(-time.Minute), RequestedBy: "bob", Expires: t0.Add(time.Hour)})
+	c3 := requestCommand(t, s, store.Command{DeviceID: "d", Type: wire.CommandLock, RequestedAt: t0.Add(-time.Minute), RequestedBy: "bob", Expires: t0.Add(time.Hour)})
 	c4 := requestCommand(t, s, command("d", wire.CommandWipe, t0, "alice"))
 	_, err := s.CancelCommand(ctx, "d", c4.ID, t0, "bob")
 	ok(t, err)
@@ -804,7 +812,8 @@ func testDeliverCommands(t *testing.T, open Open) {
 		return got
 	}
 	first := t0.Add(10 * time.Minute)
-	got := deliver("the first delivery", first, 64, c3, c1, c2)
+	// In the order stored (Seq), though c3 was requested first by the clock.
+	got := deliver("the first delivery", first, 64, c1, c2, c3)
 	for _, c := range got {
 		sameTime(t, "delivered at", c.DeliveredAt, first)
 	}
@@ -819,11 +828,11 @@ func testDeliverCommands(t *testing.T, open Open) {
 		t.Errorf("the cancelled or acknowledged one: %+v %+v", stored[c4.ID], stored[c5.ID])
 	}
 	// Again: the same, delivered when first delivered.
-	for _, c := range deliver("again", first.Add(time.Minute), 64, c3, c1, c2) {
+	for _, c := range deliver("again", first.Add(time.Minute), 64, c1, c2, c3) {
 		sameTime(t, "delivered again at", c.DeliveredAt, first)
 	}
 	// Expired: no longer sent.
-	deliver("after the wipe expired", t0.Add(time.Hour), 64, c1, c2)
+	deliver("after the lock expired", t0.Add(time.Hour), 64, c1, c2)
 	if st := commandsOf(t, s, "d")[c3.ID].Status(t0.Add(time.Hour)); st != store.StatusExpired {
 		t.Errorf("expired: %s", st)
 	}
@@ -1119,10 +1128,9 @@ func CommandsMigration(t *testing.T, open func(t *testing.T) store.Store, legacy
 	cs, err := s.Commands(t.Context(), "d")
 	ok(t, err)
 	want := []store.Command{
-		{Seq: 7, ID: "cmd_wipe_7", DeviceID: "d", Type: wire.CommandWipe, RequestedAt: wipes[1].RequestedAt, RequestedBy: wipes[1].By,
-			Expires: wipes[1].RequestedAt.Add(30 * 24 * time.Hour)},
-		{Seq: 1, ID: "cmd_wipe_1", DeviceID: "d", Type: wire.CommandWipe, RequestedAt: t0, RequestedBy: "alice", Expires: t0.Add(30 * 24 * time.Hour),
+		{Seq: 1, ID: "cmd_wipe_1", DeviceID: "d", Type: wire.CommandWipe, RequestedAt: t0, RequestedBy: "alice",
 			DeliveredAt: wipes[0].AckedAt, Result: wire.AckDone, AckedAt: wipes[0].AckedAt, AckReceivedAt: wipes[0].AckedAt},
+		{Seq: 7, ID: "cmd_wipe_7", DeviceID: "d", Type: wire.CommandWipe, RequestedAt: wipes[1].RequestedAt, RequestedBy: wipes[1].By},
 	}
 	if len(cs) != len(want) {
 		t.Fatalf("commands after the migration: %+v", cs)
@@ -1130,7 +1138,7 @@ func CommandsMigration(t *testing.T, open func(t *testing.T) store.Store, legacy
 	for i := range cs {
 		sameCommand(t, fmt.Sprintf("command %d after the migration", i), cs[i], want[i])
 	}
-	if st := cs[0].Status(t0); st != store.StatusRequested {
+	if st := cs[1].Status(t0); st != store.StatusRequested {
 		t.Errorf("the pending wipe is %s", st)
 	}
 	c := requestCommand(t, s, command("d", wire.CommandLock, t0, "bob"))
@@ -1139,9 +1147,304 @@ func CommandsMigration(t *testing.T, open func(t *testing.T) store.Store, legacy
 	}
 	r := leaseReq("d", store.LeaseKindKey, "", t0.Add(2*time.Hour))
 	refusedLease(t, "with a wipe pending", serve(t, s, r)[0], r, wire.RefusedWiped)
-	delivered, err := s.DeliverCommands(t.Context(), "d", t0.Add(2*time.Hour), 10)
+	// A year on the migrated wipe is still sent: a wipe never expires.
+	delivered, err := s.DeliverCommands(t.Context(), "d", t0.Add(365*24*time.Hour), 10)
 	ok(t, err)
-	if len(delivered) != 2 || delivered[0].ID != "cmd_wipe_7" || delivered[1].ID != c.ID {
+	if len(delivered) != 1 || delivered[0].ID != "cmd_wipe_7" {
 		t.Errorf("delivered %+v", delivered)
 	}
+}
+
+// testWipeNeverExpires: a wipe requested while the laptop is offline is
+// sent at its next contact, however long after; a lock expires.
+func testWipeNeverExpires(t *testing.T, open Open) {
+	s, ctx := open(t), t.Context()
+	createDevices(t, s, "d")
+	w := requestCommand(t, s, command("d", wire.CommandWipe, t0, "alice"))
+	l := requestCommand(t, s, command("d", wire.CommandLock, t0, "alice"))
+	if !w.Expires.IsZero() {
+		t.Errorf("a wipe stored with an expiry %v", w.Expires)
+	}
+	later := t0.Add(3 * 365 * 24 * time.Hour)
+	if st := commandsOf(t, s, "d")[w.ID].Status(later); st != store.StatusRequested {
+		t.Errorf("a wipe three years on is %s, want requested", st)
+	}
+	got, err := s.DeliverCommands(ctx, "d", later, 10)
+	ok(t, err)
+	if len(got) != 1 || got[0].ID != w.ID {
+		t.Fatalf("three years on delivered %+v, want only the wipe", got)
+	}
+	sameTime(t, "the wipe delivered at", got[0].DeliveredAt, later)
+	stored := commandsOf(t, s, "d")
+	if st := stored[w.ID].Status(later.Add(100 * 365 * 24 * time.Hour)); st != store.StatusDelivered {
+		t.Errorf("a delivered wipe, unacknowledged, is %s a century on", st)
+	}
+	if st := stored[l.ID].Status(later); st != store.StatusExpired {
+		t.Errorf("the lock three years on is %s", st)
+	}
+	r := leaseReq("d", store.LeaseKindKey, "", later)
+	refusedLease(t, "three years after the wipe", serve(t, s, r)[0], r, wire.RefusedWiped)
+}
+
+// testOrderNotClock: whether a device is locked, and so whether its lease
+// is served, goes by the order the store took its lock, unlock and found
+// records in, never by their times: a step back of the server's clock, or
+// two requests in one microsecond, must not reorder them.
+func testOrderNotClock(t *testing.T, open Open) {
+	s, ctx := open(t), t.Context()
+	createDevices(t, s, "back", "same", "found", "relock")
+	later := t0.Add(time.Hour)
+	lease := func(what, dev string, at time.Time, why string) {
+		t.Helper()
+		r := leaseReq(dev, store.LeaseKindKey, "", at)
+		got := serve(t, s, r)[0]
+		if why == "" && got.Outcome != store.LeaseServed || why != "" && got.Record.Refused != why {
+			t.Errorf("%s: %v %q, want refused %q", what, got.Outcome, got.Record.Refused, why)
+		}
+	}
+	// Locked at the later time, then unlocked with the clock stepped back
+	// an hour: the unlock is the latest.
+	l := requestCommand(t, s, command("back", wire.CommandLock, later, "alice"))
+	u := requestCommand(t, s, command("back", wire.CommandUnlock, t0, "alice"))
+	cmds, err := s.Commands(ctx, "back")
+	ok(t, err)
+	if store.Locked(cmds) {
+		t.Errorf("locked after an unlock stored after the lock, with an earlier clock")
+	}
+	if len(cmds) != 2 || cmds[0].ID != l.ID || cmds[1].ID != u.ID {
+		t.Errorf("Commands not in the order stored: %+v", cmds)
+	}
+	if got, err := s.DeliverCommands(ctx, "back", later, 10); err != nil || len(got) != 2 || got[0].ID != l.ID || got[1].ID != u.ID {
+		t.Errorf("delivered %+v, %v: want the lock, then the unlock", got, err)
+	}
+	lease("unlocked with the clock stepped back", "back", later, "")
+	// An unlock, then a lock in the same microsecond: locked.
+	requestCommand(t, s, command("same", wire.CommandUnlock, t0, "alice"))
+	requestCommand(t, s, command("same", wire.CommandLock, t0, "alice"))
+	lease("locked in the microsecond of an unlock", "same", t0, wire.RefusedLocked)
+	// Lost and locked at the later time, found with the clock stepped
+	// back: the unlock the finding requests lifts the lock.
+	ok(t, s.MarkLost(ctx, store.LostReport{DeviceID: "found", LostAt: later, DiscoveredAt: later, RecordedAt: later, By: "alice"}))
+	requestCommand(t, s, command("found", wire.CommandLock, later, "alice"))
+	res, err := s.MarkFound(ctx, store.Found{DeviceID: "found", At: t0, By: "bob", UnlockExpires: t0.Add(30 * 24 * time.Hour)})
+	ok(t, err)
+	if res.Unlock == nil {
+		t.Fatalf("found while locked, with the clock stepped back: no unlock requested")
+	}
+	lease("found with the clock stepped back", "found", later, "")
+	// Unlocked at the later time, locked again with the clock stepped
+	// back: locked.
+	requestCommand(t, s, command("relock", wire.CommandUnlock, later, "alice"))
+	requestCommand(t, s, command("relock", wire.CommandLock, t0, "alice"))
+	lease("locked again with the clock stepped back", "relock", later, wire.RefusedLocked)
+}
+
+// testLeaseEvidenceWholeLog: the evidence is of the whole log, however
+// long: a lease served long after the loss, past more entries than any
+// page of the log, is counted, with its time and source, and so are the
+// refusals before it.
+func testLeaseEvidenceWholeLog(t *testing.T, open Open) {
+	s, ctx := open(t), t.Context()
+	createDevices(t, s, "d", "other")
+	id, _ := keyOf(t, s, "d", t0)
+	keyOf(t, s, "other", t0.Add(2*time.Hour))
+	lostAt := t0.Add(time.Hour)
+	last := leaseReq("d", store.LeaseKindRenew, id, lostAt.Add(-time.Minute))
+	serve(t, s, last)
+	ok(t, s.MarkLost(ctx, store.LostReport{DeviceID: "d", LostAt: lostAt, DiscoveredAt: lostAt, RecordedAt: lostAt, By: "alice"}))
+	at := lostAt
+	batchOf := func(n int, kind string, source func(i int) string) {
+		for b := 0; b < n; b += 200 {
+			var reqs []store.LeaseRequest
+			for i := b; i < min(n, b+200); i++ {
+				at = at.Add(time.Second)
+				r := leaseReq("d", kind, id, at)
+				r.Source = source(i)
+				reqs = append(reqs, r)
+			}
+			serve(t, s, reqs...)
+		}
+	}
+	// 1500 refusals while lost.
+	batchOf(1500, store.LeaseKindKey, func(i int) string { return fmt.Sprintf("203.0.113.%d:4000", i%250) })
+	// Found a month later; 1200 leases served, the key in the first, from
+	// another address than before the loss.
+	at = lostAt.Add(30 * 24 * time.Hour)
+	_, err := s.MarkFound(ctx, store.Found{DeviceID: "d", At: at, By: "bob", UnlockExpires: at.Add(time.Hour)})
+	ok(t, err)
+	first := leaseReq("d", store.LeaseKindKey, id, at.Add(time.Second))
+	first.Source = "198.51.100.1:443"
+	serve(t, s, first)
+	at = at.Add(time.Second)
+	batchOf(1198, store.LeaseKindRenew, func(int) string { return "198.51.100.2:443" })
+	// A year on, one more, then lost again and refused.
+	lastAfter := leaseReq("d", store.LeaseKindKey, id, lostAt.Add(365*24*time.Hour))
+	lastAfter.Source = "198.51.100.3:443"
+	serve(t, s, lastAfter)
+	at = lastAfter.At
+	ok(t, s.MarkLost(ctx, store.LostReport{DeviceID: "d", LostAt: at, DiscoveredAt: at, RecordedAt: at, By: "alice"}))
+	batchOf(5, store.LeaseKindKey, func(int) string { return "203.0.113.9:4000" })
+	ok(t, s.RevokeDevice(ctx, "d", at.Add(time.Minute)))
+	at = at.Add(time.Minute)
+	batchOf(2, store.LeaseKindKey, func(int) string { return "203.0.113.9:4000" })
+
+	ev, err := s.LeaseEvidence(ctx, "d", lostAt)
+	ok(t, err)
+	if ev.Before.Nonce != last.Nonce || !ev.Before.Served() {
+		t.Errorf("the last before the loss: %+v", ev.Before)
+	}
+	sameTime(t, "the last before, until", ev.Before.Until, last.At.Add(window))
+	if ev.ServedAfter != 1200 || ev.KeysAfter != 2 {
+		t.Errorf("served after the loss: %d (the key %d), want 1200 (2)", ev.ServedAfter, ev.KeysAfter)
+	}
+	if ev.FirstAfter.Nonce != first.Nonce || ev.FirstAfter.Source != first.Source {
+		t.Errorf("the first after: %+v", ev.FirstAfter)
+	}
+	sameTime(t, "the first after", ev.FirstAfter.At, first.At)
+	if ev.LastAfter.Nonce != lastAfter.Nonce || ev.LastAfter.Source != lastAfter.Source {
+		t.Errorf("the last after: %+v", ev.LastAfter)
+	}
+	sameTime(t, "the last after", ev.LastAfter.At, lastAfter.At)
+	sameTime(t, "until, after", ev.UntilAfter, lastAfter.At.Add(window))
+	if ev.Refusals() != 1507 || ev.RefusedAfter[wire.RefusedLost] != 1505 || ev.RefusedAfter[wire.RefusedRevoked] != 2 {
+		t.Errorf("refused after: %v", ev.RefusedAfter)
+	}
+	sameTime(t, "the first refused", ev.FirstRefused.At, lostAt.Add(time.Second))
+	if ev.FirstRefused.Source != "203.0.113.0:4000" || ev.FirstRefused.Refused != wire.RefusedLost {
+		t.Errorf("the first refused: %+v", ev.FirstRefused)
+	}
+	// Past the last lease: nothing served after, the last before is it.
+	ev, err = s.LeaseEvidence(ctx, "d", lastAfter.At)
+	ok(t, err)
+	if ev.Before.Nonce != lastAfter.Nonce || ev.ServedAfter != 0 || ev.Refusals() != 7 {
+		t.Errorf("after the last lease: %+v", ev)
+	}
+}
+
+// testLeaseRefusalRuns: identical refusals in a row are one entry of the
+// log (how many, the first and the last), each lease served its own; the
+// nonces of folded requests are still each taken once; the evidence
+// counts every request, and whether any lease was served after a time.
+func testLeaseRefusalRuns(t *testing.T, open Open) {
+	s, ctx := open(t), t.Context()
+	createDevices(t, s, "d")
+	id, _ := keyOf(t, s, "d", t0)
+	lostAt := t0.Add(time.Hour)
+	ok(t, s.MarkLost(ctx, store.LostReport{DeviceID: "d", LostAt: lostAt, DiscoveredAt: lostAt, RecordedAt: lostAt, By: "alice"}))
+	at := lostAt
+	var nonces []string
+	ask := func(n int, kind, source string) []store.LeaseResult {
+		var reqs []store.LeaseRequest
+		for i := range n {
+			at = at.Add(time.Second)
+			r := leaseReq("d", kind, id, at)
+			r.Source = fmt.Sprintf("%s:%d", source, 40000+i) // a new connection, a new port
+			reqs = append(reqs, r)
+			nonces = append(nonces, r.Nonce)
+		}
+		return serve(t, s, reqs...)
+	}
+	// 300 in one batch and 200 one at a time: one run.
+	first := at.Add(time.Second)
+	ask(300, store.LeaseKindKey, "203.0.113.9")
+	for range 200 {
+		got := ask(1, store.LeaseKindKey, "203.0.113.9")[0]
+		if got.Outcome != store.LeaseRefused || got.Record.Refused != wire.RefusedLost {
+			t.Fatalf("refused one at a time: %+v", got)
+		}
+	}
+	runEnd := at
+	log, err := s.Leases(ctx, "d", time.Time{}, forever, 0)
+	ok(t, err)
+	if len(log) != 2 || log[0].Requests != 500 || log[0].Refused != wire.RefusedLost || log[1].Requests != 1 || !log[1].Served() {
+		t.Fatalf("the log after 500 identical refusals: %+v", log)
+	}
+	sameTime(t, "the run's first", log[0].At, first)
+	sameTime(t, "the run's last", log[0].LastAt, runEnd)
+	sameTime(t, "a lease served's last", log[1].LastAt, log[1].At)
+	// Each nonce is still taken once, folded or not.
+	for _, n := range []string{nonces[0], nonces[299], nonces[499]} {
+		r := leaseReq("d", store.LeaseKindKey, id, at.Add(time.Second))
+		r.Nonce = n
+		if got := serve(t, s, r)[0]; got.Outcome != store.LeaseReplay {
+			t.Errorf("nonce %s again: %v", n, got.Outcome)
+		}
+	}
+	// Another kind, then the first kind again: two more entries (a run
+	// continues only while nothing else is logged in between); another
+	// host too.
+	ask(3, store.LeaseKindRenew, "203.0.113.9")
+	ask(2, store.LeaseKindKey, "203.0.113.9")
+	ask(1, store.LeaseKindKey, "198.51.100.4")
+	// Found: three leases served in a row, each its own entry.
+	_, err = s.MarkFound(ctx, store.Found{DeviceID: "d", At: at.Add(time.Second), By: "bob", UnlockExpires: at.Add(time.Hour)})
+	ok(t, err)
+	at = at.Add(time.Second)
+	for _, got := range ask(3, store.LeaseKindRenew, "203.0.113.9") {
+		if got.Outcome != store.LeaseServed || got.Record.Requests != 1 {
+			t.Errorf("served after found: %+v", got)
+		}
+	}
+	servedAt := at
+	// Lost again: a new run, not folded into the old one.
+	ok(t, s.MarkLost(ctx, store.LostReport{DeviceID: "d", LostAt: at, DiscoveredAt: at, RecordedAt: at, By: "alice"}))
+	ask(4, store.LeaseKindKey, "203.0.113.9")
+	log, err = s.Leases(ctx, "d", time.Time{}, forever, 0)
+	ok(t, err)
+	var sizes []int64
+	for _, l := range log {
+		sizes = append(sizes, l.Requests)
+	}
+	if fmt.Sprint(sizes) != "[4 1 1 1 1 2 3 500 1]" {
+		t.Errorf("the log's entries are of %v requests, newest first; want [4 1 1 1 1 2 3 500 1]", sizes)
+	}
+	ev, err := s.LeaseEvidence(ctx, "d", lostAt)
+	ok(t, err)
+	if ev.ServedAfter != 3 || ev.Refusals() != 510 || ev.RefusedAfter[wire.RefusedLost] != 510 || ev.RefusedAtLeast {
+		t.Errorf("evidence after the loss: %+v", ev)
+	}
+	sameTime(t, "the first refused", ev.FirstRefused.At, first)
+	sameTime(t, "the last served", ev.LastAfter.At, servedAt)
+	// In the middle of the run: it counts once, and the counts are "at
+	// least".
+	ev, err = s.LeaseEvidence(ctx, "d", first.Add(100*time.Second))
+	ok(t, err)
+	if ev.Refusals() != 11 || !ev.RefusedAtLeast || ev.ServedAfter != 3 {
+		t.Errorf("evidence in the run: %+v", ev)
+	}
+	sameTime(t, "the first run going on", ev.FirstRefused.At, first)
+	// After the last lease served: none served, the last run only.
+	ev, err = s.LeaseEvidence(ctx, "d", servedAt)
+	ok(t, err)
+	if ev.ServedAfter != 0 || ev.Refusals() != 4 || ev.RefusedAtLeast {
+		t.Errorf("evidence after the last lease: %+v", ev)
+	}
+}
+
+// testLeaseKeysSealed: the store holds lease keys sealed with its
+// key-encryption key: a handle with another key cannot serve them (nor
+// can one with none), and one with the right key serves the same bytes.
+func testLeaseKeysSealed(t *testing.T, open Open) {
+	s, ctx := open(t), t.Context()
+	createDevices(t, s, "d")
+	id, key := keyOf(t, s, "d", t0)
+	other, err := kek.New(bytes.Repeat([]byte{7}, 32))
+	ok(t, err)
+	wrong := open(t)
+	wrong.(store.Sealing).UseKeySealer(other)
+	if _, err := wrong.ServeLeases(ctx, []store.LeaseRequest{leaseReq("d", store.LeaseKindKey, id, t0.Add(time.Minute))}); !errors.Is(err, kek.ErrOpen) {
+		t.Errorf("serving with another key-encryption key: %v, want kek.ErrOpen", err)
+	}
+	none := open(t)
+	none.(store.Sealing).UseKeySealer(nil)
+	if _, err := none.ServeLeases(ctx, []store.LeaseRequest{leaseReq("d", store.LeaseKindKey, id, t0.Add(time.Minute))}); !errors.Is(err, store.ErrNoKeySealer) {
+		t.Errorf("serving with no key-encryption key: %v", err)
+	}
+	if _, err := none.RotateLeaseKey(ctx, "d", t0.Add(time.Minute)); !errors.Is(err, store.ErrNoKeySealer) {
+		t.Errorf("rotating with no key-encryption key: %v", err)
+	}
+	r := leaseReq("d", store.LeaseKindKey, id, t0.Add(2*time.Minute))
+	got := serve(t, open(t), r)[0]
+	served(t, "with the key-encryption key", got, r, id)
+	sameBytes(t, "the key served again", got.Key, key)
 }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/casekeep/casekeep/server/store"
+	"github.com/casekeep/casekeep/server/store/kek"
 )
 
 // Open opens a store for t. The first call in a test (or subtest) must
@@ -23,7 +25,8 @@ type Open func(t *testing.T) store.Store
 
 // PerTest returns an [Open] that calls fresh once per test to make a new
 // database (returning its name, path or DSN) and handle for every store it
-// opens on it.
+// opens on it, each given the suite's key-encryption key for lease keys
+// (as every server process of a fleet shares its data folder's).
 func PerTest(fresh func(t *testing.T) string, handle func(t *testing.T, db string) store.Store) Open {
 	var (
 		mu  sync.Mutex
@@ -45,9 +48,24 @@ func PerTest(fresh func(t *testing.T) string, handle func(t *testing.T, db strin
 				mu.Unlock()
 			})
 		}
-		return handle(t, db)
+		s := handle(t, db)
+		if sl, ok := s.(store.Sealing); ok {
+			sl.UseKeySealer(Sealer)
+		}
+		return s
 	}
 }
+
+// Sealer is the suite's key-encryption key for lease keys.
+var Sealer = func() *kek.Sealer {
+	k := make([]byte, 32)
+	rand.Read(k)
+	s, err := kek.New(k)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
 
 // Run runs the suite, each case as a subtest with its own database.
 func Run(t *testing.T, open Open) {
@@ -95,6 +113,8 @@ func Run(t *testing.T, open Open) {
 		{"CommandAcks", testCommandAcks},
 		{"CancelCommand", testCancelCommand},
 		{"DeliverCommands", testDeliverCommands},
+		{"WipeNeverExpires", testWipeNeverExpires},
+		{"OrderNotClock", testOrderNotClock},
 		{"MarkFound", testMarkFound},
 		{"ServeLeases", testServeLeases},
 		{"LeaseRefusals", testLeaseRefusals},
@@ -102,6 +122,9 @@ func Run(t *testing.T, open Open) {
 		{"LeaseReplay", testLeaseReplay},
 		{"LeaseRotation", testLeaseRotation},
 		{"LeaseLog", testLeaseLog},
+		{"LeaseEvidenceWholeLog", testLeaseEvidenceWholeLog},
+		{"LeaseRefusalRuns", testLeaseRefusalRuns},
+		{"LeaseKeysSealed", testLeaseKeysSealed},
 		{"WipeDestroysKeys", testWipeDestroysKeys},
 		{"LeasesTwoHandles", testLeasesTwoHandles},
 		{"OfflineCopyHistory", testOfflineCopyHistory},

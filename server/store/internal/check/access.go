@@ -61,7 +61,8 @@ func LostReport(r store.LostReport) error {
 }
 
 // Command checks a command to request: its type (lock, unlock or wipe),
-// strings and times, an expiry after the request, and nothing delivered,
+// strings and times, an expiry after the request for a lock or unlock and
+// none for a wipe (which never expires), and nothing delivered,
 // acknowledged or cancelled yet.
 func Command(c store.Command) error {
 	switch c.Type {
@@ -73,11 +74,16 @@ func Command(c store.Command) error {
 		Text("device ID", c.DeviceID),
 		Time("command request time", c.RequestedAt),
 		Text("command requested by", c.RequestedBy),
-		Time("command expiry", c.Expires),
 	); err != nil {
 		return err
 	}
-	if !c.Expires.After(c.RequestedAt) {
+	switch {
+	case c.Type == wire.CommandWipe && !c.Expires.IsZero():
+		return fmt.Errorf("%w: a wipe never expires (its expiry must be zero)", store.ErrInvalid)
+	case c.Type == wire.CommandWipe:
+	case Time("command expiry", c.Expires) != nil:
+		return Time("command expiry", c.Expires)
+	case !c.Expires.After(c.RequestedAt):
 		return fmt.Errorf("%w: a command that expires when it is requested", store.ErrInvalid)
 	}
 	if !c.DeliveredAt.IsZero() || c.Result != store.NotAcknowledged || !c.CancelledAt.IsZero() {

@@ -2,6 +2,7 @@ package lease
 
 import (
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/casekeep/casekeep/internal/wire"
@@ -49,7 +50,7 @@ func Decide(r store.LeaseRequest, d Device) Decision {
 		return Decision{Result: store.LeaseResult{Outcome: store.LeaseReplay}}
 	}
 	at := check.UTC(r.At)
-	rec := store.LeaseRecord{DeviceID: r.DeviceID, At: at, Source: r.Source, Kind: r.Kind, KeyID: r.KeyID,
+	rec := store.LeaseRecord{DeviceID: r.DeviceID, At: at, LastAt: at, Requests: 1, Source: r.Source, Kind: r.Kind, KeyID: r.KeyID,
 		Window: r.Window.Truncate(time.Microsecond), Nonce: r.Nonce}
 	if !r.AgentTime.IsZero() {
 		rec.AgentTime = check.UTC(r.AgentTime)
@@ -89,6 +90,54 @@ func Decide(r store.LeaseRequest, d Device) Decision {
 	res.Record = rec
 	dec.Result = res
 	return dec
+}
+
+// Seal seals a new key's bytes for the store, with sealer (nil:
+// store.ErrNoKeySealer).
+func Seal(sealer store.KeySealer, deviceID, keyID string, key []byte) ([]byte, error) {
+	if sealer == nil {
+		return nil, store.ErrNoKeySealer
+	}
+	return sealer.Seal(deviceID, keyID, key)
+}
+
+// Open opens the stored bytes of k, a key of deviceID, in place; a
+// destroyed key (no bytes) stays as it is.
+func Open(sealer store.KeySealer, deviceID string, k *Key) error {
+	if k.Destroyed || len(k.Bytes) == 0 {
+		return nil
+	}
+	if sealer == nil {
+		return store.ErrNoKeySealer
+	}
+	b, err := sealer.Open(deviceID, k.ID, k.Bytes)
+	if err != nil {
+		return fmt.Errorf("lease key %s of device %q: %w", k.ID, deviceID, err)
+	}
+	k.Bytes = b
+	return nil
+}
+
+// Folds reports whether rec, a refusal, repeats last, the device's latest
+// log entry, and so is folded into it: last is a refusal for the same
+// reason, of the same kind of request, asking for the same key, from the
+// same host (the port of a new connection differs).
+func Folds(last, rec store.LeaseRecord) bool {
+	return rec.Refused != "" && last.ID != 0 && last.Refused == rec.Refused && last.Kind == rec.Kind &&
+		last.KeyID == rec.KeyID && host(last.Source) == host(rec.Source)
+}
+
+// Fold is last with rec folded into it.
+func Fold(last, rec store.LeaseRecord) store.LeaseRecord {
+	last.LastAt, last.Requests = rec.At, last.Requests+1
+	return last
+}
+
+func host(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }
 
 // Rotation returns why a device's lease key cannot be rotated (an error
