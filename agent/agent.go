@@ -108,6 +108,7 @@ type Agent struct {
 	lockedWhy  string        // why the vault is locked, in words
 	leaseUntil time.Time     // the last lease served's window
 	leaseAt    time.Time     // when it was served
+	clockOff   time.Duration // how far the clock was behind the trusted time at the last check (0: not)
 	renew      chan struct{} // ask keyLoop for a lease request
 	unlocked   chan struct{} // the identity was unlocked (device waits for it)
 	wipe       *Wipe         // the wipe under way or done, if any
@@ -178,6 +179,7 @@ func Open(cfg Config) (*Agent, error) {
 		rc.Interval, rc.Jitter = cfg.Policy.Heartbeat.Interval, cfg.Policy.Heartbeat.Jitter
 		rc.OnPolicy = a.onPolicy
 		rc.OnCommands = a.onCommands
+		rc.OnServerTime = a.trustTime
 		rc.OnReply = func(context.Context, *wire.Reply) { a.askRenew() }
 		if a.reporter, err = report.New(rc); err != nil {
 			lock.Unlock()
@@ -448,6 +450,9 @@ func (a *Agent) snapshot() report.Snapshot {
 	ks := a.keyState()
 	s.Lease, s.OfflineCopy = ks.lease, ks.offline
 	if c := a.diskEncryption(); c.Result != "" {
+		s.Posture = append(s.Posture, c)
+	}
+	if c, ok := a.clockCheck(); ok {
 		s.Posture = append(s.Posture, c)
 	}
 	a.mu.Lock()

@@ -57,6 +57,8 @@ type keyStatus struct {
 	until       time.Time
 	memLocked   bool
 	postQuantum bool
+	trusted     time.Time     // the floor of trusted time, zero if unknown
+	clockBehind time.Duration // how far the local clock is behind it (0: not)
 }
 
 // keyState returns the vault key's state.
@@ -81,6 +83,7 @@ func (a *Agent) keyState() keyStatus {
 	}
 	s := keyStatus{lease: k.State(), memLocked: k.MemoryLocked(), postQuantum: k.PostQuantum()}
 	s.offline, s.until = k.Offline()
+	s.trusted, s.clockBehind = k.Clock(time.Now())
 	if s.lease == wire.LeaseLocked {
 		s.why = why
 	}
@@ -238,6 +241,9 @@ func (a *Agent) askLease(ctx context.Context, timeout time.Duration) {
 	l, err := a.reporter.RequestLease(lctx, want, keyID)
 	cancel()
 	now := time.Now()
+	if err == nil && k != nil {
+		a.trust(k, l.ServerTime)
+	}
 	switch {
 	case errors.Is(err, report.ErrNoLeases):
 		a.noLeases(k)
@@ -251,6 +257,12 @@ func (a *Agent) askLease(ctx context.Context, timeout time.Duration) {
 		a.refused(k, l.Refused)
 	case k == nil:
 		a.createKeyring(l.Grant)
+		a.mu.Lock()
+		k = a.keyring
+		a.mu.Unlock()
+		if k != nil {
+			a.trust(k, l.ServerTime)
+		}
 	default:
 		a.grant(k, want, l.Grant, now)
 	}
@@ -359,6 +371,7 @@ func (a *Agent) unreachable(k *keys.Keyring, now time.Time, cause error) {
 		return
 	}
 	err := k.UnlockOffline(now)
+	a.checkClock(k, now)
 	if err == nil {
 		_, until := k.Offline()
 		a.mu.Lock()
@@ -371,7 +384,10 @@ func (a *Agent) unreachable(k *keys.Keyring, now time.Time, cause error) {
 		return
 	}
 	why := "the server cannot be reached and there is no valid offline copy of the lease"
-	if errors.Is(err, keys.ErrExpired) {
+	switch {
+	case errors.Is(err, keys.ErrClockBehind):
+		why = "the server cannot be reached and this laptop's clock is behind the server's last signed time, so the offline copy of the lease cannot be trusted: it was destroyed"
+	case errors.Is(err, keys.ErrExpired):
 		why = "the server cannot be reached and the offline copy of the lease has expired"
 	}
 	a.mu.Lock()
@@ -416,10 +432,15 @@ func (a *Agent) checkKey(now time.Time) {
 	if k == nil {
 		return
 	}
+	a.checkClock(k, now)
 	why := ""
+	_, behind := k.Clock(now)
 	if k.Expire(now) {
 		why = "the offline window passed without the server renewing the lease"
-	} else if st := k.State(); (st == wire.LeaseUnlocked || st == wire.LeaseOffline) && !until.IsZero() && now.After(until) &&
+		if behind > 0 {
+			why = "this laptop's clock is behind the server's last signed time, so the offline window cannot be trusted"
+		}
+	} else if st := k.State(); (st == wire.LeaseUnlocked || st == wire.LeaseOffline) && !until.IsZero() && k.TrustedNow(now).After(until) &&
 		now.Sub(at) > 2*a.Policy().Heartbeat.Interval {
 		if kind, _ := k.Offline(); kind == wire.OfflineNone {
 			k.Lock()
@@ -505,3 +526,67 @@ func (a *Agent) lockNow(why string) error {
 	}
 	return nil
 }
+
+// trustTime takes the server's time from a signed, fresh heartbeat reply.
+func (a *Agent) trustTime(t time.Time) {
+	a.mu.Lock()
+	k := a.keyring
+	a.mu.Unlock()
+	if k != nil {
+		a.trust(k, t)
+	}
+}
+
+// trust raises the floor of trusted time to the server's time t (from a
+// signed reply to a fresh request).
+func (a *Agent) trust(k *keys.Keyring, t time.Time) {
+	if err := k.Trust(t); err != nil {
+		a.log.Warn("could not keep the server's time", "err", err)
+	}
+	a.checkClock(k, time.Now())
+}
+
+// checkClock reports a local clock behind the floor of trusted time (set
+// back?) once when it is found, and once when it is right again.
+func (a *Agent) checkClock(k *keys.Keyring, now time.Time) {
+	floor, behind := k.Clock(now)
+	a.mu.Lock()
+	was := a.clockOff
+	a.clockOff = behind
+	a.mu.Unlock()
+	switch {
+	case behind > 0 && was == 0:
+		detail := fmt.Sprintf("the local clock (%s) is %s behind the server's last signed time (at least %s): no offline copy of the lease is kept or used until it is right",
+			now.UTC().Format(time.RFC3339), behind.Round(time.Second), floor.UTC().Format(time.RFC3339))
+		a.log.Warn("the clock is behind the server's time: was it set back?", "behind", behind.Round(time.Second), "trusted", floor.UTC())
+		a.keyEvent(wire.EventClockBehind, detail)
+		a.statusChanged()
+	case behind == 0 && was > 0:
+		a.log.Info("the clock is no longer behind the server's time")
+		a.statusChanged()
+	}
+}
+
+// clockCheck is the posture result of the clock against the floor of
+// trusted time: none until the server has stated its time.
+func (a *Agent) clockCheck() (wire.Check, bool) {
+	a.mu.Lock()
+	k := a.keyring
+	a.mu.Unlock()
+	if k == nil {
+		return wire.Check{}, false
+	}
+	now := time.Now()
+	floor, behind := k.Clock(now)
+	switch {
+	case floor.IsZero():
+		return wire.Check{}, false
+	case behind > 0:
+		return wire.Check{Name: ClockCheck, Result: "fail", Evidence: fmt.Sprintf("the local clock is %s behind the server's last signed time: the offline copy of the lease is not kept or used", behind.Round(time.Second))}, true
+	}
+	return wire.Check{Name: ClockCheck, Result: "pass", Evidence: "the local clock is not behind the server's last signed time"}, true
+}
+
+// ClockCheck is the name of the posture check of the clock against the
+// server's signed time, in heartbeats.
+const ClockCheck = "clock"

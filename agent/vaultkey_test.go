@@ -346,3 +346,61 @@ func copyTree(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestClockSetBack: a laptop whose clock is behind the server's signed
+// time (set back, as someone keeping a lost laptop would, to stretch the
+// offline window) keeps no offline copy: the copy held is destroyed while
+// the server still unlocks the vault, the clock is reported in the
+// heartbeat, the status and an event, and a restart with the server away
+// stays locked.
+func TestClockSetBack(t *testing.T) {
+	srv, d, r := enrolledAndUnlocked(t)
+	testenv.Eventually(t, "an offline copy", func() bool { return r.a.Status().Keys.OfflineCopy == wire.OfflineOS })
+	// Seen from the server, setting the laptop's clock back three hours
+	// is the server's clock three hours ahead.
+	srv.Set(func(s *reporttest.Settings) { s.ClockAhead = 3 * time.Hour })
+	e := r.waitEvent(t, wire.EventClockBehind)
+	if !strings.Contains(e.Detail, "behind the server's last signed time") {
+		t.Errorf("clock event %+v", e)
+	}
+	testenv.Eventually(t, "the offline copy destroyed, the vault still unlocked by the server", func() bool {
+		k := r.a.Status().Keys
+		return k.OfflineCopy == wire.OfflineNone && k.Lease == wire.LeaseUnlocked && k.ClockBehind != ""
+	})
+	if _, err := os.Lstat(filepath.Join(d.state, "device-lease.os")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the offline copy is still there: %v", err)
+	}
+	testenv.Eventually(t, "a heartbeat failing the clock check", func() bool {
+		h := srv.Last()
+		if h == nil {
+			return false
+		}
+		for _, c := range h.Posture {
+			if c.Name == "clock" && c.Result == "fail" {
+				return h.OfflineCopy == wire.OfflineNone
+			}
+		}
+		return false
+	})
+	if adv := strings.Join(r.a.Status().Advice, "\n"); !strings.Contains(adv, "clock is") {
+		t.Errorf("advice %q does not mention the clock", adv)
+	}
+	r.stop(t)
+
+	srv.SetDown(true)
+	r = d.start(nil)
+	testenv.Eventually(t, "locked: no offline copy to open", func() bool {
+		k := r.a.Status().Keys
+		return k.Lease == wire.LeaseLocked && strings.Contains(k.Why, "cannot be reached")
+	})
+	if k := r.a.Status().Keys; k.ClockBehind == "" || k.TrustedTime.Before(time.Now().Add(2*time.Hour)) {
+		t.Errorf("after a restart the floor of trusted time is forgotten: %+v", k)
+	}
+
+	// The clock right again (the server's agrees): the copy is kept again.
+	srv.Set(func(s *reporttest.Settings) { s.Down, s.ClockAhead = false, 0 })
+	testenv.Eventually(t, "unlocked, with an offline copy again", func() bool {
+		k := r.a.Status().Keys
+		return k.Lease == wire.LeaseUnlocked && k.OfflineCopy == wire.OfflineOS && k.ClockBehind == ""
+	})
+}

@@ -75,6 +75,11 @@ type Keyring struct {
 	until      time.Time // the held copy's expiry, zero if not yet read
 	heldKeyID  string    // the held copy's key ID, "" if not yet read
 	now        func() time.Time
+
+	// The floor of trusted time (clock.go): the server's time floor,
+	// received at the local reading floorAt; floorSaved is what the state
+	// folder keeps.
+	floor, floorAt, floorSaved time.Time
 }
 
 var _ Device = (*Keyring)(nil)
@@ -107,6 +112,7 @@ func open(dir, deviceID string, protectors []protector) (*Keyring, error) {
 	}
 	k := &Keyring{dir: dir, deviceID: deviceID, protectors: protectors, now: time.Now}
 	removeTemps(dir)
+	k.loadFloor()
 	if shredded, err := k.shreddedHere(); err != nil {
 		return nil, err
 	} else if shredded {
@@ -171,6 +177,7 @@ func create(dir, deviceID string, key []byte, keyID string, postQuantum bool, pr
 		return nil, err
 	}
 	k = &Keyring{dir: dir, deviceID: deviceID, protectors: protectors, now: time.Now}
+	k.loadFloor()
 	line, err := generate(postQuantum)
 	if err != nil {
 		return nil, err
@@ -655,7 +662,7 @@ func removeTemps(dir string) {
 		if !strings.HasSuffix(name, atomicfile.TempSuffix) {
 			continue
 		}
-		for _, ours := range []string{FileName, WrappedName, ShreddedName, offlinePrefix} {
+		for _, ours := range []string{FileName, WrappedName, ShreddedName, offlinePrefix, ClockFloorName} {
 			if strings.HasPrefix(name, "."+ours) {
 				os.Remove(filepath.Join(dir, name))
 			}

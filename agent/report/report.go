@@ -53,6 +53,11 @@ type Config struct {
 	// does not echo the nonce (a replay) are refused: an event says so and
 	// none is passed on, nor acknowledged.
 	OnCommands func(ctx context.Context, serverTime time.Time, cmds []wire.Command)
+	// OnServerTime, if set, is given the ServerTime of every reply that
+	// is signed by the pinned server key, is for this device and echoes
+	// the request's nonce (so is no replay): a time the agent can trust.
+	// It is called from the sending goroutine, before OnCommands.
+	OnServerTime func(serverTime time.Time)
 	// OnReply, if set, is called (from the sending goroutine, after
 	// OnCommands) after every batch the server acknowledged.
 	OnReply func(ctx context.Context, reply *wire.Reply)
@@ -540,6 +545,9 @@ func (r *Reporter) send(ctx context.Context, batch []wire.SignedHeartbeat, seqs 
 	r.mu.Lock()
 	r.st.AckedSeq, r.st.LastAck, r.st.Spooled, r.st.LastError, r.st.ServerTime = reply.AckedSeq, r.cfg.Now(), n, "", reply.ServerTime
 	r.mu.Unlock()
+	if reply.Nonce == nonce && r.cfg.OnServerTime != nil {
+		r.cfg.OnServerTime(reply.ServerTime)
+	}
 	r.commands(ctx, reply, nonce)
 	if reply.AckedSeq < seqs[len(seqs)-1] {
 		return fmt.Errorf("the server acknowledged up to seq %d of %d", reply.AckedSeq, seqs[len(seqs)-1])

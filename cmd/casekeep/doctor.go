@@ -243,6 +243,9 @@ func (d doctor) checkKeys(en *report.Enrollment, st *agent.Status) []finding {
 	default:
 		out = append(out, finding{levelOK, "offline copy", "none: the vault opens only while the server answers"})
 	}
+	if k.ClockBehind != "" {
+		out = append(out, finding{levelWarn, "clock", "this laptop's clock is " + k.ClockBehind + " behind the server's last signed time (set back?): no offline copy of the lease is kept or used until it is right"})
+	}
 	return out
 }
 

@@ -225,6 +225,9 @@ func printKeys(w io.Writer, k agent.KeyStatus) {
 	case wire.OfflineNone:
 		fmt.Fprintln(w, "  offline copy: none (the vault opens only while the server answers)")
 	}
+	if k.ClockBehind != "" {
+		fmt.Fprintf(w, "  clock: %s BEHIND the server's last signed time (set back?): no offline copy is kept or used until it is right\n", k.ClockBehind)
+	}
 	if k.Lease == wire.LeaseUnlocked || k.Lease == wire.LeaseOffline {
 		if k.MemoryLocked {
 			fmt.Fprintln(w, "  key memory: locked against swap")

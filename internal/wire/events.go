@@ -88,6 +88,10 @@ const (
 	// device's, a replayed reply, expired, an unknown action) was refused;
 	// the detail says why.
 	EventCommandRefused = PrefixAgent + "command_refused"
+	// EventClockBehind: the device's clock is behind the latest time the
+	// server stated in a signed reply (set back?): the offline copy of the
+	// lease is not kept or used while it is; the detail says by how much.
+	EventClockBehind = PrefixAgent + "clock_behind"
 )
 
 // PostureEvent is the type of the event that reports a change in the
