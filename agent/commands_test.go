@@ -281,3 +281,56 @@ func TestWipeResumed(t *testing.T) {
 		}
 	}
 }
+
+// TestForgedCommandsRefused: commands in a heartbeat reply not signed by
+// the pinned server key are not carried out, nor acknowledged, and a
+// refusal naming them is reported (once) when the server is heard again.
+func TestForgedCommandsRefused(t *testing.T) {
+	srv, _, r := enrolledAndUnlocked(t)
+	srv.Set(func(s *reporttest.Settings) {
+		s.Forge = true
+		s.Commands = []wire.Command{srv.Command("cmd_forged", wire.CommandLock, time.Hour)}
+	})
+	n := len(srv.Received())
+	testenv.Eventually(t, "forged replies refused", func() bool { return strings.Contains(r.a.Status().Heartbeat.LastError, "not signed") })
+	time.Sleep(5 * 200 * time.Millisecond) // several of them
+	srv.Set(func(s *reporttest.Settings) { s.Forge, s.Commands = false, nil })
+	refusals := func() (out []wire.Event) {
+		for _, h := range srv.Received()[n:] {
+			for _, e := range h.Events {
+				if e.Type == wire.EventCommandRefused {
+					out = append(out, e)
+				}
+			}
+		}
+		return out
+	}
+	testenv.Eventually(t, "a heartbeat reporting the refusal", func() bool { return len(refusals()) > 0 })
+	time.Sleep(5 * 200 * time.Millisecond)
+	if got := refusals(); len(got) != 1 || !strings.Contains(got[0].Detail, "not signed by the pinned server key") || !strings.Contains(got[0].Detail, "lock cmd_forged") {
+		t.Errorf("refusals reported %+v, want one naming the forged command", got)
+	}
+	if acks := srv.Acks("cmd_forged"); len(acks) != 0 {
+		t.Errorf("a forged command was acknowledged: %+v", acks)
+	}
+	if st := r.a.Status(); st.Keys.Lease != wire.LeaseUnlocked {
+		t.Errorf("a forged lock was carried out: %+v", st.Keys)
+	}
+}
+
+// TestCommandDuringWipeRefused: a command that comes while the device is
+// being wiped cannot be carried out: it is acknowledged as refused, with
+// the reason, not dropped.
+func TestCommandDuringWipeRefused(t *testing.T) {
+	srv, _, _ := enrolledAndUnlocked(t)
+	srv.Set(func(s *reporttest.Settings) {
+		s.Commands = []wire.Command{srv.Command("cmd_wipe", wire.CommandWipe, time.Hour), srv.Command("cmd_unlock", wire.CommandUnlock, time.Hour)}
+	})
+	a := waitAck(t, srv, "cmd_unlock", 1)
+	if a.Result != wire.AckRefused || !strings.Contains(a.Reason, "being wiped") {
+		t.Errorf("unlock during a wipe: ack %+v", a)
+	}
+	if a := waitAck(t, srv, "cmd_wipe", 1); a.Result != wire.AckDone {
+		t.Errorf("wipe ack %+v", a)
+	}
+}

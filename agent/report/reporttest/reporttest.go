@@ -52,6 +52,9 @@ type Settings struct {
 	Commands []wire.Command
 	// BadNonce makes its replies echo another nonce than the batch's.
 	BadNonce bool
+	// Forge makes it sign its heartbeat replies with another key than
+	// the one the device pins.
+	Forge bool
 	// ClockAhead is how far its clock (ServerTime, a lease's Until) is
 	// ahead of this process's: a device's clock set back, seen from the
 	// server.
@@ -206,7 +209,11 @@ func (s *Server) heartbeats(w http.ResponseWriter, r *http.Request, body []byte)
 	}
 	reply, _ := wire.Marshal(wire.Reply{V: 1, DeviceID: s.DeviceID, AckedSeq: s.set.Acked, PolicyVersion: 1, ServerTime: time.Now().Add(s.set.ClockAhead).UTC(),
 		Nonce: nonce, Commands: s.set.Commands})
-	w.Header().Set(wire.SignatureHeader, base64.StdEncoding.EncodeToString(wire.SignReply(s.Key, reply)))
+	signer := s.Key
+	if s.set.Forge {
+		_, signer, _ = ed25519.GenerateKey(rand.Reader)
+	}
+	w.Header().Set(wire.SignatureHeader, base64.StdEncoding.EncodeToString(wire.SignReply(signer, reply)))
 	w.WriteHeader(status)
 	w.Write(reply)
 }
