@@ -334,3 +334,36 @@ func TestCommandDuringWipeRefused(t *testing.T) {
 		t.Errorf("wipe ack %+v", a)
 	}
 }
+
+// TestWipeDamagedIdentity: a wipe of a device whose wrapped identity does
+// not open (damaged) still goes through: every file of the keyring in the
+// state folder (the wrapped file, the offline copy in any form, the
+// temporary files a crash left of them) is removed, the cache is left as
+// it is, and the acknowledgement says so.
+func TestWipeDamagedIdentity(t *testing.T) {
+	srv, d, r := enrolledAndUnlocked(t)
+	d.write("LL-000001/a.txt", "first case")
+	d.waitSealed("LL-000001/a.txt")
+	r.stop(t)
+	keyFiles := []string{keys.WrappedName, "device-lease.os", "device-lease.dpapi",
+		".device-lease.os.4242.casekeep-tmp", ".device-identity.wrapped.17.casekeep-tmp"}
+	for _, n := range keyFiles {
+		if err := os.WriteFile(filepath.Join(d.state, n), []byte("damaged, or left by a crash"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.Set(func(s *reporttest.Settings) {
+		s.Refuse = wire.RefusedWiped
+		s.Commands = []wire.Command{srv.Command("cmd_wipe", wire.CommandWipe, time.Hour)}
+	})
+	d.start(nil)
+	a := waitAck(t, srv, "cmd_wipe", 1)
+	if a.Result != wire.AckDone || !strings.Contains(a.Reason, "does not open") {
+		t.Errorf("wipe ack %+v", a)
+	}
+	for _, n := range keyFiles {
+		if _, err := os.Lstat(filepath.Join(d.state, n)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is still there after the wipe: %v", n, err)
+		}
+	}
+}

@@ -482,21 +482,6 @@ func (k *Keyring) Shred() error {
 	return k.shredFiles()
 }
 
-// shredFiles removes every key file but the marker.
-func (k *Keyring) shredFiles() error {
-	var errs []error
-	for _, p := range k.protectors {
-		errs = append(errs, p.remove())
-		step("shred-offline")
-	}
-	errs = append(errs, atomicfile.Remove(filepath.Join(k.dir, FileName)))
-	step("shred-plaintext")
-	errs = append(errs, atomicfile.Remove(filepath.Join(k.dir, WrappedName)))
-	step("shred-wrapped")
-	removeTemps(k.dir)
-	return errors.Join(errs...)
-}
-
 // shreddedHere reports whether the shred marker names this device.
 func (k *Keyring) shreddedHere() (bool, error) {
 	b, err := readPrivate(filepath.Join(k.dir, ShreddedName), 4<<10)
@@ -647,25 +632,4 @@ func recipientsOf(ids []age.Identity) ([]string, error) {
 		rs = append(rs, r)
 	}
 	return rs, nil
-}
-
-// removeTemps removes what a crash left of this package's atomic writes:
-// temporary files that may hold key material (the plaintext file's, the
-// offline copy's).
-func removeTemps(dir string) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasSuffix(name, atomicfile.TempSuffix) {
-			continue
-		}
-		for _, ours := range []string{FileName, WrappedName, ShreddedName, offlinePrefix, ClockFloorName} {
-			if strings.HasPrefix(name, "."+ours) {
-				os.Remove(filepath.Join(dir, name))
-			}
-		}
-	}
 }

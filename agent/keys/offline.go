@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/casekeep/casekeep/agent/internal/secret"
@@ -147,7 +148,7 @@ func (p *fileProtector) held() bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-func (p *fileProtector) remove() error { return atomicfile.Remove(p.path) }
+func (p *fileProtector) remove() error { return removeOurs(filepath.Dir(p.path), filepath.Base(p.path)) }
 
 // readPrivate reads a file of the state folder, refusing anything but a
 // regular file (a symlink is never followed) and anything larger than max.
