@@ -148,7 +148,9 @@ func (p *fileProtector) held() bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-func (p *fileProtector) remove() error { return removeOurs(filepath.Dir(p.path), filepath.Base(p.path)) }
+func (p *fileProtector) remove() error {
+	return removeOurs(filepath.Dir(p.path), filepath.Base(p.path))
+}
 
 // readPrivate reads a file of the state folder, refusing anything but a
 // regular file (a symlink is never followed) and anything larger than max.
