@@ -19,9 +19,12 @@ package agent
 //
 // A device the server has never given a lease (the process stopped between
 // enrolling and making its identity) asks for one with no key ID: the
-// server serves the key it made at enrollment. A server that does not
-// serve leases at all (404: older than this agent) leaves the identity a
-// plain file, reported as wire.LeasePlaintext, until it does.
+// server serves the key it made at enrollment. A lease endpoint that
+// answers 404 (a server older than leases, or a proxy in the way) is taken
+// as the server unreachable: the offline copy is tried and the lease asked
+// for again; it never locks the vault, and never makes a plain identity
+// (an identity an older agent left plain stays so, wire.LeasePlaintext,
+// until a lease is served).
 
 import (
 	"context"
@@ -246,7 +249,11 @@ func (a *Agent) askLease(ctx context.Context, timeout time.Duration) {
 	}
 	switch {
 	case errors.Is(err, report.ErrNoLeases):
-		a.noLeases(k)
+		// 404: a server older than leases, or a proxy in the way. Not a
+		// refusal (only a signed reply refuses): the server cannot be
+		// reached for the lease now, so try the offline copy, and again.
+		a.log.Warn("the server answered 404 Not Found for the lease (an older server, or a proxy?): taken as unreachable, asking again later", "want", want)
+		a.unreachable(k, now, err)
 	case err != nil:
 		if ctx.Err() != nil {
 			return
@@ -398,26 +405,6 @@ func (a *Agent) unreachable(k *keys.Keyring, now time.Time, cause error) {
 		a.log.Warn("the vault is locked", "why", why, "offline_copy", err, "server", cause)
 		a.statusChanged()
 	}
-}
-
-// noLeases: the server is older than leases. A device with no identity
-// gets a plain one, as before leases.
-func (a *Agent) noLeases(k *keys.Keyring) {
-	if k != nil {
-		return
-	}
-	a.log.Warn("the server does not serve leases: the device identity is kept as a plain file until it does")
-	if _, err := keys.LoadOrCreate(a.cfg.StateDir, a.Policy().Vault.PostQuantum(), time.Now()); err != nil {
-		a.log.Error("could not make the device identity", "err", err)
-		return
-	}
-	k, err := keys.Open(a.cfg.StateDir, a.cfg.Enrollment.DeviceID)
-	if err != nil {
-		a.log.Error("could not open the device identity", "err", err)
-		return
-	}
-	a.setKeyring(k)
-	a.signalUnlocked()
 }
 
 // checkKey enforces the offline window: past the offline copy's expiry,

@@ -404,3 +404,36 @@ func TestClockSetBack(t *testing.T) {
 		return k.Lease == wire.LeaseUnlocked && k.OfflineCopy == wire.OfflineOS && k.ClockBehind == ""
 	})
 }
+
+// TestLease404: a lease endpoint answering 404 (an older server, or a
+// proxy in the way) is the server unreachable, not a refusal: the vault
+// opens from its offline copy, a device without an identity makes no plain
+// one, and the lease is asked for again, unlocking once it is served.
+func TestLease404(t *testing.T) {
+	srv, d, r := enrolledAndUnlocked(t)
+	testenv.Eventually(t, "an offline copy", func() bool { return r.a.Status().Keys.OfflineCopy == wire.OfflineOS })
+	r.stop(t)
+	srv.Set(func(s *reporttest.Settings) { s.NoLeases = true })
+	r = d.start(nil)
+	r.waitLease(t, wire.LeaseOffline)
+	srv.Set(func(s *reporttest.Settings) { s.NoLeases = false })
+	r.waitLease(t, wire.LeaseUnlocked)
+	r.stop(t)
+
+	// A device with no identity yet: it waits for the lease, and never
+	// writes a plain identity.
+	srv2 := reporttest.NewServer(t)
+	srv2.Set(func(s *reporttest.Settings) { s.NoLeases = true })
+	d2 := newDevice(t, srv2)
+	r2 := d2.start(nil)
+	testenv.Eventually(t, "heartbeats while the lease is 404", func() bool { return len(srv2.Received()) > 2 })
+	if _, err := os.Lstat(filepath.Join(d2.state, keys.FileName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a plain identity was made on a 404: %v", err)
+	}
+	if k := r2.a.Status().Keys; k.Lease != wire.LeaseLocked {
+		t.Errorf("keys %+v, want locked while no lease is served", k)
+	}
+	srv2.Set(func(s *reporttest.Settings) { s.NoLeases = false })
+	r2.waitLease(t, wire.LeaseUnlocked)
+	noSecretIn(t, d2.state)
+}

@@ -16,8 +16,9 @@ import (
 )
 
 // ErrNoLeases is returned by [Enrollment.RequestLease] when the server
-// answers 404 Not Found: it is older than leases, so the device keeps its
-// identity as a plain file until the server serves them.
+// answers 404 Not Found: a server older than leases, or a proxy in the
+// way. It is not a refusal (only a signed reply refuses): the agent takes
+// it as the server unreachable, and asks again.
 var ErrNoLeases = errors.New("the server does not serve leases")
 
 // Lease is the server's answer to a lease request, verified: a grant, or
