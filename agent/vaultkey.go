@@ -121,7 +121,11 @@ func (a *Agent) device(ctx context.Context, p *policy.Policy) (keys.Device, erro
 			k = a.keyring
 			a.mu.Unlock()
 		}
-		if k != nil {
+		if k != nil && !k.RecipientChecked() {
+			// Sealing to a recipient read from the state folder but not
+			// authenticated could seal to someone else's key.
+			a.log.Warn("the device's public key in the state folder is not authenticated yet: waiting for the server's lease before sealing")
+		} else if k != nil {
 			if k.PostQuantum() == pq {
 				return k, nil
 			}
@@ -156,6 +160,7 @@ func (a *Agent) openKeys(ctx context.Context) {
 	k, err := keys.Open(a.cfg.StateDir, en.DeviceID)
 	switch {
 	case err == nil:
+		a.pin(k)
 		a.setKeyring(k)
 	case errors.Is(err, keys.ErrNoIdentity) && en.Lease != nil:
 		a.createKeyring(en.Lease)
@@ -210,6 +215,7 @@ func (a *Agent) createKeyring(g *wire.LeaseGrant) {
 		a.setLocked("the device identity could not be made: " + err.Error())
 		return
 	}
+	a.pin(k)
 	a.log.Info("made the device identity, wrapped with the server's lease", "key_id", g.KeyID, "post_quantum", pq)
 	// Its offline copy first: the agent shows the keyring once it is whole.
 	a.granted(k, g, time.Now())
@@ -577,3 +583,21 @@ func (a *Agent) clockCheck() (wire.Check, bool) {
 // ClockCheck is the name of the posture check of the clock against the
 // server's signed time, in heartbeats.
 const ClockCheck = "clock"
+
+// pin checks the keyring's public recipients against their pin (keys'
+// SetPinKey): changed by someone else, nothing is sealed to them and the
+// vault waits, locked, for the server's lease to authenticate them.
+func (a *Agent) pin(k *keys.Keyring) {
+	key := keys.PinKeyFrom(a.cfg.SigningKey)
+	defer clear(key)
+	err := k.SetPinKey(key)
+	switch {
+	case errors.Is(err, keys.ErrRecipientChanged):
+		why := "the device identity's public key in the state folder was changed by someone else than casekeep: nothing is sealed to it until the server's lease authenticates the identity"
+		a.log.Error("the device's public recipients are not the ones pinned: not sealing to them", "err", err)
+		a.setLocked(why)
+		a.keyEvent(wire.EventVaultRecipientChanged, why)
+	case err != nil:
+		a.log.Warn("could not check the device's public recipients against their pin", "err", err)
+	}
+}

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"filippo.io/age"
 
 	"github.com/casekeep/casekeep/agent/keys"
 	"github.com/casekeep/casekeep/agent/report/reporttest"
@@ -436,4 +439,40 @@ func TestLease404(t *testing.T) {
 	srv2.Set(func(s *reporttest.Settings) { s.NoLeases = false })
 	r2.waitLease(t, wire.LeaseUnlocked)
 	noSecretIn(t, d2.state)
+}
+
+// TestRecipientSwapped: someone who can write the state folder swaps the
+// public recipient in the wrapped identity's header for their own, with
+// the server away (so the vault starts locked and seals with public keys
+// only): nothing is sealed to their key, the vault says why, and an event
+// reports it.
+func TestRecipientSwapped(t *testing.T) {
+	srv, d, r := enrolledAndUnlocked(t)
+	d.write("LL-000001/before.txt", "before")
+	d.waitSealed("LL-000001/before.txt")
+	r.stop(t)
+	srv.Set(func(s *reporttest.Settings) { s.Down = true })
+	os.Remove(filepath.Join(d.state, "device-lease.os")) // no offline copy: the vault starts locked
+	theirs, _ := age.GenerateX25519Identity()
+	p := filepath.Join(d.state, keys.WrappedName)
+	b, _ := os.ReadFile(p)
+	re := regexp.MustCompile(`(?m)^recipient age1[0-9a-z]+$`)
+	if !re.Match(b) {
+		t.Fatal("no recipient line in the wrapped identity")
+	}
+	os.WriteFile(p, re.ReplaceAll(b, []byte("recipient "+theirs.Recipient().String())), 0o600)
+
+	r = d.start(nil)
+	e := r.waitEvent(t, wire.EventVaultRecipientChanged)
+	if !strings.Contains(e.Detail, "changed") {
+		t.Errorf("event %+v", e)
+	}
+	if k := r.a.Status().Keys; k.Lease != wire.LeaseLocked || !strings.Contains(k.Why, "changed by someone else") {
+		t.Errorf("keys %+v", k)
+	}
+	d.write("LL-000001/after.txt", "written after the swap")
+	time.Sleep(time.Second)
+	if _, err := os.Lstat(filepath.Join(d.cache, "LL-000001", "after.txt.age")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("sealed to a recipient that was swapped in: %v", err)
+	}
 }

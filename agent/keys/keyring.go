@@ -80,6 +80,12 @@ type Keyring struct {
 	// received at the local reading floorAt; floorSaved is what the state
 	// folder keeps.
 	floor, floorAt, floorSaved time.Time
+
+	// The recipients' pin (pin.go): its key, whether recipients are
+	// authenticated (by the lease key in this process, or the pin), and
+	// whether the pin showed them changed.
+	pinKey          []byte
+	checked, pinBad bool
 }
 
 var _ Device = (*Keyring)(nil)
@@ -142,6 +148,7 @@ func open(dir, deviceID string, protectors []protector) (*Keyring, error) {
 			return nil, err
 		}
 		k.setRecipients(rs)
+		k.checked = true // derived from the identities themselves
 	default:
 		return nil, fmt.Errorf("%w in %s", ErrNoIdentity, dir)
 	}
@@ -341,6 +348,12 @@ func (k *Keyring) unlockLocked(key []byte, keyID string, offline bool) error {
 	k.payload, k.ids, k.lease = payload, ids, secret.From(slices.Clone(key))
 	k.keyID, k.offline = keyID, offline
 	k.setRecipients(w.recipients)
+	// w.open checked the header's recipients against the sealed
+	// identities, under the lease key: they are authenticated.
+	k.checked, k.pinBad = true, false
+	if err := k.savePinLocked(); err != nil {
+		return err
+	}
 	return nil
 }
 

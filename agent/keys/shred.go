@@ -30,7 +30,7 @@ var keyFiles = []string{
 // none made yet, a crash part way through making it): it writes the shred
 // marker, then destroys every offline copy of the lease (its files, and
 // the System keychain's item on macOS), the wrapped identity, a
-// plaintext one, the floor of trusted time, and the temporary files a
+// plaintext one, the floor of trusted time, the recipients' pin, and the temporary files a
 // crash left of any of them (".NAME.NNN.casekeep-tmp"). Only what the
 // keyring makes is removed: regular files of exactly those names in dir
 // itself. A link, a folder, or any other file is left alone (and a link is
@@ -60,7 +60,7 @@ func (k *Keyring) shredFiles() error {
 	step("shred-plaintext")
 	errs = append(errs, removeOurs(k.dir, WrappedName))
 	step("shred-wrapped")
-	errs = append(errs, removeOurs(k.dir, ClockFloorName))
+	errs = append(errs, removeOurs(k.dir, ClockFloorName), removeOurs(k.dir, PinName))
 	errs = append(errs, removeTemps(k.dir))
 	return errors.Join(errs...)
 }
@@ -95,7 +95,7 @@ func ownTemp(name string) bool {
 		return false
 	}
 	base := rest[1:dot]
-	for _, ours := range append(keyFiles[:len(keyFiles):len(keyFiles)], ShreddedName, ClockFloorName) {
+	for _, ours := range append(keyFiles[:len(keyFiles):len(keyFiles)], ShreddedName, ClockFloorName, PinName) {
 		if base == ours {
 			return true
 		}

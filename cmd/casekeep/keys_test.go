@@ -52,6 +52,10 @@ func (s *setup) enroll(t *testing.T) (*keys.Keyring, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As the service does: it pins the recipients it authenticated.
+	if err := k.SetPinKey(keys.PinKeyFrom(signing)); err != nil {
+		t.Fatal(err)
+	}
 	return k, key
 }
 

@@ -44,6 +44,10 @@ const (
 	EventVaultIdentityWrapped = PrefixVault + "identity_wrapped" // the plaintext identity of an older agent was wrapped and removed
 	EventVaultRewrapped       = PrefixVault + "rewrapped"        // the identity was wrapped with a new lease key (rotation)
 	EventVaultWiped           = PrefixVault + "wiped"            // crypto-shred done: the detail counts the sealed files removed
+	// EventVaultRecipientChanged: the device identity's public recipients
+	// in the state folder are not the ones the agent pinned (someone
+	// changed the file): nothing is sealed to them.
+	EventVaultRecipientChanged = PrefixVault + "recipient_changed"
 )
 
 // What the sweeper did with a case file found outside the vault. These
