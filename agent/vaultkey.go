@@ -279,12 +279,7 @@ func (a *Agent) askLease(ctx context.Context, timeout time.Duration) {
 	default:
 		a.grant(k, want, l.Grant, now)
 	}
-	if l.Grant != nil {
-		clear(l.Grant.Key)
-		if l.Grant.Next != nil {
-			clear(l.Grant.Next.Key)
-		}
-	}
+	l.Grant.Zero()
 }
 
 // grant acts on a lease the server served.

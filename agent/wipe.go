@@ -418,13 +418,13 @@ func (a *Agent) wipeUnlock(ctx context.Context, k *keys.Keyring) {
 	lctx, cancel := context.WithTimeout(ctx, a.leaseTimeout())
 	l, err := a.reporter.RequestLease(lctx, wire.WantKey, k.KeyID())
 	cancel()
+	defer l.Grant.Zero()
 	if err != nil || l.Grant == nil || l.Grant.Key == nil {
 		return
 	}
 	if err := k.Unlock(l.Grant.Key, l.Grant.KeyID); err != nil {
 		a.log.Warn("the lease the server served during the wipe does not open the identity", "err", err)
 	}
-	clear(l.Grant.Key)
 }
 
 // sealWaiting seals the plaintext in the cache, trying for wipeSealFor

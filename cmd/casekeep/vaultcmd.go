@@ -168,11 +168,11 @@ func enrolledDevice(f agentFlags, dir string, identity bool) (*policy.Policy, ke
 	ctx, cancel := context.WithTimeout(context.Background(), leaseTimeout)
 	defer cancel()
 	l, err := en.RequestLease(ctx, nil, key, wire.WantKey, k.KeyID(), time.Now())
+	defer l.Grant.Zero()
 	switch {
 	case err == nil && l.Refused != "":
 		return nil, nil, fmt.Errorf("the vault is locked: the server refuses the lease (%s)", l.Refused)
 	case err == nil && l.Grant != nil && l.Grant.Key != nil:
-		defer clear(l.Grant.Key)
 		if err := k.Unlock(l.Grant.Key, l.Grant.KeyID); err != nil {
 			return nil, nil, fmt.Errorf("the server's lease does not open the device identity: %w", err)
 		}

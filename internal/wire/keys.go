@@ -87,6 +87,18 @@ type LeaseGrant struct {
 	Next *NextKey `json:"next,omitempty"`
 }
 
+// Zero overwrites the grant's key material (Key, and Next's) with zeros:
+// call it once the keys are used. It does nothing on nil.
+func (g *LeaseGrant) Zero() {
+	if g == nil {
+		return
+	}
+	clear(g.Key)
+	if g.Next != nil {
+		clear(g.Next.Key)
+	}
+}
+
 // NextKey is a replacement lease key.
 type NextKey struct {
 	KeyID string `json:"key_id"`
