@@ -30,7 +30,7 @@ const (
 // Heartbeat.OfflineCopy.
 const (
 	OfflineTPM  = "tpm"  // sealed to this computer's TPM 2.0
-	OfflineOS   = "os"   // protected by the OS only (DPAPI, the System keychain, a root-only file)
+	OfflineOS   = "os"   // protected by the OS only (DPAPI, the System keychain, a root-only file): as safe as the disk encryption
 	OfflineNone = "none" // no copy: the vault opens only while the server answers
 )
 
