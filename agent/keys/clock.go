@@ -34,7 +34,7 @@ const ClockSlack = 5 * time.Minute
 // floorSaveEvery is how far the floor must move before it is written
 // again: losing less than this to a crash only lets a clock set back by
 // that much go unnoticed.
-const floorSaveEvery = time.Minute
+const floorSaveEvery = 10 * time.Minute
 
 // ErrClockBehind is returned (wrapped with [ErrLocked] and [ErrExpired])
 // when the local clock is before the floor of trusted time: the offline
@@ -102,7 +102,9 @@ func (k *Keyring) saveFloorLocked(force bool) error {
 	if f.IsZero() {
 		return nil
 	}
-	if d := f.Sub(k.floorSaved); !force && d >= 0 && d < floorSaveEvery {
+	// Forward, only every floorSaveEvery (it is written every minute
+	// otherwise); back (a server whose clock was wrong before), at once.
+	if d := f.Sub(k.floorSaved); !force && d > -time.Minute && d < floorSaveEvery {
 		return nil
 	}
 	data := floorMagic + f.Format(time.RFC3339) + "\n"
