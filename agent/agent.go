@@ -264,7 +264,16 @@ func (a *Agent) Run(ctx context.Context) error {
 			stop()
 		}
 		a.mu.Unlock()
-		next, err := a.runPolicy(pctx, p)
+		var next *policy.Policy
+		var err error
+		if pinned := a.enrolledPin(); p.Version < pinned {
+			next = a.waitPolicy(pctx, p, pinned)
+		} else {
+			if a.cfg.Enrollment != nil {
+				a.pinPolicy(p, pinned)
+			}
+			next, err = a.runPolicy(pctx, p)
+		}
 		stop()
 		if ctx.Err() == nil && a.wiping() != nil {
 			break
@@ -285,6 +294,35 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// enrolledPin is the pinned policy version of an enrolled agent (0 if not
+// enrolled, or none pinned).
+func (a *Agent) enrolledPin() int {
+	if a.cfg.Enrollment == nil {
+		return 0
+	}
+	return a.pinnedPolicy()
+}
+
+// waitPolicy waits, with the vault not running, for a policy newer than p
+// (older than the version pinned) until ctx is done (nil).
+func (a *Agent) waitPolicy(ctx context.Context, p *policy.Policy, pinned int) *policy.Policy {
+	a.policyRolledBack(p, pinned)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.newPol:
+			a.mu.Lock()
+			next := a.next
+			a.next = nil
+			a.mu.Unlock()
+			if next != nil {
+				return next
+			}
+		}
+	}
 }
 
 // runPolicy runs the vault and the watcher under p until ctx is done (nil,

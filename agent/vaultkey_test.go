@@ -476,3 +476,31 @@ func TestRecipientSwapped(t *testing.T) {
 		t.Errorf("sealed to a recipient that was swapped in: %v", err)
 	}
 }
+
+// TestPolicyRolledBack: an older signed policy put back in place of the
+// one in force (its escrow keys perhaps retired) is not run: nothing is
+// sealed under it, and it is reported.
+func TestPolicyRolledBack(t *testing.T) {
+	_, d, r := enrolledAndUnlocked(t)
+	r.stop(t)
+	newer := testPolicy(t, d.escrow.Recipient().String())
+	newer.Version = 5
+	d.policy = newer
+	r = d.start(nil)
+	d.write("LL-000001/a.txt", "under version 5")
+	d.waitSealed("LL-000001/a.txt")
+	r.stop(t)
+
+	old, _ := age.GenerateX25519Identity()
+	d.policy = testPolicy(t, old.Recipient().String()) // version 1, another escrow key
+	r = d.start(nil)
+	e := r.waitEvent(t, wire.EventPolicyRolledBack)
+	if !strings.Contains(e.Detail, "version 1, older than version 5") {
+		t.Errorf("event %+v", e)
+	}
+	d.write("LL-000001/b.txt", "must not be sealed to the old escrow")
+	time.Sleep(time.Second)
+	if _, err := os.Lstat(filepath.Join(d.cache, "LL-000001", "b.txt.age")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("sealed under a rolled-back policy: %v", err)
+	}
+}

@@ -96,6 +96,10 @@ const (
 	// server stated in a signed reply (set back?): the offline copy of the
 	// lease is not kept or used while it is; the detail says by how much.
 	EventClockBehind = PrefixAgent + "clock_behind"
+	// EventPolicyRolledBack: the policy saved on the device is older than
+	// the one it had in force (put back by someone?): the agent does not
+	// run the vault under it until the server gives a newer one.
+	EventPolicyRolledBack = PrefixAgent + "policy_rolled_back"
 )
 
 // PostureEvent is the type of the event that reports a change in the
