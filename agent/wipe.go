@@ -355,6 +355,7 @@ func (a *Agent) wipeKeyring() (*keys.Keyring, error) {
 	case err != nil:
 		return nil, err
 	}
+	a.pin(k)
 	a.setKeyring(k)
 	return k, nil
 }
