@@ -41,7 +41,8 @@ why; a device wiped says when and by which command) and how its offline copy
 is held (a warning if only by the OS, without a TPM: that is only as safe
 as the disk encryption); the cache folder is one
 only the right people can write; disk encryption; and the clock's difference
-from the server's. It exits 0 when all is well, 1 if
+from the server's (and whether the agent found it behind the server's last
+signed time, as a clock set back would be). It exits 0 when all is well, 1 if
 anything fails. Run it as root or an administrator for every check.`,
 		Run: func(e *cli.Env, args []string) error {
 			f := addServiceFlags(e)

@@ -27,7 +27,9 @@ its status file: the vault (sealed files, files waiting to be sealed), its key
 (unlocked by the server, unlocked offline and until when, locked and why, or
 wiped), how the offline copy of the lease is held (tpm: sealed to this computer's
 TPM; os: by the OS only, which is only as safe as the disk encryption; or
-none) and whether the key's memory is locked against swap, the drives it has seen and whether the council approves them, personal cloud
+none), whether the laptop's clock is behind the server's last signed time
+(set back: no offline copy is then kept or used), and whether the key's
+memory is locked against swap, the drives it has seen and whether the council approves them, personal cloud
 folders found, disk encryption, the last heartbeat the server acknowledged,
 what it did with case files found outside the vault, and anything you should
 do, in plain words. It exits 1 if the agent is not running.`,
