@@ -42,7 +42,15 @@ var commandsBucket = []byte("agent.commands")
 // sending goroutine: it never waits on a heartbeat).
 func (a *Agent) onCommands(_ context.Context, serverTime time.Time, cmds []wire.Command) {
 	if serverTime.IsZero() {
+		// No server time: the local clock, not earlier than the floor of
+		// trusted time (a clock set back must not revive an expired command).
 		serverTime = time.Now()
+		a.mu.Lock()
+		k := a.keyring
+		a.mu.Unlock()
+		if k != nil {
+			serverTime = k.TrustedNow(serverTime)
+		}
 	}
 	for _, c := range cmds {
 		a.command(c, serverTime)
