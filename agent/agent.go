@@ -108,6 +108,7 @@ type Agent struct {
 	lockedWhy  string        // why the vault is locked, in words
 	leaseUntil time.Time     // the last lease served's window
 	leaseAt    time.Time     // when it was served
+	clockOff   time.Duration // how far the clock was behind the trusted time at the last check (0: not)
 	renew      chan struct{} // ask keyLoop for a lease request
 	unlocked   chan struct{} // the identity was unlocked (device waits for it)
 	wipe       *Wipe         // the wipe under way or done, if any
@@ -178,6 +179,7 @@ func Open(cfg Config) (*Agent, error) {
 		rc.Interval, rc.Jitter = cfg.Policy.Heartbeat.Interval, cfg.Policy.Heartbeat.Jitter
 		rc.OnPolicy = a.onPolicy
 		rc.OnCommands = a.onCommands
+		rc.OnServerTime = a.trustTime
 		rc.OnReply = func(context.Context, *wire.Reply) { a.askRenew() }
 		if a.reporter, err = report.New(rc); err != nil {
 			lock.Unlock()
@@ -262,7 +264,16 @@ func (a *Agent) Run(ctx context.Context) error {
 			stop()
 		}
 		a.mu.Unlock()
-		next, err := a.runPolicy(pctx, p)
+		var next *policy.Policy
+		var err error
+		if pinned := a.enrolledPin(); p.Version < pinned {
+			next = a.waitPolicy(pctx, p, pinned)
+		} else {
+			if a.cfg.Enrollment != nil {
+				a.pinPolicy(p, pinned)
+			}
+			next, err = a.runPolicy(pctx, p)
+		}
 		stop()
 		if ctx.Err() == nil && a.wiping() != nil {
 			break
@@ -283,6 +294,35 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// enrolledPin is the pinned policy version of an enrolled agent (0 if not
+// enrolled, or none pinned).
+func (a *Agent) enrolledPin() int {
+	if a.cfg.Enrollment == nil {
+		return 0
+	}
+	return a.pinnedPolicy()
+}
+
+// waitPolicy waits, with the vault not running, for a policy newer than p
+// (older than the version pinned) until ctx is done (nil).
+func (a *Agent) waitPolicy(ctx context.Context, p *policy.Policy, pinned int) *policy.Policy {
+	a.policyRolledBack(p, pinned)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.newPol:
+			a.mu.Lock()
+			next := a.next
+			a.next = nil
+			a.mu.Unlock()
+			if next != nil {
+				return next
+			}
+		}
+	}
 }
 
 // runPolicy runs the vault and the watcher under p until ctx is done (nil,
@@ -448,6 +488,9 @@ func (a *Agent) snapshot() report.Snapshot {
 	ks := a.keyState()
 	s.Lease, s.OfflineCopy = ks.lease, ks.offline
 	if c := a.diskEncryption(); c.Result != "" {
+		s.Posture = append(s.Posture, c)
+	}
+	if c, ok := a.clockCheck(); ok {
 		s.Posture = append(s.Posture, c)
 	}
 	a.mu.Lock()

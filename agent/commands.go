@@ -8,7 +8,12 @@ package agent
 // reply's are refused there). Here each is checked again: one for
 // another device, one expired by the reply's server time, or of an
 // unknown type is refused (acknowledged as refused, with the reason, and
-// reported as wire.EventCommandRefused). The others are carried out once:
+// reported as wire.EventCommandRefused), and so is one that comes while
+// the device is being wiped (nothing else is carried out then). Commands
+// in a reply package report does not take (not signed by the pinned
+// server key, for another device, or replayed) are reported there as
+// wire.EventCommandRefused, once each, and not acknowledged: such a reply
+// cannot be trusted to name them. The others are carried out once:
 // the ID and acknowledgement of every command carried out or refused are
 // kept in the state store, and a command seen again is acknowledged again,
 // not run again. Acknowledgements go in the next heartbeat, kept durably
@@ -37,7 +42,15 @@ var commandsBucket = []byte("agent.commands")
 // sending goroutine: it never waits on a heartbeat).
 func (a *Agent) onCommands(_ context.Context, serverTime time.Time, cmds []wire.Command) {
 	if serverTime.IsZero() {
+		// No server time: the local clock, not earlier than the floor of
+		// trusted time (a clock set back must not revive an expired command).
 		serverTime = time.Now()
+		a.mu.Lock()
+		k := a.keyring
+		a.mu.Unlock()
+		if k != nil {
+			serverTime = k.TrustedNow(serverTime)
+		}
 	}
 	for _, c := range cmds {
 		a.command(c, serverTime)
@@ -63,12 +76,11 @@ func (a *Agent) command(c wire.Command, serverTime time.Time) {
 	case c.Type != wire.CommandLock && c.Type != wire.CommandUnlock && c.Type != wire.CommandWipe:
 		a.refuseCommand(c, fmt.Sprintf("%q is not an action this agent knows", wire.Clean(c.Type, 64)))
 		return
+	case w != nil && c.ID == w.Command:
+		return // acknowledged when done
 	case w != nil:
-		// A wipe is under way: it is acknowledged when done, and nothing
-		// else is carried out any more.
-		if c.ID != w.Command {
-			a.log.Warn("a command came while the device is being wiped: ignored", "id", c.ID, "type", c.Type)
-		}
+		// A wipe is under way: nothing else is carried out any more.
+		a.refuseCommand(c, "the device is being wiped (command "+w.Command+")")
 		return
 	}
 	a.log.Info("command from the server", "id", c.ID, "type", c.Type, "issued", c.Issued)

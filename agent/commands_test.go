@@ -281,3 +281,89 @@ func TestWipeResumed(t *testing.T) {
 		}
 	}
 }
+
+// TestForgedCommandsRefused: commands in a heartbeat reply not signed by
+// the pinned server key are not carried out, nor acknowledged, and a
+// refusal naming them is reported (once) when the server is heard again.
+func TestForgedCommandsRefused(t *testing.T) {
+	srv, _, r := enrolledAndUnlocked(t)
+	srv.Set(func(s *reporttest.Settings) {
+		s.Forge = true
+		s.Commands = []wire.Command{srv.Command("cmd_forged", wire.CommandLock, time.Hour)}
+	})
+	n := len(srv.Received())
+	testenv.Eventually(t, "forged replies refused", func() bool { return strings.Contains(r.a.Status().Heartbeat.LastError, "not signed") })
+	time.Sleep(5 * 200 * time.Millisecond) // several of them
+	srv.Set(func(s *reporttest.Settings) { s.Forge, s.Commands = false, nil })
+	refusals := func() (out []wire.Event) {
+		for _, h := range srv.Received()[n:] {
+			for _, e := range h.Events {
+				if e.Type == wire.EventCommandRefused {
+					out = append(out, e)
+				}
+			}
+		}
+		return out
+	}
+	testenv.Eventually(t, "a heartbeat reporting the refusal", func() bool { return len(refusals()) > 0 })
+	time.Sleep(5 * 200 * time.Millisecond)
+	if got := refusals(); len(got) != 1 || !strings.Contains(got[0].Detail, "not signed by the pinned server key") || !strings.Contains(got[0].Detail, "lock cmd_forged") {
+		t.Errorf("refusals reported %+v, want one naming the forged command", got)
+	}
+	if acks := srv.Acks("cmd_forged"); len(acks) != 0 {
+		t.Errorf("a forged command was acknowledged: %+v", acks)
+	}
+	if st := r.a.Status(); st.Keys.Lease != wire.LeaseUnlocked {
+		t.Errorf("a forged lock was carried out: %+v", st.Keys)
+	}
+}
+
+// TestCommandDuringWipeRefused: a command that comes while the device is
+// being wiped cannot be carried out: it is acknowledged as refused, with
+// the reason, not dropped.
+func TestCommandDuringWipeRefused(t *testing.T) {
+	srv, _, _ := enrolledAndUnlocked(t)
+	srv.Set(func(s *reporttest.Settings) {
+		s.Commands = []wire.Command{srv.Command("cmd_wipe", wire.CommandWipe, time.Hour), srv.Command("cmd_unlock", wire.CommandUnlock, time.Hour)}
+	})
+	a := waitAck(t, srv, "cmd_unlock", 1)
+	if a.Result != wire.AckRefused || !strings.Contains(a.Reason, "being wiped") {
+		t.Errorf("unlock during a wipe: ack %+v", a)
+	}
+	if a := waitAck(t, srv, "cmd_wipe", 1); a.Result != wire.AckDone {
+		t.Errorf("wipe ack %+v", a)
+	}
+}
+
+// TestWipeDamagedIdentity: a wipe of a device whose wrapped identity does
+// not open (damaged) still goes through: every file of the keyring in the
+// state folder (the wrapped file, the offline copy in any form, the
+// temporary files a crash left of them) is removed, the cache is left as
+// it is, and the acknowledgement says so.
+func TestWipeDamagedIdentity(t *testing.T) {
+	srv, d, r := enrolledAndUnlocked(t)
+	d.write("LL-000001/a.txt", "first case")
+	d.waitSealed("LL-000001/a.txt")
+	r.stop(t)
+	keyFiles := []string{keys.WrappedName, "device-lease.os", "device-lease.dpapi",
+		".device-lease.os.4242.casekeep-tmp", ".device-identity.wrapped.17.casekeep-tmp"}
+	for _, n := range keyFiles {
+		if err := os.WriteFile(filepath.Join(d.state, n), []byte("damaged, or left by a crash"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.Set(func(s *reporttest.Settings) {
+		s.Refuse = wire.RefusedWiped
+		s.Commands = []wire.Command{srv.Command("cmd_wipe", wire.CommandWipe, time.Hour)}
+	})
+	d.start(nil)
+	a := waitAck(t, srv, "cmd_wipe", 1)
+	if a.Result != wire.AckDone || !strings.Contains(a.Reason, "does not open") {
+		t.Errorf("wipe ack %+v", a)
+	}
+	for _, n := range keyFiles {
+		if _, err := os.Lstat(filepath.Join(d.state, n)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is still there after the wipe: %v", n, err)
+		}
+	}
+}

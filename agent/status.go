@@ -66,6 +66,12 @@ type KeyStatus struct {
 	OfflineUntil time.Time `json:"offline_until,omitzero"` // the offline copy's expiry, where known
 	MemoryLocked bool      `json:"memory_locked"`          // the key in memory is locked against swap
 	PostQuantum  bool      `json:"post_quantum"`           // the newest identity is hybrid post-quantum
+	// TrustedTime is the floor of trusted time: the server's last signed
+	// time, advanced while the agent runs (zero until the server stated
+	// it); ClockBehind, if set, says how far the local clock is behind it
+	// (a clock set back: no offline copy is kept or used meanwhile).
+	TrustedTime time.Time `json:"trusted_time,omitzero"`
+	ClockBehind string    `json:"clock_behind,omitempty"`
 }
 
 // VaultStatus summarises the cache.
@@ -133,7 +139,14 @@ func (a *Agent) Status() Status {
 		s.Heartbeat = &HeartbeatInfo{Server: a.cfg.Enrollment.Server, LastAck: rs.LastAck, Waiting: rs.Spooled, LastError: rs.LastError}
 	}
 	ks := a.keyState()
-	s.Keys = KeyStatus{Lease: ks.lease, Why: ks.why, OfflineCopy: ks.offline, OfflineUntil: ks.until, MemoryLocked: ks.memLocked, PostQuantum: ks.postQuantum}
+	s.Keys = KeyStatus{Lease: ks.lease, Why: ks.why, OfflineCopy: ks.offline, OfflineUntil: ks.until, MemoryLocked: ks.memLocked, PostQuantum: ks.postQuantum,
+		TrustedTime: ks.trusted.UTC().Truncate(time.Second)}
+	if ks.trusted.IsZero() {
+		s.Keys.TrustedTime = time.Time{}
+	}
+	if ks.clockBehind > 0 {
+		s.Keys.ClockBehind = ks.clockBehind.Round(time.Second).String()
+	}
 	if w := a.wiping(); w != nil {
 		c := *w
 		s.Wipe = &c
@@ -184,6 +197,9 @@ func advise(s *Status, now time.Time) []string {
 		out = append(out, "The vault is locked ("+why+"): new files are still encrypted, but none can be opened until the server serves its key again. Connect to the council network, or contact IT security.")
 	case wire.LeaseOffline:
 		out = append(out, "The vault is open from its offline copy of the key until "+s.Keys.OfflineUntil.Local().Format("2006-01-02 15:04")+": connect to the council network before then to renew it.")
+	}
+	if s.Keys.ClockBehind != "" {
+		out = append(out, "This laptop's clock is "+s.Keys.ClockBehind+" behind the casekeep server's time: set it right (automatic time). Until it is, the vault opens only while the server answers.")
 	}
 	if s.Vault.Plaintext > 0 {
 		out = append(out, fmt.Sprintf("%d file(s) in the vault are not encrypted yet: close them in your editor so casekeep can seal them.", s.Vault.Plaintext))

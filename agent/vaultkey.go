@@ -19,9 +19,12 @@ package agent
 //
 // A device the server has never given a lease (the process stopped between
 // enrolling and making its identity) asks for one with no key ID: the
-// server serves the key it made at enrollment. A server that does not
-// serve leases at all (404: older than this agent) leaves the identity a
-// plain file, reported as wire.LeasePlaintext, until it does.
+// server serves the key it made at enrollment. A lease endpoint that
+// answers 404 (a server older than leases, or a proxy in the way) is taken
+// as the server unreachable: the offline copy is tried and the lease asked
+// for again; it never locks the vault, and never makes a plain identity
+// (an identity an older agent left plain stays so, wire.LeasePlaintext,
+// until a lease is served).
 
 import (
 	"context"
@@ -57,6 +60,8 @@ type keyStatus struct {
 	until       time.Time
 	memLocked   bool
 	postQuantum bool
+	trusted     time.Time     // the floor of trusted time, zero if unknown
+	clockBehind time.Duration // how far the local clock is behind it (0: not)
 }
 
 // keyState returns the vault key's state.
@@ -81,6 +86,7 @@ func (a *Agent) keyState() keyStatus {
 	}
 	s := keyStatus{lease: k.State(), memLocked: k.MemoryLocked(), postQuantum: k.PostQuantum()}
 	s.offline, s.until = k.Offline()
+	s.trusted, s.clockBehind = k.Clock(time.Now())
 	if s.lease == wire.LeaseLocked {
 		s.why = why
 	}
@@ -115,7 +121,11 @@ func (a *Agent) device(ctx context.Context, p *policy.Policy) (keys.Device, erro
 			k = a.keyring
 			a.mu.Unlock()
 		}
-		if k != nil {
+		if k != nil && !k.RecipientChecked() {
+			// Sealing to a recipient read from the state folder but not
+			// authenticated could seal to someone else's key.
+			a.log.Warn("the device's public key in the state folder is not authenticated yet: waiting for the server's lease before sealing")
+		} else if k != nil {
 			if k.PostQuantum() == pq {
 				return k, nil
 			}
@@ -150,6 +160,7 @@ func (a *Agent) openKeys(ctx context.Context) {
 	k, err := keys.Open(a.cfg.StateDir, en.DeviceID)
 	switch {
 	case err == nil:
+		a.pin(k)
 		a.setKeyring(k)
 	case errors.Is(err, keys.ErrNoIdentity) && en.Lease != nil:
 		a.createKeyring(en.Lease)
@@ -204,6 +215,7 @@ func (a *Agent) createKeyring(g *wire.LeaseGrant) {
 		a.setLocked("the device identity could not be made: " + err.Error())
 		return
 	}
+	a.pin(k)
 	a.log.Info("made the device identity, wrapped with the server's lease", "key_id", g.KeyID, "post_quantum", pq)
 	// Its offline copy first: the agent shows the keyring once it is whole.
 	a.granted(k, g, time.Now())
@@ -238,9 +250,16 @@ func (a *Agent) askLease(ctx context.Context, timeout time.Duration) {
 	l, err := a.reporter.RequestLease(lctx, want, keyID)
 	cancel()
 	now := time.Now()
+	if err == nil && k != nil {
+		a.trust(k, l.ServerTime)
+	}
 	switch {
 	case errors.Is(err, report.ErrNoLeases):
-		a.noLeases(k)
+		// 404: a server older than leases, or a proxy in the way. Not a
+		// refusal (only a signed reply refuses): the server cannot be
+		// reached for the lease now, so try the offline copy, and again.
+		a.log.Warn("the server answered 404 Not Found for the lease (an older server, or a proxy?): taken as unreachable, asking again later", "want", want)
+		a.unreachable(k, now, err)
 	case err != nil:
 		if ctx.Err() != nil {
 			return
@@ -251,15 +270,16 @@ func (a *Agent) askLease(ctx context.Context, timeout time.Duration) {
 		a.refused(k, l.Refused)
 	case k == nil:
 		a.createKeyring(l.Grant)
+		a.mu.Lock()
+		k = a.keyring
+		a.mu.Unlock()
+		if k != nil {
+			a.trust(k, l.ServerTime)
+		}
 	default:
 		a.grant(k, want, l.Grant, now)
 	}
-	if l.Grant != nil {
-		clear(l.Grant.Key)
-		if l.Grant.Next != nil {
-			clear(l.Grant.Next.Key)
-		}
-	}
+	l.Grant.Zero()
 }
 
 // grant acts on a lease the server served.
@@ -359,6 +379,7 @@ func (a *Agent) unreachable(k *keys.Keyring, now time.Time, cause error) {
 		return
 	}
 	err := k.UnlockOffline(now)
+	a.checkClock(k, now)
 	if err == nil {
 		_, until := k.Offline()
 		a.mu.Lock()
@@ -371,7 +392,10 @@ func (a *Agent) unreachable(k *keys.Keyring, now time.Time, cause error) {
 		return
 	}
 	why := "the server cannot be reached and there is no valid offline copy of the lease"
-	if errors.Is(err, keys.ErrExpired) {
+	switch {
+	case errors.Is(err, keys.ErrClockBehind):
+		why = "the server cannot be reached and this laptop's clock is behind the server's last signed time, so the offline copy of the lease cannot be trusted: it was destroyed"
+	case errors.Is(err, keys.ErrExpired):
 		why = "the server cannot be reached and the offline copy of the lease has expired"
 	}
 	a.mu.Lock()
@@ -382,26 +406,6 @@ func (a *Agent) unreachable(k *keys.Keyring, now time.Time, cause error) {
 		a.log.Warn("the vault is locked", "why", why, "offline_copy", err, "server", cause)
 		a.statusChanged()
 	}
-}
-
-// noLeases: the server is older than leases. A device with no identity
-// gets a plain one, as before leases.
-func (a *Agent) noLeases(k *keys.Keyring) {
-	if k != nil {
-		return
-	}
-	a.log.Warn("the server does not serve leases: the device identity is kept as a plain file until it does")
-	if _, err := keys.LoadOrCreate(a.cfg.StateDir, a.Policy().Vault.PostQuantum(), time.Now()); err != nil {
-		a.log.Error("could not make the device identity", "err", err)
-		return
-	}
-	k, err := keys.Open(a.cfg.StateDir, a.cfg.Enrollment.DeviceID)
-	if err != nil {
-		a.log.Error("could not open the device identity", "err", err)
-		return
-	}
-	a.setKeyring(k)
-	a.signalUnlocked()
 }
 
 // checkKey enforces the offline window: past the offline copy's expiry,
@@ -416,10 +420,15 @@ func (a *Agent) checkKey(now time.Time) {
 	if k == nil {
 		return
 	}
+	a.checkClock(k, now)
 	why := ""
+	_, behind := k.Clock(now)
 	if k.Expire(now) {
 		why = "the offline window passed without the server renewing the lease"
-	} else if st := k.State(); (st == wire.LeaseUnlocked || st == wire.LeaseOffline) && !until.IsZero() && now.After(until) &&
+		if behind > 0 {
+			why = "this laptop's clock is behind the server's last signed time, so the offline window cannot be trusted"
+		}
+	} else if st := k.State(); (st == wire.LeaseUnlocked || st == wire.LeaseOffline) && !until.IsZero() && k.TrustedNow(now).After(until) &&
 		now.Sub(at) > 2*a.Policy().Heartbeat.Interval {
 		if kind, _ := k.Offline(); kind == wire.OfflineNone {
 			k.Lock()
@@ -504,4 +513,86 @@ func (a *Agent) lockNow(why string) error {
 		return fmt.Errorf("removing the offline copy of the lease: %w", err)
 	}
 	return nil
+}
+
+// trustTime takes the server's time from a signed, fresh heartbeat reply.
+func (a *Agent) trustTime(t time.Time) {
+	a.mu.Lock()
+	k := a.keyring
+	a.mu.Unlock()
+	if k != nil {
+		a.trust(k, t)
+	}
+}
+
+// trust raises the floor of trusted time to the server's time t (from a
+// signed reply to a fresh request).
+func (a *Agent) trust(k *keys.Keyring, t time.Time) {
+	if err := k.Trust(t); err != nil {
+		a.log.Warn("could not keep the server's time", "err", err)
+	}
+	a.checkClock(k, time.Now())
+}
+
+// checkClock reports a local clock behind the floor of trusted time (set
+// back?) once when it is found, and once when it is right again.
+func (a *Agent) checkClock(k *keys.Keyring, now time.Time) {
+	floor, behind := k.Clock(now)
+	a.mu.Lock()
+	was := a.clockOff
+	a.clockOff = behind
+	a.mu.Unlock()
+	switch {
+	case behind > 0 && was == 0:
+		detail := fmt.Sprintf("the local clock (%s) is %s behind the server's last signed time (at least %s): no offline copy of the lease is kept or used until it is right",
+			now.UTC().Format(time.RFC3339), behind.Round(time.Second), floor.UTC().Format(time.RFC3339))
+		a.log.Warn("the clock is behind the server's time: was it set back?", "behind", behind.Round(time.Second), "trusted", floor.UTC())
+		a.keyEvent(wire.EventClockBehind, detail)
+		a.statusChanged()
+	case behind == 0 && was > 0:
+		a.log.Info("the clock is no longer behind the server's time")
+		a.statusChanged()
+	}
+}
+
+// clockCheck is the posture result of the clock against the floor of
+// trusted time: none until the server has stated its time.
+func (a *Agent) clockCheck() (wire.Check, bool) {
+	a.mu.Lock()
+	k := a.keyring
+	a.mu.Unlock()
+	if k == nil {
+		return wire.Check{}, false
+	}
+	now := time.Now()
+	floor, behind := k.Clock(now)
+	switch {
+	case floor.IsZero():
+		return wire.Check{}, false
+	case behind > 0:
+		return wire.Check{Name: ClockCheck, Result: "fail", Evidence: fmt.Sprintf("the local clock is %s behind the server's last signed time: the offline copy of the lease is not kept or used", behind.Round(time.Second))}, true
+	}
+	return wire.Check{Name: ClockCheck, Result: "pass", Evidence: "the local clock is not behind the server's last signed time"}, true
+}
+
+// ClockCheck is the name of the posture check of the clock against the
+// server's signed time, in heartbeats.
+const ClockCheck = "clock"
+
+// pin checks the keyring's public recipients against their pin (keys'
+// SetPinKey): changed by someone else, nothing is sealed to them and the
+// vault waits, locked, for the server's lease to authenticate them.
+func (a *Agent) pin(k *keys.Keyring) {
+	key := keys.PinKeyFrom(a.cfg.SigningKey)
+	defer clear(key)
+	err := k.SetPinKey(key)
+	switch {
+	case errors.Is(err, keys.ErrRecipientChanged):
+		why := "the device identity's public key in the state folder was changed by someone else than casekeep: nothing is sealed to it until the server's lease authenticates the identity"
+		a.log.Error("the device's public recipients are not the ones pinned: not sealing to them", "err", err)
+		a.setLocked(why)
+		a.keyEvent(wire.EventVaultRecipientChanged, why)
+	case err != nil:
+		a.log.Warn("could not check the device's public recipients against their pin", "err", err)
+	}
 }

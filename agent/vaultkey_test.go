@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"filippo.io/age"
 
 	"github.com/casekeep/casekeep/agent/keys"
 	"github.com/casekeep/casekeep/agent/report/reporttest"
@@ -344,5 +347,160 @@ func copyTree(t *testing.T, from, to string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestClockSetBack: a laptop whose clock is behind the server's signed
+// time (set back, as someone keeping a lost laptop would, to stretch the
+// offline window) keeps no offline copy: the copy held is destroyed while
+// the server still unlocks the vault, the clock is reported in the
+// heartbeat, the status and an event, and a restart with the server away
+// stays locked.
+func TestClockSetBack(t *testing.T) {
+	srv, d, r := enrolledAndUnlocked(t)
+	testenv.Eventually(t, "an offline copy", func() bool { return r.a.Status().Keys.OfflineCopy == wire.OfflineOS })
+	// Seen from the server, setting the laptop's clock back three hours
+	// is the server's clock three hours ahead.
+	srv.Set(func(s *reporttest.Settings) { s.ClockAhead = 3 * time.Hour })
+	e := r.waitEvent(t, wire.EventClockBehind)
+	if !strings.Contains(e.Detail, "behind the server's last signed time") {
+		t.Errorf("clock event %+v", e)
+	}
+	testenv.Eventually(t, "the offline copy destroyed, the vault still unlocked by the server", func() bool {
+		k := r.a.Status().Keys
+		return k.OfflineCopy == wire.OfflineNone && k.Lease == wire.LeaseUnlocked && k.ClockBehind != ""
+	})
+	if _, err := os.Lstat(filepath.Join(d.state, "device-lease.os")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the offline copy is still there: %v", err)
+	}
+	testenv.Eventually(t, "a heartbeat failing the clock check", func() bool {
+		h := srv.Last()
+		if h == nil {
+			return false
+		}
+		for _, c := range h.Posture {
+			if c.Name == "clock" && c.Result == "fail" {
+				return h.OfflineCopy == wire.OfflineNone
+			}
+		}
+		return false
+	})
+	if adv := strings.Join(r.a.Status().Advice, "\n"); !strings.Contains(adv, "clock is") {
+		t.Errorf("advice %q does not mention the clock", adv)
+	}
+	r.stop(t)
+
+	srv.SetDown(true)
+	r = d.start(nil)
+	testenv.Eventually(t, "locked: no offline copy to open", func() bool {
+		k := r.a.Status().Keys
+		return k.Lease == wire.LeaseLocked && strings.Contains(k.Why, "cannot be reached")
+	})
+	if k := r.a.Status().Keys; k.ClockBehind == "" || k.TrustedTime.Before(time.Now().Add(2*time.Hour)) {
+		t.Errorf("after a restart the floor of trusted time is forgotten: %+v", k)
+	}
+
+	// The clock right again (the server's agrees): the copy is kept again.
+	srv.Set(func(s *reporttest.Settings) { s.Down, s.ClockAhead = false, 0 })
+	testenv.Eventually(t, "unlocked, with an offline copy again", func() bool {
+		k := r.a.Status().Keys
+		return k.Lease == wire.LeaseUnlocked && k.OfflineCopy == wire.OfflineOS && k.ClockBehind == ""
+	})
+}
+
+// TestLease404: a lease endpoint answering 404 (an older server, or a
+// proxy in the way) is the server unreachable, not a refusal: the vault
+// opens from its offline copy, a device without an identity makes no plain
+// one, and the lease is asked for again, unlocking once it is served.
+func TestLease404(t *testing.T) {
+	srv, d, r := enrolledAndUnlocked(t)
+	testenv.Eventually(t, "an offline copy", func() bool { return r.a.Status().Keys.OfflineCopy == wire.OfflineOS })
+	r.stop(t)
+	srv.Set(func(s *reporttest.Settings) { s.NoLeases = true })
+	r = d.start(nil)
+	r.waitLease(t, wire.LeaseOffline)
+	srv.Set(func(s *reporttest.Settings) { s.NoLeases = false })
+	r.waitLease(t, wire.LeaseUnlocked)
+	r.stop(t)
+
+	// A device with no identity yet: it waits for the lease, and never
+	// writes a plain identity.
+	srv2 := reporttest.NewServer(t)
+	srv2.Set(func(s *reporttest.Settings) { s.NoLeases = true })
+	d2 := newDevice(t, srv2)
+	r2 := d2.start(nil)
+	testenv.Eventually(t, "heartbeats while the lease is 404", func() bool { return len(srv2.Received()) > 2 })
+	if _, err := os.Lstat(filepath.Join(d2.state, keys.FileName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a plain identity was made on a 404: %v", err)
+	}
+	if k := r2.a.Status().Keys; k.Lease != wire.LeaseLocked {
+		t.Errorf("keys %+v, want locked while no lease is served", k)
+	}
+	srv2.Set(func(s *reporttest.Settings) { s.NoLeases = false })
+	r2.waitLease(t, wire.LeaseUnlocked)
+	noSecretIn(t, d2.state)
+}
+
+// TestRecipientSwapped: someone who can write the state folder swaps the
+// public recipient in the wrapped identity's header for their own, with
+// the server away (so the vault starts locked and seals with public keys
+// only): nothing is sealed to their key, the vault says why, and an event
+// reports it.
+func TestRecipientSwapped(t *testing.T) {
+	srv, d, r := enrolledAndUnlocked(t)
+	d.write("LL-000001/before.txt", "before")
+	d.waitSealed("LL-000001/before.txt")
+	r.stop(t)
+	srv.Set(func(s *reporttest.Settings) { s.Down = true })
+	os.Remove(filepath.Join(d.state, "device-lease.os")) // no offline copy: the vault starts locked
+	theirs, _ := age.GenerateX25519Identity()
+	p := filepath.Join(d.state, keys.WrappedName)
+	b, _ := os.ReadFile(p)
+	re := regexp.MustCompile(`(?m)^recipient age1[0-9a-z]+$`)
+	if !re.Match(b) {
+		t.Fatal("no recipient line in the wrapped identity")
+	}
+	os.WriteFile(p, re.ReplaceAll(b, []byte("recipient "+theirs.Recipient().String())), 0o600)
+
+	r = d.start(nil)
+	e := r.waitEvent(t, wire.EventVaultRecipientChanged)
+	if !strings.Contains(e.Detail, "changed") {
+		t.Errorf("event %+v", e)
+	}
+	if k := r.a.Status().Keys; k.Lease != wire.LeaseLocked || !strings.Contains(k.Why, "changed by someone else") {
+		t.Errorf("keys %+v", k)
+	}
+	d.write("LL-000001/after.txt", "written after the swap")
+	time.Sleep(time.Second)
+	if _, err := os.Lstat(filepath.Join(d.cache, "LL-000001", "after.txt.age")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("sealed to a recipient that was swapped in: %v", err)
+	}
+}
+
+// TestPolicyRolledBack: an older signed policy put back in place of the
+// one in force (its escrow keys perhaps retired) is not run: nothing is
+// sealed under it, and it is reported.
+func TestPolicyRolledBack(t *testing.T) {
+	_, d, r := enrolledAndUnlocked(t)
+	r.stop(t)
+	newer := testPolicy(t, d.escrow.Recipient().String())
+	newer.Version = 5
+	d.policy = newer
+	r = d.start(nil)
+	d.write("LL-000001/a.txt", "under version 5")
+	d.waitSealed("LL-000001/a.txt")
+	r.stop(t)
+
+	old, _ := age.GenerateX25519Identity()
+	d.policy = testPolicy(t, old.Recipient().String()) // version 1, another escrow key
+	r = d.start(nil)
+	e := r.waitEvent(t, wire.EventPolicyRolledBack)
+	if !strings.Contains(e.Detail, "version 1, older than version 5") {
+		t.Errorf("event %+v", e)
+	}
+	d.write("LL-000001/b.txt", "must not be sealed to the old escrow")
+	time.Sleep(time.Second)
+	if _, err := os.Lstat(filepath.Join(d.cache, "LL-000001", "b.txt.age")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("sealed under a rolled-back policy: %v", err)
 	}
 }

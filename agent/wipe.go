@@ -14,8 +14,10 @@ package agent
 //     sealed files the vault made (those in its index, checked to be the
 //     same files; never a file it did not make) are removed, and the index.
 //  2. files-removed: the device identity is crypto-shredded (keys'
-//     Keyring.Shred: the wrapped identity, a plaintext one, every offline
-//     copy of the lease, the keys in memory).
+//     Keyring.Shred and ShredDir: the wrapped identity, a plaintext one,
+//     every offline copy of the lease in any form, the temporary files a
+//     crash left of them, the keys in memory), even if it does not open;
+//     only the keyring's own files, by their exact names.
 //  3. keys-shredded: the acknowledgement (done, counting what was removed)
 //     is queued, durably, with a wire.EventVaultWiped event.
 //  4. ack-queued: the last heartbeat carries them; the agent makes no other
@@ -232,12 +234,19 @@ func (a *Agent) wipeNext(ctx context.Context, w *Wipe) error {
 	case WipeRemoved:
 		k, err := a.wipeKeyring()
 		if err != nil {
-			return err
+			// It does not open (damaged?): its files go all the same.
+			a.log.Warn("the device identity does not open: shredding its files", "err", err)
 		}
 		if k != nil {
 			if err := k.Shred(); err != nil {
 				return fmt.Errorf("shredding the device identity: %w", err)
 			}
+		}
+		// Whatever else of the keyring's is there (every form of the
+		// offline copy, temporary files a crash left), with or without
+		// an identity.
+		if err := keys.ShredDir(a.cfg.StateDir, a.cfg.Enrollment.DeviceID); err != nil {
+			return fmt.Errorf("shredding the device identity's files: %w", err)
 		}
 		a.log.Warn("the device identity is shredded")
 		w.Phase = WipeShredded
@@ -346,6 +355,7 @@ func (a *Agent) wipeKeyring() (*keys.Keyring, error) {
 	case err != nil:
 		return nil, err
 	}
+	a.pin(k)
 	a.setKeyring(k)
 	return k, nil
 }
@@ -355,7 +365,12 @@ func (a *Agent) wipeKeyring() (*keys.Keyring, error) {
 func (a *Agent) wipeFiles(ctx context.Context, w *Wipe) error {
 	k, err := a.wipeKeyring()
 	if err != nil {
-		return err
+		// Without its public keys nothing waiting can be sealed, nor a
+		// sealed file told as the vault's: the identity is shredded all
+		// the same.
+		w.Problem = "the device identity does not open, so the cache was left as it is: " + err.Error()
+		a.log.Error("the wipe cannot open the device identity: the cache is left as it is", "err", err)
+		return nil
 	}
 	if k == nil {
 		return nil // no identity: the vault never sealed anything
@@ -404,13 +419,13 @@ func (a *Agent) wipeUnlock(ctx context.Context, k *keys.Keyring) {
 	lctx, cancel := context.WithTimeout(ctx, a.leaseTimeout())
 	l, err := a.reporter.RequestLease(lctx, wire.WantKey, k.KeyID())
 	cancel()
+	defer l.Grant.Zero()
 	if err != nil || l.Grant == nil || l.Grant.Key == nil {
 		return
 	}
 	if err := k.Unlock(l.Grant.Key, l.Grant.KeyID); err != nil {
 		a.log.Warn("the lease the server served during the wipe does not open the identity", "err", err)
 	}
-	clear(l.Grant.Key)
 }
 
 // sealWaiting seals the plaintext in the cache, trying for wipeSealFor

@@ -27,8 +27,11 @@
 //     well as the laptop allows: sealed to the TPM 2.0 where there is one
 //     (Linux /dev/tpmrm0, Windows TBS: wire.OfflineTPM), otherwise by the
 //     OS (Windows DPAPI with machine scope, the macOS System keychain, a
-//     root-only file on Linux: wire.OfflineOS). Past the window without a
-//     renewal it is destroyed and the vault is locked ([Keyring.Expire]).
+//     root-only file on Linux: wire.OfflineOS), which is only as safe as
+//     the disk encryption: each can be read by an administrator of the
+//     laptop, and from the disk itself by anyone, unless it is encrypted.
+//     Past the window without a renewal it is destroyed and the vault is
+//     locked ([Keyring.Expire]).
 //
 // What each OS protects the offline copy with, and what was run: the TPM
 // code is tested against a real software TPM (swtpm) and the Linux file

@@ -75,6 +75,17 @@ type Keyring struct {
 	until      time.Time // the held copy's expiry, zero if not yet read
 	heldKeyID  string    // the held copy's key ID, "" if not yet read
 	now        func() time.Time
+
+	// The floor of trusted time (clock.go): the server's time floor,
+	// received at the local reading floorAt; floorSaved is what the state
+	// folder keeps.
+	floor, floorAt, floorSaved time.Time
+
+	// The recipients' pin (pin.go): its key, whether recipients are
+	// authenticated (by the lease key in this process, or the pin), and
+	// whether the pin showed them changed.
+	pinKey          []byte
+	checked, pinBad bool
 }
 
 var _ Device = (*Keyring)(nil)
@@ -107,6 +118,7 @@ func open(dir, deviceID string, protectors []protector) (*Keyring, error) {
 	}
 	k := &Keyring{dir: dir, deviceID: deviceID, protectors: protectors, now: time.Now}
 	removeTemps(dir)
+	k.loadFloor()
 	if shredded, err := k.shreddedHere(); err != nil {
 		return nil, err
 	} else if shredded {
@@ -136,6 +148,7 @@ func open(dir, deviceID string, protectors []protector) (*Keyring, error) {
 			return nil, err
 		}
 		k.setRecipients(rs)
+		k.checked = true // derived from the identities themselves
 	default:
 		return nil, fmt.Errorf("%w in %s", ErrNoIdentity, dir)
 	}
@@ -171,6 +184,7 @@ func create(dir, deviceID string, key []byte, keyID string, postQuantum bool, pr
 		return nil, err
 	}
 	k = &Keyring{dir: dir, deviceID: deviceID, protectors: protectors, now: time.Now}
+	k.loadFloor()
 	line, err := generate(postQuantum)
 	if err != nil {
 		return nil, err
@@ -334,6 +348,12 @@ func (k *Keyring) unlockLocked(key []byte, keyID string, offline bool) error {
 	k.payload, k.ids, k.lease = payload, ids, secret.From(slices.Clone(key))
 	k.keyID, k.offline = keyID, offline
 	k.setRecipients(w.recipients)
+	// w.open checked the header's recipients against the sealed
+	// identities, under the lease key: they are authenticated.
+	k.checked, k.pinBad = true, false
+	if err := k.savePinLocked(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -473,21 +493,6 @@ func (k *Keyring) Shred() error {
 	k.wiped = true
 	k.legacy, k.held, k.until, k.heldKeyID = nil, nil, time.Time{}, ""
 	return k.shredFiles()
-}
-
-// shredFiles removes every key file but the marker.
-func (k *Keyring) shredFiles() error {
-	var errs []error
-	for _, p := range k.protectors {
-		errs = append(errs, p.remove())
-		step("shred-offline")
-	}
-	errs = append(errs, atomicfile.Remove(filepath.Join(k.dir, FileName)))
-	step("shred-plaintext")
-	errs = append(errs, atomicfile.Remove(filepath.Join(k.dir, WrappedName)))
-	step("shred-wrapped")
-	removeTemps(k.dir)
-	return errors.Join(errs...)
 }
 
 // shreddedHere reports whether the shred marker names this device.
@@ -640,25 +645,4 @@ func recipientsOf(ids []age.Identity) ([]string, error) {
 		rs = append(rs, r)
 	}
 	return rs, nil
-}
-
-// removeTemps removes what a crash left of this package's atomic writes:
-// temporary files that may hold key material (the plaintext file's, the
-// offline copy's).
-func removeTemps(dir string) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasSuffix(name, atomicfile.TempSuffix) {
-			continue
-		}
-		for _, ours := range []string{FileName, WrappedName, ShreddedName, offlinePrefix} {
-			if strings.HasPrefix(name, "."+ours) {
-				os.Remove(filepath.Join(dir, name))
-			}
-		}
-	}
 }

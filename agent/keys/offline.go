@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/casekeep/casekeep/agent/internal/secret"
@@ -147,7 +148,9 @@ func (p *fileProtector) held() bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-func (p *fileProtector) remove() error { return atomicfile.Remove(p.path) }
+func (p *fileProtector) remove() error {
+	return removeOurs(filepath.Dir(p.path), filepath.Base(p.path))
+}
 
 // readPrivate reads a file of the state folder, refusing anything but a
 // regular file (a symlink is never followed) and anything larger than max.
@@ -205,7 +208,16 @@ func (k *Keyring) saveOfflineLocked(until time.Time, force bool) error {
 		k.mu.Unlock()
 		return err
 	}
-	if !until.After(k.now()) {
+	now := k.now()
+	if floor, behind := k.clockLocked(now); behind > 0 {
+		k.mu.Unlock()
+		k.dropOfflineLocked()
+		return fmt.Errorf("keys: no offline copy is kept while %w", clockBehindError(floor, behind))
+	}
+	if f := k.floorLocked(now); f.After(now) {
+		now = f
+	}
+	if !until.After(now) {
 		k.mu.Unlock()
 		return k.dropOfflineLocked()
 	}
@@ -284,6 +296,7 @@ func (k *Keyring) UnlockOffline(now time.Time) error {
 	defer k.offMu.Unlock()
 	k.mu.Lock()
 	p, wiped, unlocked := k.held, k.wiped, k.lease != nil && !k.offline
+	floor, behind := k.clockLocked(now)
 	k.mu.Unlock()
 	switch {
 	case wiped:
@@ -292,6 +305,13 @@ func (k *Keyring) UnlockOffline(now time.Time) error {
 		return nil
 	case p == nil:
 		return fmt.Errorf("%w: %w", ErrLocked, ErrNoOffline)
+	case behind > 0:
+		// Set back, the clock cannot say whether the window has passed.
+		k.dropOfflineLocked()
+		return fmt.Errorf("%w: %w", ErrLocked, clockBehindError(floor, behind))
+	}
+	if floor.After(now) {
+		now = floor
 	}
 	data, err := p.load()
 	if isNotExist(err) {
@@ -334,16 +354,30 @@ func (k *Keyring) UnlockOffline(now time.Time) error {
 // destroys the copy and locks the vault, and reports true. Call it
 // periodically (every minute, say). With no copy held (a window of 0) it does nothing: the
 // caller decides when to lock.
+//
+// The window is measured against the floor of trusted time as well as
+// now (see [Keyring.Clock]): with the local clock behind the floor, a
+// copy held is destroyed, and the vault is locked unless its lease key
+// came from the server (which the clock does not bear on).
 func (k *Keyring) Expire(now time.Time) bool {
 	k.offMu.Lock()
 	defer k.offMu.Unlock()
 	k.mu.Lock()
-	expired := k.held != nil && !k.until.IsZero() && !now.Before(k.until)
+	k.saveFloorLocked(false) // the floor, advanced by the monotonic clock
+	floor, behind := k.clockLocked(now)
+	if floor.After(now) {
+		now = floor
+	}
+	passed := k.held != nil && !k.until.IsZero() && !now.Before(k.until)
+	clock := behind > 0 && (k.held != nil || k.offline)
+	lock := passed || behind > 0 && k.offline
 	k.mu.Unlock()
-	if !expired {
+	if !passed && !clock {
 		return false
 	}
 	k.dropOfflineLocked()
-	k.Lock()
-	return true
+	if lock {
+		k.Lock()
+	}
+	return lock
 }

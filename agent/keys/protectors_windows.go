@@ -11,9 +11,11 @@ import (
 
 // defaultProtectors on Windows: the TPM 2.0 through TBS (the TPM Base
 // Services, which share it between programs), else DPAPI with machine
-// scope (wire.OfflineOS): any process on this computer running as SYSTEM
-// or an administrator can unprotect it, but a copy of the disk read on
-// another computer cannot. Both are always listed, so that a shred
+// scope (wire.OfflineOS). Machine-scope DPAPI is no more than the disk's
+// own protection: any process on this computer running as SYSTEM or an
+// administrator can unprotect it, and so can anyone who reads the disk
+// elsewhere (the machine's DPAPI key is in the registry hives on it) unless
+// the disk is encrypted (BitLocker). Both are always listed, so that a shred
 // removes a TPM copy even when the TPM has since been turned off.
 func defaultProtectors(dir string) []protector {
 	return []protector{

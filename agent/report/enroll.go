@@ -53,10 +53,8 @@ type Enrollment struct {
 
 // ForgetLease zeroes and drops the first lease, once the identity is made.
 func (e *Enrollment) ForgetLease() {
-	if e.Lease != nil {
-		clear(e.Lease.Key)
-		e.Lease = nil
-	}
+	e.Lease.Zero()
+	e.Lease = nil
 }
 
 // HostInfo describes the device at enrollment.
@@ -188,6 +186,7 @@ func Enroll(ctx context.Context, serverURL, token string, info HostInfo, dir str
 	if err != nil {
 		return nil, nil, err
 	}
+	defer clear(rb) // it holds the first lease key, in base64
 	if resp.StatusCode != http.StatusOK {
 		return nil, nil, fmt.Errorf("the server refused the enrollment (%s): %s", resp.Status, bytes.TrimSpace(rb))
 	}
@@ -205,6 +204,8 @@ func Enroll(ctx context.Context, serverURL, token string, info HostInfo, dir str
 	}
 	if l := reply.Lease; l != nil && len(l.Key) == wire.LeaseKeySize {
 		e.Lease = l
+	} else {
+		l.Zero()
 	}
 	// Heartbeats spooled under an earlier enrollment belong to another
 	// device ID: they could never be delivered.

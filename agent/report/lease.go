@@ -16,8 +16,9 @@ import (
 )
 
 // ErrNoLeases is returned by [Enrollment.RequestLease] when the server
-// answers 404 Not Found: it is older than leases, so the device keeps its
-// identity as a plain file until the server serves them.
+// answers 404 Not Found: a server older than leases, or a proxy in the
+// way. It is not a refusal (only a signed reply refuses): the agent takes
+// it as the server unreachable, and asks again.
 var ErrNoLeases = errors.New("the server does not serve leases")
 
 // Lease is the server's answer to a lease request, verified: a grant, or
@@ -64,7 +65,13 @@ func (e *Enrollment) RequestLease(ctx context.Context, client *http.Client, key 
 		return Lease{}, err
 	}
 	defer resp.Body.Close()
-	rb, err := io.ReadAll(io.LimitReader(resp.Body, wire.MaxRequest))
+	// The body holds the lease key (in base64): read into one buffer,
+	// zeroed on return, not one grown by copies left in the heap.
+	rb, err := readZeroable(resp.Body, maxLeaseReply)
+	defer clear(rb[:cap(rb)])
+	if leaseBodyHook != nil {
+		leaseBodyHook(rb)
+	}
 	if err != nil {
 		return Lease{}, err
 	}
@@ -95,6 +102,28 @@ func (e *Enrollment) RequestLease(ctx context.Context, client *http.Client, key 
 		return Lease{}, errors.New("the server answered 403 with a grant")
 	}
 	return Lease{Grant: reply.Grant, Refused: reply.Refused, ServerTime: reply.ServerTime}, nil
+}
+
+// maxLeaseReply bounds a lease reply read (wire refuses one over 16 KiB).
+const maxLeaseReply = 64 << 10
+
+// leaseBodyHook, when a test sets it, is given the buffer a lease reply
+// was read into, to check that it is zeroed after.
+var leaseBodyHook func(rb []byte)
+
+// readZeroable reads r, up to max bytes (more is an error), into a single
+// buffer the caller can zero (its whole capacity): no partial copies are
+// left behind by growing it.
+func readZeroable(r io.Reader, max int) ([]byte, error) {
+	buf := make([]byte, max+1)
+	n, err := io.ReadFull(r, buf)
+	switch {
+	case err == nil:
+		return buf[:n], fmt.Errorf("%w: a lease reply over %d bytes", wire.ErrTooLarge, max)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return buf[:n], nil
+	}
+	return buf[:n], err
 }
 
 // RequestLease asks the server for the device's lease, as

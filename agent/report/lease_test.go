@@ -292,3 +292,32 @@ func TestEnrollKeepsFirstLease(t *testing.T) {
 		t.Error("ForgetLease left the key")
 	}
 }
+
+// TestLeaseBuffersZeroed: the buffer the lease reply (holding the lease
+// key) was read into is zeroed once RequestLease returns, and Zero clears
+// a grant's keys.
+func TestLeaseBuffersZeroed(t *testing.T) {
+	f := newFake(t)
+	r, _ := reporter(t, f, nil, nil)
+	var body []byte
+	report.SetLeaseBodyHook(func(rb []byte) { body = rb })
+	defer report.SetLeaseBodyHook(nil)
+	f.Set(func(c *reporttest.Settings) { c.Lease = leaseAnswer(t, f, f.Key, http.StatusOK, nil) })
+	l, err := r.RequestLease(context.Background(), wire.WantKey, "lk_1")
+	if err != nil || l.Grant == nil || !bytes.Equal(l.Grant.Key, bytes.Repeat([]byte{7}, wire.LeaseKeySize)) {
+		t.Fatalf("a grant: %+v, %v", l, err)
+	}
+	if len(body) == 0 {
+		t.Fatal("the hook saw no body")
+	}
+	if !bytes.Equal(body[:cap(body)], make([]byte, cap(body))) {
+		t.Errorf("the lease reply's buffer is not zeroed: %q", bytes.TrimRight(body, "\x00"))
+	}
+	l.Grant.Next = &wire.NextKey{KeyID: "lk_2", Key: bytes.Repeat([]byte{9}, wire.LeaseKeySize)}
+	l.Grant.Zero()
+	if !bytes.Equal(l.Grant.Key, make([]byte, wire.LeaseKeySize)) || !bytes.Equal(l.Grant.Next.Key, make([]byte, wire.LeaseKeySize)) {
+		t.Errorf("Zero left %x %x", l.Grant.Key, l.Grant.Next.Key)
+	}
+	var none *wire.LeaseGrant
+	none.Zero()
+}

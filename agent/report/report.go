@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,9 +51,16 @@ type Config struct {
 	// request's nonce, after the heartbeats it acknowledges have left the
 	// spool, with the reply's ServerTime. It is called from the sending
 	// goroutine and must not wait on a heartbeat. Commands in a reply that
-	// does not echo the nonce (a replay) are refused: an event says so and
-	// none is passed on, nor acknowledged.
+	// does not echo the nonce (a replay), is not signed by the pinned key
+	// (forged) or is for another device are refused: a
+	// wire.EventCommandRefused event names each once, and none is passed
+	// on, nor acknowledged.
 	OnCommands func(ctx context.Context, serverTime time.Time, cmds []wire.Command)
+	// OnServerTime, if set, is given the ServerTime of every reply that
+	// is signed by the pinned server key, is for this device and echoes
+	// the request's nonce (so is no replay): a time the agent can trust.
+	// It is called from the sending goroutine, before OnCommands.
+	OnServerTime func(serverTime time.Time)
 	// OnReply, if set, is called (from the sending goroutine, after
 	// OnCommands) after every batch the server acknowledged.
 	OnReply func(ctx context.Context, reply *wire.Reply)
@@ -82,7 +90,8 @@ type Reporter struct {
 	coalesced map[string]*wire.Coalesced
 	lastMade  time.Time
 	notable   bool
-	final     bool // Final was called: no more heartbeats are made
+	final     bool            // Final was called: no more heartbeats are made
+	refused   map[string]bool // commands of replies not taken, reported already (refuseCommands)
 	st        Status
 
 	made chan struct{} // a heartbeat was spooled
@@ -517,6 +526,9 @@ func (r *Reporter) send(ctx context.Context, batch []wire.SignedHeartbeat, seqs 
 	}
 	sig, _ := base64.StdEncoding.DecodeString(resp.Header.Get(wire.SignatureHeader))
 	if err := wire.VerifyReply(r.cfg.Enrollment.ServerKey, rb, sig); err != nil {
+		if forged, derr := wire.DecodeReply(rb); derr == nil {
+			r.refuseCommands(forged.Commands, "in a reply not signed by the pinned server key (forged?)")
+		}
 		return fmt.Errorf("the reply is not signed by the pinned server key: %w", err)
 	}
 	reply, err := wire.DecodeReply(rb)
@@ -524,6 +536,7 @@ func (r *Reporter) send(ctx context.Context, batch []wire.SignedHeartbeat, seqs 
 		return err
 	}
 	if reply.DeviceID != r.cfg.Enrollment.DeviceID {
+		r.refuseCommands(reply.Commands, "in a reply for another device ("+reply.DeviceID+")")
 		return fmt.Errorf("the reply is for device %s, not this one", reply.DeviceID)
 	}
 	if m, _, err := r.spool.status(); err != nil {
@@ -540,6 +553,9 @@ func (r *Reporter) send(ctx context.Context, batch []wire.SignedHeartbeat, seqs 
 	r.mu.Lock()
 	r.st.AckedSeq, r.st.LastAck, r.st.Spooled, r.st.LastError, r.st.ServerTime = reply.AckedSeq, r.cfg.Now(), n, "", reply.ServerTime
 	r.mu.Unlock()
+	if reply.Nonce == nonce && r.cfg.OnServerTime != nil {
+		r.cfg.OnServerTime(reply.ServerTime)
+	}
 	r.commands(ctx, reply, nonce)
 	if reply.AckedSeq < seqs[len(seqs)-1] {
 		return fmt.Errorf("the server acknowledged up to seq %d of %d", reply.AckedSeq, seqs[len(seqs)-1])
@@ -560,15 +576,42 @@ func (r *Reporter) commands(ctx context.Context, reply *wire.Reply, nonce string
 		return
 	}
 	if reply.Nonce != nonce {
-		r.log.Warn("refused the commands of a reply that does not answer this request (its nonce differs: a replay?)", "commands", len(reply.Commands))
-		r.Event(wire.Event{Time: r.cfg.Now().UTC(), Type: wire.EventCommandRefused,
-			Detail: fmt.Sprintf("%d command(s) in a reply that does not echo its request's nonce (a replayed reply?): not carried out", len(reply.Commands))})
-		r.Notable()
+		r.refuseCommands(reply.Commands, "in a reply that does not echo its request's nonce (a replayed reply?)")
 		return
 	}
 	if r.cfg.OnCommands != nil {
 		r.cfg.OnCommands(ctx, reply.ServerTime, reply.Commands)
 	}
+}
+
+// refuseCommands reports the commands of a reply that is not taken (why
+// says which), with a wire.EventCommandRefused event: once for each
+// command, however often the reply comes. They are not acknowledged: the
+// reply cannot be trusted to say which commands the server sent.
+func (r *Reporter) refuseCommands(cmds []wire.Command, why string) {
+	if len(cmds) == 0 {
+		return
+	}
+	var ids []string
+	r.mu.Lock()
+	if r.refused == nil || len(r.refused) > 1000 {
+		r.refused = map[string]bool{}
+	}
+	for _, c := range cmds {
+		key := c.ID + "\x00" + why
+		if !r.refused[key] {
+			r.refused[key] = true
+			ids = append(ids, wire.Clean(c.Type, 32)+" "+wire.Clean(c.ID, 64))
+		}
+	}
+	r.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	r.log.Warn("refused the commands of a reply not taken", "why", why, "commands", len(ids))
+	r.Event(wire.Event{Time: r.cfg.Now().UTC(), Type: wire.EventCommandRefused,
+		Detail: wire.Clean(fmt.Sprintf("%d command(s) %s: not carried out: %s", len(ids), why, strings.Join(ids, ", ")), wire.MaxString)})
+	r.Notable()
 }
 
 // remake rebuilds a spooled heartbeat with a new seq and previous hash, and

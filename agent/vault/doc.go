@@ -14,7 +14,11 @@
 // sealed, unchanged, so an editor that saved a new version at that moment
 // loses nothing. A crash at any step leaves the plaintext or a complete
 // sealed file, never neither; the next scan removes leftover temporary files
-// and finishes or undoes a half-done removal.
+// and finishes or undoes a half-done removal. A temporary file is the
+// vault's only if its name carries a tag made with a secret kept in the
+// state store (".RANDOM.TAG.casekeep-tmp"), no live process holds it, and
+// it holds the start of an age file: a user's file that merely looks like
+// one is never removed, but given an ordinary name and treated as theirs.
 //
 // The agent runs as root or SYSTEM inside a folder its user can write, so
 // every operation goes through an [os.Root] on the cache folder and checks

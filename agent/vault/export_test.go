@@ -13,3 +13,7 @@ func SetLinkFile(f func(r *os.Root, oldname, newname string) error) {
 	}
 	linkFile = f
 }
+
+// TempName returns a temporary file name v would make (and removes as its
+// own when a crash leaves it).
+func TempName(v *Vault) string { return tempName(randomTag(), v.tempKey) }

@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +19,37 @@ import (
 var (
 	filesBucket   = []byte("vault.files")
 	refusedBucket = []byte("vault.refused")
+	metaBucket    = []byte("vault.meta")
 )
+
+// tempKeyName is the key, in metaBucket, of the secret that tags the
+// vault's temporary files (see tempName).
+var tempKeyName = []byte("temp-name-key")
+
+// loadTempKey returns the secret that tags the vault's temporary files,
+// making it the first time.
+func loadTempKey(st *state.Store) ([]byte, error) {
+	var key []byte
+	err := st.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(metaBucket)
+		if err != nil {
+			return err
+		}
+		if v := b.Get(tempKeyName); len(v) == 32 {
+			key = slices.Clone(v)
+			return nil
+		}
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return err
+		}
+		return b.Put(tempKeyName, key)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vault: the key of its temporary names: %w", err)
+	}
+	return key, nil
+}
 
 // Entry is a sealed file in the index.
 type Entry struct {

@@ -131,6 +131,7 @@ func (v *Vault) foreign(root *os.Root) *Vault {
 		recipients: v.recipients,
 		stanzas:    v.stanzas,
 		log:        v.log,
+		tempKey:    v.tempKey,
 		index:      &index{}, // never used: seal and tidy do not touch the index
 		sched:      newScheduler(cfg.Now),
 		busy:       map[string]int{},

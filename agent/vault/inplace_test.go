@@ -151,7 +151,7 @@ func TestSealInPlaceTidiesCrashLeftovers(t *testing.T) {
 	aside2 := filepath.Join(dir, ".casekeep-aside-crash2")
 	os.Mkdir(aside2, 0o700)
 	os.WriteFile(filepath.Join(aside2, "lost.txt"), []byte("lost body"), 0o644)
-	os.WriteFile(filepath.Join(dir, ".x1y2z3.casekeep-tmp"), []byte("age-encryption.org/v1\n-> X25519"), 0o600)
+	os.WriteFile(filepath.Join(dir, vault.TempName(e.v)), []byte("age-encryption.org/v1\n-> X25519"), 0o600)
 	past := time.Now().Add(-time.Minute)
 	for _, p := range []string{filepath.Join(aside, "done.txt"), filepath.Join(aside2, "lost.txt")} {
 		os.Chtimes(p, past, past)

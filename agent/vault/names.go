@@ -1,6 +1,9 @@
 package vault
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"path"
 	"strconv"
 	"strings"
@@ -55,10 +58,31 @@ func skipped(base string, size int64) bool {
 	return false
 }
 
-// tempName is a short temporary name: it fits however long the name being
-// sealed is.
-func tempName(random string) string {
-	return "." + random + atomicfile.TempSuffix
+// tempName is a short temporary name (it fits however long the name being
+// sealed is) that the vault can prove it made: ".RANDOM.TAG.casekeep-tmp",
+// TAG a MAC of RANDOM under key, the vault's secret (tempKey). Someone who
+// can write the cache but not read the state folder cannot make one.
+func tempName(random string, key []byte) string {
+	return "." + random + "." + tempTag(random, key) + atomicfile.TempSuffix
+}
+
+func tempTag(random string, key []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("casekeep vault temporary file\x00" + random))
+	return hex.EncodeToString(m.Sum(nil)[:12])
+}
+
+// ownTemp reports whether base is a temporary name tempName made with key:
+// only such a file is ever removed as the vault's leftover.
+func ownTemp(base string, key []byte) bool {
+	if len(key) == 0 || !isTemp(base) {
+		return false
+	}
+	random, tag, ok := strings.Cut(strings.TrimSuffix(base[1:], atomicfile.TempSuffix), ".")
+	if !ok || random == "" {
+		return false
+	}
+	return hmac.Equal([]byte(tag), []byte(tempTag(random, key)))
 }
 
 // sealedName returns the n-th candidate name for sealing base: "a.docx.age",

@@ -367,10 +367,12 @@ func (sc *scanner) classify(rel string, fi fs.FileInfo) (class, record, string) 
 	return classPlaintext, record{}, ""
 }
 
-// temp removes a temporary file left by a crash. It checks that no live
+// temp removes a temporary file left by a crash. It checks that its name
+// is one the vault made (its tag proves it: see tempName), that no live
 // process holds it and that it holds what the vault writes (nothing yet, or
 // the start of an age file); anything else is a user's file with an unlucky
-// name, which is renamed to an ordinary name and sealed.
+// name, which is renamed to an ordinary name and sealed (or, an age file,
+// left as the vault leaves age files it did not make).
 func (sc *scanner) temp(dir, base string) {
 	rel := path.Join(dir, base)
 	if sc.v.isBusy(rel) {
@@ -388,7 +390,7 @@ func (sc *scanner) temp(dir, base string) {
 	head := make([]byte, len(ageMagic))
 	n, _ := io.ReadFull(f, head)
 	f.Close()
-	if string(head[:n]) == ageMagic[:n] {
+	if ownTemp(base, sc.v.tempKey) && string(head[:n]) == ageMagic[:n] {
 		if sc.v.root.Remove(filepath.FromSlash(rel)) == nil {
 			sc.rep.TempsRemoved++
 			sc.v.log.Info("vault removed a temporary file left by a crash", "path", rel)

@@ -526,7 +526,7 @@ func equalReaders(ctx context.Context, a, b io.Reader) (bool, error) {
 // nothing else has changed. The temporary file stays open, and locked, until
 // it is gone, so a scan in another process never takes it for a leftover.
 func (v *Vault) writeSealed(ctx context.Context, dir, outRel string, f *os.File, st fs.FileInfo) (fs.FileInfo, error) {
-	tmpRel := path.Join(dir, tempName(randomTag()))
+	tmpRel := path.Join(dir, tempName(randomTag(), v.tempKey))
 	v.hold(tmpRel)
 	defer v.release(tmpRel)
 	tf, err := v.root.OpenFile(filepath.FromSlash(tmpRel), os.O_RDWR|os.O_CREATE|os.O_EXCL|noFollow, 0o600)

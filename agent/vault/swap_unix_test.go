@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -177,16 +178,23 @@ func TestScanRestoresSpecialAsideEntries(t *testing.T) {
 }
 
 // TestScanRemovesOnlyOrphanTemps: a temporary file that a live process
-// holds (its flock) is left alone; an orphan is removed; a file that only
-// has a temporary file's name but holds someone's data gets an ordinary name
-// and is sealed.
+// holds (its flock) is left alone; an orphan the vault made is removed; a
+// file that only has a temporary file's name (one the vault did not make,
+// however like its temporary files it looks, even empty or starting like
+// an age file) is a user's: it gets an ordinary name and is sealed.
 func TestScanRemovesOnlyOrphanTemps(t *testing.T) {
 	e := newEnv(t)
+	liveName := vault.TempName(e.v)
+	e.write(vault.TempName(e.v), "age-encryption.org/v1\n-> X25519", true)
+	e.write(vault.TempName(e.v), "", true)
+	e.write(".impostor.casekeep-tmp", "someone's notes", true)
 	e.write(".orphan.casekeep-tmp", "age-encryption.org/v1\n-> X25519", true)
 	e.write(".empty.casekeep-tmp", "", true)
-	e.write(".impostor.casekeep-tmp", "someone's notes", true)
-	e.write(".live.casekeep-tmp", "age-encryption.org/v1\n", true)
-	live, err := os.Open(e.path(".live.casekeep-tmp"))
+	forged := strings.Split(vault.TempName(e.v), ".")
+	forged[1] = "0123456789ab" // another random part, the same tag
+	e.write(strings.Join(forged, "."), "", true)
+	e.write(liveName, "age-encryption.org/v1\n", true)
+	live, err := os.Open(e.path(liveName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,12 +206,20 @@ func TestScanRemovesOnlyOrphanTemps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.TempsRemoved != 2 || strings.Join(rep.Plaintext, ",") != "impostor" {
-		t.Fatalf("report %+v", rep)
+	forgedPlain := "0123456789ab." + strings.TrimSuffix(forged[2], "casekeep-tmp")
+	forgedPlain = strings.TrimSuffix(forgedPlain, ".")
+	wantPlain := []string{forgedPlain, "empty", "impostor", "orphan"}
+	slices.Sort(wantPlain)
+	got := slices.Sorted(slices.Values(rep.Plaintext))
+	if rep.TempsRemoved != 2 || !slices.Equal(got, wantPlain) {
+		t.Fatalf("report %+v, want 2 temps removed and plaintext %v", rep, wantPlain)
 	}
-	if _, err := e.v.SealFile(context.Background(), "impostor"); err != nil {
-		t.Fatal(err)
+	for _, p := range wantPlain {
+		if _, err := e.v.SealFile(context.Background(), p); err != nil {
+			t.Fatal(p, err)
+		}
 	}
-	e.wantFiles(".live.casekeep-tmp", "impostor.age")
+	e.wantFiles(liveName, "empty.age", forgedPlain+".age", "impostor.age", "orphan.age")
 	e.mustOpen("impostor.age", "someone's notes")
+	e.mustOpen("orphan.age", "age-encryption.org/v1\n-> X25519")
 }

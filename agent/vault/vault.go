@@ -106,6 +106,7 @@ type Vault struct {
 	stanzas    map[string]int // the kinds of header stanza sealing to recipients writes
 	log        *slog.Logger
 	index      *index
+	tempKey    []byte // proves a temporary file the vault's (tempName), from the state store
 
 	sched  *scheduler
 	rescan chan struct{}
@@ -184,6 +185,11 @@ func Open(cfg Config) (*Vault, error) {
 		root.Close()
 		return nil, err
 	}
+	tempKey, err := loadTempKey(cfg.Store)
+	if err != nil {
+		root.Close()
+		return nil, err
+	}
 	return &Vault{
 		cfg:        cfg,
 		dir:        dir,
@@ -192,6 +198,7 @@ func Open(cfg Config) (*Vault, error) {
 		stanzas:    stanzas,
 		log:        log,
 		index:      &index{store: cfg.Store},
+		tempKey:    tempKey,
 		sched:      newScheduler(cfg.Now),
 		rescan:     make(chan struct{}, 1),
 		busy:       map[string]int{},

@@ -1,11 +1,14 @@
 package vault_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"runtime"
 	"testing"
 	"time"
+
+	"filippo.io/age"
 
 	"github.com/casekeep/casekeep/agent/vault"
 )
@@ -62,5 +65,39 @@ func TestRemoveSealed(t *testing.T) {
 	// Again (a wipe resumed after a crash): nothing more to do.
 	if rm, err := e.v.RemoveSealed(context.Background()); err != nil || rm.Removed != 0 || rm.Kept != 0 {
 		t.Errorf("again: %+v, %v", rm, err)
+	}
+}
+
+// TestWipeTidiesOwnTemps: what a wipe does with the cache (a scan, sealing
+// what waits, RemoveSealed), with the identity locked as it usually is
+// then, leaves none of the vault's own temporary files (partial ciphertext
+// a crash left), but never removes a user's file that only looks like one:
+// an age file (not the vault's) under a temporary file's name the vault
+// did not make stays, under an ordinary name.
+func TestWipeTidiesOwnTemps(t *testing.T) {
+	e, _ := newLockedEnv(t)
+	own := "LL-1/" + vault.TempName(e.v)
+	e.write(own, "age-encryption.org/v1\n-> X25519 partial", true)
+	other, _ := age.GenerateX25519Identity()
+	var theirs bytes.Buffer
+	w, _ := age.Encrypt(&theirs, other.Recipient())
+	w.Write([]byte("someone's own age file"))
+	w.Close()
+	e.write("LL-1/.theirs.casekeep-tmp", theirs.String(), true)
+	e.write("LL-1/a.txt", "notes", true)
+	ctx := context.Background()
+	rep, err := e.v.Scan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range rep.Plaintext {
+		e.v.SealFile(ctx, p)
+	}
+	if _, err := e.v.RemoveSealed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.wantFiles("LL-1/", "LL-1/theirs")
+	if b, _ := os.ReadFile(e.path("LL-1/theirs")); !bytes.Equal(b, theirs.Bytes()) {
+		t.Errorf("the user's file holds %q", b)
 	}
 }

@@ -81,8 +81,18 @@ connection; otherwise the server's certificate must be trusted by this system.`,
 				// The identity, wrapped with the first lease from the start.
 				// (Without one, the service asks the server for it.)
 				defer en.ForgetLease()
-				if _, err := keys.Create(dir, en.DeviceID, g.Key, g.KeyID, p.Vault.PostQuantum()); err != nil {
+				k, err := keys.Create(dir, en.DeviceID, g.Key, g.KeyID, p.Vault.PostQuantum())
+				if err != nil {
 					return fmt.Errorf("enrolled, but the device identity could not be made (the service makes it at its start): %w", err)
+				}
+				defer k.Lock() // zeroes the lease key in memory
+				// Pin its public recipients, as the service does, so that
+				// the vault seals while locked from its first start.
+				if sk, err := report.LoadSigningKey(dir); err == nil {
+					pk := keys.PinKeyFrom(sk)
+					k.SetPinKey(pk)
+					clear(pk)
+					clear(sk)
 				}
 				fmt.Fprintln(e.Stdout, "device identity made, wrapped with the server's lease")
 			}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -37,9 +38,11 @@ the server acknowledged a recent heartbeat; the policy in force, its version,
 and that its signature checks against the key pinned at enrollment; the vault
 key (wrapped, never a plain file on an enrolled device; open or locked, and
 why; a device wiped says when and by which command) and how its offline copy
-is held (a warning if only by the OS, without a TPM); the cache folder is one
+is held (a warning if only by the OS, without a TPM: that is only as safe
+as the disk encryption); the cache folder is one
 only the right people can write; disk encryption; and the clock's difference
-from the server's. It exits 0 when all is well, 1 if
+from the server's (and whether the agent found it behind the server's last
+signed time, as a clock set back would be). It exits 0 when all is well, 1 if
 anything fails. Run it as root or an administrator for every check.`,
 		Run: func(e *cli.Env, args []string) error {
 			f := addServiceFlags(e)
@@ -237,11 +240,14 @@ func (d doctor) checkKeys(en *report.Enrollment, st *agent.Status) []finding {
 	}
 	switch k.OfflineCopy {
 	case wire.OfflineTPM:
-		out = append(out, finding{levelOK, "offline copy", "sealed to this computer's TPM"})
+		out = append(out, finding{levelOK, "offline copy", offlineWords(k.OfflineCopy, runtime.GOOS)})
 	case wire.OfflineOS:
-		out = append(out, finding{levelWarn, "offline copy", "protected by the operating system only (no TPM): weaker against someone who takes the disk out, within its window"})
+		out = append(out, finding{levelWarn, "offline copy", offlineWords(k.OfflineCopy, runtime.GOOS) + "; keep disk encryption on"})
 	default:
-		out = append(out, finding{levelOK, "offline copy", "none: the vault opens only while the server answers"})
+		out = append(out, finding{levelOK, "offline copy", offlineWords(wire.OfflineNone, runtime.GOOS)})
+	}
+	if k.ClockBehind != "" {
+		out = append(out, finding{levelWarn, "clock", "this laptop's clock is " + k.ClockBehind + " behind the server's last signed time (set back?): no offline copy of the lease is kept or used until it is right"})
 	}
 	return out
 }

@@ -52,6 +52,10 @@ func (s *setup) enroll(t *testing.T) (*keys.Keyring, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As the service does: it pins the recipients it authenticated.
+	if err := k.SetPinKey(keys.PinKeyFrom(signing)); err != nil {
+		t.Fatal(err)
+	}
 	return k, key
 }
 
@@ -122,7 +126,7 @@ func TestDoctorVaultKey(t *testing.T) {
 	if f := find(fs, "vault key"); f.level != levelOK || !strings.Contains(f.detail, "unlocked with a lease") {
 		t.Errorf("a wrapped, unlocked identity: %+v", f)
 	}
-	if f := find(fs, "offline copy"); f.level != levelWarn || !strings.Contains(f.detail, "operating system only") {
+	if f := find(fs, "offline copy"); f.level != levelWarn || !strings.Contains(f.detail, "operating system only") || !strings.Contains(f.detail, "only as safe as the disk encryption") {
 		t.Errorf("an OS-held offline copy: %+v", f)
 	}
 	st.Keys.OfflineCopy = wire.OfflineTPM
@@ -172,9 +176,9 @@ func TestStatusVaultKey(t *testing.T) {
 		want []string
 	}{
 		{agent.KeyStatus{Lease: wire.LeaseUnlocked, OfflineCopy: wire.OfflineTPM, OfflineUntil: until, MemoryLocked: true},
-			[]string{"Vault key: unlocked by the server", "offline copy: sealed to this computer's TPM until " + until.Local().Format("2006-01-02 15:04"), "key memory: locked against swap"}},
+			[]string{"Vault key: unlocked by the server", "offline copy: sealed to this computer's TPM", "until " + until.Local().Format("2006-01-02 15:04"), "key memory: locked against swap"}},
 		{agent.KeyStatus{Lease: wire.LeaseOffline, OfflineCopy: wire.OfflineOS, OfflineUntil: until},
-			[]string{"Vault key: unlocked offline until " + until.Local().Format("2006-01-02 15:04"), "protected by the operating system only", "NOT locked against swap"}},
+			[]string{"Vault key: unlocked offline until " + until.Local().Format("2006-01-02 15:04"), "protected by the operating system only", "only as safe as the disk encryption", "NOT locked against swap"}},
 		{agent.KeyStatus{Lease: wire.LeaseLocked, Why: "IT security locked the device", OfflineCopy: wire.OfflineNone},
 			[]string{"Vault key: LOCKED (IT security locked the device)", "offline copy: none"}},
 		{agent.KeyStatus{Lease: wire.LeaseNone}, []string{"Vault key: a plain file in the state folder (not enrolled)"}},
@@ -220,5 +224,26 @@ func TestRunWhenWiped(t *testing.T) {
 	}
 	if code := a.stop(t); code != 0 {
 		t.Errorf("exit %d\n%s", code, a.logText())
+	}
+}
+
+// TestOfflineWords: how the offline copy is held is said without
+// overclaiming: os is only as safe as the disk encryption (DPAPI's machine
+// scope included), tpm binds to this computer, none is no copy.
+func TestOfflineWords(t *testing.T) {
+	for _, goos := range []string{"windows", "darwin", "linux"} {
+		w := offlineWords(wire.OfflineOS, goos)
+		if !strings.Contains(w, "only as safe as the disk encryption") || strings.Contains(w, "cannot") {
+			t.Errorf("%s os: %q", goos, w)
+		}
+		if goos == "windows" && !strings.Contains(w, "DPAPI") {
+			t.Errorf("windows os: %q does not name DPAPI", w)
+		}
+	}
+	if w := offlineWords(wire.OfflineTPM, "linux"); !strings.Contains(w, "this computer's TPM") || !strings.Contains(w, "administrator") {
+		t.Errorf("tpm: %q", w)
+	}
+	if w := offlineWords(wire.OfflineNone, "linux"); !strings.HasPrefix(w, "none") {
+		t.Errorf("none: %q", w)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"time"
 
@@ -24,8 +25,11 @@ func statusCommand() *cli.Command {
 		Help: `Status shows, for the person at the laptop, what the running agent keeps in
 its status file: the vault (sealed files, files waiting to be sealed), its key
 (unlocked by the server, unlocked offline and until when, locked and why, or
-wiped), how the offline copy of the lease is held (the TPM, the OS only, or
-none) and whether the key's memory is locked against swap, the drives it has seen and whether the council approves them, personal cloud
+wiped), how the offline copy of the lease is held (tpm: sealed to this computer's
+TPM; os: by the OS only, which is only as safe as the disk encryption; or
+none), whether the laptop's clock is behind the server's last signed time
+(set back: no offline copy is then kept or used), and whether the key's
+memory is locked against swap, the drives it has seen and whether the council approves them, personal cloud
 folders found, disk encryption, the last heartbeat the server acknowledged,
 what it did with case files found outside the vault, and anything you should
 do, in plain words. It exits 1 if the agent is not running.`,
@@ -217,13 +221,11 @@ func printKeys(w io.Writer, k agent.KeyStatus) {
 		state = k.Lease
 	}
 	fmt.Fprintf(w, "Vault key: %s\n", state)
-	switch k.OfflineCopy {
-	case wire.OfflineTPM:
-		fmt.Fprintf(w, "  offline copy: sealed to this computer's TPM%s\n", until(k.OfflineUntil))
-	case wire.OfflineOS:
-		fmt.Fprintf(w, "  offline copy: protected by the operating system only (no TPM)%s\n", until(k.OfflineUntil))
-	case wire.OfflineNone:
-		fmt.Fprintln(w, "  offline copy: none (the vault opens only while the server answers)")
+	if k.OfflineCopy != "" {
+		fmt.Fprintf(w, "  offline copy: %s%s\n", offlineWords(k.OfflineCopy, runtime.GOOS), until(k.OfflineUntil))
+	}
+	if k.ClockBehind != "" {
+		fmt.Fprintf(w, "  clock: %s BEHIND the server's last signed time (set back?): no offline copy is kept or used until it is right\n", k.ClockBehind)
 	}
 	if k.Lease == wire.LeaseUnlocked || k.Lease == wire.LeaseOffline {
 		if k.MemoryLocked {
@@ -243,4 +245,26 @@ func printAdvice(w io.Writer, s *agent.Status) {
 	for _, a := range s.Advice {
 		fmt.Fprintf(w, "  - %s\n", a)
 	}
+}
+
+// offlineWords says how an offline copy of the lease of the kind (a
+// wire.Offline constant) is held on goos, and what that is worth, without
+// claiming more than it does.
+func offlineWords(kind, goos string) string {
+	switch kind {
+	case wire.OfflineTPM:
+		return "sealed to this computer's TPM (it opens only on this laptop, not from a copy of its disk; an administrator of this laptop could still unseal it)"
+	case wire.OfflineOS:
+		how := "a file only root can read"
+		switch goos {
+		case "windows":
+			how = "DPAPI (machine scope)"
+		case "darwin":
+			how = "the System keychain"
+		}
+		return "protected by the operating system only, with " + how + ", no TPM: only as safe as the disk encryption (an administrator of this computer, or anyone who reads its disk unencrypted, can read it)"
+	case wire.OfflineNone:
+		return "none (the vault opens only while the server answers)"
+	}
+	return kind
 }

@@ -146,21 +146,33 @@ func enrolledDevice(f agentFlags, dir string, identity bool) (*policy.Policy, ke
 	case err != nil:
 		return nil, nil, err
 	}
-	if !identity || k.State() == wire.LeasePlaintext {
+	if k.State() == wire.LeasePlaintext {
 		return p, k, nil // the plaintext identity of an older agent opens as it is; the service wraps it
 	}
 	key, err := report.LoadSigningKey(dir)
 	if err != nil {
 		return nil, nil, err
 	}
+	pk := keys.PinKeyFrom(key)
+	err = k.SetPinKey(pk)
+	clear(pk)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the device's public key cannot be trusted: %w", err)
+	}
+	if !identity {
+		if !k.RecipientChecked() {
+			return nil, nil, errors.New("the device's public key is not authenticated yet (it is pinned the first time the service unlocks the vault): start the casekeep service, connected to its server")
+		}
+		return p, k, nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), leaseTimeout)
 	defer cancel()
 	l, err := en.RequestLease(ctx, nil, key, wire.WantKey, k.KeyID(), time.Now())
+	defer l.Grant.Zero()
 	switch {
 	case err == nil && l.Refused != "":
 		return nil, nil, fmt.Errorf("the vault is locked: the server refuses the lease (%s)", l.Refused)
 	case err == nil && l.Grant != nil && l.Grant.Key != nil:
-		defer clear(l.Grant.Key)
 		if err := k.Unlock(l.Grant.Key, l.Grant.KeyID); err != nil {
 			return nil, nil, fmt.Errorf("the server's lease does not open the device identity: %w", err)
 		}
@@ -231,7 +243,8 @@ than one hard link are refused.
 
 On an enrolled device the policy in force is used, and the files are sealed to
 the device's identity even while the vault is locked (sealing needs only its
-public key). Otherwise: ` + policyHelp,
+public key), once the service has authenticated that key: it refuses a key
+in the state folder that is not the one the service pinned. Otherwise: ` + policyHelp,
 		Run: func(e *cli.Env, args []string) error {
 			f := addAgentFlags(e, true)
 			caseRef := e.Flags.String("case", "", "put the files in the cache folder `REF` (a case reference)")

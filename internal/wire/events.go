@@ -44,6 +44,10 @@ const (
 	EventVaultIdentityWrapped = PrefixVault + "identity_wrapped" // the plaintext identity of an older agent was wrapped and removed
 	EventVaultRewrapped       = PrefixVault + "rewrapped"        // the identity was wrapped with a new lease key (rotation)
 	EventVaultWiped           = PrefixVault + "wiped"            // crypto-shred done: the detail counts the sealed files removed
+	// EventVaultRecipientChanged: the device identity's public recipients
+	// in the state folder are not the ones the agent pinned (someone
+	// changed the file): nothing is sealed to them.
+	EventVaultRecipientChanged = PrefixVault + "recipient_changed"
 )
 
 // What the sweeper did with a case file found outside the vault. These
@@ -88,6 +92,14 @@ const (
 	// device's, a replayed reply, expired, an unknown action) was refused;
 	// the detail says why.
 	EventCommandRefused = PrefixAgent + "command_refused"
+	// EventClockBehind: the device's clock is behind the latest time the
+	// server stated in a signed reply (set back?): the offline copy of the
+	// lease is not kept or used while it is; the detail says by how much.
+	EventClockBehind = PrefixAgent + "clock_behind"
+	// EventPolicyRolledBack: the policy saved on the device is older than
+	// the one it had in force (put back by someone?): the agent does not
+	// run the vault under it until the server gives a newer one.
+	EventPolicyRolledBack = PrefixAgent + "policy_rolled_back"
 )
 
 // PostureEvent is the type of the event that reports a change in the

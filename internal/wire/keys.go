@@ -30,7 +30,7 @@ const (
 // Heartbeat.OfflineCopy.
 const (
 	OfflineTPM  = "tpm"  // sealed to this computer's TPM 2.0
-	OfflineOS   = "os"   // protected by the OS only (DPAPI, the System keychain, a root-only file)
+	OfflineOS   = "os"   // protected by the OS only (DPAPI, the System keychain, a root-only file): as safe as the disk encryption
 	OfflineNone = "none" // no copy: the vault opens only while the server answers
 )
 
@@ -85,6 +85,18 @@ type LeaseGrant struct {
 	// Next, during a rotation, is the key to re-wrap the identity with.
 	// The server keeps serving KeyID until the agent asks with Next's.
 	Next *NextKey `json:"next,omitempty"`
+}
+
+// Zero overwrites the grant's key material (Key, and Next's) with zeros:
+// call it once the keys are used. It does nothing on nil.
+func (g *LeaseGrant) Zero() {
+	if g == nil {
+		return
+	}
+	clear(g.Key)
+	if g.Next != nil {
+		clear(g.Next.Key)
+	}
 }
 
 // NextKey is a replacement lease key.

@@ -52,6 +52,13 @@ type Settings struct {
 	Commands []wire.Command
 	// BadNonce makes its replies echo another nonce than the batch's.
 	BadNonce bool
+	// Forge makes it sign its heartbeat replies with another key than
+	// the one the device pins.
+	Forge bool
+	// ClockAhead is how far its clock (ServerTime, a lease's Until) is
+	// ahead of this process's: a device's clock set back, seen from the
+	// server.
+	ClockAhead time.Duration
 
 	// Refuse, if set, refuses the lease with this reason.
 	Refuse string
@@ -200,9 +207,13 @@ func (s *Server) heartbeats(w http.ResponseWriter, r *http.Request, body []byte)
 	if s.set.BadNonce {
 		nonce = wire.NewNonce()
 	}
-	reply, _ := wire.Marshal(wire.Reply{V: 1, DeviceID: s.DeviceID, AckedSeq: s.set.Acked, PolicyVersion: 1, ServerTime: time.Now().UTC(),
+	reply, _ := wire.Marshal(wire.Reply{V: 1, DeviceID: s.DeviceID, AckedSeq: s.set.Acked, PolicyVersion: 1, ServerTime: time.Now().Add(s.set.ClockAhead).UTC(),
 		Nonce: nonce, Commands: s.set.Commands})
-	w.Header().Set(wire.SignatureHeader, base64.StdEncoding.EncodeToString(wire.SignReply(s.Key, reply)))
+	signer := s.Key
+	if s.set.Forge {
+		_, signer, _ = ed25519.GenerateKey(rand.Reader)
+	}
+	w.Header().Set(wire.SignatureHeader, base64.StdEncoding.EncodeToString(wire.SignReply(signer, reply)))
 	w.WriteHeader(status)
 	w.Write(reply)
 }
@@ -224,7 +235,7 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request, body []byte) {
 	if c.Next != nil && req.KeyID == c.Next.KeyID {
 		c.KeyID, c.LeaseKey, c.Next = c.Next.KeyID, c.Next.Key, nil // the rotation is done
 	}
-	now := time.Now().UTC()
+	now := time.Now().Add(c.ClockAhead).UTC()
 	reply := wire.LeaseReply{V: 1, DeviceID: s.DeviceID, Nonce: req.Nonce, ServerTime: now}
 	if c.Refuse != "" {
 		reply.Refused = c.Refuse
