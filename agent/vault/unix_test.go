@@ -3,8 +3,6 @@
 package vault_test
 
 import (
-	"github.com/casekeep/casekeep/internal/testenv"
-
 	"context"
 	"errors"
 	"os"
@@ -12,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/casekeep/casekeep/agent/vault"
+	"github.com/casekeep/casekeep/internal/testenv"
 )
 
 func TestFIFO(t *testing.T) {

@@ -1,8 +1,6 @@
 package vault_test
 
 import (
-	"github.com/casekeep/casekeep/internal/testenv"
-
 	"context"
 	"errors"
 	"io/fs"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/casekeep/casekeep/agent/internal/agenttest"
 	"github.com/casekeep/casekeep/agent/vault"
+	"github.com/casekeep/casekeep/internal/testenv"
 )
 
 func TestSealFile(t *testing.T) {

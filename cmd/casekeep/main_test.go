@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/casekeep/casekeep/internal/testenv"
-
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -23,6 +21,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/casekeep/casekeep/internal/cli/clitest"
+	"github.com/casekeep/casekeep/internal/testenv"
 	"github.com/casekeep/casekeep/policy"
 )
 
