@@ -20,6 +20,9 @@ import (
 	"time"
 )
 
+// nobody is the user and group a test gives files to, or runs a client as.
+const nobody = 65534
+
 // openDir is a temporary folder every user may search, so that a client
 // run as another user can reach a socket in it (t.TempDir's are 0700).
 func openDir(t testing.TB) string {
@@ -225,6 +228,8 @@ func (f fakePlatform) dial(ctx context.Context, addr string) (net.Conn, error) {
 		return nil, net.ErrClosed
 	}
 }
+
+func (fakePlatform) name(p Peer) string { return "user" + p.ID }
 
 func (fakePlatform) peer(c net.Conn) (Peer, error) {
 	fc, ok := c.(fakeConn)

@@ -185,13 +185,14 @@ func (osPlatform) peer(c net.Conn) (Peer, error) {
 	if err := rc.Control(func(fd uintptr) { p, perr = peerCred(int(fd)) }); err != nil {
 		return Peer{}, err
 	}
-	if perr != nil {
-		return Peer{}, perr
-	}
+	return p, perr
+}
+
+func (osPlatform) name(p Peer) string {
 	if u, err := user.LookupId(strconv.Itoa(p.UID)); err == nil {
-		p.Name = u.Username
+		return u.Username
 	}
-	return p, nil
+	return ""
 }
 
 func defaultAddr() string {

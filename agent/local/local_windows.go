@@ -123,11 +123,20 @@ func tokenPeer(tok windows.Token, pid int) (Peer, error) {
 			}
 		}
 	}
-	if acct, dom, _, err := sid.LookupAccount(""); err == nil {
-		p.Name = acct
-		if dom != "" {
-			p.Name = dom + `\` + acct
-		}
-	}
 	return p, nil
+}
+
+func (osPlatform) name(p Peer) string {
+	sid, err := windows.StringToSid(p.ID)
+	if err != nil {
+		return ""
+	}
+	acct, dom, _, err := sid.LookupAccount("")
+	if err != nil {
+		return ""
+	}
+	if dom != "" {
+		return dom + `\` + acct
+	}
+	return acct
 }

@@ -59,6 +59,9 @@ type platform interface {
 	// dial connects to the channel at addr.
 	dial(ctx context.Context, addr string) (net.Conn, error)
 	// peer says who is at the other end of c, which listen's listener
-	// accepted.
+	// accepted: quickly, from the kernel, without its Name.
 	peer(c net.Conn) (Peer, error)
+	// name is p's account name, or "": it may ask a directory service,
+	// so it is asked in the connection's own goroutine.
+	name(p Peer) string
 }

@@ -206,6 +206,7 @@ func (s *Server) accept(ctx context.Context, c net.Conn) {
 		defer s.wg.Done()
 		defer s.release(p.ID)
 		defer c.Close()
+		p.Name = s.os.name(p)
 		s.serveConn(ctx, c, p)
 	}()
 }
