@@ -62,6 +62,10 @@ func Authorize(p Peer, own, all, path string) (*Target, error) {
 		if i < len(parts)-1 && !fi.IsDir() {
 			return nil, fmt.Errorf("%w: the path goes through a file", ErrNotRegular)
 		}
+		if i == len(parts)-1 && !fi.Mode().IsRegular() {
+			// Not opened at all: opening a device can do things.
+			return nil, fmt.Errorf("%w: %s", ErrNotRegular, kind(fi.Mode()))
+		}
 	}
 	f, err := r.OpenFile(rel, os.O_RDONLY|openNoFollow, 0)
 	if err != nil {
@@ -104,7 +108,7 @@ func checkOpen(p Peer, f *os.File) error {
 		return fmt.Errorf("%w: %w", ErrInternal, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%w: %v", ErrNotRegular, fi.Mode().Type())
+		return fmt.Errorf("%w: %s", ErrNotRegular, kind(fi.Mode()))
 	}
 	if fileowner.Links(fi) != 1 {
 		return fmt.Errorf("%w: the file has another name", ErrNotRegular)
@@ -132,4 +136,21 @@ func notFound(err error) error {
 		return ErrDenied
 	}
 	return fmt.Errorf("%w: the file cannot be opened", ErrNotRegular)
+}
+
+// kind names what a file is, for the person who named it.
+func kind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a folder"
+	case m&fs.ModeSymlink != 0:
+		return "a link"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a regular file"
 }

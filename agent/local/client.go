@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -98,11 +99,11 @@ func (c *Client) roundTrip(b []byte) (Response, error) {
 		return Response{}, err
 	}
 	rb, err := readFrame(c.c, c.maxResponse)
+	if errors.Is(err, io.EOF) {
+		return Response{}, fmt.Errorf("%w: the service closed the connection", ErrClosed)
+	}
 	if err != nil {
-		if errors.Is(err, ErrTooLarge) {
-			return Response{}, err
-		}
-		return Response{}, netErr(err)
+		return Response{}, err
 	}
 	var resp Response
 	if err := json.Unmarshal(rb, &resp); err != nil {

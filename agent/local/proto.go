@@ -52,17 +52,31 @@ var (
 	ErrInUse = errors.New("local: another service is listening on the channel")
 )
 
-// codes names each error a response can carry. The names are the wire's.
-var codes = map[string]error{
-	"too_large":   ErrTooLarge,
-	"malformed":   ErrMalformed,
-	"timeout":     ErrTimeout,
-	"busy":        ErrBusy,
-	"unknown_op":  ErrUnknownOp,
-	"denied":      ErrDenied,
-	"outside":     ErrOutside,
-	"not_regular": ErrNotRegular,
-	"internal":    ErrInternal,
+// codes names each error a response can carry, the names being the
+// wire's, in the order [Fail] looks for them in an error.
+var codes = []struct {
+	code string
+	err  error
+}{
+	{"denied", ErrDenied},
+	{"outside", ErrOutside},
+	{"not_regular", ErrNotRegular},
+	{"unknown_op", ErrUnknownOp},
+	{"too_large", ErrTooLarge},
+	{"malformed", ErrMalformed},
+	{"busy", ErrBusy},
+	{"timeout", ErrTimeout},
+	{"internal", ErrInternal},
+}
+
+// sentinel is the error of code, or nil.
+func sentinel(code string) error {
+	for _, c := range codes {
+		if c.code == code {
+			return c.err
+		}
+	}
+	return nil
 }
 
 // Request is one request on the channel: an operation's name and its
@@ -92,7 +106,7 @@ func (e *Error) Error() string {
 	if e.Message != "" {
 		return e.Message
 	}
-	if s, ok := codes[e.Code]; ok {
+	if s := sentinel(e.Code); s != nil {
 		return s.Error()
 	}
 	return "local: error " + e.Code
@@ -100,8 +114,8 @@ func (e *Error) Error() string {
 
 // Is reports whether target is the sentinel of e's code.
 func (e *Error) Is(target error) bool {
-	s, ok := codes[e.Code]
-	return ok && s == target
+	s := sentinel(e.Code)
+	return s != nil && s == target
 }
 
 // Reply is a response carrying v, encoded as JSON; an ErrInternal response
@@ -124,13 +138,13 @@ func Fail(err error) Response {
 	if errors.As(err, &e) {
 		return Response{Error: &Error{Code: e.Code, Message: e.Message}}
 	}
-	for code, s := range codes {
-		if errors.Is(err, s) {
+	for _, c := range codes {
+		if errors.Is(err, c.err) {
 			msg := err.Error()
-			if msg == s.Error() {
+			if msg == c.err.Error() {
 				msg = ""
 			}
-			return Response{Error: &Error{Code: code, Message: msg}}
+			return Response{Error: &Error{Code: c.code, Message: msg}}
 		}
 	}
 	return Response{Error: &Error{Code: "internal"}}
@@ -147,12 +161,9 @@ func (r Response) Err() error {
 // DecodeRequest reads one request's JSON, as strictly as the service does:
 // one JSON object, no other fields than op and args, an op of 1 to 64
 // lower-case letters, digits, '.', '_' or '-', args (if any) an object,
-// and nothing after it.
+// and nothing after it. Its size is the frame's to limit.
 func DecodeRequest(b []byte) (Request, error) {
 	var r Request
-	if len(b) > DefaultMaxRequest {
-		return r, ErrTooLarge
-	}
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || b[0] != '{' {
 		return Request{}, fmt.Errorf("%w: not a JSON object", ErrMalformed)

@@ -184,7 +184,7 @@ func TestConnTimeout(t *testing.T) {
 	c := dial(t, s.Addr())
 	start := time.Now()
 	_, err := c.Do(ctxT(t, 5*time.Second), Request{Op: "wait"})
-	if !errors.Is(err, ErrClosed) && !errors.Is(err, ErrMalformed) {
+	if !errors.Is(err, ErrClosed) {
 		t.Fatalf("got %v, want the connection closed", err)
 	}
 	if d := time.Since(start); d > 3*time.Second {
