@@ -119,7 +119,8 @@ func listenWith(p platform, addr string, h Handler, opt Options) (*Server, error
 func (s *Server) Addr() string { return s.addr }
 
 // Close stops accepting, ends the connections being served (their
-// handlers' contexts end) and waits for them.
+// handlers' contexts end) and waits for them: a handler must return
+// when its context ends, and must not call Close.
 func (s *Server) Close() error {
 	var err error
 	s.once.Do(func() {

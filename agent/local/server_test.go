@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -143,8 +144,8 @@ func TestMalformedRequests(t *testing.T) {
 func TestSlowClientDropped(t *testing.T) {
 	const readTimeout = 1500 * time.Millisecond
 	s, _ := serve(t, &whoami{}, Options{ReadTimeout: readTimeout})
+	start := time.Now() // before the service can have accepted it
 	slow := rawDial(t, s.Addr())
-	start := time.Now()
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -232,7 +233,7 @@ func TestConnectionCap(t *testing.T) {
 			}
 		}
 		return Reply(r.Op)
-	}), Options{MaxConns: 2, MaxPerPeer: 2})
+	}), Options{MaxConns: 2, MaxPerPeer: 10})
 	var held sync.WaitGroup
 	for range 2 {
 		c := dial(t, s.Addr())
@@ -243,6 +244,7 @@ func TestConnectionCap(t *testing.T) {
 			if _, err := c.Do(ctxT(t, 10*time.Second), Request{Op: "hold"}); err != nil {
 				t.Error(err)
 			}
+			c.Close() // its place is free
 		}()
 	}
 	entered.Wait()
@@ -256,6 +258,7 @@ func TestConnectionCap(t *testing.T) {
 	}
 	free()
 	held.Wait()
+	t0 = time.Now()
 	testenv.Eventually(t, "a place freed", func() bool {
 		c, err := Dial(context.Background(), s.Addr())
 		if err != nil {
@@ -264,6 +267,9 @@ func TestConnectionCap(t *testing.T) {
 		defer c.Close()
 		return c.Call(ctxT(t, 5*time.Second), "ping", nil, nil) == nil
 	})
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Fatalf("a place freed was taken again after %v", d)
+	}
 }
 
 // One account's connections are capped apart from the others': another
@@ -397,5 +403,39 @@ func TestDialNothing(t *testing.T) {
 	_, err := Dial(ctxT(t, time.Second), filepath.Join(t.TempDir(), "none.sock"))
 	if !errors.Is(err, ErrClosed) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// panickyPlatform's peer panics for one account: the OS layer failing.
+type panickyPlatform struct{ fakePlatform }
+
+func (p panickyPlatform) peer(c net.Conn) (Peer, error) {
+	peer, err := p.fakePlatform.peer(c)
+	if peer.ID == "666" {
+		panic("reading the peer")
+	}
+	return peer, err
+}
+
+// A failure reading who is asking refuses that connection only.
+func TestPeerPanicRefusesOnlyThatConnection(t *testing.T) {
+	fp := panickyPlatform{newFakePlatform()}
+	serveOn(t, fp, "fake", &whoami{}, Options{})
+	bad, err := dialWith(context.Background(), fp, "uid:666")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	if _, err := bad.Do(ctxT(t, 5*time.Second), Request{Op: "whoami"}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("got %v, want the connection closed", err)
+	}
+	good, err := dialWith(context.Background(), fp, "uid:1000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	var p Peer
+	if err := good.Call(ctxT(t, 5*time.Second), "whoami", nil, &p); err != nil || p.ID != "1000" || p.Name != "user1000" {
+		t.Fatalf("%+v %v", p, err)
 	}
 }
