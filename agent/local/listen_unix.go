@@ -128,7 +128,7 @@ func checkAncestors(dir string) error {
 		if !o.IsSystem() && !o.Equal(me) {
 			return fmt.Errorf("%w: %s belongs to %s", ErrUnsafeDir, p, o)
 		}
-		if fi.Mode()&fs.ModeSticky == 0 {
+		if fi.Mode()&fs.ModeSticky == 0 && !onlySystemGroupWrites(fi) {
 			if who, err := fileowner.WritableByOthers(p, fi); err != nil || who != "" {
 				return fmt.Errorf("%w: %s is writable by %s", ErrUnsafeDir, p, who)
 			}
@@ -137,6 +137,24 @@ func checkAncestors(dir string) error {
 			return nil
 		}
 	}
+}
+
+// onlySystemGroupWrites is true for a folder that others than its owner
+// may write only through a group of the system's: wheel, and on macOS
+// daemon and admin (whose members may become root anyway), as macOS's
+// /private/var/run (root:daemon 0775).
+func onlySystemGroupWrites(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || fi.Mode().Perm()&0o002 != 0 {
+		return false
+	}
+	switch st.Gid {
+	case 0:
+		return true
+	case 1, 80:
+		return runtime.GOOS == "darwin"
+	}
+	return false
 }
 
 // clearStale removes a socket a previous run left at addr, if no service

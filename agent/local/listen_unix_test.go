@@ -115,3 +115,41 @@ func TestListenRefusesWhatIsNotTheServices(t *testing.T) {
 		}
 	})
 }
+
+func TestSystemGroupWrites(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.Unavailable(t, "giving a folder to a group needs root")
+	}
+	base := openDir(t)
+	for _, tc := range []struct {
+		gid  int
+		mode os.FileMode
+		want bool
+	}{
+		{0, 0o775, true},
+		{0, 0o777, false},
+		{nobody, 0o775, false},
+		{nobody, 0o755, false}, // not the question: no group writes
+	} {
+		d := filepath.Join(base, "d")
+		os.Mkdir(d, 0o755)
+		os.Chown(d, 0, tc.gid)
+		os.Chmod(d, tc.mode)
+		fi, _ := os.Lstat(d)
+		if got := onlySystemGroupWrites(fi); got != tc.want && tc.mode&0o020 != 0 {
+			t.Errorf("gid %d mode %v: %v, want %v", tc.gid, tc.mode, got, tc.want)
+		}
+		os.Remove(d)
+	}
+	// Through Listen: a group-writable parent of the system's group is
+	// accepted, another group's is not.
+	parent := filepath.Join(base, "p")
+	os.Mkdir(parent, 0o775)
+	os.Chmod(parent, 0o775)
+	os.Chown(parent, 0, nobody)
+	if _, err := Listen(filepath.Join(parent, "run", socketName), &whoami{}, Options{}); !errors.Is(err, ErrUnsafeDir) {
+		t.Fatalf("group %d may write the parent: %v, want unsafe", nobody, err)
+	}
+	os.Chown(parent, 0, 0)
+	serveOn(t, osPlatform{}, filepath.Join(parent, "run", socketName), &whoami{}, Options{})
+}

@@ -124,7 +124,9 @@ func (s *Server) Addr() string { return s.addr }
 func (s *Server) Close() error {
 	var err error
 	s.once.Do(func() {
-		close(s.closed)
+		s.mu.Lock()
+		close(s.closed) // under mu: no connection is taken on after this
+		s.mu.Unlock()
 		err = s.l.Close()
 	})
 	s.wg.Wait()
@@ -202,12 +204,10 @@ func (s *Server) accept(ctx context.Context, c net.Conn) {
 		c.Close()
 		return
 	}
-	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer s.release(p.ID)
 		defer c.Close()
-		p.Name = s.os.name(p)
 		s.serveConn(ctx, c, p)
 	}()
 }
@@ -222,14 +222,22 @@ func (s *Server) peerOf(c net.Conn) (p Peer, err error) {
 	return s.os.peer(c)
 }
 
+// take counts a connection of id in, if the caps allow and the server is
+// not closing.
 func (s *Server) take(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	select {
+	case <-s.closed:
+		return false
+	default:
+	}
 	if s.conns >= s.opt.MaxConns || s.perPeer[id] >= s.opt.MaxPerPeer {
 		return false
 	}
 	s.conns++
 	s.perPeer[id]++
+	s.wg.Add(1)
 	return true
 }
 
@@ -253,6 +261,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, p Peer) {
 		}
 	}()
 	end := time.Now().Add(s.opt.ConnTimeout)
+	p.Name = s.os.name(p)
 	ctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
 	// Closing the connection when ctx ends unblocks a read or write in
