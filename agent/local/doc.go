@@ -5,8 +5,10 @@
 // nothing of the vault itself.
 //
 // Who is asking comes from the kernel, never from the request: the socket's
-// peer credentials (SO_PEERCRED on Linux, LOCAL_PEERCRED on macOS) or the
-// token of the process at the other end of the pipe (Windows). A [Handler]
+// peer credentials (SO_PEERCRED on Linux, LOCAL_PEERCRED on macOS) or, on
+// Windows, the token of the process at the other end of the pipe, checked
+// against the client's own token (impersonating it, at identification
+// level) before its first request is served. A [Handler]
 // receives that [Peer] with each [Request] and answers as far as that
 // account may; [Authorize] is the one check of a path a request names: a
 // regular file in the caller's own cache, reached without following a link,

@@ -231,6 +231,18 @@ func (f fakePlatform) dial(ctx context.Context, addr string) (net.Conn, error) {
 
 func (fakePlatform) name(p Peer) string { return "user" + p.ID }
 
+// confirm refuses uid 667, and serves uid 668 as 1668: what Windows's
+// second look at the client may say.
+func (fakePlatform) confirm(_ net.Conn, p Peer) (Peer, error) {
+	switch p.ID {
+	case "667":
+		return Peer{}, errors.New("not who the process said")
+	case "668":
+		return unixPeer(1668, 1668, 0), nil
+	}
+	return p, nil
+}
+
 func (fakePlatform) peer(c net.Conn) (Peer, error) {
 	fc, ok := c.(fakeConn)
 	if !ok {

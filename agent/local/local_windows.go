@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 
 	"github.com/Microsoft/go-winio"
 	"golang.org/x/sys/windows"
@@ -71,11 +72,11 @@ func (osPlatform) dial(ctx context.Context, addr string) (net.Conn, error) {
 
 // peer reads the token of the process at the client's end of the pipe.
 //
-// The process ID comes from the pipe (GetNamedPipeClientProcessId); if
+// The process ID comes from the pipe (GetNamedPipeClientProcessId), so
+// that the caps can count the account before it has sent anything; if
 // that process has exited and its ID been given to another by the time
-// its token is opened, the token is the other's. Impersonating the pipe's
-// client (ImpersonateNamedPipeClient, once a request has been read) would
-// close that gap.
+// its token is opened, the token is the other's. confirm closes that gap
+// before any request is served.
 func (osPlatform) peer(c net.Conn) (Peer, error) {
 	f, ok := c.(interface{ Fd() uintptr })
 	if !ok {
@@ -124,6 +125,56 @@ func tokenPeer(tok windows.Token, pid int) (Peer, error) {
 		}
 	}
 	return p, nil
+}
+
+var procImpersonateNamedPipeClient = windows.NewLazySystemDLL("advapi32.dll").NewProc("ImpersonateNamedPipeClient")
+
+// confirm reads the client's token again, now through the pipe itself:
+// impersonating the client (possible once it has written, at the
+// identification level the Client dials with), which no reuse of its
+// process ID can change. The account must be the one peer found, and
+// the Peer served is this token's (an elevated process given the same
+// ID by then would otherwise be served as admin).
+func (osPlatform) confirm(c net.Conn, p Peer) (Peer, error) {
+	f, ok := c.(interface{ Fd() uintptr })
+	if !ok {
+		return Peer{}, fmt.Errorf("not a pipe: %T", c)
+	}
+	q, err := impersonatedPeer(windows.Handle(f.Fd()), p.PID)
+	if err != nil {
+		return Peer{}, err
+	}
+	if q.ID != p.ID {
+		return Peer{}, fmt.Errorf("the pipe's client is %s, the token of process %d %s", q.ID, p.PID, p.ID)
+	}
+	return q, nil
+}
+
+// impersonatedPeer is the Peer of the pipe's client's token, read while
+// this thread impersonates it.
+func impersonatedPeer(h windows.Handle, pid int) (Peer, error) {
+	runtime.LockOSThread()
+	if r, _, err := procImpersonateNamedPipeClient.Call(uintptr(h)); r == 0 {
+		runtime.UnlockOSThread()
+		return Peer{}, fmt.Errorf("ImpersonateNamedPipeClient: %w", err)
+	}
+	var tok windows.Token
+	// As self: an identification-level token cannot open its own thread.
+	err := windows.OpenThreadToken(windows.CurrentThread(), windows.TOKEN_QUERY, true, &tok)
+	if rerr := windows.RevertToSelf(); rerr != nil {
+		// This thread still acts as the client: it is never handed
+		// back, and ends with this goroutine, the connection's.
+		if err == nil {
+			tok.Close()
+		}
+		return Peer{}, fmt.Errorf("RevertToSelf: %w", rerr)
+	}
+	runtime.UnlockOSThread()
+	if err != nil {
+		return Peer{}, fmt.Errorf("OpenThreadToken: %w", err)
+	}
+	defer tok.Close()
+	return tokenPeer(tok, pid)
 }
 
 func (osPlatform) name(p Peer) string {

@@ -61,6 +61,10 @@ type platform interface {
 	// peer says who is at the other end of c, which listen's listener
 	// accepted: quickly, from the kernel, without its Name.
 	peer(c net.Conn) (Peer, error)
+	// confirm checks p, which peer gave, once the client has sent its
+	// first request, and returns the Peer to serve it as; an error
+	// refuses the connection. Only Windows has more to learn by then.
+	confirm(c net.Conn, p Peer) (Peer, error)
 	// name is p's account name, or "": it may ask a directory service,
 	// so it is asked in the connection's own goroutine.
 	name(p Peer) string

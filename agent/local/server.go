@@ -269,6 +269,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, p Peer) {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	c.SetWriteDeadline(end)
+	first := true
 	for {
 		op = ""
 		c.SetReadDeadline(minTime(time.Now().Add(s.opt.ReadTimeout), end))
@@ -289,6 +290,22 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, p Peer) {
 			s.opt.Log.Warn("local channel: a request refused; connection closed", "peer", p.String(), "err", err)
 			s.send(c, Fail(err))
 			return
+		}
+		if first {
+			first = false
+			q, err := s.os.confirm(c, p)
+			if err != nil {
+				s.opt.Log.Warn("local channel: the caller's account not confirmed; connection refused", "peer", p.String(), "err", err)
+				s.send(c, Fail(fmt.Errorf("%w: the account asking could not be confirmed", ErrDenied)))
+				return
+			}
+			switch {
+			case q.ID == p.ID && q.Name == "":
+				q.Name = p.Name
+			case q.ID != p.ID:
+				q.Name = s.os.name(q)
+			}
+			p = q
 		}
 		op = req.Op
 		resp, ok := s.call(ctx, p, req)

@@ -32,6 +32,9 @@ func TestRoundTrip(t *testing.T) {
 		if got.ID != strconv.Itoa(me) || got.UID != me || got.Admin != (me == 0) || got.PID != os.Getpid() {
 			t.Fatalf("peer %+v, want uid %d, pid %d", got, me, os.Getpid())
 		}
+		if me == 0 && got.Name != "root" {
+			t.Fatalf("peer %+v, want named root", got)
+		}
 	}
 	// The folder is the service's and searchable; the socket anyone's.
 	fi, err := os.Lstat(filepath.Dir(s.Addr()))
@@ -437,5 +440,36 @@ func TestPeerPanicRefusesOnlyThatConnection(t *testing.T) {
 	var p Peer
 	if err := good.Call(ctxT(t, 5*time.Second), "whoami", nil, &p); err != nil || p.ID != "1000" || p.Name != "user1000" {
 		t.Fatalf("%+v %v", p, err)
+	}
+}
+
+// The second look at the caller (Windows's impersonation of the pipe's
+// client) refuses the connection or changes who it is served as, before
+// any request is.
+func TestConfirmBeforeServing(t *testing.T) {
+	fp := newFakePlatform()
+	w := &whoami{}
+	serveOn(t, fp, "fake", w, Options{})
+	bad, err := dialWith(context.Background(), fp, "uid:667")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	if _, err := bad.Do(ctxT(t, 5*time.Second), Request{Op: "whoami"}); !errors.Is(err, ErrDenied) {
+		t.Fatalf("got %v, want denied", err)
+	}
+	other, err := dialWith(context.Background(), fp, "uid:668")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for range 2 {
+		var p Peer
+		if err := other.Call(ctxT(t, 5*time.Second), "whoami", nil, &p); err != nil || p.ID != "1668" || p.Name != "user1668" {
+			t.Fatalf("%+v %v", p, err)
+		}
+	}
+	if n := len(w.seen()); n != 2 {
+		t.Fatalf("the handler saw %d requests, want 2", n)
 	}
 }
