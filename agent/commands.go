@@ -36,7 +36,7 @@ import (
 
 // commandsBucket holds, by command ID, the acknowledgement of every
 // command carried out or refused.
-var commandsBucket = []byte("agent.commands")
+var commandsBucket = []byte("agent-commands")
 
 // onCommands handles the commands of a verified reply (from the reporter's
 // sending goroutine: it never waits on a heartbeat).

@@ -16,9 +16,9 @@ import (
 
 // Buckets the reporter owns in the agent's state store.
 var (
-	spoolBucket = []byte("report.spool")
-	metaBucket  = []byte("report.meta")
-	acksBucket  = []byte("report.acks") // command acknowledgements waiting for a heartbeat, by command ID
+	spoolBucket = []byte("report-spool")
+	metaBucket  = []byte("report-meta")
+	acksBucket  = []byte("report-acks") // command acknowledgements waiting for a heartbeat, by command ID
 )
 
 // acksPerHeartbeat bounds the acknowledgements one heartbeat carries (the

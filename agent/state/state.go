@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,7 +18,7 @@ import (
 // Names of files in the state folder.
 const (
 	DBName   = "state.db"
-	LockName = "agent.lock"
+	LockName = "casekeep.lock"
 )
 
 // ErrLocked is returned by [Lock] when another agent holds the folder.
@@ -90,6 +91,7 @@ type Store struct {
 	path    string
 	timeout time.Duration
 	mu      sync.Mutex
+	renamed bool // the buckets have their current names (see renameBuckets)
 }
 
 // OpenStore returns the store in the state folder dir. Nothing is opened
@@ -117,6 +119,16 @@ func (s *Store) View(fn func(*bolt.Tx) error) error {
 func (s *Store) with(readOnly bool, fn func(*bolt.DB) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.renamed {
+		if err := s.renameBuckets(); err != nil {
+			return err
+		}
+		s.renamed = true
+	}
+	return s.open(readOnly, fn)
+}
+
+func (s *Store) open(readOnly bool, fn func(*bolt.DB) error) error {
 	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: s.timeout, ReadOnly: readOnly})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return fmt.Errorf("%w: %s stayed locked for %s", ErrBusy, s.path, s.timeout)
@@ -129,4 +141,75 @@ func (s *Store) with(readOnly bool, fn func(*bolt.DB) error) error {
 		err = cerr
 	}
 	return err
+}
+
+// BucketSep separates the owner of a bucket from its name ("vault-files").
+// Earlier agents used '.', which reads like an event type; their
+// buckets are renamed the first time a Store is used (see renameBuckets).
+const BucketSep = "-"
+
+// renameBuckets gives every top-level bucket named with the old separator
+// its current name, with its keys, nested buckets and sequence, in one
+// transaction: a crash leaves either all the old names or all the new. A
+// database with none (or none yet) is not opened for writing.
+func (s *Store) renameBuckets() error {
+	if _, err := os.Stat(s.path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	var old [][]byte
+	err := s.open(true, func(db *bolt.DB) error {
+		return db.View(func(tx *bolt.Tx) error {
+			return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+				if strings.Contains(string(name), ".") {
+					old = append(old, slices.Clone(name))
+				}
+				return nil
+			})
+		})
+	})
+	if err != nil || len(old) == 0 {
+		return err
+	}
+	return s.open(false, func(db *bolt.DB) error {
+		return db.Update(func(tx *bolt.Tx) error {
+			for _, name := range old {
+				src := tx.Bucket(name)
+				if src == nil {
+					continue // renamed by another process meanwhile
+				}
+				to := []byte(strings.ReplaceAll(string(name), ".", BucketSep))
+				if tx.Bucket(to) != nil {
+					return fmt.Errorf("state database %s holds both buckets %q and %q", s.path, name, to)
+				}
+				dst, err := tx.CreateBucket(to)
+				if err != nil {
+					return err
+				}
+				if err := copyBucket(dst, src); err != nil {
+					return fmt.Errorf("renaming bucket %q: %w", name, err)
+				}
+				if err := tx.DeleteBucket(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+}
+
+// copyBucket copies src's keys, nested buckets and sequence into dst.
+func copyBucket(dst, src *bolt.Bucket) error {
+	if err := dst.SetSequence(src.Sequence()); err != nil {
+		return err
+	}
+	return src.ForEach(func(k, v []byte) error {
+		if v != nil {
+			return dst.Put(slices.Clone(k), slices.Clone(v))
+		}
+		child, err := dst.CreateBucket(slices.Clone(k))
+		if err != nil {
+			return err
+		}
+		return copyBucket(child, src.Bucket(k))
+	})
 }

@@ -136,3 +136,87 @@ func TestStoreBusy(t *testing.T) {
 		t.Fatalf("View while another holds the db: %v, want ErrBusy", err)
 	}
 }
+
+// TestOldBucketNamesRenamed: a database an earlier agent wrote, with its
+// buckets named "owner.name", is read under the current names, with every
+// key, nested bucket and sequence, and an interrupted or repeated rename
+// changes nothing more.
+func TestOldBucketNamesRenamed(t *testing.T) {
+	dir := t.TempDir()
+	db, err := bolt.Open(filepath.Join(dir, state.DBName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("report.spool"))
+		if err != nil {
+			return err
+		}
+		b.SetSequence(41)
+		b.Put([]byte("0001"), []byte("a heartbeat"))
+		nested, err := b.CreateBucket([]byte("inner"))
+		if err != nil {
+			return err
+		}
+		nested.Put([]byte("k"), []byte("v"))
+		v, err := tx.CreateBucket([]byte("vault.files"))
+		if err != nil {
+			return err
+		}
+		v.Put([]byte("LL-1/a.txt.age"), []byte(`{"size":3}`))
+		_, err = tx.CreateBucket([]byte("plain"))
+		return err
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for range 2 { // a second Store (another process) finds nothing to rename
+		s := state.OpenStore(dir, time.Second)
+		err := s.View(func(tx *bolt.Tx) error {
+			var names []string
+			tx.ForEach(func(name []byte, _ *bolt.Bucket) error { names = append(names, string(name)); return nil })
+			if got := strings.Join(names, " "); got != "plain report-spool vault-files" {
+				t.Errorf("buckets %q", got)
+			}
+			sp := tx.Bucket([]byte("report" + state.BucketSep + "spool"))
+			if sp == nil {
+				t.Fatal("no spool bucket")
+			}
+			if sp.Sequence() != 41 || string(sp.Get([]byte("0001"))) != "a heartbeat" {
+				t.Errorf("spool sequence %d, entry %q", sp.Sequence(), sp.Get([]byte("0001")))
+			}
+			if in := sp.Bucket([]byte("inner")); in == nil || string(in.Get([]byte("k"))) != "v" {
+				t.Error("the nested bucket was not carried over")
+			}
+			if got := tx.Bucket([]byte("vault-files")).Get([]byte("LL-1/a.txt.age")); string(got) != `{"size":3}` {
+				t.Errorf("index entry %q", got)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestBothBucketNamesRefused: a database holding a bucket under its old
+// and its new name is not merged by guess: the store says so.
+func TestBothBucketNamesRefused(t *testing.T) {
+	dir := t.TempDir()
+	db, err := bolt.Open(filepath.Join(dir, state.DBName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error {
+		tx.CreateBucket([]byte("vault.files"))
+		tx.CreateBucket([]byte("vault-files"))
+		return nil
+	})
+	db.Close()
+	err = state.OpenStore(dir, time.Second).View(func(*bolt.Tx) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "both buckets") {
+		t.Fatalf("View: %v", err)
+	}
+}

@@ -17,9 +17,9 @@ import (
 
 // Buckets the vault owns in the agent's state store.
 var (
-	filesBucket   = []byte("vault.files")
-	refusedBucket = []byte("vault.refused")
-	metaBucket    = []byte("vault.meta")
+	filesBucket   = []byte("vault-files")
+	refusedBucket = []byte("vault-refused")
+	metaBucket    = []byte("vault-meta")
 )
 
 // tempKeyName is the key, in metaBucket, of the secret that tags the
