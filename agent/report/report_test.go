@@ -138,7 +138,7 @@ func TestCorruptRecordDropped(t *testing.T) {
 	// Damage heartbeat 2 in the spool, as a bad disk would.
 	st := state.OpenStore(dir, time.Second)
 	err := st.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("report.spool"))
+		b := tx.Bucket([]byte("report-spool"))
 		k := []byte{0, 0, 0, 0, 0, 0, 0, 2}
 		v := bytes.Clone(b.Get(k))
 		v[len(v)-1] ^= 1
