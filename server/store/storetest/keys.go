@@ -1432,8 +1432,9 @@ func testLeaseKeysSealed(t *testing.T, open Open) {
 	ok(t, err)
 	wrong := open(t)
 	wrong.(store.Sealing).UseKeySealer(other)
-	if _, err := wrong.ServeLeases(ctx, []store.LeaseRequest{leaseReq("d", store.LeaseKindKey, id, t0.Add(time.Minute))}); !errors.Is(err, kek.ErrOpen) {
-		t.Errorf("serving with another key-encryption key: %v, want kek.ErrOpen", err)
+	if res, err := wrong.ServeLeases(ctx, []store.LeaseRequest{leaseReq("d", store.LeaseKindKey, id, t0.Add(time.Minute))}); err != nil ||
+		res[0].Outcome != store.LeaseFailed || !errors.Is(res[0].Err, kek.ErrOpen) || res[0].Key != nil {
+		t.Errorf("serving with another key-encryption key: %+v, %v, want LeaseFailed with kek.ErrOpen", res, err)
 	}
 	none := open(t)
 	none.(store.Sealing).UseKeySealer(nil)
@@ -1447,4 +1448,52 @@ func testLeaseKeysSealed(t *testing.T, open Open) {
 	got := serve(t, open(t), r)[0]
 	served(t, "with the key-encryption key", got, r, id)
 	sameBytes(t, "the key served again", got.Key, key)
+}
+
+// failsFor is a key sealer whose Open fails for one device's keys, as a
+// damaged row would.
+type failsFor struct {
+	store.KeySealer
+	device string
+}
+
+func (f failsFor) Open(deviceID, keyID string, sealed []byte) ([]byte, error) {
+	if deviceID == f.device {
+		return nil, kek.ErrOpen
+	}
+	return f.KeySealer.Open(deviceID, keyID, sealed)
+}
+
+// testOneKeyDoesNotOpen: a device whose stored key does not open fails
+// alone: the other requests in its batch are served and logged, and its
+// own request is neither logged nor its nonce kept, so the agent may ask
+// again.
+func testOneKeyDoesNotOpen(t *testing.T, open Open) {
+	s, ctx := open(t), t.Context()
+	createDevices(t, s, "good", "bad")
+	goodID, goodKey := keyOf(t, s, "good", t0)
+	badID, badKey := keyOf(t, s, "bad", t0)
+	h := open(t)
+	h.(store.Sealing).UseKeySealer(failsFor{Sealer, "bad"})
+	g, b := leaseReq("good", store.LeaseKindKey, goodID, t0.Add(time.Minute)), leaseReq("bad", store.LeaseKindKey, badID, t0.Add(time.Minute))
+	res, err := h.ServeLeases(ctx, []store.LeaseRequest{g, b})
+	if err != nil {
+		t.Fatalf("a batch with one key that does not open: %v", err)
+	}
+	served(t, "the good device beside the bad", res[0], g, goodID)
+	sameBytes(t, "the good device's key", res[0].Key, goodKey)
+	if res[1].Outcome != store.LeaseFailed || !errors.Is(res[1].Err, kek.ErrOpen) || res[1].Key != nil || res[1].Record.ID != 0 {
+		t.Errorf("the bad device: %+v, want LeaseFailed with kek.ErrOpen and nothing logged", res[1])
+	}
+	// The same request again with a sealer that opens it: served, not a
+	// replay.
+	res = serve(t, open(t), b)
+	served(t, "the bad device's request again", res[0], b, badID)
+	sameBytes(t, "the bad device's key", res[0].Key, badKey)
+	// Refusals need no key: a lost device whose key does not open is
+	// refused (and logged) as any other.
+	ok(t, h.MarkLost(ctx, store.LostReport{DeviceID: "bad", LostAt: t0, DiscoveredAt: t0.Add(2 * time.Minute), RecordedAt: t0.Add(2 * time.Minute), By: "it"}))
+	if res := serve(t, h, leaseReq("bad", store.LeaseKindKey, badID, t0.Add(3*time.Minute)))[0]; res.Outcome != store.LeaseRefused || res.Record.Refused != wire.RefusedLost {
+		t.Errorf("the bad device, lost: %+v", res)
+	}
 }

@@ -125,6 +125,7 @@ func Run(t *testing.T, open Open) {
 		{"LeaseEvidenceWholeLog", testLeaseEvidenceWholeLog},
 		{"LeaseRefusalRuns", testLeaseRefusalRuns},
 		{"LeaseKeysSealed", testLeaseKeysSealed},
+		{"OneKeyDoesNotOpen", testOneKeyDoesNotOpen},
 		{"WipeDestroysKeys", testWipeDestroysKeys},
 		{"LeasesTwoHandles", testLeasesTwoHandles},
 		{"OfflineCopyHistory", testOfflineCopyHistory},
