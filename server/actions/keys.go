@@ -97,8 +97,8 @@ type FoundResult struct {
 // wipe's status: said by MarkFound's Note, the audit log and the console.
 const (
 	FoundWipePending   = "A wipe is still requested: marking the device found does not cancel it. The server goes on refusing its lease, and its agent carries the wipe out at its next contact, unless the wipe is cancelled first (it is not yet delivered, so it still can be)."
-	FoundWipeDelivered = "A wipe was delivered to the device's agent and cannot be recalled: marking the device found does not undo it. The server goes on refusing its lease; the device's files open only with the council's escrow keys."
-	FoundWipeDone      = "The device was wiped (its agent acknowledged it): marking it found does not restore it. Its lease keys are destroyed; the device's files open only with the council's escrow keys."
+	FoundWipeDelivered = "A wipe was delivered to the device's agent and cannot be recalled: marking the device found does not undo it. The server goes on refusing its lease; the agent deletes the sealed files from the laptop, and copies of them kept elsewhere (as in the case-management system) open with the council's escrow keys."
+	FoundWipeDone      = "The device was wiped (its agent acknowledged it): marking it found does not restore it. Its lease keys are destroyed and its sealed files were deleted from the laptop; copies of them kept elsewhere (as in the case-management system) open with the council's escrow keys."
 	FoundWipeFailed    = "A wipe was delivered and its agent reported it did not complete: it cannot be recalled, and the server goes on refusing the device its lease."
 )
 
@@ -110,7 +110,12 @@ func foundNote(c store.Command, st store.CommandStatus) string {
 		s = FoundWipePending
 	case store.StatusDone:
 		s = FoundWipeDone
-	case store.StatusFailed, store.StatusRefused:
+		if c.Reason != "" {
+			s += " (the agent said: " + c.Reason + ")"
+		}
+	case store.StatusFailed:
+		s = FoundWipeFailed + " The server destroyed its lease keys on that acknowledgement all the same, but the laptop was not wiped (" + string(st) + ": " + c.Reason + ")"
+	case store.StatusRefused:
 		s = FoundWipeFailed + " (" + string(st) + ": " + c.Reason + ")"
 	default:
 		s = FoundWipeDelivered
