@@ -154,6 +154,10 @@ func (a *Assessment) leaseStatements() []string {
 				s += "; the agent said: " + w.Reason
 			}
 			s += ". The council's escrow keys open only copies of the files kept elsewhere, as in the case-management system"
+		case store.StatusRequested, store.StatusDelivered, store.StatusExpired:
+			if r := a.Device.RevokedAt; !r.IsZero() {
+				s += fmt.Sprintf("; the device was revoked at %s with a wipe not acknowledged, so whether the laptop carried it out is not known", when(r))
+			}
 		case store.StatusFailed:
 			s += fmt.Sprintf(", but the wipe FAILED (the agent said at %s: %s): the laptop was not wiped, and whatever it kept (above) may still be there", when(w.AckedAt), orNoReason(w.Reason))
 		}

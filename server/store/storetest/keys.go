@@ -224,7 +224,8 @@ func testLeaseRefusals(t *testing.T, open Open) {
 		{"nothing", func(string) {}, ""},
 		{"revoked", func(dev string) { ok(t, s.RevokeDevice(ctx, dev, at.Add(-time.Second))) }, wire.RefusedRevoked},
 		{"revoked at the lease", func(dev string) { ok(t, s.RevokeDevice(ctx, dev, at)) }, wire.RefusedRevoked},
-		{"revoked after the lease", func(dev string) { ok(t, s.RevokeDevice(ctx, dev, at.Add(time.Second))) }, ""},
+		// Revoking destroys the keys at once, whatever time it names.
+		{"revoked after the lease", func(dev string) { ok(t, s.RevokeDevice(ctx, dev, at.Add(time.Second))) }, wire.RefusedRevoked},
 		{"a wipe", func(dev string) { cmd(dev, wire.CommandWipe) }, wire.RefusedWiped},
 		{"a wipe cancelled", func(dev string) { cancel(dev, cmd(dev, wire.CommandWipe)) }, ""},
 		{"a wipe requested a year before", func(dev string) {
@@ -1495,5 +1496,45 @@ func testOneKeyDoesNotOpen(t *testing.T, open Open) {
 	ok(t, h.MarkLost(ctx, store.LostReport{DeviceID: "bad", LostAt: t0, DiscoveredAt: t0.Add(2 * time.Minute), RecordedAt: t0.Add(2 * time.Minute), By: "it"}))
 	if res := serve(t, h, leaseReq("bad", store.LeaseKindKey, badID, t0.Add(3*time.Minute)))[0]; res.Outcome != store.LeaseRefused || res.Record.Refused != wire.RefusedLost {
 		t.Errorf("the bad device, lost: %+v", res)
+	}
+}
+
+// testRevokeDestroysKeys: revoking a device destroys its lease keys at
+// once (a revoked device's heartbeats are refused, so a wipe outstanding
+// could never be acknowledged and its key would be kept); a device
+// revoked again keeps its keys' first destruction time, and one with no
+// key is revoked as before.
+func testRevokeDestroysKeys(t *testing.T, open Open) {
+	s, ctx := open(t), t.Context()
+	createDevices(t, s, "d", "other", "keyless")
+	id, _ := keyOf(t, s, "d", t0)
+	otherID, otherKey := keyOf(t, s, "other", t0)
+	_, err := s.RotateLeaseKey(ctx, "d", t0.Add(time.Minute))
+	ok(t, err)
+	requestCommand(t, s, command("d", wire.CommandWipe, t0.Add(2*time.Minute), "alice"))
+	_, err = s.DeliverCommands(ctx, "d", t0.Add(3*time.Minute), 10)
+	ok(t, err)
+	ok(t, s.RevokeDevice(ctx, "d", t0.Add(4*time.Minute)))
+	ks := leaseKeys(t, s, "d")
+	if len(ks) != 2 {
+		t.Fatalf("keys after the revocation: %+v", ks)
+	}
+	for _, k := range ks {
+		sameTime(t, "key "+k.ID+" destroyed at", k.DestroyedAt, t0.Add(4*time.Minute))
+	}
+	ok(t, s.RevokeDevice(ctx, "d", t0.Add(-time.Hour)))
+	for _, k := range leaseKeys(t, s, "d") {
+		sameTime(t, "key "+k.ID+" destroyed at, revoked again", k.DestroyedAt, t0.Add(4*time.Minute))
+	}
+	r := leaseReq("d", store.LeaseKindKey, id, t0.Add(5*time.Minute))
+	refusedLease(t, "the revoked device", serve(t, s, r)[0], r, wire.RefusedRevoked)
+	// Another device's key is untouched.
+	r = leaseReq("other", store.LeaseKindKey, otherID, t0.Add(5*time.Minute))
+	got := serve(t, s, r)[0]
+	served(t, "another device", got, r, otherID)
+	sameBytes(t, "another device's key", got.Key, otherKey)
+	ok(t, s.RevokeDevice(ctx, "keyless", t0))
+	if ks := leaseKeys(t, s, "keyless"); len(ks) != 0 {
+		t.Errorf("a device never served a key has keys after its revocation: %+v", ks)
 	}
 }

@@ -126,6 +126,7 @@ func Run(t *testing.T, open Open) {
 		{"LeaseRefusalRuns", testLeaseRefusalRuns},
 		{"LeaseKeysSealed", testLeaseKeysSealed},
 		{"OneKeyDoesNotOpen", testOneKeyDoesNotOpen},
+		{"RevokeDestroysKeys", testRevokeDestroysKeys},
 		{"WipeDestroysKeys", testWipeDestroysKeys},
 		{"LeasesTwoHandles", testLeasesTwoHandles},
 		{"OfflineCopyHistory", testOfflineCopyHistory},

@@ -65,7 +65,8 @@ func Decide(r store.LeaseRequest, d Device) Decision {
 		return Decision{Result: store.LeaseResult{Outcome: store.LeaseRefused, Record: rec}}
 	}
 	switch {
-	case !d.RevokedAt.IsZero() && !d.RevokedAt.After(at):
+	// RevokeDevice destroys the keys at once, whatever time it names.
+	case !d.RevokedAt.IsZero() && (!d.RevokedAt.After(at) || d.Current != nil && d.Current.Destroyed):
 		return refuse(wire.RefusedRevoked)
 	case d.Wipe || d.Current != nil && d.Current.Destroyed:
 		return refuse(wire.RefusedWiped)
