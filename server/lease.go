@@ -72,6 +72,9 @@ func (s *Server) doLease(w http.ResponseWriter, r *http.Request) error {
 		return fail(http.StatusForbidden, "unknown device %s", req.DeviceID)
 	case store.LeaseReplay:
 		return fail(http.StatusConflict, "device %s has sent this nonce before: a lease request is answered once", req.DeviceID)
+	case store.LeaseFailed:
+		s.log.Error("a device's stored lease key does not open: its lease is not served", "device", req.DeviceID, "err", res.Err)
+		return fail(http.StatusInternalServerError, "the server cannot open device %s's stored lease key; the server's log says why", req.DeviceID)
 	case store.LeaseRefused:
 		reply.Refused = res.Record.Refused
 		s.log.Warn("lease refused", "device", req.DeviceID, "reason", res.Record.Refused, "source", r.RemoteAddr)

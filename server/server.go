@@ -265,7 +265,7 @@ func (s *Server) doEnroll(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if res[0].Outcome != store.LeaseServed {
-		return fmt.Errorf("the new device %s was not served its first lease: %v %s", id, res[0].Outcome, res[0].Record.Refused)
+		return fmt.Errorf("the new device %s was not served its first lease: %v %s %v", id, res[0].Outcome, res[0].Record.Refused, res[0].Err)
 	}
 	s.log.Info("device enrolled", "device", id, "hostname", req.Hostname, "user", req.User, "os", req.OS, "lease_key", res[0].Record.KeyID)
 	s.reply(w, http.StatusOK, wire.EnrollReply{

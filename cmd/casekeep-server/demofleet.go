@@ -50,7 +50,7 @@ func demoFleet(e *cli.Env, args []string) error {
 	if *devices < 1 || *devices > 100_000 || *days < 1 || *days > 400 {
 		return cli.Usagef("--devices must be 1 to 100000 and --days 1 to 400")
 	}
-	return withKeyStore(*dsn, *data, func(ctx context.Context, st store.Store) error {
+	return withKeyStore(*dsn, *data, "", true, func(ctx context.Context, st store.Store) error {
 		rows, err := st.Devices(ctx)
 		if err != nil {
 			return err

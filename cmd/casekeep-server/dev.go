@@ -51,6 +51,7 @@ Dev mode seeds nothing: the store holds only what the agent reports.`,
 func runDev(e *cli.Env, args []string) error {
 	dirFlag := e.Flags.String("dir", "casekeep-dev", "keep everything in `DIR`")
 	listen := e.Flags.String("listen", "127.0.0.1:8443", "serve on `ADDR` (loopback)")
+	kekPath := e.Flags.String("kek", "", "the lease keys' key-encryption key `FILE` (default DIR/server/lease-kek)")
 	if _, err := e.Parse(args, 0, 0); err != nil {
 		return err
 	}
@@ -87,7 +88,7 @@ func runDev(e *cli.Env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if err := useKEK(st, data); err != nil {
+	if err := useKEK(st, kekFile(*kekPath, data), true); err != nil {
 		return err
 	}
 	if err := publish(ctx, st, pub, bundle, log); err != nil && !errors.Is(err, store.ErrRollback) {

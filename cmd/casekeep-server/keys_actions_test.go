@@ -249,3 +249,37 @@ func TestActionRotate(t *testing.T) {
 			Detail: "next key " + ks[1].ID + ": the old key is destroyed when the agent takes the new one"})
 	}
 }
+
+// TestRevokeDeviceCommand: revoke-device revokes the device, destroys its
+// lease keys and says so, and that a wipe outstanding will not be
+// reported.
+func TestRevokeDeviceCommand(t *testing.T) {
+	r := newActionsRig(t)
+	ctx := context.Background()
+	id := deviceOf(t, r, frontEnd{name: "command line"})
+	if res := run(t, "revoke-device", "nope", "--db", r.DB); res.Code != 1 || !strings.Contains(res.Stderr, "no such device") {
+		t.Errorf("an unknown device: %+v", res)
+	}
+	res, err := r.Store.ServeLeases(ctx, []store.LeaseRequest{{DeviceID: id, Kind: store.LeaseKindEnroll, At: time.Now(), Window: time.Hour, Source: "test"}})
+	if err != nil || res[0].Outcome != store.LeaseServed {
+		t.Fatal(res, err)
+	}
+	w, err := (&actions.Actions{Store: r.Store}).RequestWipe(ctx, "someone", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := run(t, "revoke-device", id, "--db", r.DB)
+	if out.Code != 0 || !strings.Contains(out.Stdout, "Its lease keys are destroyed (1 key)") || !strings.Contains(out.Stdout, actions.RevokeWipeOutstanding+" (wipe "+w.ID+")") {
+		t.Errorf("revoke-device: %+v", out)
+	}
+	if ks, _ := r.Store.LeaseKeys(ctx, id); len(ks) != 1 || ks[0].DestroyedAt.IsZero() {
+		t.Errorf("the keys after revoke-device: %+v", ks)
+	}
+	if d, _ := r.Store.Device(ctx, id); d.RevokedAt.IsZero() {
+		t.Errorf("not revoked")
+	}
+	got := auditOf(t, r, id)
+	if last := got[len(got)-1]; last.Action != actions.AuditRevoke || last.Actor != actions.CommandLine || !strings.Contains(last.Detail, "lease keys are destroyed") {
+		t.Errorf("the audit entry %+v", last)
+	}
+}

@@ -18,14 +18,15 @@ func leaseCommand() *cli.Command {
 		Name:    "lease",
 		Summary: "see a device's lease log and rotate its lease key",
 		Sub: []*cli.Command{{
-			Name: "rotate", Args: "DEVICE-ID --db DSN [--data DIR]",
+			Name: "rotate", Args: "DEVICE-ID --db DSN [--data DIR | --kek FILE]",
 			Summary: "give a device a new lease key (an it-security action)",
 			Help: `Rotate makes a new lease key for the device. The server sends it with each
 lease the device is served from then on; its agent wraps its vault identity
 with it and asks for its lease by the new key's ID, and from that moment the
 server serves only the new key and destroys the old one. The laptop never loses
 access. It is recorded in the audit log. It needs the lease keys'
-key-encryption key (lease-kek in the server's data folder, --data).`,
+key-encryption key (lease-kek in the server's data folder, --data, or --kek
+FILE), which must exist: it makes none.`,
 			Run: leaseRotate,
 		}, {
 			Name: "log", Args: "DEVICE-ID --db DSN [--limit N] [--json]",
@@ -42,11 +43,12 @@ proxy it is the proxy's address, not the laptop's.`,
 func leaseRotate(e *cli.Env, args []string) error {
 	dsn := e.Flags.String("db", "", dbHelp)
 	data := e.Flags.String("data", "", dataHelp)
+	kekPath := e.Flags.String("kek", "", kekHelp)
 	rest, err := e.Parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
-	return withKeyStore(*dsn, *data, func(ctx context.Context, st store.Store) error {
+	return withKeyStore(*dsn, *data, *kekPath, false, func(ctx context.Context, st store.Store) error {
 		k, err := (&actions.Actions{Store: st}).RotateLeaseKey(ctx, actions.CommandLine, rest[0])
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("rotating the lease key of %s: no such device (casekeep-server devices lists them)", rest[0])

@@ -16,6 +16,6 @@ func rootCommand() *cli.Command {
 		Help: `casekeep-server is the central endpoint of casekeep: it enrolls laptops,
 serves them signed policy and keeps what they report. It is also the tool IT
 security uses to write and sign that policy.`,
-		Sub: []*cli.Command{devCommand(), serveCommand(), userCommand(), tokenCommand(), devicesCommand(), leaseCommand(), demoFleetCommand(), policyCommand()},
+		Sub: []*cli.Command{devCommand(), serveCommand(), userCommand(), tokenCommand(), devicesCommand(), revokeDeviceCommand(), leaseCommand(), demoFleetCommand(), policyCommand()},
 	}
 }

@@ -27,13 +27,15 @@ import (
 
 func serveCommand() *cli.Command {
 	return &cli.Command{
-		Name: "serve", Args: "--db DSN [--data DIR] [--listen ADDR] [--policy BUNDLE] [--policy-key FILE] [--tls-cert FILE --tls-key FILE]",
+		Name: "serve", Args: "--db DSN [--data DIR] [--kek FILE] [--listen ADDR] [--policy BUNDLE] [--policy-key FILE] [--tls-cert FILE --tls-key FILE]",
 		Summary: "run the server for agents",
 		Help: `Serve runs the endpoint agents enroll with and report to, over HTTPS, keeping
 what it hears in the store (--db). The data folder holds the server key (signs
 replies; made on first start), the lease keys' key-encryption key (lease-kek:
 the store holds every device's lease key sealed with it; made on first start,
-keep it out of the database's backups and back it up apart), the TLS certificate (self-signed and made on
+or kept elsewhere with --kek FILE; keep it out of the database's folder and
+backups and back it up apart: serve warns if it shares the SQLite database's
+folder), the TLS certificate (self-signed and made on
 first start unless --tls-cert names the council's own) and the policy public
 key (policy.pub, or --policy-key). --policy publishes a signed bundle at start
 if it is newer than the one stored. Several servers can share one PostgreSQL
@@ -80,6 +82,7 @@ func (f serverFiles) policyPub() (string, error) {
 func serve(e *cli.Env, args []string) error {
 	dsn := e.Flags.String("db", "", dbHelp)
 	files := addServerFlags(e)
+	kekPath := e.Flags.String("kek", "", kekHelp)
 	listen := e.Flags.String("listen", ":8443", "listen on `ADDR`")
 	bundle := e.Flags.String("policy", "", "publish this signed policy `BUNDLE` at start if it is newer")
 	writers := e.Flags.Int("writers", 0, "store transactions at once (default 1 for SQLite, 8 for PostgreSQL)")
@@ -111,8 +114,12 @@ func serve(e *cli.Env, args []string) error {
 	if err := os.MkdirAll(*files.data, 0o700); err != nil {
 		return err
 	}
-	if err := useKEK(st, *files.data); err != nil {
+	kf := kekFile(*kekPath, *files.data)
+	if err := useKEK(st, kf, true); err != nil {
 		return err
+	}
+	if warn := kekBesideDB(*dsn, kf); warn != "" {
+		log.Warn(warn)
 	}
 	key, err := server.LoadOrCreateKey(*files.data)
 	if err != nil {

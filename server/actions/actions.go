@@ -20,6 +20,7 @@ const (
 	AuditUnlock      = "device.unlock"
 	AuditCancel      = "device.command_cancel"
 	AuditLeaseRotate = "device.lease_rotate"
+	AuditRevoke      = "device.revoke"
 	AuditDecision    = "device.decision"
 	AuditUserAdd     = "user.add"
 	AuditTokenCreate = "token.create"

@@ -458,6 +458,52 @@ func TestRotateLeaseKey(t *testing.T) {
 	sameAudit(t, f.audit(t), "casekeep-server (command line) device.lease_rotate dev-a: next key "+k.ID+": the old key is destroyed when the agent takes the new one")
 }
 
+// TestRevokeDevice: revoking a device destroys its lease keys (else a
+// wipe outstanding could never be acknowledged, and the key kept for
+// ever), and its result and audit entry say so, and that a wipe was
+// outstanding.
+func TestRevokeDevice(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.act.RevokeDevice(ctx, "ann", "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("an unknown device: %v", err)
+	}
+	res, err := f.st.ServeLeases(ctx, []store.LeaseRequest{{DeviceID: "dev-a", Kind: store.LeaseKindEnroll, At: now, Window: time.Hour, Source: "x"}})
+	if err != nil || res[0].Outcome != store.LeaseServed {
+		t.Fatal(res, err)
+	}
+	w, err := f.act.RequestWipe(ctx, "ann", "dev-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.DeliverCommands(ctx, "dev-a", now, 10); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.act.RevokeDevice(ctx, "ann", " dev-a ")
+	if err != nil || r.KeysDestroyed != 1 || r.Wipe == nil || r.Wipe.ID != w.ID {
+		t.Fatalf("%+v, %v", r, err)
+	}
+	want := "Revoked: the server refuses its heartbeats and its lease from now on. Its lease keys are destroyed (1 key): the server can never serve its vault key again. " +
+		actions.RevokeWipeOutstanding + " (wipe " + w.ID + ")"
+	if r.Note != want {
+		t.Errorf("the note %q, want %q", r.Note, want)
+	}
+	ks, err := f.st.LeaseKeys(ctx, "dev-a")
+	if err != nil || len(ks) != 1 || ks[0].DestroyedAt.IsZero() {
+		t.Errorf("the keys after the revocation: %+v, %v", ks, err)
+	}
+	audit := f.audit(t)
+	if got := audit[len(audit)-1]; got != "ann device.revoke dev-a: "+want {
+		t.Errorf("the audit entry %q", got)
+	}
+	// Revoked again: nothing more to destroy, no wipe left outstanding to
+	// speak of twice (it still is, and is said).
+	r, err = f.act.RevokeDevice(ctx, "ann", "dev-a")
+	if err != nil || r.KeysDestroyed != 0 || strings.Contains(r.Note, "keys are destroyed") {
+		t.Errorf("revoked again: %+v, %v", r, err)
+	}
+}
+
 // TestMarkFoundWithAWipe: marking a device found while a wipe stands says
 // so, instead of implying the device is simply back: a wipe pending can
 // still be cancelled and is otherwise carried out; one delivered cannot be

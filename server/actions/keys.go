@@ -97,8 +97,8 @@ type FoundResult struct {
 // wipe's status: said by MarkFound's Note, the audit log and the console.
 const (
 	FoundWipePending   = "A wipe is still requested: marking the device found does not cancel it. The server goes on refusing its lease, and its agent carries the wipe out at its next contact, unless the wipe is cancelled first (it is not yet delivered, so it still can be)."
-	FoundWipeDelivered = "A wipe was delivered to the device's agent and cannot be recalled: marking the device found does not undo it. The server goes on refusing its lease; the device's files open only with the council's escrow keys."
-	FoundWipeDone      = "The device was wiped (its agent acknowledged it): marking it found does not restore it. Its lease keys are destroyed; the device's files open only with the council's escrow keys."
+	FoundWipeDelivered = "A wipe was delivered to the device's agent and cannot be recalled: marking the device found does not undo it. The server goes on refusing its lease; the agent deletes the sealed files from the laptop, and copies of them kept elsewhere (as in the case-management system) open with the council's escrow keys."
+	FoundWipeDone      = "The device was wiped (its agent acknowledged it): marking it found does not restore it. Its lease keys are destroyed and its sealed files were deleted from the laptop; copies of them kept elsewhere (as in the case-management system) open with the council's escrow keys."
 	FoundWipeFailed    = "A wipe was delivered and its agent reported it did not complete: it cannot be recalled, and the server goes on refusing the device its lease."
 )
 
@@ -110,7 +110,12 @@ func foundNote(c store.Command, st store.CommandStatus) string {
 		s = FoundWipePending
 	case store.StatusDone:
 		s = FoundWipeDone
-	case store.StatusFailed, store.StatusRefused:
+		if c.Reason != "" {
+			s += " (the agent said: " + c.Reason + ")"
+		}
+	case store.StatusFailed:
+		s = FoundWipeFailed + " The server destroyed its lease keys on that acknowledgement all the same, but the laptop was not wiped (" + string(st) + ": " + c.Reason + ")"
+	case store.StatusRefused:
 		s = FoundWipeFailed + " (" + string(st) + ": " + c.Reason + ")"
 	default:
 		s = FoundWipeDelivered
@@ -157,6 +162,66 @@ func (a *Actions) MarkFound(ctx context.Context, who, deviceID string) (FoundRes
 		return res, a.record(ctx, now, who, AuditUnlock, deviceID, "command "+res.Unlock.ID+": "+commandEffects[wire.CommandUnlock])
 	}
 	return res, nil
+}
+
+// RevokeResult is what RevokeDevice did.
+type RevokeResult struct {
+	// KeysDestroyed counts the device's lease keys the revocation
+	// destroyed (none if it had none, or they were destroyed already).
+	KeysDestroyed int
+	// Wipe is the device's latest wipe not cancelled if it was still
+	// requested or delivered, not acknowledged: the agent can no longer
+	// acknowledge it (a revoked device's heartbeats are refused). Nil if
+	// there is none.
+	Wipe *store.Command
+	// Note says in a sentence what the revocation did.
+	Note string
+}
+
+// RevokeWipeOutstanding is said when a device is revoked with a wipe
+// requested or delivered and not acknowledged.
+const RevokeWipeOutstanding = "A wipe was outstanding: its agent can no longer report it (a revoked device's heartbeats are refused), so whether the laptop carried it out will not be known."
+
+// RevokeDevice revokes a device's enrollment now: its heartbeats and lease
+// requests are refused from then, and its lease keys are destroyed, since
+// it could never again be served them nor acknowledge a wipe.
+// store.ErrNotFound if there is no such device.
+func (a *Actions) RevokeDevice(ctx context.Context, who, deviceID string) (RevokeResult, error) {
+	now := a.now()
+	deviceID = strings.TrimSpace(deviceID)
+	var res RevokeResult
+	before, err := a.Store.LeaseKeys(ctx, deviceID)
+	if err != nil {
+		return res, err
+	}
+	cmds, err := a.Store.Commands(ctx, deviceID)
+	if err != nil {
+		return res, err
+	}
+	if err := a.Store.RevokeDevice(ctx, deviceID, now); err != nil {
+		return res, err
+	}
+	for _, k := range before {
+		if k.DestroyedAt.IsZero() {
+			res.KeysDestroyed++
+		}
+	}
+	for i := len(cmds) - 1; i >= 0; i-- {
+		if c := cmds[i]; c.Type == wire.CommandWipe && c.CancelledAt.IsZero() {
+			if st := c.Status(now); st == store.StatusRequested || st == store.StatusDelivered {
+				res.Wipe = &c
+			}
+			break
+		}
+	}
+	res.Note = "Revoked: the server refuses its heartbeats and its lease from now on."
+	if res.KeysDestroyed > 0 {
+		res.Note += " Its lease keys are destroyed (" + plural(res.KeysDestroyed, "key", "keys") + "): the server can never serve its vault key again."
+	}
+	if res.Wipe != nil {
+		res.Note += " " + RevokeWipeOutstanding + " (wipe " + res.Wipe.ID + ")"
+	}
+	return res, a.record(ctx, now, who, AuditRevoke, deviceID, res.Note)
 }
 
 // RotateLeaseKey makes a new lease key for a device: the server sends it

@@ -121,19 +121,25 @@ func TestCarefulDevice(t *testing.T) {
 	if _, err := st.DeliverCommands(ctx, d.id, at(15, 0), 10); err != nil {
 		t.Fatal(err)
 	}
-	d.beat(at(15, 1), wire.LeaseWiped, wire.OfflineNone, store.CommandAck{ID: w.ID, Type: wire.CommandWipe, Result: wire.AckDone, At: at(15, 1)})
+	d.beat(at(15, 1), wire.LeaseWiped, wire.OfflineNone, store.CommandAck{ID: w.ID, Type: wire.CommandWipe, Result: wire.AckDone, Reason: "10 sealed files removed", At: at(15, 1)})
 
 	a := assessed(t, st, d.id, at(14, 0), day.Add(5*24*time.Hour))
 	says(t, "careful", a,
 		"The vault key was last served at 2026-11-22 13:12 UTC and no lease was served after the loss at 2026-11-22 14:00 UTC; "+
 			"the laptop's offline copy (sealed to its TPM, so it cannot be used on another computer) was still valid at the loss and could be used until 2026-11-25 13:12 UTC: the last lease before the loss plus the offline window of 3 days recorded with it; "+
-			"the vault has been unreadable without the council's escrow keys since then.",
+			"the agent stops using its lease at 2026-11-25 13:12 UTC (the agent enforces that time, not the copy); "+
+			"the agent then deletes its copy, but that copy is sealed to the TPM without binding to the laptop's boot state: "+
+			"someone with administrator access to this laptop who took it, or recovers it from the disk's free blocks, could still unseal it and open the vault after that time.",
 		"After the loss the server refused 1 lease request (wiped 1), the first at 2026-11-22 15:00 UTC from 203.0.113.9:4000: the device asked for its key and was not given it.",
-		"A wipe was requested at 2026-11-22 14:31 UTC by it; it was delivered at 2026-11-22 15:00 UTC, and the device acknowledged it done at 2026-11-22 15:01 UTC (by the device's clock; received 2026-11-22 15:01 UTC); the server refuses the device its lease since the wipe was requested.",
-		"The server destroyed the device's lease keys at 2026-11-22 15:01 UTC: no copy of its vault key remains on the server; only the council's escrow keys open its files.")
-	saysNot(t, "careful", a, "WAS served", "operating system only", "not protected by a lease", "does not yet")
+		"A wipe was requested at 2026-11-22 14:31 UTC by it; it was delivered at 2026-11-22 15:00 UTC, and the device acknowledged it done at 2026-11-22 15:01 UTC (by the device's clock; received 2026-11-22 15:01 UTC): 10 sealed files removed; the server refuses the device its lease since the wipe was requested.",
+		"The server destroyed the device's lease keys at 2026-11-22 15:01 UTC: it holds no copy of the device's vault key and can no longer serve it; "+
+			"the agent acknowledged the wipe done at 2026-11-22 15:01 UTC, having deleted the sealed files, its wrapped identity and its copies of the lease from the laptop "+
+			"(deleted data may still be recoverable from the disk's free blocks, which only the disk encryption protects); the agent said: 10 sealed files removed. "+
+			"The council's escrow keys open only copies of the files kept elsewhere, as in the case-management system.",
+		"and the device acknowledged it done at 2026-11-22 15:01 UTC (by the device's clock; received 2026-11-22 15:01 UTC): 10 sealed files removed;")
+	saysNot(t, "careful", a, "WAS served", "operating system only", "not protected by a lease", "does not yet", "unreadable", "only the council's escrow keys open")
 	var h strings.Builder
-	if err := a.WriteHTML(&h); err != nil || !strings.Contains(h.String(), "<tr><th>wipe requested</th><td>2026-11-22 14:31 UTC by it; done, delivered 2026-11-22 15:00 UTC, acknowledged done 2026-11-22 15:01 UTC</td></tr>") {
+	if err := a.WriteHTML(&h); err != nil || !strings.Contains(h.String(), "<tr><th>wipe requested</th><td>2026-11-22 14:31 UTC by it; done, delivered 2026-11-22 15:00 UTC, acknowledged done 2026-11-22 15:01 UTC: 10 sealed files removed</td></tr>") {
 		t.Errorf("the HTML: %v\n%s", err, h.String())
 	}
 	if !a.LeaseBefore.At.Equal(at(13, 12)) || a.Leases.ServedAfter != 0 || a.Leases.Refusals() != 1 || !a.Until().Equal(at(13, 12).Add(72*time.Hour)) {
@@ -142,7 +148,7 @@ func TestCarefulDevice(t *testing.T) {
 	// Assessed before the window ran out: it says until when the agent
 	// could still open the vault.
 	a = assessed(t, st, d.id, at(14, 0), at(16, 0))
-	says(t, "careful, soon after", a, "; until 2026-11-25 13:12 UTC the laptop's agent can still open the vault without the server, unless it has carried out a lock or a wipe.")
+	says(t, "careful, soon after", a, "; until 2026-11-25 13:12 UTC the laptop's agent can still open the vault without the server, unless it has carried out a lock or a wipe; the agent then deletes its copy")
 }
 
 // TestCarelessDevice: a laptop whose offline copy the OS alone protects,
@@ -169,8 +175,10 @@ func TestCarelessDevice(t *testing.T) {
 			"the last at 2026-11-22 15:30 UTC from 203.0.113.9:4001, the key itself sent once; "+
 			"the laptop's offline copy (held by the operating system only, not by a TPM: a root-only file on Linux, DPAPI machine scope on Windows, the System keychain on macOS, so only as safe as the disk encryption) was still valid at the loss and could be used until 2026-11-25 13:12 UTC: the last lease before the loss plus the offline window of 3 days recorded with it; "+
 			"with the leases served after the loss, the vault could be opened until 2026-11-25 15:30 UTC; "+
-			"until 2026-11-25 15:30 UTC the laptop's agent can still open the vault without the server, unless it has carried out a lock or a wipe.",
-		"Its offline copy was held by the operating system only, not by a TPM: it is only as safe as the disk encryption (the device reported full-disk encryption on at the loss, so it is as safe as that encryption and the laptop's accounts); until 2026-11-25 15:30 UTC someone who could read the laptop's disk, or act as its operating system (root or SYSTEM), could use it to open the vault.",
+			"until 2026-11-25 15:30 UTC the laptop's agent can still open the vault without the server, unless it has carried out a lock or a wipe; "+
+			"the agent then deletes its copy, but someone with administrator access to the laptop who took it, or recovers it from the disk's free blocks "+
+			"(anyone who reads the disk, if it is not encrypted), could still open the vault with it after that time.",
+		"Its offline copy was held by the operating system only, not by a TPM: it is only as safe as the disk encryption (the device reported full-disk encryption on at the loss, so it is as safe as that encryption and the laptop's accounts); until 2026-11-25 15:30 UTC someone who could read the laptop's disk, or act as its operating system (root or SYSTEM), could use it to open the vault, and after that time too with a copy of it taken before the agent deleted it.",
 		"After the loss the server refused 1 lease request (lost 1), the first at 2026-11-22 16:05 UTC from 203.0.113.9:4002")
 	saysNot(t, "careless", a, "unreadable", "destroyed the device's lease keys")
 	// The CSV carries the lease evidence.
@@ -271,4 +279,34 @@ func TestOfflineCopyKinds(t *testing.T) {
 		says(t, c.id, a, c.want...)
 		saysNot(t, c.id, a, c.not...)
 	}
+}
+
+// TestWipeFailed: a wipe the agent acknowledged failed destroys the
+// server's keys all the same, but the laptop was not wiped: the
+// assessment says so, with the agent's reason, and does not say its files
+// open only with the escrow keys.
+func TestWipeFailed(t *testing.T) {
+	st, _ := servertest.Store(t)
+	ctx := context.Background()
+	d := newDevice(t, st, "dev-wipe-failed")
+	d.lease(store.LeaseKindEnroll, at(8, 0), "10.0.0.5:5000")
+	d.beat(at(13, 0), wire.LeaseUnlocked, wire.OfflineTPM)
+	d.lease(store.LeaseKindRenew, at(13, 12), "10.0.0.5:5000")
+	if err := st.MarkLost(ctx, store.LostReport{DeviceID: d.id, LostAt: at(14, 0), DiscoveredAt: at(14, 30), RecordedAt: at(14, 30), By: "it"}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := st.RequestCommand(ctx, store.Command{DeviceID: d.id, Type: wire.CommandWipe, RequestedAt: at(14, 31), RequestedBy: "it"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.DeliverCommands(ctx, d.id, at(15, 0), 10); err != nil {
+		t.Fatal(err)
+	}
+	d.beat(at(15, 1), wire.LeaseLocked, wire.OfflineTPM, store.CommandAck{ID: w.ID, Type: wire.CommandWipe, Result: wire.AckFailed, Reason: "the cache folder could not be removed: permission denied", At: at(15, 1)})
+	a := assessed(t, st, d.id, at(14, 0), at(16, 0))
+	says(t, "wipe failed", a,
+		"The server destroyed the device's lease keys at 2026-11-22 15:01 UTC: it holds no copy of the device's vault key and can no longer serve it, "+
+			"but the wipe FAILED (the agent said at 2026-11-22 15:01 UTC: the cache folder could not be removed: permission denied): "+
+			"the laptop was not wiped, and whatever it kept (above) may still be there.")
+	saysNot(t, "wipe failed", a, "escrow", "unreadable", "acknowledged the wipe done")
 }

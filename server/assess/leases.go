@@ -108,21 +108,19 @@ func (a *Assessment) leaseStatements() []string {
 		if until.After(b.Until) {
 			s += fmt.Sprintf("; with the leases served after the loss, the vault could be opened until %s", when(until))
 		}
-		switch {
-		case !until.After(a.MadeAt) && ev.ServedAfter == 0:
-			s += "; the vault has been unreadable without the council's escrow keys since then"
-		case !until.After(a.MadeAt):
-			s += fmt.Sprintf("; the vault has been unreadable without the council's escrow keys since %s", when(until))
-		default:
+		if !until.After(a.MadeAt) {
+			s += fmt.Sprintf("; the agent stops using its lease at %s (the agent enforces that time, not the copy)", when(until))
+		} else {
 			s += fmt.Sprintf("; until %s the laptop's agent can still open the vault without the server, unless it has carried out a lock or a wipe", when(until))
 		}
+		s += copyAfter[a.offlineCopy()]
 		out = append(out, s+".")
 		if held := a.offlineCopy(); held == wire.OfflineOS && until.After(a.LostAt) {
 			disk := "whether the disk was encrypted is not known, so neither is how safe the copy was"
 			if a.HasState && diskSays[a.State.DiskEncryption] != "" {
 				disk = diskSays[a.State.DiskEncryption]
 			}
-			out = append(out, fmt.Sprintf("Its offline copy was held by the operating system only, not by a TPM: it is only as safe as the disk encryption (%s); until %s someone who could read the laptop's disk, or act as its operating system (root or SYSTEM), could use it to open the vault.", disk, when(until)))
+			out = append(out, fmt.Sprintf("Its offline copy was held by the operating system only, not by a TPM: it is only as safe as the disk encryption (%s); until %s someone who could read the laptop's disk, or act as its operating system (root or SYSTEM), could use it to open the vault, and after that time too with a copy of it taken before the agent deleted it.", disk, when(until)))
 		}
 	}
 	if b.At.IsZero() && ev.ServedAfter > 0 {
@@ -147,9 +145,53 @@ func (a *Assessment) leaseStatements() []string {
 			atLeast, plural(n, "lease request", "lease requests"), strings.Join(reasons, ", "), from, first.Source))
 	}
 	if at := a.keysDestroyed(); !at.IsZero() {
-		out = append(out, fmt.Sprintf("The server destroyed the device's lease keys at %s: no copy of its vault key remains on the server; only the council's escrow keys open its files.", when(at)))
+		s := fmt.Sprintf("The server destroyed the device's lease keys at %s: it holds no copy of the device's vault key and can no longer serve it", when(at))
+		switch w, st := a.lastWipe(); st {
+		case store.StatusDone:
+			s += fmt.Sprintf("; the agent acknowledged the wipe done at %s, having deleted the sealed files, its wrapped identity and its copies of the lease from the laptop "+
+				"(deleted data may still be recoverable from the disk's free blocks, which only the disk encryption protects)", when(w.AckedAt))
+			if w.Reason != "" {
+				s += "; the agent said: " + w.Reason
+			}
+			s += ". The council's escrow keys open only copies of the files kept elsewhere, as in the case-management system"
+		case store.StatusRequested, store.StatusDelivered, store.StatusExpired:
+			if r := a.Device.RevokedAt; !r.IsZero() {
+				s += fmt.Sprintf("; the device was revoked at %s with a wipe not acknowledged, so whether the laptop carried it out is not known", when(r))
+			}
+		case store.StatusFailed:
+			s += fmt.Sprintf(", but the wipe FAILED (the agent said at %s: %s): the laptop was not wiped, and whatever it kept (above) may still be there", when(w.AckedAt), orNoReason(w.Reason))
+		}
+		out = append(out, s+".")
 	}
 	return out
+}
+
+// copyAfter says, by how the device held its offline copy, what the
+// agent's window does not stop.
+var copyAfter = map[string]string{
+	wire.OfflineTPM: "; the agent then deletes its copy, but that copy is sealed to the TPM without binding to the laptop's boot state: " +
+		"someone with administrator access to this laptop who took it, or recovers it from the disk's free blocks, could still unseal it and open the vault after that time",
+	wire.OfflineOS: "; the agent then deletes its copy, but someone with administrator access to the laptop who took it, or recovers it from the disk's free blocks " +
+		"(anyone who reads the disk, if it is not encrypted), could still open the vault with it after that time",
+	"": "; how the copy was held is not known, so neither is whether it could still be opened after that time",
+}
+
+// lastWipe is the device's latest wipe not cancelled and its status
+// (nil and "" if there is none).
+func (a *Assessment) lastWipe() (*store.Command, store.CommandStatus) {
+	for i := len(a.Commands) - 1; i >= 0; i-- {
+		if c := &a.Commands[i]; c.Type == wire.CommandWipe && c.CancelledAt.IsZero() {
+			return c, c.Status(a.MadeAt)
+		}
+	}
+	return nil, ""
+}
+
+func orNoReason(s string) string {
+	if s == "" {
+		return "no reason given"
+	}
+	return s
 }
 
 // offlineCopy is how the device said, in its state at the loss, that its
@@ -201,6 +243,9 @@ func (a *Assessment) commandStatements() []string {
 			s += "; " + delivered + ", and the device has not acknowledged it"
 		case store.StatusDone:
 			s += "; " + delivered + ", and the device acknowledged it done " + acked
+			if c.Reason != "" {
+				s += ": " + c.Reason
+			}
 		case store.StatusFailed:
 			s += "; " + delivered + ", and the device acknowledged it FAILED " + acked + ": " + c.Reason
 		case store.StatusRefused:

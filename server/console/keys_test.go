@@ -18,7 +18,7 @@ import (
 )
 
 // wipeWording is what the wipe form says happens, word for word.
-const wipeWording = "The laptop's vault key, every copy of its lease and its sealed files are destroyed when it next contacts the server, however long it has been offline (a wipe never expires); until then the server refuses to serve its key. You can cancel until it is delivered. The council's escrow keys still open copies of its files."
+const wipeWording = "The laptop's vault key, every copy of its lease and its sealed files are destroyed when it next contacts the server, however long it has been offline (a wipe never expires); until then the server refuses to serve its key. You can cancel until it is delivered. The council's escrow keys open copies of its files kept elsewhere, not the laptop's."
 
 // commandsOn gives dev-a one command in each state: a lock cancelled, a
 // wipe delivered and acknowledged failed, a lock delivered not
@@ -47,7 +47,7 @@ func commandsOn(t *testing.T, f *fixture) map[string]store.Command {
 	h.PrevHash = nil
 	h.Acks = []store.CommandAck{
 		{ID: cs["failed"].ID, Type: wire.CommandWipe, Result: wire.AckFailed, Reason: `the cache <b>could not</b> be read`, At: f.now.Add(-41 * time.Minute)},
-		{ID: cs["done"].ID, Type: wire.CommandUnlock, Result: wire.AckDone, At: f.now.Add(-41 * time.Minute)},
+		{ID: cs["done"].ID, Type: wire.CommandUnlock, Result: wire.AckDone, Reason: "unlocked; 3 files left", At: f.now.Add(-41 * time.Minute)},
 	}
 	if _, err := f.st.Ingest(ctx, []store.Heartbeat{h}); err != nil {
 		t.Fatal(err)
@@ -84,7 +84,8 @@ func TestDeviceCommands(t *testing.T) {
 		"failed": "failed , acknowledged " + f.now.Add(-40*time.Minute).Format("2006-01-02 15:04 UTC") +
 			" (the agent says " + f.now.Add(-41*time.Minute).Format("2006-01-02 15:04 UTC") + "): the cache <b>could not</b> be read",
 		"delivered": "delivered  " + f.now.Add(-50*time.Minute).Format("2006-01-02 15:04 UTC") + ": not yet acknowledged",
-		"done":      "done , acknowledged " + f.now.Add(-40*time.Minute).Format("2006-01-02 15:04 UTC"),
+		"done": "done , acknowledged " + f.now.Add(-40*time.Minute).Format("2006-01-02 15:04 UTC") +
+			" (the agent says " + f.now.Add(-41*time.Minute).Format("2006-01-02 15:04 UTC") + "): unlocked; 3 files left",
 		"requested": "requested : not yet delivered",
 	} {
 		id := cs[state].ID

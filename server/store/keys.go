@@ -51,10 +51,15 @@ const (
 	LeaseRefused                     // refused, and logged with the reason (folded into the run it repeats)
 	LeaseReplay                      // not served nor logged: the device's nonce was seen before
 	LeaseUnknown                     // not served nor logged: no such device
+	// LeaseFailed: not served nor logged (its nonce not recorded): the
+	// device's stored lease key could not be opened (a damaged row, or
+	// another key-encryption key); Err says why. The other requests in
+	// the batch stand.
+	LeaseFailed
 )
 
 func (o LeaseOutcome) String() string {
-	return [...]string{"served", "refused", "replay", "unknown device"}[o]
+	return [...]string{"served", "refused", "replay", "unknown device", "failed"}[o]
 }
 
 // LeaseRecord is one entry of the lease log: a lease served, or a run of
@@ -145,6 +150,9 @@ type LeaseResult struct {
 	// Next is the replacement key during a rotation, served with every
 	// lease until the agent asks with its ID.
 	Next *NextKey
+	// Err is why the device's lease key could not be opened (Outcome
+	// LeaseFailed); nil otherwise.
+	Err error
 }
 
 // NextKey is a replacement lease key.

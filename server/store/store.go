@@ -231,7 +231,9 @@ type Store interface {
 	// Devices returns every device, by ID.
 	Devices(ctx context.Context) ([]DeviceRow, error)
 	// RevokeDevice marks a device revoked from at on; its heartbeats are
-	// refused from then. ErrNotFound if there is none.
+	// refused from then, and its lease keys are destroyed now (destroyed
+	// at at): a revoked device is never served its key again, nor can its
+	// agent acknowledge a wipe. ErrNotFound if there is none.
 	RevokeDevice(ctx context.Context, id string, at time.Time) error
 
 	// Ingest stores heartbeats in one transaction, in the order given

@@ -35,9 +35,24 @@ func New(key []byte) (*Sealer, error) {
 // LoadOrCreate returns the sealer of dir's File, making the file (random,
 // mode 0600) if there is none.
 func LoadOrCreate(dir string) (*Sealer, error) {
-	path := filepath.Join(dir, File)
+	return LoadOrCreateFile(filepath.Join(dir, File))
+}
+
+// LoadOrCreateFile returns the sealer of the key file path, making the
+// file (random, mode 0600) if there is none.
+func LoadOrCreateFile(path string) (*Sealer, error) {
+	return load(path, true)
+}
+
+// LoadFile returns the sealer of the key file path, which must exist: a
+// command that only uses the key must not make another.
+func LoadFile(path string) (*Sealer, error) {
+	return load(path, false)
+}
+
+func load(path string, create bool) (*Sealer, error) {
 	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) && create {
 		b = make([]byte, chacha20poly1305.KeySize)
 		rand.Read(b)
 		if err := atomicfile.CreateNew(path, b, 0o600); err != nil {

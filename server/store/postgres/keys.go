@@ -107,7 +107,9 @@ func (s *Store) readLeaseDevice(ctx context.Context, tx pgx.Tx, r store.LeaseReq
 	)
 	_, err = pgx.ForEachRow(rows, []any{&k.ID, &k.Bytes, &state, &k.Destroyed}, func() error {
 		kk := k
-		if err := lease.Open(s.sealer, r.DeviceID, &kk); err != nil {
+		if err := lease.Open(s.sealer, r.DeviceID, &kk); lease.Failed(err) {
+			d.KeyErr = err // this device's request fails, not the batch
+		} else if err != nil {
 			return err
 		}
 		if state == store.KeyCurrent {

@@ -238,13 +238,20 @@ func (s *Store) RevokeDevice(ctx context.Context, id string, at time.Time) error
 	if at.IsZero() {
 		return fmt.Errorf("%w: zero revocation time", store.ErrInvalid)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE devices SET revoked_at = LEAST(revoked_at, $2) WHERE id = $1`,
-		id, check.UTC(at))
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE devices SET revoked_at = LEAST(revoked_at, $2) WHERE id = $1`, id, check.UTC(at))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return store.ErrNotFound
+		}
+		_, err = tx.Exec(ctx, `UPDATE lease_keys SET key_bytes = '', destroyed_at = $1 WHERE device_id = $2 AND destroyed_at IS NULL`,
+			check.UTC(at), id)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("revoke device %q: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("revoke device %q: %w", id, store.ErrNotFound)
 	}
 	return nil
 }

@@ -91,7 +91,8 @@ func nullText(s string) any {
 // on the writer: no other writer, in this process or another, changes a
 // device's keys, commands or lost reports between the reading and the
 // writing. A batch with an invalid value (see [store.ErrInvalid]) serves
-// nothing.
+// nothing; a device whose stored key does not open fails alone
+// ([store.LeaseFailed]).
 func (s *Store) ServeLeases(ctx context.Context, reqs []store.LeaseRequest) ([]store.LeaseResult, error) {
 	out := make([]store.LeaseResult, len(reqs))
 	if len(reqs) == 0 {
@@ -158,7 +159,9 @@ func (s *Store) leaseDevice(ctx context.Context, tx *sql.Tx, ps *leaseStmts, r s
 		if err := rows.Scan(&k.ID, &k.Bytes, &state, &k.Destroyed); err != nil {
 			return d, err
 		}
-		if err := lease.Open(s.sealer, r.DeviceID, &k); err != nil {
+		if err := lease.Open(s.sealer, r.DeviceID, &k); lease.Failed(err) {
+			d.KeyErr = err // this device's request fails, not the batch
+		} else if err != nil {
 			return d, err
 		}
 		if state == store.KeyCurrent {

@@ -404,13 +404,30 @@ func (s *Store) RevokeDevice(ctx context.Context, id string, at time.Time) error
 	if at.IsZero() {
 		return fmt.Errorf("%w: zero revocation time", store.ErrInvalid)
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE devices SET revoked_at = min(coalesce(revoked_at, ?2), ?2) WHERE id = ?1`,
+	fail := func(err error) error { return fmt.Errorf("revoke device %q: %w", id, err) }
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = min(coalesce(revoked_at, ?2), ?2) WHERE id = ?1`,
 		id, micros(at))
 	if err != nil {
-		return fmt.Errorf("revoke device %q: %w", id, err)
+		return fail(err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("revoke device %q: %w", id, store.ErrNotFound)
+		return fail(store.ErrNotFound)
+	}
+	res, err = tx.ExecContext(ctx, `UPDATE lease_keys SET key_bytes = x'', destroyed_at = ?1 WHERE device_id = ?2 AND destroyed_at IS NULL`,
+		micros(at), id)
+	if err != nil {
+		return fail(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		s.shred() // the keys' bytes are gone; leave no copy in the WAL
 	}
 	return nil
 }

@@ -224,7 +224,8 @@ func testLeaseRefusals(t *testing.T, open Open) {
 		{"nothing", func(string) {}, ""},
 		{"revoked", func(dev string) { ok(t, s.RevokeDevice(ctx, dev, at.Add(-time.Second))) }, wire.RefusedRevoked},
 		{"revoked at the lease", func(dev string) { ok(t, s.RevokeDevice(ctx, dev, at)) }, wire.RefusedRevoked},
-		{"revoked after the lease", func(dev string) { ok(t, s.RevokeDevice(ctx, dev, at.Add(time.Second))) }, ""},
+		// Revoking destroys the keys at once, whatever time it names.
+		{"revoked after the lease", func(dev string) { ok(t, s.RevokeDevice(ctx, dev, at.Add(time.Second))) }, wire.RefusedRevoked},
 		{"a wipe", func(dev string) { cmd(dev, wire.CommandWipe) }, wire.RefusedWiped},
 		{"a wipe cancelled", func(dev string) { cancel(dev, cmd(dev, wire.CommandWipe)) }, ""},
 		{"a wipe requested a year before", func(dev string) {
@@ -1432,8 +1433,9 @@ func testLeaseKeysSealed(t *testing.T, open Open) {
 	ok(t, err)
 	wrong := open(t)
 	wrong.(store.Sealing).UseKeySealer(other)
-	if _, err := wrong.ServeLeases(ctx, []store.LeaseRequest{leaseReq("d", store.LeaseKindKey, id, t0.Add(time.Minute))}); !errors.Is(err, kek.ErrOpen) {
-		t.Errorf("serving with another key-encryption key: %v, want kek.ErrOpen", err)
+	if res, err := wrong.ServeLeases(ctx, []store.LeaseRequest{leaseReq("d", store.LeaseKindKey, id, t0.Add(time.Minute))}); err != nil ||
+		res[0].Outcome != store.LeaseFailed || !errors.Is(res[0].Err, kek.ErrOpen) || res[0].Key != nil {
+		t.Errorf("serving with another key-encryption key: %+v, %v, want LeaseFailed with kek.ErrOpen", res, err)
 	}
 	none := open(t)
 	none.(store.Sealing).UseKeySealer(nil)
@@ -1447,4 +1449,92 @@ func testLeaseKeysSealed(t *testing.T, open Open) {
 	got := serve(t, open(t), r)[0]
 	served(t, "with the key-encryption key", got, r, id)
 	sameBytes(t, "the key served again", got.Key, key)
+}
+
+// failsFor is a key sealer whose Open fails for one device's keys, as a
+// damaged row would.
+type failsFor struct {
+	store.KeySealer
+	device string
+}
+
+func (f failsFor) Open(deviceID, keyID string, sealed []byte) ([]byte, error) {
+	if deviceID == f.device {
+		return nil, kek.ErrOpen
+	}
+	return f.KeySealer.Open(deviceID, keyID, sealed)
+}
+
+// testOneKeyDoesNotOpen: a device whose stored key does not open fails
+// alone: the other requests in its batch are served and logged, and its
+// own request is neither logged nor its nonce kept, so the agent may ask
+// again.
+func testOneKeyDoesNotOpen(t *testing.T, open Open) {
+	s, ctx := open(t), t.Context()
+	createDevices(t, s, "good", "bad")
+	goodID, goodKey := keyOf(t, s, "good", t0)
+	badID, badKey := keyOf(t, s, "bad", t0)
+	h := open(t)
+	h.(store.Sealing).UseKeySealer(failsFor{Sealer, "bad"})
+	g, b := leaseReq("good", store.LeaseKindKey, goodID, t0.Add(time.Minute)), leaseReq("bad", store.LeaseKindKey, badID, t0.Add(time.Minute))
+	res, err := h.ServeLeases(ctx, []store.LeaseRequest{g, b})
+	if err != nil {
+		t.Fatalf("a batch with one key that does not open: %v", err)
+	}
+	served(t, "the good device beside the bad", res[0], g, goodID)
+	sameBytes(t, "the good device's key", res[0].Key, goodKey)
+	if res[1].Outcome != store.LeaseFailed || !errors.Is(res[1].Err, kek.ErrOpen) || res[1].Key != nil || res[1].Record.ID != 0 {
+		t.Errorf("the bad device: %+v, want LeaseFailed with kek.ErrOpen and nothing logged", res[1])
+	}
+	// The same request again with a sealer that opens it: served, not a
+	// replay.
+	res = serve(t, open(t), b)
+	served(t, "the bad device's request again", res[0], b, badID)
+	sameBytes(t, "the bad device's key", res[0].Key, badKey)
+	// Refusals need no key: a lost device whose key does not open is
+	// refused (and logged) as any other.
+	ok(t, h.MarkLost(ctx, store.LostReport{DeviceID: "bad", LostAt: t0, DiscoveredAt: t0.Add(2 * time.Minute), RecordedAt: t0.Add(2 * time.Minute), By: "it"}))
+	if res := serve(t, h, leaseReq("bad", store.LeaseKindKey, badID, t0.Add(3*time.Minute)))[0]; res.Outcome != store.LeaseRefused || res.Record.Refused != wire.RefusedLost {
+		t.Errorf("the bad device, lost: %+v", res)
+	}
+}
+
+// testRevokeDestroysKeys: revoking a device destroys its lease keys at
+// once (a revoked device's heartbeats are refused, so a wipe outstanding
+// could never be acknowledged and its key would be kept); a device
+// revoked again keeps its keys' first destruction time, and one with no
+// key is revoked as before.
+func testRevokeDestroysKeys(t *testing.T, open Open) {
+	s, ctx := open(t), t.Context()
+	createDevices(t, s, "d", "other", "keyless")
+	id, _ := keyOf(t, s, "d", t0)
+	otherID, otherKey := keyOf(t, s, "other", t0)
+	_, err := s.RotateLeaseKey(ctx, "d", t0.Add(time.Minute))
+	ok(t, err)
+	requestCommand(t, s, command("d", wire.CommandWipe, t0.Add(2*time.Minute), "alice"))
+	_, err = s.DeliverCommands(ctx, "d", t0.Add(3*time.Minute), 10)
+	ok(t, err)
+	ok(t, s.RevokeDevice(ctx, "d", t0.Add(4*time.Minute)))
+	ks := leaseKeys(t, s, "d")
+	if len(ks) != 2 {
+		t.Fatalf("keys after the revocation: %+v", ks)
+	}
+	for _, k := range ks {
+		sameTime(t, "key "+k.ID+" destroyed at", k.DestroyedAt, t0.Add(4*time.Minute))
+	}
+	ok(t, s.RevokeDevice(ctx, "d", t0.Add(-time.Hour)))
+	for _, k := range leaseKeys(t, s, "d") {
+		sameTime(t, "key "+k.ID+" destroyed at, revoked again", k.DestroyedAt, t0.Add(4*time.Minute))
+	}
+	r := leaseReq("d", store.LeaseKindKey, id, t0.Add(5*time.Minute))
+	refusedLease(t, "the revoked device", serve(t, s, r)[0], r, wire.RefusedRevoked)
+	// Another device's key is untouched.
+	r = leaseReq("other", store.LeaseKindKey, otherID, t0.Add(5*time.Minute))
+	got := serve(t, s, r)[0]
+	served(t, "another device", got, r, otherID)
+	sameBytes(t, "another device's key", got.Key, otherKey)
+	ok(t, s.RevokeDevice(ctx, "keyless", t0))
+	if ks := leaseKeys(t, s, "keyless"); len(ks) != 0 {
+		t.Errorf("a device never served a key has keys after its revocation: %+v", ks)
+	}
 }

@@ -125,6 +125,8 @@ func Run(t *testing.T, open Open) {
 		{"LeaseEvidenceWholeLog", testLeaseEvidenceWholeLog},
 		{"LeaseRefusalRuns", testLeaseRefusalRuns},
 		{"LeaseKeysSealed", testLeaseKeysSealed},
+		{"OneKeyDoesNotOpen", testOneKeyDoesNotOpen},
+		{"RevokeDestroysKeys", testRevokeDestroysKeys},
 		{"WipeDestroysKeys", testWipeDestroysKeys},
 		{"LeasesTwoHandles", testLeasesTwoHandles},
 		{"OfflineCopyHistory", testOfflineCopyHistory},

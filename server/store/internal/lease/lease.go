@@ -1,6 +1,7 @@
 package lease
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -28,6 +29,10 @@ type Device struct {
 	Locked    bool      // the latest lock or unlock not cancelled is a lock
 	Current   *Key      // nil if it has none
 	Next      *Key      // a replacement waiting; nil if none
+	// KeyErr is why a stored key of the device could not be opened (its
+	// Bytes are then still sealed): a lease it would be served fails, for
+	// this device alone.
+	KeyErr error
 }
 
 // Decision is what to do with a request.
@@ -60,7 +65,8 @@ func Decide(r store.LeaseRequest, d Device) Decision {
 		return Decision{Result: store.LeaseResult{Outcome: store.LeaseRefused, Record: rec}}
 	}
 	switch {
-	case !d.RevokedAt.IsZero() && !d.RevokedAt.After(at):
+	// RevokeDevice destroys the keys at once, whatever time it names.
+	case !d.RevokedAt.IsZero() && (!d.RevokedAt.After(at) || d.Current != nil && d.Current.Destroyed):
 		return refuse(wire.RefusedRevoked)
 	case d.Wipe || d.Current != nil && d.Current.Destroyed:
 		return refuse(wire.RefusedWiped)
@@ -68,6 +74,8 @@ func Decide(r store.LeaseRequest, d Device) Decision {
 		return refuse(wire.RefusedLost)
 	case d.Locked:
 		return refuse(wire.RefusedLocked)
+	case d.KeyErr != nil:
+		return Decision{Result: store.LeaseResult{Outcome: store.LeaseFailed, Err: d.KeyErr}}
 	}
 	var dec Decision
 	cur, next := d.Current, d.Next
@@ -102,7 +110,9 @@ func Seal(sealer store.KeySealer, deviceID, keyID string, key []byte) ([]byte, e
 }
 
 // Open opens the stored bytes of k, a key of deviceID, in place; a
-// destroyed key (no bytes) stays as it is.
+// destroyed key (no bytes) stays as it is. An error but
+// store.ErrNoKeySealer is this device's alone: the caller puts it in
+// Device.KeyErr (see [Failed]).
 func Open(sealer store.KeySealer, deviceID string, k *Key) error {
 	if k.Destroyed || len(k.Bytes) == 0 {
 		return nil
@@ -116,6 +126,12 @@ func Open(sealer store.KeySealer, deviceID string, k *Key) error {
 	}
 	k.Bytes = b
 	return nil
+}
+
+// Failed reports whether err, from Open, is the device's alone (a key
+// that does not open) rather than the store's (no key sealer).
+func Failed(err error) bool {
+	return err != nil && !errors.Is(err, store.ErrNoKeySealer)
 }
 
 // Folds reports whether rec, a refusal, repeats last, the device's latest
