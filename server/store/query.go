@@ -9,7 +9,7 @@ import (
 type EventFilter struct {
 	DeviceID string
 	// Type matches an event type exactly, or every type that starts with
-	// it when it ends in "." (such as "storage.").
+	// it when it ends in "." (such as wire.PrefixStorage).
 	Type string
 	// CaseRef matches exactly.
 	CaseRef string

@@ -291,7 +291,7 @@ func testHeartbeatsAround(t *testing.T, open Open) {
 }
 
 // eventsFixture is events of devices a, b and Z, each labelled by its
-// Detail, whose types sit on both sides of the prefix "storage." in byte
+// Detail, whose types sit on both sides of the prefix "media." in byte
 // order and whose references look like patterns.
 func eventsFixture(t *testing.T, s store.Store) map[string]store.Event {
 	createDevices(t, s, "a", "b", "Z")
@@ -302,17 +302,17 @@ func eventsFixture(t *testing.T, s store.Store) map[string]store.Event {
 	a, b, z := newChain("a"), newChain("b"), newChain("Z")
 	a1, a2, a3 := a.next(), a.next(), a.next()
 	a1.Events = []store.Event{
-		ev("e1", sec(0), "storage.usb", "LL-1"),
+		ev("e1", sec(0), "media.usb", "LL-1"),
 		ev("e17", sec(0), "sealed", "LL-2"), // the same time: by position, not by type
-		ev("e4", sec(1), "storage", ""),
-		ev("e5", sec(2), "storage-x", ""), // '-' is the byte before '.'
-		ev("e6", sec(3), "storage/x", ""), // '/' the byte after
-		ev("e7", sec(4), "storagex", ""),
-		ev("e14", time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC), "storage.old", ""),
+		ev("e4", sec(1), "media", ""),
+		ev("e5", sec(2), "media-x", ""), // '-' is the byte before '.'
+		ev("e6", sec(3), "media/x", ""), // '/' the byte after
+		ev("e7", sec(4), "mediax", ""),
+		ev("e14", time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC), "media.old", ""),
 	}
 	a2.Events = []store.Event{
-		ev("e16", sec(0), "storage.usb2", ""),
-		ev("e9", sec(6), "sweep.done", "LL-1"),
+		ev("e16", sec(0), "media.usb2", ""),
+		ev("e9", sec(6), "tidy.done", "LL-1"),
 	}
 	a3.Events = []store.Event{
 		ev("e11", sec(7), "a_b.x", "LL-_"),
@@ -321,15 +321,15 @@ func eventsFixture(t *testing.T, s store.Store) map[string]store.Event {
 	}
 	b1, b2 := b.next(), b.next()
 	b1.Events = []store.Event{
-		ev("e2", sec(0), "storage.cloud.dropbox", "LL-2"),
-		ev("e8", sec(5), "Storage.usb", "ll-1"),
+		ev("e2", sec(0), "media.cloud.dropbox", "LL-2"),
+		ev("e8", sec(5), "Media.usb", "ll-1"),
 	}
 	b2.Events = []store.Event{
-		ev("e10", sec(7), "storage.", "LL-1"),
-		ev("e15", time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC), "storage.future", ""),
+		ev("e10", sec(7), "media.", "LL-1"),
+		ev("e15", time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC), "media.future", ""),
 	}
 	z1 := z.next()
-	z1.Events = []store.Event{ev("e3", sec(0), "sync.onedrive", "LL-1")}
+	z1.Events = []store.Event{ev("e3", sec(0), "cloud.onedrive", "LL-1")}
 	ingest(t, s, a1, b1, z1, a2, a3, b2)
 	all := map[string]store.Event{}
 	for _, h := range []store.Heartbeat{a1, a2, a3, b1, b2, z1} {
@@ -389,16 +389,16 @@ func testSearchEvents(t *testing.T, open Open) {
 		{"with a limit of 1", store.EventFilter{Limit: 1}, every[:1]},
 		{"with a limit above the count", store.EventFilter{Limit: 1000}, every},
 
-		{"of a type prefix", store.EventFilter{Type: "storage."}, []string{"e14", "e1", "e16", "e2", "e10", "e15"}},
-		{"of a type prefix, limit 2", store.EventFilter{Type: "storage.", Limit: 2}, []string{"e14", "e1"}},
-		{"of a longer type prefix", store.EventFilter{Type: "storage.cloud."}, []string{"e2"}},
-		{"of an exact type", store.EventFilter{Type: "storage.usb"}, []string{"e1"}},
-		{"of a type without a dot", store.EventFilter{Type: "storage"}, []string{"e4"}},
-		{"of a type in another case", store.EventFilter{Type: "Storage.usb"}, []string{"e8"}},
+		{"of a type prefix", store.EventFilter{Type: "media."}, []string{"e14", "e1", "e16", "e2", "e10", "e15"}},
+		{"of a type prefix, limit 2", store.EventFilter{Type: "media.", Limit: 2}, []string{"e14", "e1"}},
+		{"of a longer type prefix", store.EventFilter{Type: "media.cloud."}, []string{"e2"}},
+		{"of an exact type", store.EventFilter{Type: "media.usb"}, []string{"e1"}},
+		{"of a type without a dot", store.EventFilter{Type: "media"}, []string{"e4"}},
+		{"of a type in another case", store.EventFilter{Type: "Media.usb"}, []string{"e8"}},
 		{"of a prefix with '_'", store.EventFilter{Type: "a_b."}, []string{"e11"}},
 		{"of a prefix with '%'", store.EventFilter{Type: "a%b."}, []string{"e12"}},
-		{"of a type no event has", store.EventFilter{Type: "storage.usb."}, nil},
-		{"of a type pattern", store.EventFilter{Type: "storage.%"}, nil},
+		{"of a type no event has", store.EventFilter{Type: "media.usb."}, nil},
+		{"of a type pattern", store.EventFilter{Type: "media.%"}, nil},
 		{"of the prefix '.'", store.EventFilter{Type: "."}, nil},
 
 		{"of a case reference", store.EventFilter{CaseRef: "LL-1"}, []string{"e3", "e1", "e9", "e10"}},
@@ -423,15 +423,15 @@ func testSearchEvents(t *testing.T, open Open) {
 		{"within far bounds", store.EventFilter{From: time.Unix(-1<<62, 0), To: time.Unix(1<<62, 0)}, every},
 
 		// Filters combine, as a lost-device assessment asks.
-		{"of a device, a type prefix and a window", store.EventFilter{DeviceID: "a", Type: "storage.", From: sec(0), To: sec(7)},
+		{"of a device, a type prefix and a window", store.EventFilter{DeviceID: "a", Type: "media.", From: sec(0), To: sec(7)},
 			[]string{"e1", "e16"}},
-		{"of a type prefix and a reference", store.EventFilter{Type: "storage.", CaseRef: "LL-1"}, []string{"e1", "e10"}},
+		{"of a type prefix and a reference", store.EventFilter{Type: "media.", CaseRef: "LL-1"}, []string{"e1", "e10"}},
 		{"of a device and a reference", store.EventFilter{DeviceID: "b", CaseRef: "LL-2"}, []string{"e2"}},
-		{"of everything, limited", store.EventFilter{DeviceID: "a", Type: "storage.", CaseRef: "LL-1", From: sec(0),
+		{"of everything, limited", store.EventFilter{DeviceID: "a", Type: "media.", CaseRef: "LL-1", From: sec(0),
 			To: sec(1), Limit: 1}, []string{"e1"}},
 
 		// Strings no event can hold select nothing.
-		{"of a type with a NUL", store.EventFilter{Type: "storage.\x00"}, nil},
+		{"of a type with a NUL", store.EventFilter{Type: "media.\x00"}, nil},
 		{"of a device not UTF-8", store.EventFilter{DeviceID: "a\xff"}, nil},
 		{"of a reference with a NUL", store.EventFilter{CaseRef: "LL-1\x00"}, nil},
 	} {
