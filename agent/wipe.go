@@ -202,7 +202,7 @@ func (a *Agent) requestWipe(c wire.Command) {
 		return
 	}
 	wipeStep("recorded")
-	a.log.Warn("the server asked for this device to be wiped: sealing what waits, then removing the sealed files and shredding the device identity", "id", c.ID)
+	a.log.Warn("the server asked for this device to be wiped: sealing what waits, then shredding the device identity and removing the sealed files", "id", c.ID)
 	a.wipe = w
 	if a.stopPolicy != nil {
 		a.stopPolicy()
