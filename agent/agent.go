@@ -112,6 +112,7 @@ type Agent struct {
 	renew      chan struct{} // ask keyLoop for a lease request
 	unlocked   chan struct{} // the identity was unlocked (device waits for it)
 	wipe       *Wipe         // the wipe under way or done, if any
+	wipeEvent  bool          // the wipe's vault.wiped event is queued (once, though its ack is retried)
 	stopPolicy func()        // stops runPolicy (a wipe)
 }
 

@@ -107,8 +107,22 @@ func (a *Agent) refuseCommand(c wire.Command, why string) {
 }
 
 // ack queues ack for the next heartbeat, recording it first if record is
-// set, so that the command is not carried out again.
+// set, so that the command is not carried out again; a failure is logged.
 func (a *Agent) ack(ack wire.CommandAck, record bool) {
+	if err := a.queueAck(ack, record); err != nil {
+		a.log.Error("could not queue a command's acknowledgement", "id", ack.ID, "err", err)
+	}
+}
+
+// ackHook, when a test sets it, is called before an acknowledgement is
+// queued; an error it returns fails the queueing.
+var ackHook func(wire.CommandAck) error
+
+// queueAck is ack, returning the error of queueing it (the wipe retries
+// its phase on one: its acknowledgement must reach the server). A failure
+// to record the command is logged, not returned: the acknowledgement
+// still goes.
+func (a *Agent) queueAck(ack wire.CommandAck, record bool) error {
 	if ack.At.IsZero() {
 		ack.At = time.Now().UTC()
 	}
@@ -118,9 +132,12 @@ func (a *Agent) ack(ack wire.CommandAck, record bool) {
 			a.log.Error("could not record a command as carried out", "id", ack.ID, "err", err)
 		}
 	}
-	if err := a.reporter.Ack(ack); err != nil {
-		a.log.Error("could not queue a command's acknowledgement", "id", ack.ID, "err", err)
+	if ackHook != nil {
+		if err := ackHook(ack); err != nil {
+			return err
+		}
 	}
+	return a.reporter.Ack(ack)
 }
 
 // commandDone returns the acknowledgement of the command id, if it was

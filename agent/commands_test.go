@@ -258,7 +258,7 @@ func TestWipeResumed(t *testing.T) {
 	srv.Set(func(s *reporttest.Settings) { s.Refuse = wire.RefusedWiped })
 	r = d.start(nil)
 	a := waitAck(t, srv, "cmd_wipe", 1)
-	if a.Result != wire.AckDone || !strings.Contains(a.Reason, "sealed 1 plaintext file(s) first, then removed 2 sealed file(s)") {
+	if a.Result != wire.AckDone || !strings.Contains(a.Reason, "sealed 1 plaintext file(s) first, then shredded the device identity and every copy of the lease, then removed 2 sealed file(s)") {
 		t.Errorf("wipe ack %+v", a)
 	}
 	testenv.Eventually(t, "the wipe finished", func() bool { w, _ := agent.ReadWipe(d.state); return w.Finished() })
@@ -338,8 +338,9 @@ func TestCommandDuringWipeRefused(t *testing.T) {
 // TestWipeDamagedIdentity: a wipe of a device whose wrapped identity does
 // not open (damaged) still goes through: every file of the keyring in the
 // state folder (the wrapped file, the offline copy in any form, the
-// temporary files a crash left of them) is removed, the cache is left as
-// it is, and the acknowledgement says so.
+// temporary files a crash left of them) is removed, the plaintext waiting
+// is sealed to the escrow keys alone, the sealed files are removed, and
+// the acknowledgement says so.
 func TestWipeDamagedIdentity(t *testing.T) {
 	srv, d, r := enrolledAndUnlocked(t)
 	d.write("LL-000001/a.txt", "first case")
@@ -352,14 +353,21 @@ func TestWipeDamagedIdentity(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	d.write("LL-000009/late.txt", "written while the agent was down")
 	srv.Set(func(s *reporttest.Settings) {
 		s.Refuse = wire.RefusedWiped
 		s.Commands = []wire.Command{srv.Command("cmd_wipe", wire.CommandWipe, time.Hour)}
 	})
 	d.start(nil)
 	a := waitAck(t, srv, "cmd_wipe", 1)
-	if a.Result != wire.AckDone || !strings.Contains(a.Reason, "does not open") {
+	if a.Result != wire.AckDone || !strings.Contains(a.Reason, "does not open") ||
+		!strings.Contains(a.Reason, "sealed 1 plaintext file(s) to the escrow keys alone") || !strings.Contains(a.Reason, "removed 2 sealed file(s)") {
 		t.Errorf("wipe ack %+v", a)
+	}
+	for _, rel := range []string{"LL-000009/late.txt", "LL-000001/a.txt.age"} {
+		if _, err := os.Lstat(filepath.Join(d.cache, rel)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is left after the wipe: %v", rel, err)
+		}
 	}
 	for _, n := range keyFiles {
 		if _, err := os.Lstat(filepath.Join(d.state, n)); !errors.Is(err, os.ErrNotExist) {

@@ -9,25 +9,38 @@ package agent
 // acknowledges it. The phases:
 //
 //  1. requested: the vault and the watch outside it stop. Plaintext waiting
-//     in the cache is sealed first (sealing needs only public keys, so this
-//     works while locked, and leaves nothing readable behind), then the
-//     sealed files the vault made (those in its index, checked to be the
-//     same files; never a file it did not make) are removed, and the index.
-//  2. files-removed: the device identity is crypto-shredded (keys'
+//     in the cache is sealed (sealing needs only public keys, so this works
+//     while locked, and leaves nothing readable behind): to the device and
+//     the escrow keys, or to the escrow keys alone if the device identity
+//     does not open or its public key is not authenticated by the pin.
+//  2. waiting-sealed: the device identity is crypto-shredded (keys'
 //     Keyring.Shred and ShredDir: the wrapped identity, a plaintext one,
-//     every offline copy of the lease in any form, the temporary files a
-//     crash left of them, the keys in memory), even if it does not open;
-//     only the keyring's own files, by their exact names.
-//  3. keys-shredded: the acknowledgement (done, counting what was removed)
-//     is queued, durably, with a wire.EventVaultWiped event.
-//  4. ack-queued: the last heartbeat carries them; the agent makes no other
+//     every offline copy of the lease in any form, overwritten before it
+//     is removed, the temporary files a crash left of them, the keys in
+//     memory), even if it does not open; only the keyring's own files, by
+//     their exact names. The keys go before the sealed files, so that a
+//     file that cannot be removed never keeps them: once they are
+//     shredded, every sealed file opens with the escrow keys alone.
+//  3. keys-shredded: the sealed files the vault made (those in its index,
+//     checked to be the same files; never a file it did not make) are
+//     removed, best-effort: one that cannot be removed is counted and
+//     left (it opens with the escrow keys only); then the index.
+//  4. sealed-removed: the acknowledgement is queued, durably, with a
+//     wire.EventVaultWiped event: done, counting what was removed, or
+//     failed, saying how many files of which kind were left and why, if
+//     any plaintext or sealed file is left. The phase is retried until the
+//     acknowledgement is queued or in the report spool.
+//  5. ack-queued: the last heartbeat carries them; the agent makes no other
 //     and sends until the server has acknowledged it.
-//  5. ack-delivered: the spool, the enrollment and the device signing key
+//  6. ack-delivered: the spool, the enrollment and the device signing key
 //     are removed (by [FinishWipe] if the process is killed meanwhile,
 //     since without them the agent cannot start).
-//  6. wiped: the record stays, so that `casekeep status` and `casekeep
+//  7. wiped: the record stays, so that `casekeep status` and `casekeep
 //     doctor` can say when and by which command the device was wiped, and
 //     `casekeep run` started again idles saying so.
+//
+// A record at files-removed, left by an older agent that removed the
+// sealed files before shredding the keys, goes on with the shredding.
 //
 // The council's escrow keys still open every file sealed before the wipe,
 // wherever a copy of it is: nothing is lost to the council.
@@ -41,6 +54,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -59,14 +73,20 @@ const WipeFile = "wipe.json"
 // The phases of a wipe, in order (see the top of wipe.go).
 const (
 	WipeRequested = "requested"
-	WipeRemoved   = "files-removed"
+	WipeSealed    = "waiting-sealed"
 	WipeShredded  = "keys-shredded"
+	WipeRemoved   = "sealed-removed"
 	WipeAcked     = "ack-queued"
 	WipeDelivered = "ack-delivered"
 	WipeDone      = "wiped"
 )
 
-var wipePhases = []string{WipeRequested, WipeRemoved, WipeShredded, WipeAcked, WipeDelivered, WipeDone}
+// wipeRemovedOld is the phase after requested of an older agent, which
+// removed the sealed files before it shredded the keys: the keys are
+// shredded next, then the acknowledgement.
+const wipeRemovedOld = "files-removed"
+
+var wipePhases = []string{WipeRequested, WipeSealed, wipeRemovedOld, WipeShredded, WipeRemoved, WipeAcked, WipeDelivered, WipeDone}
 
 // How long a wipe tries to seal the plaintext waiting before it goes on;
 // how long it waits between attempts at a phase that failed, at most.
@@ -87,7 +107,16 @@ type Wipe struct {
 	Kept      int       `json:"kept"`     // indexed files left: no longer what the vault sealed
 	Unsealed  int       `json:"unsealed"` // plaintext files that could not be sealed first
 	Unknown   int       `json:"unknown"`  // age files not in the index that the locked vault could not tell as its own
-	Problem   string    `json:"problem,omitempty"`
+	// Sealed files the vault made that could not be removed, why (no
+	// names), and the case references of their folders.
+	Failed      int      `json:"failed,omitempty"`
+	FailedWhy   []string `json:"failed_why,omitempty"`
+	FailedCases []string `json:"failed_cases,omitempty"`
+	Refused     int      `json:"refused,omitempty"`     // paths the vault refuses (hard-linked files, links, ...): left as they are
+	Skipped     int      `json:"skipped,omitempty"`     // editor lock and folder metadata files the vault leaves alone: left
+	EscrowOnly  bool     `json:"escrow_only,omitempty"` // what waited was sealed to the escrow keys alone
+	Note        string   `json:"note,omitempty"`        // why, if so
+	Problem     string   `json:"problem,omitempty"`
 }
 
 // after reports whether the wipe has reached phase.
@@ -173,7 +202,7 @@ func (a *Agent) requestWipe(c wire.Command) {
 		return
 	}
 	wipeStep("recorded")
-	a.log.Warn("the server asked for this device to be wiped: sealing what waits, then removing the sealed files and shredding the device identity", "id", c.ID)
+	a.log.Warn("the server asked for this device to be wiped: sealing what waits, then shredding the device identity and removing the sealed files", "id", c.ID)
 	a.wipe = w
 	if a.stopPolicy != nil {
 		a.stopPolicy()
@@ -227,33 +256,48 @@ func (a *Agent) runWipe(ctx context.Context) error {
 func (a *Agent) wipeNext(ctx context.Context, w *Wipe) error {
 	switch w.Phase {
 	case WipeRequested:
-		if err := a.wipeFiles(ctx, w); err != nil {
+		if err := a.wipeSeal(ctx, w); err != nil {
+			return err
+		}
+		w.Phase = WipeSealed
+	case WipeSealed, wipeRemovedOld:
+		if err := a.wipeShred(); err != nil {
+			return err
+		}
+		if w.Phase == wipeRemovedOld {
+			w.Phase = WipeRemoved // its files were removed before
+		} else {
+			w.Phase = WipeShredded
+		}
+	case WipeShredded:
+		if err := a.wipeRemove(ctx, w); err != nil {
 			return err
 		}
 		w.Phase = WipeRemoved
 	case WipeRemoved:
-		k, err := a.wipeKeyring()
-		if err != nil {
-			// It does not open (damaged?): its files go all the same.
-			a.log.Warn("the device identity does not open: shredding its files", "err", err)
-		}
-		if k != nil {
-			if err := k.Shred(); err != nil {
-				return fmt.Errorf("shredding the device identity: %w", err)
-			}
-		}
-		// Whatever else of the keyring's is there (every form of the
-		// offline copy, temporary files a crash left), with or without
-		// an identity.
-		if err := keys.ShredDir(a.cfg.StateDir, a.cfg.Enrollment.DeviceID); err != nil {
-			return fmt.Errorf("shredding the device identity's files: %w", err)
-		}
-		a.log.Warn("the device identity is shredded")
-		w.Phase = WipeShredded
-	case WipeShredded:
 		detail := wipeSummary(w)
-		a.event(wire.Event{Time: time.Now().UTC(), Type: wire.EventVaultWiped, Detail: wire.Clean(detail, wire.MaxString)})
-		a.ack(wire.CommandAck{ID: w.Command, Type: wire.CommandWipe, Result: wire.AckDone, Reason: detail}, true)
+		result := wire.AckDone
+		if w.left() {
+			result = wire.AckFailed
+		}
+		ack := wire.CommandAck{ID: w.Command, Type: wire.CommandWipe, Result: result, Reason: detail}
+		// The event first: the heartbeat that carries the ack (the
+		// reporter may make it at once) carries the events waiting.
+		if !a.wipeEvent {
+			a.event(wire.Event{Time: time.Now().UTC(), Type: wire.EventVaultWiped, Detail: wire.Clean(detail, wire.MaxString)})
+			a.wipeEvent = true
+		}
+		if err := a.queueAck(ack, true); err != nil {
+			return fmt.Errorf("queueing the wipe's acknowledgement: %w", err)
+		}
+		// Final sends only what is queued or spooled: make sure it is
+		// there before going on (else the server would never hear of it).
+		switch ok, err := a.reporter.AckPending(w.Command); {
+		case err != nil:
+			return fmt.Errorf("checking the wipe's acknowledgement is queued: %w", err)
+		case !ok:
+			return errors.New("the wipe's acknowledgement is neither queued nor in the spool")
+		}
 		w.Phase = WipeAcked
 	case WipeAcked:
 		if err := a.reporter.Final(ctx); err != nil {
@@ -272,6 +316,28 @@ func (a *Agent) wipeNext(ctx context.Context, w *Wipe) error {
 		w.Phase, w.Done = WipeDone, time.Now().UTC()
 		a.log.Warn("this device is wiped: casekeep does nothing more here until it is enrolled again", "command", w.Command)
 	}
+	return nil
+}
+
+// wipeShred crypto-shreds the device identity: the keyring's files and
+// the keys in memory, whether or not it opens.
+func (a *Agent) wipeShred() error {
+	k, err := a.wipeKeyring()
+	if err != nil {
+		// It does not open (damaged?): its files go all the same.
+		a.log.Warn("the device identity does not open: shredding its files", "err", err)
+	}
+	if k != nil {
+		if err := k.Shred(); err != nil {
+			return fmt.Errorf("shredding the device identity: %w", err)
+		}
+	}
+	// Whatever else of the keyring's is there (every form of the offline
+	// copy, temporary files a crash left), with or without an identity.
+	if err := keys.ShredDir(a.cfg.StateDir, a.cfg.Enrollment.DeviceID); err != nil {
+		return fmt.Errorf("shredding the device identity's files: %w", err)
+	}
+	a.log.Warn("the device identity is shredded")
 	return nil
 }
 
@@ -318,11 +384,30 @@ func FinishWipe(stateDir string) (*Wipe, error) {
 	return w, saveWipe(stateDir, w)
 }
 
-// wipeSummary says what the wipe removed, for its acknowledgement.
+// left reports whether the wipe left any plaintext or sealed file behind.
+func (w *Wipe) left() bool {
+	return w.Kept+w.Failed+w.Unsealed+w.Unknown+w.Refused > 0 || w.Problem != ""
+}
+
+// wipeSummary says what the wipe did and left, for its acknowledgement:
+// counts, the errors' texts and case references, never a file's name.
 func wipeSummary(w *Wipe) string {
-	s := fmt.Sprintf("removed %d sealed file(s) and shredded the device identity and every copy of the lease", w.Removed)
+	s := fmt.Sprintf("shredded the device identity and every copy of the lease, then removed %d sealed file(s)", w.Removed)
 	if w.Sealed > 0 {
-		s = fmt.Sprintf("sealed %d plaintext file(s) first, then ", w.Sealed) + s
+		to := ""
+		if w.EscrowOnly {
+			to = " to the escrow keys alone"
+		}
+		s = fmt.Sprintf("sealed %d plaintext file(s)%s first, then ", w.Sealed, to) + s
+	}
+	if w.Failed > 0 {
+		s += fmt.Sprintf("; %d sealed file(s) could not be removed and were left, encrypted (the escrow keys alone open them)", w.Failed)
+		if len(w.FailedCases) > 0 {
+			s += " in " + strings.Join(w.FailedCases, ", ")
+		}
+		if len(w.FailedWhy) > 0 {
+			s += ": " + strings.Join(w.FailedWhy, "; ")
+		}
 	}
 	if w.Kept > 0 {
 		s += fmt.Sprintf("; %d indexed file(s) were left: changed since the vault sealed them", w.Kept)
@@ -330,8 +415,17 @@ func wipeSummary(w *Wipe) string {
 	if w.Unsealed > 0 {
 		s += fmt.Sprintf("; %d plaintext file(s) could not be sealed first and were left", w.Unsealed)
 	}
+	if w.Refused > 0 {
+		s += fmt.Sprintf("; %d path(s) the vault refuses (hard-linked files, links, other than plain files) were left as they are, not sealed", w.Refused)
+	}
+	if w.Skipped > 0 {
+		s += fmt.Sprintf("; %d editor lock or folder metadata file(s) (desktop.ini, .DS_Store, ~$ and .~lock files) were left as they are, not sealed", w.Skipped)
+	}
 	if w.Unknown > 0 {
 		s += fmt.Sprintf("; %d age file(s) the locked vault could not tell as its own were left, encrypted", w.Unknown)
+	}
+	if w.Note != "" {
+		s += "; " + w.Note
 	}
 	if w.Problem != "" {
 		s += "; " + w.Problem
@@ -360,51 +454,102 @@ func (a *Agent) wipeKeyring() (*keys.Keyring, error) {
 	return k, nil
 }
 
-// wipeFiles seals the plaintext waiting in the cache, then removes the
-// sealed files the vault made, and counts both in w.
-func (a *Agent) wipeFiles(ctx context.Context, w *Wipe) error {
-	k, err := a.wipeKeyring()
-	if err != nil {
-		// Without its public keys nothing waiting can be sealed, nor a
-		// sealed file told as the vault's: the identity is shredded all
-		// the same.
-		w.Problem = "the device identity does not open, so the cache was left as it is: " + err.Error()
-		a.log.Error("the wipe cannot open the device identity: the cache is left as it is", "err", err)
-		return nil
-	}
-	if k == nil {
-		return nil // no identity: the vault never sealed anything
-	}
-	a.wipeUnlock(ctx, k)
+// wipeVault opens the cache for the wipe, sealing to the device k and the
+// escrow keys, or to the escrow keys alone if k is nil; nil if there is
+// no cache.
+func (a *Agent) wipeVault(k *keys.Keyring) (*vault.Vault, error) {
 	p := a.Policy()
 	cache := a.cfg.CacheDir
 	if cache == "" {
+		var err error
 		if cache, err = CacheDir(p); err != nil {
-			w.Problem = "the cache folder is not known: " + err.Error()
-			return nil
+			return nil, fmt.Errorf("the cache folder is not known: %w", err)
 		}
 	}
 	if _, err := os.Lstat(cache); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	cfg := vault.Config{
+		Dir: cache, Escrow: p.Vault.EscrowRecipients, CaseRef: p.Vault.CaseRef,
+		Store: a.store, Events: &eventSink{a: a}, Logger: a.log, Quiet: p.Vault.Debounce.Quiet,
+	}
+	if k != nil {
+		cfg.Device = k
+	} else {
+		cfg.EscrowOnly = true
+	}
+	v, err := vault.Open(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("the cache could not be opened: %w", err)
+	}
+	return v, nil
+}
+
+// wipeSeal seals the plaintext waiting in the cache, and counts in w what
+// it sealed and what it left.
+func (a *Agent) wipeSeal(ctx context.Context, w *Wipe) error {
+	w.Note = ""
+	k, err := a.wipeKeyring()
+	switch {
+	case err != nil:
+		// Its public key cannot be read: what waits is sealed to the
+		// escrow keys alone, and the identity shredded all the same.
+		a.log.Error("the wipe cannot open the device identity: sealing what waits to the escrow keys alone", "err", err)
+		w.Note = "the device identity does not open (" + err.Error() + "), so what waited was sealed to the escrow keys alone"
+		k = nil
+	case k != nil:
+		a.wipeUnlock(ctx, k)
+		if !k.RecipientChecked() {
+			// Not authenticated (the state folder changed?): it could be
+			// someone else's public key.
+			a.log.Warn("the device's public key is not authenticated by its pin: the wipe seals what waits to the escrow keys alone")
+			w.Note = "the device's public key is not authenticated by its pin, so what waited was sealed to the escrow keys alone"
+			k = nil
+		}
+	}
+	w.EscrowOnly = k == nil
+	w.Problem = ""
+	v, err := a.wipeVault(k)
+	if err != nil {
+		w.Problem = err.Error()
+		a.log.Error("the wipe cannot open the cache: what waits there stays as it is (the identity is shredded all the same)", "err", err)
 		return nil
 	}
-	v, err := vault.Open(vault.Config{
-		Dir: cache, Device: k, Escrow: p.Vault.EscrowRecipients, CaseRef: p.Vault.CaseRef,
-		Store: a.store, Events: &eventSink{a: a}, Logger: a.log, Quiet: p.Vault.Debounce.Quiet,
-	})
-	if err != nil {
-		w.Problem = "the cache could not be opened: " + err.Error()
-		a.log.Error("the wipe cannot open the cache: its sealed files stay (the identity is shredded all the same)", "err", err)
+	if v == nil {
 		return nil
 	}
 	defer v.Close()
-	w.Sealed, w.Unsealed, w.Unknown = a.sealWaiting(ctx, v)
+	a.sealWaiting(ctx, v, w)
 	wipeStep("sealed-waiting")
+	return nil
+}
+
+// wipeRemove removes the sealed files the vault made, best-effort, and
+// counts them in w. The identity is shredded by now: the vault seals to
+// the escrow keys alone, and opens nothing.
+func (a *Agent) wipeRemove(ctx context.Context, w *Wipe) error {
+	v, err := a.wipeVault(nil)
+	if err != nil {
+		if w.Problem == "" {
+			w.Problem = err.Error()
+		}
+		a.log.Error("the wipe cannot open the cache: its sealed files stay (the escrow keys alone open them)", "err", err)
+		return nil
+	}
+	if v == nil {
+		return nil
+	}
+	defer v.Close()
 	rm, err := v.RemoveSealed(ctx)
 	if err != nil {
 		return fmt.Errorf("removing the sealed files: %w", err)
 	}
-	w.Removed, w.Kept = rm.Removed, rm.Kept
-	a.log.Warn("removed the sealed files", "removed", rm.Removed, "kept", rm.Kept)
+	// A record at keys-shredded from an older agent has removed them
+	// already (and the index): keep its counts.
+	if rm.Removed+rm.Kept+rm.Failed > 0 {
+		w.Removed, w.Kept, w.Failed, w.FailedWhy, w.FailedCases = rm.Removed, rm.Kept, rm.Failed, rm.Why, rm.Cases
+	}
+	a.log.Warn("removed the sealed files", "removed", rm.Removed, "kept", rm.Kept, "failed", rm.Failed)
 	return nil
 }
 
@@ -429,35 +574,47 @@ func (a *Agent) wipeUnlock(ctx context.Context, k *keys.Keyring) {
 }
 
 // sealWaiting seals the plaintext in the cache, trying for wipeSealFor
-// while some is still being written, and returns how many files it sealed,
-// how many were left, and how many age files the locked vault could not
-// tell as its own.
-func (a *Agent) sealWaiting(ctx context.Context, v *vault.Vault) (sealed, left, unknown int) {
+// while some is still being written, and counts in w how many files it
+// sealed, how many plaintext files were left, how many paths the vault
+// refuses or skips (left as they are), and how many age files the locked
+// vault could not tell as its own.
+func (a *Agent) sealWaiting(ctx context.Context, v *vault.Vault, w *Wipe) {
 	deadline := time.Now().Add(wipeSealFor)
+	sealed := 0
 	for {
 		rep, err := v.Scan(ctx)
 		if err != nil {
 			a.log.Error("the wipe's scan of the cache failed", "err", err)
-			return sealed, 0, 0
+			w.Sealed, w.Problem = sealed, "the scan of the cache failed, so plaintext may be left: "+err.Error()
+			return
 		}
-		left, unknown = 0, rep.Locked
+		left := 0
 		for _, p := range rep.Plaintext {
 			_, err := v.SealFile(ctx, p)
 			switch {
 			case err == nil:
 				sealed++
 			case errors.Is(err, fs.ErrNotExist), errors.Is(err, vault.ErrRefused), errors.Is(err, keys.ErrLocked):
-				// Sealed, gone, not a plain file, or an age file the locked
-				// vault cannot check (not plaintext).
+				// Sealed, gone, not a plain file (counted by the next
+				// scan), or an age file the locked vault cannot check
+				// (not plaintext).
 			default:
 				left++
 			}
 		}
 		if left == 0 || ctx.Err() != nil || time.Now().After(deadline) {
+			// A last look, for what is left as it is.
+			if last, err := v.Scan(ctx); err == nil {
+				rep = last
+			}
+			w.Sealed, w.Unsealed, w.Unknown, w.Refused, w.Skipped = sealed, left, rep.Locked, rep.Refused, rep.Skipped
 			if left > 0 {
 				a.log.Error("the wipe could not seal every plaintext file first: they are left", "files", left)
 			}
-			return sealed, left, unknown
+			if rep.Refused+rep.Skipped > 0 {
+				a.log.Error("the wipe leaves files the vault refuses or skips as they are", "refused", rep.Refused, "skipped", rep.Skipped)
+			}
+			return
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -43,7 +43,7 @@ const (
 
 // The wipe's steps, in order, as its hook names them: the kill points of
 // half the rounds (the other half are killed at random moments).
-var wipeSteps = []string{"recorded", "sealed-waiting", agent.WipeRemoved, agent.WipeShredded, agent.WipeAcked,
+var wipeSteps = []string{"recorded", "sealed-waiting", agent.WipeSealed, agent.WipeShredded, agent.WipeRemoved, agent.WipeAcked,
 	agent.WipeDelivered, "forgot-spool", "removed-" + report.EnrollmentFile, "removed-" + report.SigningKeyFile, agent.WipeDone}
 
 // TestWipeCrashChild is TestWipeCrash's child: the agent of an enrolled

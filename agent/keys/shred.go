@@ -65,9 +65,13 @@ func (k *Keyring) shredFiles() error {
 	return errors.Join(errs...)
 }
 
-// removeOurs removes dir/name if it is a regular file. Missing is no
-// error, and anything else of that name (a link, a folder: the keyring
-// makes none) is left alone: it is not the keyring's, and holds no key.
+// removeOurs removes dir/name if it is a regular file, overwriting it in
+// place with zeros first (atomicfile.OverwriteRemove: best-effort, since
+// on an SSD or a copy-on-write filesystem the old blocks may survive the
+// overwrite), as every file of the keyring's holds key material or is
+// made next to it. Missing is no error, and anything else of that name
+// (a link, a folder: the keyring makes none) is left alone: it is not the
+// keyring's, and holds no key.
 func removeOurs(dir, name string) error {
 	path := filepath.Join(dir, name)
 	fi, err := os.Lstat(path)
@@ -79,7 +83,7 @@ func removeOurs(dir, name string) error {
 	case !fi.Mode().IsRegular():
 		return nil
 	}
-	return atomicfile.Remove(path)
+	return atomicfile.OverwriteRemove(path)
 }
 
 // ownTemp reports whether name is the name of a temporary file package

@@ -1,12 +1,15 @@
 package keys
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"testing"
+	"time"
 )
 
 // TestShredDir: a shred of a state folder whose identity does not open
@@ -91,5 +94,51 @@ func TestOwnTemp(t *testing.T) {
 		if got := ownTemp(name); got != want {
 			t.Errorf("ownTemp(%q) = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// TestShredOverwritesOfflineCopy: the `os` offline copy holds the lease
+// key as it is; a drop and a shred overwrite it in place before removing
+// it, so the blocks it held (seen here through a descriptor opened before)
+// no longer hold the key.
+func TestShredOverwritesOfflineCopy(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("an open file cannot be removed on Windows")
+	}
+	for _, how := range []string{"shred", "drop"} {
+		t.Run(how, func(t *testing.T) {
+			dir := t.TempDir()
+			key := leaseKey("os")
+			k, err := create(dir, devA, key, "k1", true, osFiles(dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := k.SaveOffline(time.Now().Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(filepath.Join(dir, offlinePrefix+"os"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if how == "shred" {
+				err = k.Shred()
+			} else {
+				err = k.DropOffline()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Lstat(filepath.Join(dir, offlinePrefix+"os")); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("the offline copy is still there: %v", err)
+			}
+			left, err := io.ReadAll(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(left) == 0 || bytes.Contains(left, key) || bytes.ContainsFunc(left, func(r rune) bool { return r != 0 }) {
+				t.Errorf("the removed offline copy's blocks still hold its bytes (key there: %v)", bytes.Contains(left, key))
+			}
+		})
 	}
 }

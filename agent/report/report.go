@@ -405,6 +405,13 @@ func (r *Reporter) Ack(a wire.CommandAck) error {
 	return nil
 }
 
+// AckPending reports whether an acknowledgement of the command id is
+// waiting for a heartbeat or is in a heartbeat in the spool, not yet
+// acknowledged by the server: what [Reporter.Final] sends.
+func (r *Reporter) AckPending(id string) (bool, error) {
+	return r.spool.ackPending(id)
+}
+
 // Final makes the reporter's last heartbeat, carrying the command
 // acknowledgements waiting (none is made if none waits: they are in the
 // spool already), and sends the spool until the server has acknowledged

@@ -365,6 +365,39 @@ func takeAcks(tx *bolt.Tx, n int) ([]wire.CommandAck, error) {
 }
 
 // acksWaiting counts the acknowledgements not yet in a heartbeat.
+// ackPending reports whether an acknowledgement of the command id waits
+// for a heartbeat or is in one in the spool.
+func (s *spool) ackPending(id string) (bool, error) {
+	found := false
+	err := s.store.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(acksBucket); b != nil && b.Get([]byte(id)) != nil {
+			found = true
+			return nil
+		}
+		b := tx.Bucket(spoolBucket)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(_, v []byte) error {
+			body, _, err := decodeRecord(v)
+			if err != nil || found {
+				return nil
+			}
+			var h struct {
+				Acks []wire.CommandAck `json:"acks"`
+			}
+			if json.Unmarshal(body, &h) != nil {
+				return nil
+			}
+			for _, a := range h.Acks {
+				found = found || a.ID == id
+			}
+			return nil
+		})
+	})
+	return found, err
+}
+
 func (s *spool) acksWaiting() (int, error) {
 	n := 0
 	err := s.store.View(func(tx *bolt.Tx) error {

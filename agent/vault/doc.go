@@ -37,5 +37,8 @@
 // not know cannot be told as the device's while locked: it is counted as
 // waiting to be sealed, never sealed again nor removed, and looked at
 // again once unlocked. [Vault.RemoveSealed] removes the sealed files the
-// vault made, for a wipe, and nothing else.
+// vault made, for a wipe, and nothing else (best-effort: one it cannot
+// remove is counted, not fatal). A vault opened with Config.EscrowOnly
+// seals to the escrow recipients alone, for a wipe whose device identity
+// does not open or is not authenticated.
 package vault

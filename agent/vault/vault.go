@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -69,13 +70,18 @@ type EventFunc func(Event)
 // Event implements [Events].
 func (f EventFunc) Event(e Event) { f(e) }
 
-// Config is what a vault needs. Dir, Device, Escrow and Store are required.
+// Config is what a vault needs. Dir, Device, Escrow and Store are
+// required (Device not with EscrowOnly).
 type Config struct {
 	// Dir is the cache folder, an absolute path. It is created (mode 0700)
 	// if missing; a symlink is refused.
 	Dir string
 	// Device is the device identity; files are sealed to its recipient.
 	Device keys.Device
+	// EscrowOnly seals to the escrow recipients alone, not to Device's
+	// (for a wipe whose device identity does not open, or whose public key
+	// is not authenticated). Device may then be nil: the vault is locked.
+	EscrowOnly bool
 	// Escrow are the policy's escrow recipients; files are sealed to them too.
 	Escrow []age.Recipient
 	// CaseRef derives a case reference from a path relative to Dir; nil
@@ -95,6 +101,15 @@ type Config struct {
 	Workers int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+}
+
+// noDevice is the Device of an escrow-only vault opened without one: it
+// is locked for ever.
+type noDevice struct{}
+
+func (noDevice) Recipient() age.Recipient { return nil }
+func (noDevice) Identities() ([]age.Identity, error) {
+	return nil, fmt.Errorf("%w: the vault seals to the escrow keys alone", keys.ErrLocked)
 }
 
 // Vault is an open cache folder.
@@ -129,8 +144,11 @@ type Stats struct {
 
 // Open opens the cache folder described by cfg.
 func Open(cfg Config) (*Vault, error) {
-	if cfg.Device == nil || len(cfg.Escrow) == 0 || cfg.Store == nil {
+	if (cfg.Device == nil && !cfg.EscrowOnly) || len(cfg.Escrow) == 0 || cfg.Store == nil {
 		return nil, errors.New("vault: Device, Escrow and Store are required")
+	}
+	if cfg.Device == nil {
+		cfg.Device = noDevice{}
 	}
 	if !filepath.IsAbs(cfg.Dir) {
 		return nil, fmt.Errorf("vault: cache folder %q is not an absolute path", cfg.Dir)
@@ -176,6 +194,9 @@ func Open(cfg Config) (*Vault, error) {
 	// age refuses to mix post-quantum and classic recipients; say so here
 	// rather than at every seal.
 	recipients := append([]age.Recipient{cfg.Device.Recipient()}, cfg.Escrow...)
+	if cfg.EscrowOnly {
+		recipients = slices.Clone(cfg.Escrow)
+	}
 	if err := checkKinds(recipients); err != nil {
 		root.Close()
 		return nil, err

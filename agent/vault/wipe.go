@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -15,15 +16,25 @@ import (
 type Removal struct {
 	Removed int // sealed files removed
 	Kept    int // indexed files left because they are no longer what the vault sealed
+	// Failed counts the sealed files the vault made that could not be
+	// removed (immutable, held open without delete sharing, ...); Why says
+	// why (the errors' texts, without the files' names), and Cases the
+	// case references of their folders, where known.
+	Failed int
+	Why    []string
+	Cases  []string
 }
 
 // RemoveSealed removes the sealed files the vault made, for a wipe: every
 // file in its index that is still the file it indexed (a plain regular
 // file with one link, of the size and modification time indexed, that
 // starts like an age file) is removed, then the index itself. A file it
-// did not make, or one changed since, is never removed. It is idempotent:
-// run again after a crash, it removes what is left. Run it with no
-// [Vault.Run] in progress.
+// did not make, or one changed since, is never removed. It is best-effort:
+// a file that cannot be removed is counted in Failed (and logged with its
+// name) and the others are removed all the same; only a failure to read
+// or clear the index, or ctx, is an error. It is idempotent: run again
+// after a crash, it removes what is left. Run it with no [Vault.Run] in
+// progress.
 func (v *Vault) RemoveSealed(ctx context.Context) (Removal, error) {
 	var out Removal
 	recs, err := v.index.all()
@@ -37,7 +48,18 @@ func (v *Vault) RemoveSealed(ctx context.Context) (Removal, error) {
 		}
 		switch ok, err := v.removeIfIndexed(p, r); {
 		case err != nil:
-			return out, err
+			out.Failed++
+			v.log.Error("the wipe could not remove a sealed file: it is left", "path", p, "err", err)
+			why := err.Error()
+			if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+				why = pe.Op + ": " + pe.Err.Error() // no name
+			}
+			if !slices.Contains(out.Why, why) {
+				out.Why = append(out.Why, why)
+			}
+			if ref := v.cfg.CaseRef(p); ref != "" && !slices.Contains(out.Cases, ref) {
+				out.Cases = append(out.Cases, ref)
+			}
 		case ok:
 			out.Removed++
 			dirs[path.Dir(p)] = true

@@ -3,6 +3,7 @@ package vault_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"runtime"
 	"testing"
@@ -100,4 +101,33 @@ func TestWipeTidiesOwnTemps(t *testing.T) {
 	if b, _ := os.ReadFile(e.path("LL-1/theirs")); !bytes.Equal(b, theirs.Bytes()) {
 		t.Errorf("the user's file holds %q", b)
 	}
+}
+
+// TestEscrowOnly: a vault opened with EscrowOnly and no device (a wipe
+// whose identity does not open) seals to the escrow recipients alone, and
+// its sealed files are removed by RemoveSealed like any other.
+func TestEscrowOnly(t *testing.T) {
+	e := newEnv(t, func(c *vault.Config) { c.Device, c.EscrowOnly = nil, true })
+	e.write("LL-1/a.txt", "notes", true)
+	if _, err := e.v.SealFile(context.Background(), "LL-1/a.txt"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(e.path("LL-1/a.txt.age"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(b, []byte("\n-> ")); n != 1 {
+		t.Errorf("%d recipient stanzas, want the escrow's alone", n)
+	}
+	r, err := age.Decrypt(bytes.NewReader(b), e.Escrow)
+	if err != nil {
+		t.Fatalf("the escrow key does not open it: %v", err)
+	}
+	if got, _ := io.ReadAll(r); string(got) != "notes" {
+		t.Errorf("escrow opens %q", got)
+	}
+	if rm, err := e.v.RemoveSealed(context.Background()); err != nil || rm.Removed != 1 || rm.Failed != 0 {
+		t.Errorf("removal %+v, %v", rm, err)
+	}
+	e.wantFiles("LL-1/")
 }
