@@ -106,6 +106,7 @@ type Agent struct {
 	keyring    *keys.Keyring // an enrolled device's identity, nil until it exists
 	file       *keys.File    // a device not enrolled: its plain identity
 	lockedWhy  string        // why the vault is locked, in words
+	pinWhy     string        // the device's public key was changed (see pin), until a lease authenticates it
 	leaseUntil time.Time     // the last lease served's window
 	leaseAt    time.Time     // when it was served
 	clockOff   time.Duration // how far the clock was behind the trusted time at the last check (0: not)

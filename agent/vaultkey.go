@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/casekeep/casekeep/agent/keys"
@@ -68,6 +69,10 @@ type keyStatus struct {
 func (a *Agent) keyState() keyStatus {
 	a.mu.Lock()
 	k, why, wiped, file := a.keyring, a.lockedWhy, a.wipe != nil && a.wipe.shredded(), a.file
+	if a.pinWhy != "" && why != a.pinWhy {
+		// The swapped key matters more than, and outlasts, why no lease came.
+		why = strings.TrimSuffix(a.pinWhy+"; "+why, "; ")
+	}
 	a.mu.Unlock()
 	switch {
 	case a.cfg.Enrollment == nil:
@@ -313,7 +318,7 @@ func (a *Agent) grant(k *keys.Keyring, want string, g *wire.LeaseGrant, now time
 // carries out a rotation it names.
 func (a *Agent) granted(k *keys.Keyring, g *wire.LeaseGrant, now time.Time) {
 	a.mu.Lock()
-	a.lockedWhy, a.leaseUntil, a.leaseAt = "", g.Until, now
+	a.lockedWhy, a.pinWhy, a.leaseUntil, a.leaseAt = "", "", g.Until, now
 	a.mu.Unlock()
 	if n := g.Next; n != nil {
 		from := k.KeyID()
@@ -591,6 +596,9 @@ func (a *Agent) pin(k *keys.Keyring) {
 		why := "the device identity's public key in the state folder was changed by someone else than casekeep: nothing is sealed to it until the server's lease authenticates the identity"
 		a.log.Error("the device's public recipients are not the ones pinned: not sealing to them", "err", err)
 		a.setLocked(why)
+		a.mu.Lock()
+		a.pinWhy = why
+		a.mu.Unlock()
 		a.keyEvent(wire.EventVaultRecipientChanged, why)
 	case err != nil:
 		a.log.Warn("could not check the device's public recipients against their pin", "err", err)
