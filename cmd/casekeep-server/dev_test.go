@@ -203,6 +203,8 @@ func TestTokenCreate(t *testing.T) {
 		{"token", "create", "--db", "mysql://x"},
 		{"devices"},
 		{"serve", "--db", "nope"},
+		{"serve", "--db", db, "--lease-every", "0s"},
+		{"serve", "--db", db, "--lease-burst", "0"},
 	} {
 		if err := exec.Command(binary, args...).Run(); exitCode(err) != 2 {
 			t.Errorf("%q: exit %d, want 2", args, exitCode(err))

@@ -87,8 +87,13 @@ func serve(e *cli.Env, args []string) error {
 	bundle := e.Flags.String("policy", "", "publish this signed policy `BUNDLE` at start if it is newer")
 	writers := e.Flags.Int("writers", 0, "store transactions at once (default 1 for SQLite, 8 for PostgreSQL)")
 	cpuProfile := e.Flags.String("cpuprofile", "", "write a CPU profile to `FILE` until the server stops (for tuning)")
+	leaseBurst := e.Flags.Int("lease-burst", 10, "lease requests a device may make at once before --lease-every applies (`N`)")
+	leaseEvery := e.Flags.Duration("lease-every", 30*time.Second, "then one lease request per device every `DURATION`; faster ones get 429 (agents renew once a heartbeat)")
 	if _, err := e.Parse(args, 0, 0); err != nil {
 		return err
+	}
+	if *leaseBurst < 1 || *leaseEvery <= 0 {
+		return cli.Usagef("--lease-burst must be at least 1 and --lease-every more than 0")
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -145,7 +150,8 @@ func serve(e *cli.Env, args []string) error {
 			*writers = 8
 		}
 	}
-	srv, err := server.New(server.Config{Store: st, Key: key, PolicyKey: pub, Logger: log, Writers: *writers})
+	srv, err := server.New(server.Config{Store: st, Key: key, PolicyKey: pub, Logger: log, Writers: *writers,
+		LeaseBurst: *leaseBurst, LeaseEvery: *leaseEvery})
 	if err != nil {
 		return err
 	}
