@@ -77,6 +77,12 @@ type Config struct {
 	// DefaultKeyCheckEvery). For an enrolled agent only.
 	LeaseTimeout  time.Duration
 	KeyCheckEvery time.Duration
+	// LocalSocket, if not "", is the address of the local channel (see
+	// agent/local: a Unix socket's path, or a Windows pipe's name) on which
+	// Run answers the people at the laptop for as long as it runs. A
+	// failure to listen is logged and reported as an
+	// wire.EventAgentChannelFailed event; the agent runs on without it.
+	LocalSocket string
 }
 
 // Agent is a running agent's parts.
@@ -257,6 +263,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.writeStatusLoop(ctx)
 	}()
+	if a.cfg.LocalSocket != "" {
+		a.serveLocal(ctx, &wg)
+	}
 	for a.wiping() == nil {
 		p := a.Policy()
 		pctx, stop := context.WithCancel(ctx)
