@@ -229,8 +229,10 @@ func (a *Agent) Policy() *policy.Policy {
 // effect at once: the cache is reopened under it. An enrolled agent first
 // unlocks the vault key (see vaultkey.go), and carries out the server's
 // commands; after a wipe (or when it finds one begun) it finishes it and
-// then idles until ctx is done. Run returns nil after a clean stop, with
-// any seal in progress finished or rolled back.
+// then idles until ctx is done. With Config.LocalSocket it answers on the
+// local channel (see localstatus.go) from its start until it returns. Run
+// returns nil after a clean stop, with any seal in progress finished or
+// rolled back.
 func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -242,6 +244,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.aliveLoop(ctx)
 	}()
+	if a.cfg.LocalSocket != "" {
+		// Before the lease is asked for: a locked vault is said so too.
+		a.serveLocal(ctx, &wg)
+	}
 	if a.reporter != nil && a.wiping() == nil {
 		a.openKeys(ctx)
 		wg.Add(2)
@@ -263,9 +269,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.writeStatusLoop(ctx)
 	}()
-	if a.cfg.LocalSocket != "" {
-		a.serveLocal(ctx, &wg)
-	}
 	for a.wiping() == nil {
 		p := a.Policy()
 		pctx, stop := context.WithCancel(ctx)
