@@ -7,6 +7,7 @@ import (
 	"errors"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,7 +28,8 @@ const OpStatus = "status"
 func ChannelAddr(stateDir string) string {
 	stateDir = filepath.Clean(stateDir)
 	if runtime.GOOS == "windows" {
-		return local.DefaultAddr() + "-" + shortHash(stateDir)
+		// Paths are case-insensitive there: C:\X and c:\x are one folder.
+		return local.DefaultAddr() + "-" + shortHash(strings.ToLower(stateDir))
 	}
 	return filepath.Join(stateDir+"-channel", "casekeep.sock")
 }
