@@ -102,6 +102,25 @@ func TestLocalStatus(t *testing.T) {
 	if u.Full != nil || u.Lease != wire.LeaseUnlocked || !u.Enrolled || u.OwnCache != nil {
 		t.Errorf("uid %d is told %+v", nobody, u)
 	}
+
+	// Stopped, the agent closes its channel; started again, it opens it.
+	r.stop(t)
+	if c, err := local.Dial(ctx, d.local); err == nil {
+		c.Close()
+		t.Error("the channel still answers after the agent stopped")
+	}
+	r = d.start(nil)
+	testenv.Eventually(t, "the channel open again", func() bool {
+		c, err := local.Dial(ctx, d.local)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		return c.Call(ctx, agent.OpStatus, nil, &st) == nil && st.Full != nil
+	})
+	if n := len(r.eventsOf(wire.EventAgentChannelFailed)); n != 0 {
+		t.Errorf("%d channel failures on a restart", n)
+	}
 }
 
 // TestLocalStatusHelper is the client TestLocalStatus runs as uid 65534;
