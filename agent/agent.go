@@ -77,6 +77,12 @@ type Config struct {
 	// DefaultKeyCheckEvery). For an enrolled agent only.
 	LeaseTimeout  time.Duration
 	KeyCheckEvery time.Duration
+	// LocalSocket, if not "", is the address of the local channel (see
+	// agent/local: a Unix socket's path, or a Windows pipe's name) on which
+	// Run answers the people at the laptop for as long as it runs. A
+	// failure to listen is logged and reported as an
+	// wire.EventAgentChannelFailed event; the agent runs on without it.
+	LocalSocket string
 }
 
 // Agent is a running agent's parts.
@@ -223,8 +229,10 @@ func (a *Agent) Policy() *policy.Policy {
 // effect at once: the cache is reopened under it. An enrolled agent first
 // unlocks the vault key (see vaultkey.go), and carries out the server's
 // commands; after a wipe (or when it finds one begun) it finishes it and
-// then idles until ctx is done. Run returns nil after a clean stop, with
-// any seal in progress finished or rolled back.
+// then idles until ctx is done. With Config.LocalSocket it answers on the
+// local channel (see localstatus.go) from its start until it returns. Run
+// returns nil after a clean stop, with any seal in progress finished or
+// rolled back.
 func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -236,6 +244,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.aliveLoop(ctx)
 	}()
+	if a.cfg.LocalSocket != "" {
+		// Before the lease is asked for: a locked vault is said so too.
+		a.serveLocal(ctx, &wg)
+	}
 	if a.reporter != nil && a.wiping() == nil {
 		a.openKeys(ctx)
 		wg.Add(2)

@@ -48,6 +48,7 @@ type device struct {
 	escrow *age.X25519Identity
 	policy *policy.Policy
 	notes  *notes
+	local  string // the agent's LocalSocket ("" for none)
 }
 
 // newDevice enrolls a device with srv (on paper: the enrollment is written
@@ -99,8 +100,9 @@ func (d *device) start(first *wire.LeaseGrant) *running {
 		},
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		LeaseTimeout: 2 * time.Second, KeyCheckEvery: 50 * time.Millisecond,
-		Reporter: report.Config{NotableMin: time.Millisecond, BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond},
-		OnEvent:  r.events.Add,
+		Reporter:    report.Config{NotableMin: time.Millisecond, BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond},
+		OnEvent:     r.events.Add,
+		LocalSocket: d.local,
 	})
 	if err != nil {
 		d.t.Fatal(err)

@@ -145,6 +145,11 @@ func runDev(e *cli.Env, args []string) error {
 		// Report a file found in the cache within a couple of seconds, so
 		// the devices list shows it sealed soon after you drop it there.
 		Reporter: report.Config{NotableMin: 2 * time.Second},
+		// The local channel `casekeep status --state DIR/agent` asks: in
+		// the folder beside the state folder (DIR/agent-channel, made
+		// 0755; the state folder stays 0700). DIR itself is 0700, so only
+		// the account that runs dev reaches it: enough to try it.
+		LocalSocket: agent.ChannelAddr(agentState),
 	})
 	if err != nil {
 		return err
@@ -171,6 +176,7 @@ Try it:
   go run ./cmd/casekeep-server devices --db sqlite:%[2]s
   go run ./cmd/casekeep-server lease log %[3]s --db sqlite:%[2]s   # every lease served to the agent
   go run ./cmd/casekeep ls --state %[4]s
+  go run ./cmd/casekeep status --state %[4]s   # asks the agent over its local channel
   age -d -i %[7]s %[6]s/LL-123456/notes.txt.age
 
 The API for people (roles it-security, dpo, auditor):

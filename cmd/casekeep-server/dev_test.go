@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/casekeep/casekeep/agent"
+	"github.com/casekeep/casekeep/agent/local"
 	"github.com/casekeep/casekeep/internal/testenv"
 )
 
@@ -158,6 +161,28 @@ func TestDevMode(t *testing.T) {
 		}
 	}
 	checkAPI(t, printed, db, id)
+	// The dev agent's local channel, beside its state folder, which stays
+	// private.
+	var ls agent.LocalStatus
+	testenv.Eventually(t, "the dev agent answering on its local channel", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := local.Dial(ctx, agent.ChannelAddr(filepath.Join(dir, "agent")))
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		return c.Call(ctx, agent.OpStatus, nil, &ls) == nil
+	})
+	if ls.Full == nil || ls.Full.Vault.Files != 1 {
+		t.Errorf("the dev agent's channel tells its owner %+v", ls)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "agent")); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("the dev agent's state folder: %v, %v", fi.Mode(), err)
+	}
+	if !strings.Contains(printed, "casekeep status --state") {
+		t.Errorf("dev does not print the status command:\n%s", printed)
+	}
 	d.stop(t)
 	// The agent said goodbye (its farewell sent or spooled): the next run
 	// does not count this stop as unannounced.

@@ -269,7 +269,7 @@ func runAgent(e *cli.Env, args []string) error {
 	}
 	agent.ClearStopReason(stateDir) // a reason given for an earlier stop
 	return runAsService(func(ctx context.Context, stop func() agent.Stop) error {
-		cfg := agent.Config{StateDir: stateDir, Logger: log, Homes: homes, Policy: pol}
+		cfg := agent.Config{StateDir: stateDir, Logger: log, Homes: homes, Policy: pol, LocalSocket: channelAddr(stateDir)}
 		if en == nil && pol == nil {
 			var err error
 			if en, err = report.EnrollWhenAsked(ctx, report.EnrollOptions{

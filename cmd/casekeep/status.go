@@ -22,8 +22,14 @@ func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name: "status", Args: "[--state DIR] [--json]",
 		Summary: "show what casekeep sees on this laptop and anything to do",
-		Help: `Status shows, for the person at the laptop, what the running agent keeps in
-its status file: the vault (sealed files, files waiting to be sealed), its key
+		Help: `Status first asks the running service over its local channel (the system's
+socket or pipe; with --state DIR, the one beside DIR, as ` + "`casekeep run --state DIR`" + `
+opens it), which answers each account only as far as it may: root or an
+administrator sees everything below; another account sees the vault key's
+state, whether the laptop is enrolled and reaches the server, and what to do,
+but no file, path or case reference. If the channel does not answer, it reads
+the status file the agent keeps instead, and says which it used (on standard
+error). The whole status is: the vault (sealed files, files waiting to be sealed), its key
 (unlocked by the server, unlocked offline and until when, locked and why, or
 wiped), how the offline copy of the lease is held (tpm: sealed to this computer's
 TPM; os: by the OS only, which is only as safe as the disk encryption; or
@@ -43,8 +49,26 @@ do, in plain words. It exits 1 if the agent is not running.`,
 			if err != nil {
 				return err
 			}
-			s, err := agent.ReadStatus(dir)
-			if err != nil {
+			addr := channelAddr(dir)
+			ls, cerr := askStatus(addr)
+			if cerr == nil {
+				fmt.Fprintf(e.Stderr, "casekeep status: asked the casekeep service over its local channel (%s)\n", addr)
+				if ls.Full == nil {
+					if *asJSON {
+						enc := json.NewEncoder(e.Stdout)
+						enc.SetIndent("", "  ")
+						return enc.Encode(ls)
+					}
+					printLocalStatus(e.Stdout, ls, time.Now())
+					return nil
+				}
+			} else {
+				fmt.Fprintf(e.Stderr, "casekeep status: the service's local channel (%s) did not answer (%v): reading the status file the agent keeps beside %s\n", addr, cerr, dir)
+			}
+			var s *agent.Status
+			if cerr == nil {
+				s = ls.Full
+			} else if s, err = agent.ReadStatus(dir); err != nil {
 				return fmt.Errorf("%w (is --state right? is the agent running?)", err)
 			}
 			if *asJSON {

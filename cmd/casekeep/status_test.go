@@ -42,6 +42,9 @@ func TestStatus(t *testing.T) {
 	}
 
 	r := run(t, "status", "--state", s.state).Want(t, 0)
+	if want := "over its local channel (" + agent.ChannelAddr(s.state) + ")"; !strings.Contains(r.Stderr, want) {
+		t.Errorf("status does not say it asked the service (%q):\n%s", want, r.Stderr)
+	}
 	for _, want := range []string{"casekeep running", "Vault: " + s.cache, "Disk encryption:", "Drives:", "Cloud folders:", "Recently:", "Server: not enrolled"} {
 		if !strings.Contains(r.Stdout, want) {
 			t.Errorf("status lacks %q:\n%s", want, r.Stdout)
@@ -58,7 +61,7 @@ func TestStatus(t *testing.T) {
 	b, _ := json.Marshal(st)
 	os.WriteFile(filepath.Join(agent.StatusDir(s.state), agent.StatusFile), b, 0o644)
 	r = run(t, "status", "--state", s.state).Want(t, 1)
-	if !strings.Contains(r.Stdout, "NOT RUNNING") || !strings.Contains(r.Stderr, "not running") {
+	if !strings.Contains(r.Stdout, "NOT RUNNING") || !strings.Contains(r.Stderr, "not running") || !strings.Contains(r.Stderr, "did not answer") {
 		t.Errorf("stdout:\n%s\nstderr:\n%s", r.Stdout, r.Stderr)
 	}
 	// No agent ever ran there; a corrupt status file.

@@ -100,6 +100,10 @@ const (
 	// the one it had in force (put back by someone?): the agent does not
 	// run the vault under it until the server gives a newer one.
 	EventPolicyRolledBack = PrefixAgent + "policy_rolled_back"
+	// EventAgentChannelFailed: the agent could not open its local channel
+	// (the socket or pipe `casekeep status` asks it on), so people at the
+	// laptop cannot ask it anything; it keeps sealing. The detail says why.
+	EventAgentChannelFailed = PrefixAgent + "channel_failed"
 )
 
 // PostureEvent is the type of the event that reports a change in the

@@ -334,6 +334,7 @@ func TestEventTypes(t *testing.T) {
 		wire.EventCoalesced:                            "agent.coalesced",
 		wire.EventSpoolFull:                            "agent.spool_full",
 		wire.EventCommandRefused:                       "agent.command_refused",
+		wire.EventAgentChannelFailed:                   "agent.channel_failed",
 		wire.EventVaultUnlocked:                        "vault.unlocked",
 		wire.EventVaultLocked:                          "vault.locked",
 		wire.EventVaultIdentityWrapped:                 "vault.identity_wrapped",
