@@ -79,7 +79,7 @@ type Config struct {
 	// than NotableMin after the last heartbeat made, so a fleet cannot
 	// flood the server. A burst that comes within NotableMin still gets
 	// its heartbeat, at the end of it.
-	NotableMin  time.Duration // least time between heartbeats made for notable events (default 30s)
+	NotableMin  time.Duration // least time between heartbeats made for notable events (default 10s)
 	SettleQuiet time.Duration // quiet after a burst's last notable event (default 2s)
 	SettleMax   time.Duration // longest wait after a burst's first notable event (default 10s)
 	BackoffMin  time.Duration // first retry delay (default 1s)
@@ -136,7 +136,7 @@ func New(cfg Config) (*Reporter, error) {
 	}
 	def(&cfg.Interval, 5*time.Minute)
 	def(&cfg.DrainEvery, 200*time.Millisecond)
-	def(&cfg.NotableMin, 30*time.Second)
+	def(&cfg.NotableMin, 10*time.Second)
 	def(&cfg.SettleQuiet, 2*time.Second)
 	def(&cfg.SettleMax, 10*time.Second)
 	cfg.SettleQuiet = min(cfg.SettleQuiet, cfg.SettleMax)
