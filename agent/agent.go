@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -177,7 +178,7 @@ func Open(cfg Config) (*Agent, error) {
 		renew: make(chan struct{}, 1), unlocked: make(chan struct{}, 1)}
 	a.out = outside.New(outside.Config{
 		Storage: cfg.Storage, Homes: cfg.Homes, Settle: cfg.Settle, Rescan: cfg.Rescan, Logger: cfg.Logger,
-		Sink: outside.Sink{Event: a.event, Notable: a.notable, Notify: a.notify, Changed: a.statusChanged},
+		Sink: outside.Sink{Event: a.outsideEvent, Notable: a.notable, Notify: a.notify, Changed: a.statusChanged},
 	})
 	a.loadPosture()
 	if cfg.Enrollment != nil {
@@ -554,9 +555,9 @@ func (s *eventSink) Event(e vault.Event) {
 	}
 	s.a.statusChanged()
 	s.a.event(wire.Event{Time: e.Time.UTC(), Type: wire.PrefixVault + string(e.Kind), CaseRef: e.CaseRef, Detail: e.Reason})
-	if e.Kind == vault.EventPlaintextFound {
-		s.a.notable()
-	}
+	// Every vault event changes what the heartbeat's vault counts say: a
+	// heartbeat follows when the burst settles (see report.Config.SettleQuiet).
+	s.a.notable()
 }
 
 // event queues a heartbeat event, if the agent reports.
@@ -569,7 +570,18 @@ func (a *Agent) event(e wire.Event) {
 	}
 }
 
-// notable asks for a heartbeat soon.
+// outsideEvent queues an event of the outside watcher; a storage event
+// (a volume connected, approved, removed or blocked) is notable, so the
+// server's view of the device's storage follows within seconds.
+func (a *Agent) outsideEvent(e wire.Event) {
+	a.event(e)
+	if strings.HasPrefix(e.Type, wire.PrefixStorage) {
+		a.notable()
+	}
+}
+
+// notable asks for a heartbeat when things settle (see
+// report.Config.SettleQuiet): the one home of that rule.
 func (a *Agent) notable() {
 	if r := a.reporter; r != nil {
 		r.Notable()

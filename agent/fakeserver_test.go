@@ -100,7 +100,7 @@ func (d *device) start(first *wire.LeaseGrant) *running {
 		},
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		LeaseTimeout: 2 * time.Second, KeyCheckEvery: 50 * time.Millisecond,
-		Reporter:    report.Config{NotableMin: time.Millisecond, BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond},
+		Reporter:    report.Config{NotableMin: time.Millisecond, SettleQuiet: time.Millisecond, BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond},
 		OnEvent:     r.events.Add,
 		LocalSocket: d.local,
 	})

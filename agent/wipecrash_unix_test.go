@@ -84,7 +84,7 @@ func TestWipeCrashChild(t *testing.T) {
 			return wire.Check{Name: "disk_encryption", Result: "pass", Evidence: "test"}
 		},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LeaseTimeout: 2 * time.Second,
-		Reporter: report.Config{NotableMin: time.Millisecond, BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond},
+		Reporter: report.Config{NotableMin: time.Millisecond, SettleQuiet: time.Millisecond, BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/casekeep/casekeep/agent"
+	"github.com/casekeep/casekeep/agent/report"
 	"github.com/casekeep/casekeep/internal/testenv"
 	"github.com/casekeep/casekeep/internal/wire"
 	"github.com/casekeep/casekeep/policy"
@@ -188,4 +189,28 @@ func TestFarewellWhileServerAway(t *testing.T) {
 			t.Errorf("a spooled farewell was counted as an unannounced stop: %+v", e)
 		}
 	}
+}
+
+// TestAgentReportsSealWhenSettled runs a whole agent with the default
+// settle quiet and window and a policy interval of minutes: files dropped
+// into its cache are sealed, and the server's row says so within seconds,
+// from the heartbeat made when the seals settle, with nobody asking for one.
+func TestAgentReportsSealWhenSettled(t *testing.T) {
+	r := newRig(t)
+	d := r.enroll("settles")
+	cache := filepath.Join(t.TempDir(), "cache")
+	a := d.agentWith(t, cache, report.Config{NotableMin: 2 * time.Second})
+	defer a.Close()
+	defer run(t, a)()
+	testenv.Eventually(t, "the agent reporting", func() bool { return r.LastSeq(d.en.DeviceID) >= 1 })
+	os.MkdirAll(filepath.Join(cache, "LL-7"), 0o755)
+	for _, name := range []string{"a.txt", "b.txt", "c.txt"} {
+		os.WriteFile(filepath.Join(cache, "LL-7", name), []byte("notes "+name), 0o644)
+	}
+	dropped := time.Now()
+	testenv.Eventually(t, "the server showing the three sealed", func() bool {
+		row, err := r.Store.Device(context.Background(), d.en.DeviceID)
+		return err == nil && row.State.SealedFiles == 3 && row.State.PlaintextFiles == 0
+	})
+	t.Logf("the server showed the files sealed %v after they were dropped", time.Since(dropped).Round(time.Millisecond))
 }

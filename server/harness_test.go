@@ -75,12 +75,18 @@ func (r *rig) enroll(name string) *device {
 // heartbeats sent at once.
 func (d *device) agent(t testing.TB, cache string) *agent.Agent {
 	t.Helper()
+	return d.agentWith(t, cache, report.Config{NotableMin: time.Millisecond, SettleQuiet: time.Millisecond})
+}
+
+// agentWith is agent with the reporter's settings rc.
+func (d *device) agentWith(t testing.TB, cache string, rc report.Config) *agent.Agent {
+	t.Helper()
 	p, err := d.en.LoadPolicy(d.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a, err := agent.Open(agent.Config{Policy: p, StateDir: d.dir, CacheDir: cache, Enrollment: d.en, SigningKey: d.key,
-		Homes: []string{}, Reporter: report.Config{NotableMin: time.Millisecond}})
+		Homes: []string{}, Reporter: rc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +119,7 @@ func (d *device) reporter(t testing.TB, tune func(*report.Config)) *report.Repor
 				Vault: wire.Vault{Files: 2, CaseRefs: []wire.CaseCount{{Ref: "LL-1", Files: 2}}}}
 		},
 		Interval: time.Hour, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, DrainEvery: 10 * time.Millisecond,
-		NotableMin: time.Millisecond,
+		NotableMin: time.Millisecond, SettleQuiet: time.Millisecond,
 	}
 	if tune != nil {
 		tune(&cfg)

@@ -130,6 +130,7 @@ func TestCommandsNeedTheNonce(t *testing.T) {
 			}
 		}
 		c.OnReply = func(context.Context, *wire.Reply) { mu.Lock(); replies++; mu.Unlock() }
+		c.NotableMin = 100 * time.Millisecond // the refusal is notable: not 30s later
 	})
 	r.MakeHeartbeat()
 	r.MakeHeartbeat()

@@ -73,9 +73,17 @@ type Config struct {
 	PendingMax int           // events held before they are only counted (default 10,000)
 	BatchMax   int           // heartbeats in one request (default 50)
 	DrainEvery time.Duration // least time between requests while a backlog drains (default 200ms)
-	NotableMin time.Duration // least time between heartbeats made for notable events (default 10s)
-	BackoffMin time.Duration // first retry delay (default 1s)
-	BackoffMax time.Duration // longest retry delay (default 5m)
+	// A notable event (see [Reporter.Notable]) asks for a heartbeat when
+	// things settle: SettleQuiet after the last notable event of a burst,
+	// or SettleMax after its first, whichever is sooner, but never sooner
+	// than NotableMin after the last heartbeat made, so a fleet cannot
+	// flood the server. A burst that comes within NotableMin still gets
+	// its heartbeat, at the end of it.
+	NotableMin  time.Duration // least time between heartbeats made for notable events (default 10s)
+	SettleQuiet time.Duration // quiet after a burst's last notable event (default 2s)
+	SettleMax   time.Duration // longest wait after a burst's first notable event (default 10s)
+	BackoffMin  time.Duration // first retry delay (default 1s)
+	BackoffMax  time.Duration // longest retry delay (default 5m)
 }
 
 // Reporter makes heartbeats, spools them and sends them.
@@ -129,6 +137,9 @@ func New(cfg Config) (*Reporter, error) {
 	def(&cfg.Interval, 5*time.Minute)
 	def(&cfg.DrainEvery, 200*time.Millisecond)
 	def(&cfg.NotableMin, 10*time.Second)
+	def(&cfg.SettleQuiet, 2*time.Second)
+	def(&cfg.SettleMax, 10*time.Second)
+	cfg.SettleQuiet = min(cfg.SettleQuiet, cfg.SettleMax)
 	def(&cfg.BackoffMin, time.Second)
 	def(&cfg.BackoffMax, 5*time.Minute)
 	defInt(&cfg.SpoolMax, 10_000)
@@ -175,8 +186,11 @@ func (r *Reporter) Event(e wire.Event) {
 	r.foldLocked(e)
 }
 
-// Notable asks for a heartbeat soon, rather than at the next interval: at
-// once, unless one was made in the last NotableMin.
+// Notable asks for a heartbeat soon, rather than at the next interval:
+// when the burst of notable events it is part of settles (SettleQuiet
+// after the last, at most SettleMax after the first), and not sooner than
+// NotableMin after the last heartbeat made. The heartbeat's snapshot is
+// taken when it is made, so it reports what the burst left.
 func (r *Reporter) Notable() {
 	select {
 	case r.kick <- struct{}{}:
@@ -226,27 +240,59 @@ func (r *Reporter) makeLoop(ctx context.Context) {
 	r.MakeHeartbeat() // at start: say we are here
 	timer := time.NewTimer(r.nextDelay())
 	defer timer.Stop()
+	// settle fires when the burst of notable events under way has settled
+	// (and NotableMin has passed since the last heartbeat); first and last
+	// are the burst's first and last notable events (first is zero when
+	// none is under way).
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	defer settle.Stop()
+	var first, last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
+			// The interval's heartbeat. A burst under way still gets its
+			// own when it settles, NotableMin after this one.
 		case <-r.kick:
-			// A notable event: not more often than NotableMin.
-			r.mu.Lock()
-			wait := r.cfg.NotableMin - r.cfg.Now().Sub(r.lastMade)
-			r.mu.Unlock()
-			if wait > 0 {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(wait):
-				}
+			now := r.cfg.Now()
+			if first.IsZero() {
+				first = now
 			}
+			last = now
+			r.mu.Lock()
+			due := later(earlier(last.Add(r.cfg.SettleQuiet), first.Add(r.cfg.SettleMax)), r.lastMade.Add(r.cfg.NotableMin))
+			r.mu.Unlock()
+			settle.Reset(max(due.Sub(now), 0))
+			continue
+		case <-settle.C:
+			r.mu.Lock()
+			early := r.lastMade.Add(r.cfg.NotableMin).Sub(r.cfg.Now())
+			r.mu.Unlock()
+			if early > 0 { // a heartbeat was made meanwhile (the interval's)
+				settle.Reset(early)
+				continue
+			}
+			first, last = time.Time{}, time.Time{}
 		}
 		r.MakeHeartbeat()
 		timer.Reset(r.nextDelay())
 	}
+}
+
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // MakeHeartbeat makes the next heartbeat and spools it, durably, for

@@ -142,8 +142,10 @@ func runDev(e *cli.Env, args []string) error {
 	}
 	a, err := agent.Open(agent.Config{
 		Policy: p, StateDir: agentState, Enrollment: en, SigningKey: signing, Logger: log.With("part", "agent"),
-		// Report a file found in the cache within a couple of seconds, so
-		// the devices list shows it sealed soon after you drop it there.
+		// Report a file dropped into the cache when its seal settles (2s
+		// later), with a cooldown of 2s rather than 30s between such
+		// heartbeats, so the devices list shows it sealed within seconds
+		// however often you try.
 		Reporter: report.Config{NotableMin: 2 * time.Second},
 		// The local channel `casekeep status --state DIR/agent` asks: in
 		// the folder beside the state folder (DIR/agent-channel, made

@@ -144,11 +144,19 @@ func TestDevMode(t *testing.T) {
 	cache := filepath.Join(dir, "cache")
 	os.MkdirAll(filepath.Join(cache, "LL-123456"), 0o755)
 	os.WriteFile(filepath.Join(cache, "LL-123456", "notes.txt"), []byte("case notes"), 0o644)
+	dropped := time.Now()
 	db := "sqlite:" + filepath.Join(dir, "server.db")
 	testenv.Eventually(t, "the file sealed and reported", func() bool {
 		v := devices(t, db)
 		return len(v) == 1 && v[0].ID == id && v[0].Sealed == 1 && v[0].Plaintext == 0 && v[0].Liveness == "online"
 	})
+	// The heartbeat made when the seal settles says so: not the next
+	// interval's, minutes away.
+	if took := time.Since(dropped); took > 10*time.Second {
+		t.Errorf("the devices list showed the file sealed %v after it was dropped, over 10s", took.Round(time.Millisecond))
+	} else {
+		t.Logf("the devices list showed the file sealed %v after it was dropped", took.Round(time.Millisecond))
+	}
 	if v := devices(t, db); v[0].LeaseServedAt.IsZero() {
 		t.Errorf("the dev server served the agent no lease")
 	}
