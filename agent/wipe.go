@@ -281,8 +281,11 @@ func (a *Agent) wipeNext(ctx context.Context, w *Wipe) error {
 			result = wire.AckFailed
 		}
 		ack := wire.CommandAck{ID: w.Command, Type: wire.CommandWipe, Result: result, Reason: detail}
-		// The event first: the heartbeat that carries the ack (the
-		// reporter may make it at once) carries the events waiting.
+		// No heartbeat but Final's from here: the ack and the event go in
+		// the last one, not in one a settling burst makes before it.
+		a.reporter.HoldForFinal()
+		// The event first: the heartbeat that carries the ack carries the
+		// events waiting.
 		if !a.wipeEvent {
 			a.event(wire.Event{Time: time.Now().UTC(), Type: wire.EventVaultWiped, Detail: wire.Clean(detail, wire.MaxString)})
 			a.wipeEvent = true

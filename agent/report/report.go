@@ -458,6 +458,17 @@ func (r *Reporter) AckPending(id string) (bool, error) {
 	return r.spool.ackPending(id)
 }
 
+// HoldForFinal stops the reporter making heartbeats (the interval's,
+// notable events', MakeHeartbeat, Farewell) from now on, so that the one
+// [Reporter.Final] makes is the last: call it before queueing what that
+// heartbeat must carry (a wipe's acknowledgement), so no heartbeat made in
+// between carries it and is then followed by another.
+func (r *Reporter) HoldForFinal() {
+	r.mu.Lock()
+	r.final = true
+	r.mu.Unlock()
+}
+
 // Final makes the reporter's last heartbeat, carrying the command
 // acknowledgements waiting (none is made if none waits: they are in the
 // spool already), and sends the spool until the server has acknowledged
