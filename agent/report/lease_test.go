@@ -265,6 +265,40 @@ func TestFinal(t *testing.T) {
 	}
 }
 
+// TestHoldForFinal: once held, notable events and the interval make no
+// heartbeat, so the acknowledgement queued after the hold goes in the one
+// Final makes, and that one is the last.
+func TestHoldForFinal(t *testing.T) {
+	f := newFake(t)
+	r, _ := reporter(t, f, nil, func(c *report.Config) {
+		c.Interval, c.NotableMin, c.SettleQuiet = 20*time.Millisecond, time.Millisecond, time.Millisecond
+	})
+	run(t, r)
+	testenv.Eventually(t, "heartbeats", func() bool { return len(f.Received()) >= 2 })
+	r.HoldForFinal()
+	time.Sleep(100 * time.Millisecond) // a heartbeat being made as the hold came is sent by now
+	before := len(f.Received())
+	if err := r.Ack(wire.CommandAck{ID: "cmd_w", Type: wire.CommandWipe, Result: wire.AckDone}); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		r.Notable()
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(f.Received()); n != before {
+		t.Fatalf("%d heartbeats made while held", n-before)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Final(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := f.Received()
+	if len(got) != before+1 || len(got[len(got)-1].Acks) != 1 || got[len(got)-1].Acks[0].ID != "cmd_w" {
+		t.Fatalf("after the hold %d heartbeats, the last %+v; want one, carrying the ack", len(got)-before, got[len(got)-1])
+	}
+}
+
 // TestEnrollKeepsFirstLease: the first lease of the enrollment reply is
 // returned in memory, never written to the state folder.
 func TestEnrollKeepsFirstLease(t *testing.T) {
