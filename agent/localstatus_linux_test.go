@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,12 +32,7 @@ func TestLocalStatus(t *testing.T) {
 	}
 	// A folder every user may search (t.TempDir's are 0700), for the
 	// socket's folder and a copy of the test binary uid 65534 may run.
-	open, err := os.MkdirTemp("", "casekeep-agent-local-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(open) })
-	os.Chmod(open, 0o755)
+	open := testenv.OpenDir(t, "casekeep-agent-local-")
 
 	srv := reporttest.NewServer(t)
 	d := newDevice(t, srv)
@@ -66,18 +59,8 @@ func TestLocalStatus(t *testing.T) {
 	}
 
 	// uid 65534: only what concerns them.
-	bin := filepath.Join(open, "agent.test")
-	b, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-test.run=^TestLocalStatusHelper$", "-test.v")
+	cmd := testenv.AsNobody(t, os.Args[0], open, "-test.run=^TestLocalStatusHelper$", "-test.v")
 	cmd.Env = append(os.Environ(), statusHelperEnv+"="+d.local)
-	cmd.Dir = open
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the client as uid %d: %v\n%s", nobody, err, out)

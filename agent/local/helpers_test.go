@@ -18,25 +18,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/casekeep/casekeep/internal/testenv"
 )
 
 // nobody is the user and group a test gives files to, or runs a client as.
 const nobody = 65534
 
 // openDir is a temporary folder every user may search, so that a client
-// run as another user can reach a socket in it (t.TempDir's are 0700).
-func openDir(t testing.TB) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "casekeep-local-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	if err := os.Chmod(d, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
+// run as another user can reach a socket in it.
+func openDir(t testing.TB) string { return testenv.OpenDir(t, "casekeep-local-") }
 
 // syncBuffer is a log sink the tests read while the server writes to it.
 type syncBuffer struct {

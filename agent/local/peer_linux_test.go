@@ -5,12 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,12 +26,8 @@ func TestPeerIsTheKernels(t *testing.T) {
 	s, _ := serve(t, w, Options{})
 	// The test binary sits in a folder only root may read: a copy that
 	// uid 65534 may run.
-	bin := filepath.Join(filepath.Dir(filepath.Dir(s.Addr())), "local.test")
-	copyFile(t, os.Args[0], bin, 0o755)
-	cmd := exec.Command(bin, "-test.run=^TestHelperClient$", "-test.v")
+	cmd := testenv.AsNobody(t, os.Args[0], filepath.Dir(filepath.Dir(s.Addr())), "-test.run=^TestHelperClient$", "-test.v")
 	cmd.Env = append(os.Environ(), helperEnv+"="+s.Addr())
-	cmd.Dir = filepath.Dir(bin)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the client as uid %d: %v\n%s", nobody, err, out)
@@ -102,23 +95,4 @@ func TestHelperClient(t *testing.T) {
 		t.Fatalf("a top-level claim: %+v", r)
 	}
 	fmt.Println("helper: done")
-}
-
-func copyFile(t *testing.T, from, to string, mode os.FileMode) {
-	t.Helper()
-	in, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
 }

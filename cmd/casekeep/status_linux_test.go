@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/casekeep/casekeep/agent"
@@ -25,12 +23,7 @@ func TestStatusAsOtherUser(t *testing.T) {
 	// A folder every user may search (t.TempDir's are 0700): the socket's
 	// folder is beside the state folder, and uid 65534 runs a copy of the
 	// binary from here.
-	open, err := os.MkdirTemp("", "casekeep-status-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(open) })
-	os.Chmod(open, 0o755)
+	open := testenv.OpenDir(t, "casekeep-status-")
 	s := newSetup(t)
 	s.state = filepath.Join(open, "state")
 	a := startAgent(t, s.flags()...)
@@ -38,17 +31,9 @@ func TestStatusAsOtherUser(t *testing.T) {
 	os.WriteFile(filepath.Join(s.cache, "CASE-4711", "alice-notes.txt"), []byte("private"), 0o600)
 	testenv.Eventually(t, "the file sealed", func() bool { return exists(filepath.Join(s.cache, "CASE-4711", "alice-notes.txt.age")) })
 
-	bin := filepath.Join(open, "casekeep")
-	b, err := os.ReadFile(binary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(bin, b, 0o755)
 	asNobody := func(args ...string) (string, string) {
 		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Dir = open
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		cmd := testenv.AsNobody(t, binary, open, args...)
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
 		if err := cmd.Run(); err != nil {
