@@ -95,8 +95,16 @@ func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 }
 
 func (c *Client) roundTrip(b []byte) (Response, error) {
-	if err := writeFrame(c.c, b, c.maxRequest); err != nil {
-		return Response{}, err
+	if werr := writeFrame(c.c, b, c.maxRequest); werr != nil {
+		// The service may have answered and closed before reading (it
+		// is busy): its answer says why better than the broken pipe.
+		if rb, err := readFrame(c.c, c.maxResponse); err == nil {
+			var resp Response
+			if json.Unmarshal(rb, &resp) == nil && resp.Err() != nil {
+				return resp, nil
+			}
+		}
+		return Response{}, werr
 	}
 	rb, err := readFrame(c.c, c.maxResponse)
 	if errors.Is(err, io.EOF) {
